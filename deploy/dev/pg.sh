@@ -39,6 +39,7 @@ start)
             chown postgres:postgres "$real"
             rm -rf "$dir" && ln -s "$real" "$dir"
         fi
+        dir=$(readlink -f "$dir")
     fi
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         as_owner "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
@@ -60,6 +61,7 @@ start)
     echo "$url"
     ;;
 stop)
+    dir=$(readlink -f "$dir")
     [ -f "$dir/data/PG_VERSION" ] || exit 0
     as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
     ;;
