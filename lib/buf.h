@@ -1,0 +1,21 @@
+/* buf: a growable byte buffer, always NUL-terminated. The owner frees it with
+ * buf_free; buf_steal hands the bytes to the caller (free() them). */
+#ifndef SLUICE_BUF_H
+#define SLUICE_BUF_H
+
+#include <stddef.h>
+
+struct buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+int buf_append(struct buf *b, const void *data, size_t len);
+int buf_puts(struct buf *b, const char *s);
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_reset(struct buf *b);
+char *buf_steal(struct buf *b);
+void buf_free(struct buf *b);
+
+#endif

@@ -1,0 +1,48 @@
+/* config: configuration as one table per executable.
+ *
+ * Each row names an environment variable, its type, default, bounds and help;
+ * loading, validation and --help all read the same table (after Redis'
+ * standardConfig). String fields are heap copies owned by the target struct and
+ * released by config_free. */
+#ifndef SLUICE_CONFIG_H
+#define SLUICE_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum config_type {
+    CONFIG_STRING, /* char *, any non-empty text */
+    CONFIG_INT,    /* long, between min and max */
+    CONFIG_ADDR,   /* char *, "host:port" with a port 1..65535 */
+    CONFIG_LEVEL,  /* char *, one of debug, info, warn, error */
+};
+
+struct config_entry {
+    const char *env;
+    enum config_type type;
+    const char *default_value;
+    size_t offset; /* offsetof(target struct, field) */
+    long min, max; /* CONFIG_INT bounds */
+    const char *help;
+};
+
+/* Where values come from: getenv in production, a table in tests. */
+typedef const char *(*config_lookup_fn)(const char *name);
+
+/* Fills target from the table; on an invalid value returns -1 with one line
+ * naming the variable and what was expected in err. */
+int config_load(const struct config_entry *table, size_t n, void *target, config_lookup_fn lookup,
+                char *err, size_t errlen);
+void config_free(const struct config_entry *table, size_t n, void *target);
+void config_print_help(FILE *out, const char *prog, const char *summary,
+                       const struct config_entry *table, size_t n);
+
+/* Splits "host:port" into its parts; returns -1 when malformed. */
+int config_split_addr(const char *addr, char *host, size_t hostlen, int *port);
+
+/* Shared --help / config error handling for main(): returns 0 to go on, or an
+ * exit code (0 after --help, 2 after a bad value) in *exit_code. */
+int config_from_args(int argc, char **argv, const char *summary, const struct config_entry *table,
+                     size_t n, void *target, int *exit_code);
+
+#endif

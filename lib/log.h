@@ -1,0 +1,23 @@
+/* log: structured JSON log lines on stderr.
+ *
+ * Each line is one JSON object: {"ts", "level", "msg", ...fields}. Fields are
+ * given as a NULL-terminated list of key, value string pairs; values are
+ * escaped here, so callers pass raw strings. Never pass secrets or bodies. */
+#ifndef SLUICE_LOG_H
+#define SLUICE_LOG_H
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+/* Sets the minimum level written; returns -1 for an unknown name. */
+int log_set_level(const char *name);
+void log_set_process(const char *name);
+
+/* log_msg(LOG_INFO, "listening", "addr", "127.0.0.1:8080", NULL) */
+void log_msg(enum log_level level, const char *msg, ...) __attribute__((sentinel));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__, NULL)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__, NULL)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__, NULL)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__, NULL)
+
+#endif

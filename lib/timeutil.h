@@ -1,0 +1,25 @@
+/* timeutil: dates and timestamps as int64 microseconds since the Unix epoch
+ * (UTC). Parsing is strict: a real calendar date, RFC 3339 or YYYY-MM-DD. */
+#ifndef SLUICE_TIMEUTIL_H
+#define SLUICE_TIMEUTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define TIME_STR_LEN 32 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" and the NUL */
+
+int64_t time_now_us(void);
+bool time_is_leap_year(int year);
+int time_days_in_month(int year, int month);
+/* Days since 1970-01-01 of a proleptic Gregorian date (no validation). */
+int64_t time_days_from_civil(int year, int month, int day);
+void time_civil_from_days(int64_t days, int *year, int *month, int *day);
+
+/* Accepts "YYYY-MM-DD" (midnight UTC) or RFC 3339 date-time with "Z" or an
+ * offset and optional fraction (up to microseconds kept). Returns -1 when the
+ * text is not one of those or not a real date/time. */
+int time_parse(const char *s, int64_t *out_us);
+/* Always UTC, always six fraction digits. */
+void time_format(int64_t us, char out[TIME_STR_LEN]);
+
+#endif
