@@ -27,7 +27,7 @@ struct config_entry {
 };
 
 /* Where values come from: getenv in production, a table in tests. */
-typedef const char *(*config_lookup_fn)(const char *name);
+typedef char *(*config_lookup_fn)(const char *name);
 
 /* Fills target from the table; on an invalid value returns -1 with one line
  * naming the variable and what was expected in err. */

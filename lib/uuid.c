@@ -1,6 +1,6 @@
 #include "uuid.h"
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -11,12 +11,14 @@ const struct uuid uuid_namespace_sluice = {{0x3b, 0x0c, 0x1c, 0x4e, 0x8a, 0x7d, 
 
 void uuid_v5(struct uuid *out, const struct uuid *ns, const void *name, size_t len)
 {
-    SHA_CTX ctx;
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1_Init(&ctx);
-    SHA1_Update(&ctx, ns->b, sizeof(ns->b));
-    SHA1_Update(&ctx, name, len);
-    SHA1_Final(digest, &ctx);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) ||
+        !EVP_DigestUpdate(ctx, ns->b, sizeof(ns->b)) || !EVP_DigestUpdate(ctx, name, len) ||
+        !EVP_DigestFinal_ex(ctx, digest, &dlen))
+        memset(digest, 0, sizeof(digest)); /* only on allocation failure */
+    EVP_MD_CTX_free(ctx);
     memcpy(out->b, digest, 16);
     out->b[6] = (uint8_t)((out->b[6] & 0x0f) | 0x50);
     out->b[8] = (uint8_t)((out->b[8] & 0x3f) | 0x80);

@@ -1,0 +1,415 @@
+/* events: POST /v1/events (validate, produce, answer from the delivery report)
+ * and the reads GET /v1/events/{id} and GET /v1/events?... served from
+ * PostgreSQL. */
+#include "cursor.h"
+#include "envelope.h"
+#include "http.h"
+#include "log.h"
+#include "routes.h"
+#include "timeutil.h"
+#include "validate.h"
+
+#include <errno.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QUERY_LIMIT_DEFAULT 100
+#define QUERY_LIMIT_MAX 1000
+#define PG_WAIT_MS 2000
+
+/* Until authentication lands every caller is the same principal; ids derived
+ * from an Idempotency-Key are scoped by it so principals never collide. */
+static const char *const ANONYMOUS = "anonymous";
+
+static void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_LENGTH + 1])
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(data, len, digest);
+    for (size_t i = 0; i < sizeof(digest); i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+/* The record id: derived from the body's id (so re-posting or re-importing a
+ * record never doubles it), else from the idempotency key, else fresh v7. */
+static void event_id(const struct event_input *in, const char *idem_key, int64_t now_us,
+                     char out[UUID_STR_LEN])
+{
+    struct uuid u;
+    char name[600];
+    if (in->external_id[0]) {
+        int n = snprintf(name, sizeof(name), "events\nexternal\n%s", in->external_id);
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    } else if (idem_key) {
+        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", ANONYMOUS, idem_key);
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
+        /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
+         * to a name-based id over the time so the request still gets an id. */
+        int n = snprintf(name, sizeof(name), "events\ntime\n%lld", (long long)now_us);
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    }
+    uuid_format(&u, out);
+}
+
+enum stored_state { STORED_ABSENT, STORED_SAME, STORED_DIFFERENT, STORED_UNKNOWN };
+
+/* Whether a record with this id is already persisted, and with which body. */
+static enum stored_state stored_fingerprint(struct ingest *app, const char *id,
+                                            const char *fingerprint)
+{
+    char err[256];
+    PGconn *conn = pgpool_get(app->pg, PG_WAIT_MS, err, sizeof(err));
+    if (!conn)
+        return STORED_UNKNOWN;
+    const char *params[] = {id};
+    PGresult *res = PQexecParams(conn, "SELECT fingerprint FROM events WHERE id = $1::uuid", 1,
+                                 NULL, params, NULL, NULL, 0);
+    enum stored_state state = STORED_UNKNOWN;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        if (PQntuples(res) == 0)
+            state = STORED_ABSENT;
+        else if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), fingerprint) != 0)
+            state = STORED_DIFFERENT;
+        else
+            state = STORED_SAME;
+    }
+    PQclear(res);
+    pgpool_put(app->pg, conn);
+    return state;
+}
+
+static enum MHD_Result respond_accepted(struct request *req)
+{
+    char location[64];
+    snprintf(location, sizeof(location), "/v1/events/%s", req->id);
+    const char *headers[] = {"Location", location, NULL};
+    json_t *doc = json_pack("{s:s, s:s}", "id", req->id, "status", "accepted");
+    return http_respond_json(req, MHD_HTTP_ACCEPTED, doc, headers);
+}
+
+/* Runs on an HTTP thread once the delivery report (or a produce error) came. */
+static enum MHD_Result events_post_done(struct request *req)
+{
+    metric_observe_us(&req->app->ack_latency, time_now_us() - req->started_us);
+    if (req->kafka_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        metric_add(&req->app->metrics[M_PRODUCED], 1);
+        return respond_accepted(req);
+    }
+    metric_add(&req->app->metrics[M_PRODUCE_FAILED], 1);
+    log_warn("write not acknowledged by kafka", "request_id", req->request_id, "error",
+             rd_kafka_err2name(req->kafka_err));
+    char detail[256];
+    snprintf(detail, sizeof(detail),
+             "Kafka did not acknowledge the write (%s); nothing was stored. Retry later.",
+             rd_kafka_err2str(req->kafka_err));
+    const char *headers[] = {"Retry-After", "1", NULL};
+    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "broker-unavailable",
+                                "Write not accepted", detail, NULL, headers);
+}
+
+/* Delivery reports arrive on the producer's poll thread. */
+void events_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct request *req = msg->_private;
+    if (!req)
+        return;
+    req->kafka_err = msg->err;
+    http_resume(req);
+}
+
+static enum MHD_Result produce_event(struct request *req, char *value, size_t len)
+{
+    struct ingest *app = req->app;
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
+    const char *traceparent = http_header(req, "traceparent");
+    if (traceparent && strlen(traceparent) < 128)
+        rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
+
+    /* Suspend first: the delivery report may arrive before producev returns. */
+    http_suspend(req, events_post_done);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        app->producer, RD_KAFKA_V_TOPIC(app->events_topic), RD_KAFKA_V_KEY(req->id, 36),
+        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
+    if (err) {
+        /* Not enqueued: we still own value and headers. */
+        free(value);
+        rd_kafka_headers_destroy(hdrs);
+        req->kafka_err = err;
+        http_resume(req);
+    }
+    return MHD_YES;
+}
+
+enum MHD_Result events_post(struct request *req)
+{
+    if (!validate_json_content_type(http_header(req, "Content-Type")))
+        return http_respond_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
+                                    "Unsupported media type",
+                                    "Send the event as Content-Type: application/json.", NULL,
+                                    NULL);
+    const char *idem_key = http_header(req, "Idempotency-Key");
+    if (!idem_key)
+        idem_key = http_header(req, "webhook-id");
+    if (idem_key && !validate_idempotency_key(idem_key))
+        return http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key",
+                                    "Invalid idempotency key",
+                                    "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                                    NULL, NULL);
+
+    char detail[300];
+    json_t *body = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
+    if (!body)
+        return http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "malformed-body", "Malformed body",
+                                    detail, NULL, NULL);
+
+    enum MHD_Result ret;
+    struct problem_errors pe = {0};
+    struct event_input in;
+    int64_t now = time_now_us();
+    if (validate_event(body, now, &in, &pe) > 0) {
+        ret = http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
+                                   "Invalid event", "One or more fields are invalid.", &pe, NULL);
+        goto out;
+    }
+    char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
+    sha256_hex(req->body.data, req->body.len, fingerprint);
+    event_id(&in, idem_key, now, req->id);
+
+    /* IETF Idempotency-Key draft: a retry gets the first answer; another body
+     * under the same key is refused where we can see it. */
+    if (idem_key) {
+        enum stored_state st = stored_fingerprint(req->app, req->id, fingerprint);
+        if (st == STORED_SAME) {
+            ret = respond_accepted(req);
+            goto out;
+        }
+        if (st == STORED_DIFFERENT) {
+            ret = http_respond_problem(
+                req, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency-key-reused",
+                "Idempotency key reused",
+                "This Idempotency-Key was already used with a different body; the first body "
+                "was kept. Use a new key for a new event.",
+                NULL, NULL);
+            goto out;
+        }
+    }
+
+    struct event_fields f = {
+        .id = req->id,
+        .principal = ANONYMOUS,
+        .fingerprint = fingerprint,
+        .external_id = in.external_id[0] ? in.external_id : NULL,
+        .type = in.type,
+        .received_at_us = now,
+        .occurred_at_us = in.occurred_at_us,
+        .body = body,
+    };
+    size_t len;
+    char *value = envelope_build_event(&f, &len);
+    if (!value) {
+        ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                   "Internal error", "Could not encode the event.", NULL, NULL);
+        goto out;
+    }
+    ret = produce_event(req, value, len);
+out:
+    problem_errors_free(&pe);
+    json_decref(body);
+    return ret;
+}
+
+/* Columns every read selects, in this order. */
+#define EVENT_COLUMNS                                                                              \
+    "id::text, external_id, type, "                                                                \
+    "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "               \
+    "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), body::text, "   \
+    "(extract(epoch FROM occurred_at) * 1000000)::bigint"
+
+static json_t *text_or_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
+}
+
+/* One row as the API's event object; a new reference. */
+static json_t *event_row(const PGresult *res, int row)
+{
+    json_t *body = json_loads(PQgetvalue(res, row, 5), 0, NULL);
+    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o}", "id", PQgetvalue(res, row, 0),
+                     "external_id", text_or_null(res, row, 1), "type", text_or_null(res, row, 2),
+                     "occurred_at", PQgetvalue(res, row, 3), "received_at",
+                     PQgetvalue(res, row, 4), "body", body ? body : json_null());
+}
+
+static enum MHD_Result database_unavailable(struct request *req, const char *why)
+{
+    log_warn("database unavailable for a read", "request_id", req->request_id, "detail", why);
+    const char *headers[] = {"Retry-After", "1", NULL};
+    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
+                                "Database unavailable",
+                                "The database did not answer; retry shortly.", NULL, headers);
+}
+
+enum MHD_Result events_get(struct request *req)
+{
+    struct uuid u;
+    bool is_uuid = uuid_parse(req->param, &u) == 0;
+    const char *sql = is_uuid ? "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid "
+                                "OR external_id = $1 ORDER BY id = $1::uuid DESC LIMIT 1"
+                              : "SELECT " EVENT_COLUMNS " FROM events WHERE external_id = $1 "
+                                "LIMIT 1";
+    char err[256];
+    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
+    if (!conn)
+        return database_unavailable(req, err);
+    const char *params[] = {req->param};
+    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    enum MHD_Result ret;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        ret = database_unavailable(req, PQerrorMessage(conn));
+    else if (PQntuples(res) == 0)
+        ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Event not found",
+                                   "No event has this id or external id.", NULL, NULL);
+    else
+        ret = http_respond_json(req, MHD_HTTP_OK, event_row(res, 0), NULL);
+    PQclear(res);
+    pgpool_put(req->app->pg, conn);
+    return ret;
+}
+
+/* Escapes LIKE wildcards so contains= is a literal substring. */
+static void like_pattern(const char *text, struct buf *out)
+{
+    buf_puts(out, "%");
+    for (const char *p = text; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            buf_append(out, "\\", 1);
+        buf_append(out, p, 1);
+    }
+    buf_puts(out, "%");
+}
+
+struct event_query {
+    const char *params[8];
+    char storage[4][TIME_STR_LEN + UUID_STR_LEN];
+    int nparams;
+    struct buf sql;
+    struct buf like;
+    long limit;
+};
+
+static void query_add(struct event_query *q, const char *cond_fmt, const char *value)
+{
+    q->params[q->nparams++] = value;
+    buf_puts(&q->sql, q->nparams == 1 ? " WHERE " : " AND ");
+    buf_printf(&q->sql, cond_fmt, q->nparams, q->nparams);
+}
+
+static void query_time_param(struct event_query *q, struct problem_errors *pe, const char *name,
+                             const char *value, const char *cond_fmt, int slot)
+{
+    int64_t us;
+    if (!value)
+        return;
+    if (time_parse(value, &us) != 0) {
+        char pointer[64];
+        snprintf(pointer, sizeof(pointer), "#/query/%s", name);
+        problem_errors_add(pe, pointer, "must be a date (2024-05-01) or RFC 3339 date-time");
+        return;
+    }
+    time_format(us, q->storage[slot]);
+    query_add(q, cond_fmt, q->storage[slot]);
+}
+
+enum MHD_Result events_query(struct request *req)
+{
+    struct event_query q = {.limit = QUERY_LIMIT_DEFAULT};
+    struct problem_errors pe = {0};
+    buf_puts(&q.sql, "SELECT " EVENT_COLUMNS " FROM events");
+
+    query_time_param(&q, &pe, "after", http_query(req, "after"), "occurred_at >= $%d::timestamptz",
+                     0);
+    query_time_param(&q, &pe, "before", http_query(req, "before"),
+                     "occurred_at < $%d::timestamptz", 1);
+    const char *contains = http_query(req, "contains");
+    if (contains && *contains) {
+        like_pattern(contains, &q.like);
+        query_add(&q, "body::text ILIKE $%d", q.like.data);
+    }
+    const char *type = http_query(req, "type");
+    if (type && *type)
+        query_add(&q, "type = $%d", type);
+    const char *limit = http_query(req, "limit");
+    if (limit) {
+        char *end;
+        errno = 0;
+        q.limit = strtol(limit, &end, 10);
+        if (errno || *end || end == limit || q.limit < 1 || q.limit > QUERY_LIMIT_MAX)
+            problem_errors_add(&pe, "#/query/limit", "must be an integer from 1 to %d",
+                               QUERY_LIMIT_MAX);
+    }
+    const char *cursor = http_query(req, "cursor");
+    if (cursor && *cursor) {
+        int64_t ts;
+        struct uuid last;
+        if (cursor_decode(cursor, &ts, &last) != 0) {
+            problem_errors_add(&pe, "#/query/cursor", "is not a cursor this API returned");
+        } else {
+            time_format(ts, q.storage[2]);
+            uuid_format(&last, q.storage[3]);
+            q.params[q.nparams++] = q.storage[2];
+            q.params[q.nparams++] = q.storage[3];
+            buf_puts(&q.sql, q.nparams == 2 ? " WHERE " : " AND ");
+            buf_printf(&q.sql, "(occurred_at, id) > ($%d::timestamptz, $%d::uuid)", q.nparams - 1,
+                       q.nparams);
+        }
+    }
+    enum MHD_Result ret;
+    if (pe.count) {
+        ret = http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "invalid-query",
+                                   "Invalid query parameters",
+                                   "One or more query parameters are invalid.", &pe, NULL);
+        goto out;
+    }
+    /* One row more than asked tells whether a next page exists. */
+    buf_printf(&q.sql, " ORDER BY occurred_at, id LIMIT %ld", q.limit + 1);
+
+    char err[256];
+    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
+    if (!conn) {
+        ret = database_unavailable(req, err);
+        goto out;
+    }
+    PGresult *res = PQexecParams(conn, q.sql.data, q.nparams, NULL, q.params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ret = database_unavailable(req, PQerrorMessage(conn));
+    } else {
+        int rows = PQntuples(res);
+        int shown = rows > q.limit ? (int)q.limit : rows;
+        json_t *items = json_array();
+        for (int i = 0; i < shown; i++)
+            json_array_append_new(items, event_row(res, i));
+        json_t *next = json_null();
+        if (rows > q.limit) {
+            char c[CURSOR_STR_LEN];
+            struct uuid last;
+            uuid_parse(PQgetvalue(res, shown - 1, 0), &last);
+            cursor_encode(strtoll(PQgetvalue(res, shown - 1, 6), NULL, 10), &last, c);
+            json_decref(next);
+            next = json_string(c);
+        }
+        ret = http_respond_json(req, MHD_HTTP_OK,
+                                json_pack("{s:o, s:o}", "items", items, "next_cursor", next),
+                                NULL);
+    }
+    PQclear(res);
+    pgpool_put(req->app->pg, conn);
+out:
+    problem_errors_free(&pe);
+    buf_free(&q.sql);
+    buf_free(&q.like);
+    return ret;
+}

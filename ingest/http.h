@@ -1,0 +1,72 @@
+/* http: libmicrohttpd glue for sluice-ingest.
+ *
+ * Owns the daemon and the per-request state (struct request), which is created
+ * in the access handler and freed only in the request-completed callback.
+ * Handlers answer through http_respond_* (which add X-Request-ID) or park the
+ * connection with http_suspend and finish later from another thread with
+ * http_resume, after which on_resume runs on an HTTP thread to queue the
+ * response. */
+#ifndef SLUICE_HTTP_H
+#define SLUICE_HTTP_H
+
+#include "buf.h"
+#include "ingest.h"
+#include "problem.h"
+#include "uuid.h"
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HTTP_PARAM_MAX 256
+
+struct request;
+typedef enum MHD_Result (*request_fn)(struct request *req);
+
+struct request {
+    struct ingest *app;
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from libmicrohttpd for the request's life */
+    const char *path;
+    char request_id[130];
+    int64_t started_us;
+    struct buf body;
+    bool body_too_large;
+    char param[HTTP_PARAM_MAX]; /* the {id} segment of the matched route */
+    unsigned status;            /* for metrics, once a response is queued */
+
+    /* Asynchronous completion (a write waiting for its delivery report). */
+    request_fn on_resume;
+    bool resumed;
+    rd_kafka_resp_err_t kafka_err;
+    char id[UUID_STR_LEN];
+};
+
+struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen);
+/* Stops accepting new connections; open ones finish. */
+void http_quiesce(struct MHD_Daemon *daemon);
+void http_stop(struct MHD_Daemon *daemon);
+
+/* Queue a response. body is stolen (freed by libmicrohttpd); extra headers are
+ * name/value pairs ending with NULL, or NULL. */
+enum MHD_Result http_respond(struct request *req, unsigned status, const char *content_type,
+                             char *body, size_t len, const char *const *headers);
+/* doc is stolen. */
+enum MHD_Result http_respond_json(struct request *req, unsigned status, json_t *doc,
+                                  const char *const *headers);
+enum MHD_Result http_respond_problem(struct request *req, unsigned status, const char *slug,
+                                     const char *title, const char *detail,
+                                     const struct problem_errors *errors,
+                                     const char *const *headers);
+
+const char *http_header(struct request *req, const char *name);
+const char *http_query(struct request *req, const char *name);
+
+/* Parks the connection until http_resume; on_resume then answers. */
+void http_suspend(struct request *req, request_fn on_resume);
+/* Thread-safe: called from the Kafka delivery-report thread. */
+void http_resume(struct request *req);
+
+#endif

@@ -1,0 +1,57 @@
+/* ingest: the state of one sluice-ingest process, shared by its modules.
+ *
+ * main() fills the configuration and starts the parts in order (database pool,
+ * producer and its poll thread, HTTP server); handlers only read this struct,
+ * apart from the atomic metrics and the in-flight counter. */
+#ifndef SLUICE_INGEST_H
+#define SLUICE_INGEST_H
+
+#include "kafka.h"
+#include "metrics.h"
+#include "pgpool.h"
+
+#include <stdatomic.h>
+
+struct ingest_config {
+    char *listen;
+    char *kafka_brokers;
+    char *pg_url;
+    char *topic_prefix;
+    char *log_level;
+    char *schema_dir;
+    long http_threads;
+    long max_body_bytes;
+    long ack_timeout_ms;
+    long topic_partitions;
+    long topic_replication;
+    long pg_pool_size;
+};
+
+enum ingest_metric {
+    M_REQ_2XX,
+    M_REQ_4XX,
+    M_REQ_5XX,
+    M_PRODUCED,
+    M_PRODUCE_FAILED,
+    M_INFLIGHT,
+    M_METRIC_COUNT
+};
+
+struct ingest {
+    struct ingest_config cfg;
+    rd_kafka_t *producer;
+    struct kafka_poller poller;
+    struct pgpool *pg;
+    char events_topic[256];
+    struct metric metrics[M_METRIC_COUNT];
+    struct metric_histogram ack_latency;
+    /* Requests waiting on a delivery report; shutdown waits for zero. */
+    atomic_long inflight;
+};
+
+void ingest_metrics_init(struct ingest *app);
+
+/* The producer's delivery-report callback (events.c): resumes the request. */
+void events_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
+
+#endif

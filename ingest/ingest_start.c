@@ -1,0 +1,90 @@
+#include "ingest_start.h"
+
+#include "log.h"
+#include "pg.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#define START_DEADLINE_MS 30000
+
+static int start_database(struct ingest *app)
+{
+    char err[512];
+    PGconn *conn = pg_connect_retry(app->cfg.pg_url, START_DEADLINE_MS, err, sizeof(err));
+    if (!conn) {
+        log_error("cannot connect to PostgreSQL", "detail", err);
+        return -1;
+    }
+    int rc = pg_migrate(conn, app->cfg.schema_dir, err, sizeof(err));
+    PQfinish(conn);
+    if (rc != 0) {
+        log_error("cannot apply migrations", "detail", err);
+        return -1;
+    }
+    app->pg = pgpool_new(app->cfg.pg_url, (size_t)app->cfg.pg_pool_size);
+    return app->pg ? 0 : -1;
+}
+
+static int start_kafka(struct ingest *app)
+{
+    char err[512];
+    app->producer = kafka_producer_new(app->cfg.kafka_brokers, (int)app->cfg.ack_timeout_ms,
+                                       events_on_delivery, app, err, sizeof(err));
+    if (!app->producer) {
+        log_error("cannot create Kafka producer", "detail", err);
+        return -1;
+    }
+    if (kafka_poller_start(&app->poller, app->producer) != 0) {
+        log_error("cannot start the delivery-report thread");
+        rd_kafka_destroy(app->producer);
+        app->producer = NULL;
+        return -1;
+    }
+    kafka_topic_name(app->events_topic, sizeof(app->events_topic), app->cfg.topic_prefix,
+                     "events", false);
+    char dlq[256];
+    kafka_topic_name(dlq, sizeof(dlq), app->cfg.topic_prefix, "events", true);
+    const char *topics[] = {app->events_topic, dlq};
+    if (kafka_ensure_topics(app->producer, topics, 2, (int)app->cfg.topic_partitions,
+                            (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
+                            sizeof(err)) != 0) {
+        log_error("kafka topics are not usable", "detail", err);
+        return -1;
+    }
+    return 0;
+}
+
+int ingest_start(struct ingest *app)
+{
+    ingest_metrics_init(app);
+    if (start_database(app) != 0)
+        return -1;
+    return start_kafka(app);
+}
+
+void ingest_drain(struct ingest *app)
+{
+    if (!app->producer)
+        return;
+    /* Flushing makes every queued message end in a delivery report (success or
+     * timeout), which resumes its request; then wait for the responses. */
+    rd_kafka_flush(app->producer, (int)app->cfg.ack_timeout_ms + 1000);
+    int64_t deadline = time_now_us() + (app->cfg.ack_timeout_ms + 2000) * 1000;
+    while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+void ingest_stop(struct ingest *app)
+{
+    if (app->producer) {
+        kafka_poller_stop(&app->poller);
+        rd_kafka_destroy(app->producer);
+        app->producer = NULL;
+    }
+    pgpool_free(app->pg);
+    app->pg = NULL;
+}

@@ -1,0 +1,86 @@
+/* sluice-ingest: parse configuration, start database pool, producer and HTTP
+ * server, wait for a signal, stop in reverse (stop accepting, let Kafka answer
+ * every waiting request, then close). */
+#include "http.h"
+#include "config.h"
+#include "ingest_start.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <unistd.h>
+
+#define CFG(field) offsetof(struct ingest_config, field)
+static const struct config_entry config_table[] = {
+    {"SLUICE_LISTEN", CONFIG_ADDR, "127.0.0.1:8080", CFG(listen), 0, 0, "HTTP listen address"},
+    {"SLUICE_KAFKA_BROKERS", CONFIG_STRING, "127.0.0.1:9092", CFG(kafka_brokers), 0, 0,
+     "Kafka bootstrap servers"},
+    {"SLUICE_PG_URL", CONFIG_STRING, "postgresql:///sluice", CFG(pg_url), 0, 0,
+     "PostgreSQL connection URL"},
+    {"SLUICE_TOPIC_PREFIX", CONFIG_STRING, "sluice.", CFG(topic_prefix), 0, 0,
+     "Kafka topic name prefix"},
+    {"SLUICE_LOG_LEVEL", CONFIG_LEVEL, "info", CFG(log_level), 0, 0, "debug, info, warn, error"},
+    {"SLUICE_SCHEMA_DIR", CONFIG_STRING, SLUICE_DEFAULT_SCHEMA_DIR, CFG(schema_dir), 0, 0,
+     "directory of numbered SQL migrations"},
+    {"SLUICE_HTTP_THREADS", CONFIG_INT, "2", CFG(http_threads), 1, 64, "HTTP worker threads"},
+    {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, "1048576", CFG(max_body_bytes), 1024, 1073741824,
+     "largest accepted request body (413 above)"},
+    {"SLUICE_ACK_TIMEOUT_MS", CONFIG_INT, "5000", CFG(ack_timeout_ms), 100, 300000,
+     "how long a write waits for Kafka before 503"},
+    {"SLUICE_TOPIC_PARTITIONS", CONFIG_INT, "6", CFG(topic_partitions), 1, 10000,
+     "partitions of topics ingest creates"},
+    {"SLUICE_TOPIC_REPLICATION", CONFIG_INT, "3", CFG(topic_replication), 1, 16,
+     "replication factor of topics ingest creates"},
+    {"SLUICE_PG_POOL", CONFIG_INT, "4", CFG(pg_pool_size), 1, 256,
+     "PostgreSQL connections for reads"},
+};
+
+/* Set by the signal handler, polled by main. */
+static volatile sig_atomic_t running = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct ingest app;
+    int code;
+    if (config_from_args(argc, argv, "sluice-ingest: the HTTP API; writes go to Kafka.",
+                         config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg,
+                         &code) != 0)
+        return code;
+    log_set_process("sluice-ingest");
+    log_set_level(app.cfg.log_level);
+
+    struct MHD_Daemon *daemon = NULL;
+    code = 1;
+    if (ingest_start(&app) != 0)
+        goto out;
+    char err[512];
+    daemon = http_start(&app, err, sizeof(err));
+    if (!daemon) {
+        log_error("cannot start", "detail", err);
+        goto out;
+    }
+    log_info("listening", "addr", app.cfg.listen);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (running)
+        pause();
+
+    log_info("stopping: no new connections, draining writes");
+    http_quiesce(daemon);
+    code = 0;
+out:
+    ingest_drain(&app);
+    if (daemon)
+        http_stop(daemon);
+    ingest_stop(&app);
+    config_free(config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg);
+    return code;
+}

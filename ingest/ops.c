@@ -1,0 +1,133 @@
+/* ops: the operator endpoints of sluice-ingest: /healthz, /readyz, /metrics
+ * and /openapi.json. */
+#include "http.h"
+#include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void ingest_metrics_init(struct ingest *app)
+{
+    static const struct {
+        const char *name, *help, *type, *labels;
+    } defs[M_METRIC_COUNT] = {
+        [M_REQ_2XX] = {"sluice_http_responses_total", "HTTP responses by status class", "counter",
+                       "class=\"2xx\""},
+        [M_REQ_4XX] = {"sluice_http_responses_total", "HTTP responses by status class", "counter",
+                       "class=\"4xx\""},
+        [M_REQ_5XX] = {"sluice_http_responses_total", "HTTP responses by status class", "counter",
+                       "class=\"5xx\""},
+        [M_PRODUCED] = {"sluice_ingest_produced_total", "Writes acknowledged by Kafka", "counter",
+                        NULL},
+        [M_PRODUCE_FAILED] = {"sluice_ingest_produce_failed_total",
+                              "Writes Kafka did not acknowledge (answered 503)", "counter", NULL},
+        [M_INFLIGHT] = {"sluice_ingest_inflight", "Requests waiting for a delivery report",
+                        "gauge", NULL},
+    };
+    for (size_t i = 0; i < M_METRIC_COUNT; i++) {
+        app->metrics[i].name = defs[i].name;
+        app->metrics[i].help = defs[i].help;
+        app->metrics[i].type = defs[i].type;
+        app->metrics[i].labels = defs[i].labels;
+    }
+    app->ack_latency.name = "sluice_ingest_ack_seconds";
+    app->ack_latency.help = "Time from request to Kafka acknowledgement";
+}
+
+enum MHD_Result ops_healthz(struct request *req)
+{
+    return http_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"), NULL);
+}
+
+enum MHD_Result ops_readyz(struct request *req)
+{
+    struct ingest *app = req->app;
+    bool kafka_ok = kafka_cluster_reachable(app->producer, 1000);
+    char err[256];
+    bool pg_ok = false;
+    PGconn *conn = pgpool_get(app->pg, 1000, err, sizeof(err));
+    if (conn) {
+        PGresult *res = PQexec(conn, "SELECT 1");
+        pg_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+        PQclear(res);
+        pgpool_put(app->pg, conn);
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:s}", "status", kafka_ok && pg_ok ? "ready" : "unavailable",
+                            "kafka", kafka_ok ? "ok" : "unreachable", "postgresql",
+                            pg_ok ? "ok" : "unreachable");
+    if (kafka_ok && pg_ok)
+        return http_respond_json(req, MHD_HTTP_OK, doc, NULL);
+    json_decref(doc);
+    char detail[128];
+    snprintf(detail, sizeof(detail), "Not ready: %s%s%s.", kafka_ok ? "" : "Kafka unreachable",
+             !kafka_ok && !pg_ok ? ", " : "", pg_ok ? "" : "PostgreSQL unreachable");
+    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not-ready", "Not ready",
+                                detail, NULL, NULL);
+}
+
+enum MHD_Result ops_metrics(struct request *req)
+{
+    struct buf out = {0};
+    metrics_render(&out, req->app->metrics, M_METRIC_COUNT);
+    metrics_render_histogram(&out, &req->app->ack_latency);
+    size_t len = out.len;
+    return http_respond(req, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_steal(&out), len,
+                        NULL);
+}
+
+/* The API description, kept beside the route table it describes. */
+static const char openapi[] =
+    "{\"openapi\":\"3.1.0\","
+    "\"info\":{\"title\":\"Sluice\",\"version\":\"1.0.0\",\"description\":\"Writes over HTTP, "
+    "acknowledged once Kafka holds them, persisted to PostgreSQL by workers.\"},"
+    "\"components\":{\"schemas\":{"
+    "\"Accepted\":{\"type\":\"object\",\"required\":[\"id\",\"status\"],\"properties\":{\"id\":{"
+    "\"type\":\"string\",\"format\":\"uuid\"},\"status\":{\"const\":\"accepted\"}}},"
+    "\"Event\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"format\":"
+    "\"uuid\"},\"external_id\":{\"type\":[\"string\",\"null\"]},\"type\":{\"type\":[\"string\","
+    "\"null\"]},\"occurred_at\":{\"type\":\"string\",\"format\":\"date-time\"},\"received_at\":{"
+    "\"type\":\"string\",\"format\":\"date-time\"},\"body\":{\"type\":\"object\"}}},"
+    "\"EventPage\":{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\",\"items\":{"
+    "\"$ref\":\"#/components/schemas/Event\"}},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}},"
+    "\"Problem\":{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"title\":{"
+    "\"type\":\"string\"},\"status\":{\"type\":\"integer\"},\"detail\":{\"type\":\"string\"},"
+    "\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"pointer\":{"
+    "\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}}},"
+    "\"responses\":{\"Problem\":{\"description\":\"RFC 9457 problem\",\"content\":{"
+    "\"application/problem+json\":{\"schema\":{\"$ref\":\"#/components/schemas/Problem\"}}}}}},"
+    "\"paths\":{"
+    "\"/v1/events\":{\"post\":{\"summary\":\"Ingest an event (any JSON object)\",\"parameters\":[{"
+    "\"name\":\"Idempotency-Key\",\"in\":\"header\",\"schema\":{\"type\":\"string\"}}],"
+    "\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":"
+    "\"object\"}}}},\"responses\":{\"202\":{\"description\":\"Acknowledged by Kafka\","
+    "\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Accepted\"}}}},"
+    "\"400\":{\"$ref\":\"#/components/responses/Problem\"},\"413\":{\"$ref\":\"#/components/"
+    "responses/Problem\"},\"415\":{\"$ref\":\"#/components/responses/Problem\"},\"422\":{\"$ref\":"
+    "\"#/components/responses/Problem\"},\"503\":{\"$ref\":\"#/components/responses/Problem\"}}},"
+    "\"get\":{\"summary\":\"Query events\",\"parameters\":["
+    "{\"name\":\"after\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
+    "{\"name\":\"before\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
+    "{\"name\":\"contains\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
+    "{\"name\":\"type\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
+    "{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,"
+    "\"maximum\":1000}},"
+    "{\"name\":\"cursor\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}}],"
+    "\"responses\":{\"200\":{\"description\":\"A page of events\",\"content\":{\"application/"
+    "json\":{\"schema\":{\"$ref\":\"#/components/schemas/EventPage\"}}}},\"400\":{\"$ref\":\"#/"
+    "components/responses/Problem\"}}}},"
+    "\"/v1/events/{id}\":{\"get\":{\"summary\":\"One event by id or external id\",\"parameters\":[{"
+    "\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],"
+    "\"responses\":{\"200\":{\"description\":\"The event\",\"content\":{\"application/json\":{"
+    "\"schema\":{\"$ref\":\"#/components/schemas/Event\"}}}},\"404\":{\"$ref\":\"#/components/"
+    "responses/Problem\"}}}},"
+    "\"/healthz\":{\"get\":{\"summary\":\"Alive\",\"responses\":{\"200\":{\"description\":\"OK\"}}}},"
+    "\"/readyz\":{\"get\":{\"summary\":\"Kafka and PostgreSQL answer\",\"responses\":{\"200\":{"
+    "\"description\":\"Ready\"},\"503\":{\"$ref\":\"#/components/responses/Problem\"}}}},"
+    "\"/metrics\":{\"get\":{\"summary\":\"Prometheus metrics\",\"responses\":{\"200\":{"
+    "\"description\":\"Prometheus text format\"}}}}}}";
+
+enum MHD_Result ops_openapi(struct request *req)
+{
+    char *copy = strdup(openapi);
+    return http_respond(req, MHD_HTTP_OK, "application/json", copy, copy ? strlen(copy) : 0, NULL);
+}

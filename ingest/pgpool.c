@@ -1,0 +1,117 @@
+#include "pgpool.h"
+
+#include "pg.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct pgpool {
+    char *url;
+    size_t size;
+    PGconn **conns; /* NULL slot: not connected yet */
+    bool *busy;
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+};
+
+struct pgpool *pgpool_new(const char *url, size_t size)
+{
+    struct pgpool *pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return NULL;
+    pool->url = strdup(url);
+    pool->size = size;
+    pool->conns = calloc(size, sizeof(*pool->conns));
+    pool->busy = calloc(size, sizeof(*pool->busy));
+    if (!pool->url || !pool->conns || !pool->busy) {
+        pgpool_free(pool);
+        return NULL;
+    }
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->freed, NULL);
+    return pool;
+}
+
+void pgpool_free(struct pgpool *pool)
+{
+    if (!pool)
+        return;
+    for (size_t i = 0; pool->conns && i < pool->size; i++)
+        PQfinish(pool->conns[i]);
+    free(pool->conns);
+    free(pool->busy);
+    free(pool->url);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->freed);
+    free(pool);
+}
+
+PGconn *pgpool_get(struct pgpool *pool, int timeout_ms, char *err, size_t errlen)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&pool->lock);
+    size_t slot = pool->size;
+    for (;;) {
+        for (size_t i = 0; i < pool->size; i++) {
+            if (!pool->busy[i]) {
+                slot = i;
+                break;
+            }
+        }
+        if (slot < pool->size)
+            break;
+        if (pthread_cond_timedwait(&pool->freed, &pool->lock, &deadline) == ETIMEDOUT) {
+            pthread_mutex_unlock(&pool->lock);
+            snprintf(err, errlen, "no database connection free within %d ms", timeout_ms);
+            return NULL;
+        }
+    }
+    pool->busy[slot] = true;
+    PGconn *conn = pool->conns[slot];
+    pthread_mutex_unlock(&pool->lock);
+
+    /* Connect outside the lock: it can take a while and others may proceed. */
+    if (!conn || PQstatus(conn) != CONNECTION_OK) {
+        PQfinish(conn);
+        conn = pg_connect(pool->url, err, errlen);
+        pthread_mutex_lock(&pool->lock);
+        pool->conns[slot] = conn;
+        if (!conn) {
+            pool->busy[slot] = false;
+            pthread_cond_signal(&pool->freed);
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    return conn;
+}
+
+void pgpool_put(struct pgpool *pool, PGconn *conn)
+{
+    pthread_mutex_lock(&pool->lock);
+    for (size_t i = 0; i < pool->size; i++) {
+        if (pool->conns[i] == conn) {
+            /* A connection that broke mid-query is dropped; the slot reconnects. */
+            if (PQstatus(conn) != CONNECTION_OK ||
+                PQtransactionStatus(conn) != PQTRANS_IDLE) {
+                PQfinish(conn);
+                pool->conns[i] = NULL;
+            }
+            pool->busy[i] = false;
+            break;
+        }
+    }
+    pthread_cond_signal(&pool->freed);
+    pthread_mutex_unlock(&pool->lock);
+}

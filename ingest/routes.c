@@ -1,0 +1,78 @@
+#include "routes.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+const struct route routes[] = {
+    {"POST", "/v1/events", events_post},
+    {"GET", "/v1/events", events_query},
+    {"GET", "/v1/events/{id}", events_get},
+    /* Seed compatibility: the original curl lines keep working. */
+    {"GET", "/v1/", events_query},
+    {"GET", "/v1/{id}", events_get},
+    {"GET", "/healthz", ops_healthz},
+    {"GET", "/readyz", ops_readyz},
+    {"GET", "/metrics", ops_metrics},
+    {"GET", "/openapi.json", ops_openapi},
+};
+const size_t route_count = sizeof(routes) / sizeof(routes[0]);
+
+/* Matches path against pattern segment by segment; a "{...}" segment takes
+ * one non-empty path segment. */
+static bool pattern_match(const char *pattern, const char *path, char *param, size_t paramlen)
+{
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p == '{') {
+            const char *end = strchr(s, '/');
+            size_t len = end ? (size_t)(end - s) : strlen(s);
+            if (len == 0 || len >= paramlen)
+                return false;
+            memcpy(param, s, len);
+            param[len] = '\0';
+            s += len;
+            p = strchr(p, '}');
+            if (!p)
+                return false;
+            p++;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *p == '\0' && *s == '\0';
+}
+
+enum route_result route_match(const struct route *table, size_t n, const char *method,
+                              const char *path, const struct route **out, char *param,
+                              size_t paramlen, char *allow, size_t allowlen)
+{
+    const char *want = strcmp(method, "HEAD") == 0 ? "GET" : method;
+    size_t allow_len = 0;
+    allow[0] = '\0';
+    /* Literal patterns own their paths: "/v1/events" is never "/v1/{id}". */
+    for (int pass = 0; pass < 2 && allow_len == 0; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            bool literal = strchr(table[i].pattern, '{') == NULL;
+            char scratch[HTTP_PARAM_MAX] = "";
+            if (literal != (pass == 0) ||
+                !pattern_match(table[i].pattern, path, scratch, sizeof(scratch)))
+                continue;
+            if (strcmp(table[i].method, want) == 0) {
+                *out = &table[i];
+                snprintf(param, paramlen, "%s", scratch);
+                return ROUTE_FOUND;
+            }
+            if (strstr(allow, table[i].method))
+                continue;
+            int w = snprintf(allow + allow_len, allowlen - allow_len, "%s%s",
+                             allow_len ? ", " : "", table[i].method);
+            if (w > 0 && (size_t)w < allowlen - allow_len)
+                allow_len += (size_t)w;
+        }
+    }
+    return allow_len ? ROUTE_METHOD_NOT_ALLOWED : ROUTE_NOT_FOUND;
+}

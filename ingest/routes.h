@@ -1,0 +1,40 @@
+/* routes: the HTTP API as one table of {method, pattern, handler}.
+ *
+ * Patterns are literal path segments with at most one "{name}" segment, whose
+ * text is handed to the handler. Adding an endpoint is one row here and one
+ * handler. Matching is pure and unit-tested. */
+#ifndef SLUICE_ROUTES_H
+#define SLUICE_ROUTES_H
+
+#include "http.h"
+
+#include <stddef.h>
+
+struct route {
+    const char *method;
+    const char *pattern;
+    request_fn handler;
+};
+
+enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
+
+extern const struct route routes[];
+extern const size_t route_count;
+
+/* On ROUTE_FOUND sets *out and copies the {param} segment into param; on
+ * ROUTE_METHOD_NOT_ALLOWED lists the path's methods in allow ("GET, POST").
+ * HEAD matches GET routes. */
+enum route_result route_match(const struct route *table, size_t n, const char *method,
+                              const char *path, const struct route **out, char *param,
+                              size_t paramlen, char *allow, size_t allowlen);
+
+/* The handlers the table names. */
+enum MHD_Result events_post(struct request *req);
+enum MHD_Result events_get(struct request *req);
+enum MHD_Result events_query(struct request *req);
+enum MHD_Result ops_healthz(struct request *req);
+enum MHD_Result ops_readyz(struct request *req);
+enum MHD_Result ops_metrics(struct request *req);
+enum MHD_Result ops_openapi(struct request *req);
+
+#endif

@@ -1,0 +1,111 @@
+#include "validate.h"
+
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+bool validate_json_content_type(const char *ct)
+{
+    if (!ct)
+        return false;
+    size_t len = strcspn(ct, ";");
+    while (len > 0 && (ct[len - 1] == ' ' || ct[len - 1] == '\t'))
+        len--;
+    if (len == 16 && strncasecmp(ct, "application/json", 16) == 0)
+        return true;
+    return len > 17 && strncasecmp(ct, "application/", 12) == 0 &&
+           strncasecmp(ct + len - 5, "+json", 5) == 0;
+}
+
+json_t *validate_parse_object(const char *body, size_t len, char *detail, size_t detaillen)
+{
+    if (len == 0) {
+        snprintf(detail, detaillen, "The request body is empty; expected a JSON object.");
+        return NULL;
+    }
+    json_error_t err;
+    /* Duplicate keys make a body ambiguous: refuse rather than guess. */
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    if (!doc) {
+        snprintf(detail, detaillen, "The body is not valid JSON: %s (line %d, column %d).",
+                 err.text, err.line, err.column);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        snprintf(detail, detaillen, "Expected a JSON object, got %s.",
+                 json_is_array(doc)    ? "an array"
+                 : json_is_string(doc) ? "a string"
+                 : json_is_number(doc) ? "a number"
+                                       : "a literal");
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+static bool utf8_length_between(const char *s, size_t min, size_t max)
+{
+    size_t chars = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        chars += (*p & 0xc0) != 0x80;
+    return chars >= min && chars <= max;
+}
+
+size_t validate_event(json_t *obj, int64_t now_us, struct event_input *out,
+                      struct problem_errors *pe)
+{
+    size_t before = pe->count;
+    memset(out, 0, sizeof(*out));
+    out->occurred_at_us = now_us;
+
+    json_t *type = json_object_get(obj, "type");
+    if (type && !json_is_null(type)) {
+        if (!json_is_string(type))
+            problem_errors_add(pe, "/type", "must be a string");
+        else if (!utf8_length_between(json_string_value(type), 1, 200))
+            problem_errors_add(pe, "/type", "must be 1 to 200 characters");
+        else
+            out->type = json_string_value(type);
+    }
+
+    json_t *occurred = json_object_get(obj, "occurred_at");
+    if (occurred && !json_is_null(occurred)) {
+        if (!json_is_string(occurred) ||
+            time_parse(json_string_value(occurred), &out->occurred_at_us) != 0)
+            problem_errors_add(pe, "/occurred_at",
+                               "must be an RFC 3339 date-time (2024-05-01T12:00:00Z) or a date "
+                               "(2024-05-01)");
+    }
+
+    json_t *id = json_object_get(obj, "id");
+    if (id && !json_is_null(id)) {
+        if (json_is_integer(id)) {
+            snprintf(out->external_id, sizeof(out->external_id), "%lld",
+                     (long long)json_integer_value(id));
+        } else if (json_is_string(id)) {
+            const char *s = json_string_value(id);
+            size_t len = strlen(s);
+            if (len == 0 || len > VALIDATE_ID_MAX)
+                problem_errors_add(pe, "/id", "must be 1 to %d bytes", VALIDATE_ID_MAX);
+            else
+                memcpy(out->external_id, s, len + 1);
+        } else {
+            problem_errors_add(pe, "/id", "must be a string or an integer");
+        }
+    }
+    return pe->count - before;
+}
+
+bool validate_idempotency_key(const char *key)
+{
+    size_t len = strlen(key);
+    if (len == 0 || len > 255)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (key[i] <= 0x20 || key[i] >= 0x7f)
+            return false;
+    }
+    return true;
+}

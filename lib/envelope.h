@@ -1,0 +1,49 @@
+/* envelope: the versioned JSON value of every Sluice Kafka message.
+ *
+ *   {"v":1, "id", "op", "collection", "received_at", "principal", "fingerprint",
+ *    "data": {...collection specific...}}
+ *
+ * For events, data is {"external_id", "type", "occurred_at", "body"}. Builders
+ * return heap text the caller frees; a parsed envelope owns its JSON tree and
+ * every pointer in it is borrowed from that tree. */
+#ifndef SLUICE_ENVELOPE_H
+#define SLUICE_ENVELOPE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ENVELOPE_VERSION 1
+
+struct event_fields {
+    const char *id;
+    const char *principal;
+    const char *fingerprint; /* may be NULL */
+    const char *external_id; /* may be NULL */
+    const char *type;        /* may be NULL */
+    int64_t received_at_us;
+    int64_t occurred_at_us;
+    json_t *body; /* borrowed */
+};
+
+/* The envelope text for an event write; NULL on allocation failure. */
+char *envelope_build_event(const struct event_fields *f, size_t *len);
+
+struct event_envelope {
+    json_t *root; /* owned */
+    const char *id;
+    const char *fingerprint; /* NULL when absent */
+    const char *external_id; /* NULL when absent */
+    const char *type;        /* NULL when absent */
+    int64_t received_at_us;
+    int64_t occurred_at_us;
+    json_t *body; /* borrowed from root */
+};
+
+/* Parses and checks an event envelope. A message that fails here can never be
+ * written: the caller sends it to the DLQ with err as the reason. */
+int envelope_parse_event(const void *data, size_t len, struct event_envelope *out, char *err,
+                         size_t errlen);
+void envelope_event_free(struct event_envelope *ev);
+
+#endif

@@ -1,0 +1,263 @@
+#include "kafka.h"
+
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *const kafka_collections[] = {"events", "recipes", "users", "epochs", "assistance"};
+const size_t kafka_collection_count = sizeof(kafka_collections) / sizeof(kafka_collections[0]);
+
+void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *collection,
+                      bool dlq)
+{
+    snprintf(out, outlen, "%s%s%s", prefix, collection, dlq ? ".dlq" : "");
+}
+
+static int conf_set_all(rd_kafka_conf_t *conf, const char *const *pairs, char *err, size_t errlen)
+{
+    for (size_t i = 0; pairs[i]; i += 2) {
+        if (rd_kafka_conf_set(conf, pairs[i], pairs[i + 1], err, errlen) != RD_KAFKA_CONF_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    log_msg(level <= 3 ? LOG_ERROR : level <= 5 ? LOG_WARN : LOG_DEBUG, "librdkafka", "facility",
+            fac, "detail", buf, NULL);
+}
+
+static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    (void)opaque;
+    /* Broker transport errors are routine while a broker restarts; the fatal
+     * ones (idempotence broken) need the operator. */
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char fatal[512];
+        rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+        log_error("kafka fatal error", "detail", fatal);
+    } else {
+        log_warn("kafka error", "error", rd_kafka_err2name(err), "detail", reason);
+    }
+}
+
+static rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err,
+                                    size_t errlen)
+{
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, err, errlen);
+    if (!rk)
+        rd_kafka_conf_destroy(conf);
+    return rk;
+}
+
+rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, char *err, size_t errlen)
+{
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
+    const char *pairs[] = {"bootstrap.servers",
+                           brokers,
+                           "acks",
+                           "all",
+                           "enable.idempotence",
+                           "true",
+                           "linger.ms",
+                           "1",
+                           "message.timeout.ms",
+                           timeout,
+                           "queue.buffering.max.messages",
+                           "200000",
+                           "compression.type",
+                           "lz4",
+                           "socket.nagle.disable",
+                           "true",
+                           "log.connection.close",
+                           "false",
+                           NULL};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf_set_all(conf, pairs, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    return kafka_client_new(RD_KAFKA_PRODUCER, conf, err, errlen);
+}
+
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
+                               void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                               void *opaque, char *err, size_t errlen)
+{
+    const char *pairs[] = {"bootstrap.servers",
+                           brokers,
+                           "group.id",
+                           group,
+                           "enable.auto.commit",
+                           "false",
+                           "enable.auto.offset.store",
+                           "false",
+                           "auto.offset.reset",
+                           "earliest",
+                           "enable.partition.eof",
+                           "false",
+                           "session.timeout.ms",
+                           "6000",
+                           "heartbeat.interval.ms",
+                           "500",
+                           "max.poll.interval.ms",
+                           "300000",
+                           "fetch.wait.max.ms",
+                           "10",
+                           "socket.nagle.disable",
+                           "true",
+                           "log.connection.close",
+                           "false",
+                           NULL};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (conf_set_all(conf, pairs, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_t *rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+/* Returns how many of topics are missing from the cluster's metadata, or -1 when
+ * the cluster did not answer. missing[i] is set for each missing topic. */
+static int kafka_missing_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                bool *missing, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        missing[i] = true;
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (strcmp(md->topics[t].topic, topics[i]) == 0 && md->topics[t].partition_cnt > 0 &&
+                md->topics[t].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+                missing[i] = false;
+                break;
+            }
+        }
+        count += missing[i];
+    }
+    rd_kafka_metadata_destroy(md);
+    return count;
+}
+
+static void kafka_create_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
+                                const bool *missing, int partitions, int replication,
+                                int timeout_ms)
+{
+    rd_kafka_NewTopic_t *newt[64];
+    size_t count = 0;
+    char err[256];
+    for (size_t i = 0; i < n && count < 64; i++) {
+        if (!missing[i])
+            continue;
+        newt[count] = rd_kafka_NewTopic_new(topics[i], partitions, replication, err, sizeof(err));
+        if (newt[count])
+            count++;
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, err, sizeof(err));
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, err, sizeof(err));
+    rd_kafka_CreateTopics(rk, newt, count, opts, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 2000);
+    if (ev) {
+        const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+        size_t rn = 0;
+        const rd_kafka_topic_result_t **results =
+            res ? rd_kafka_CreateTopics_result_topics(res, &rn) : NULL;
+        if (rd_kafka_event_error(ev))
+            log_warn("could not create topics", "detail", rd_kafka_event_error_string(ev));
+        for (size_t i = 0; i < rn; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(results[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                log_warn("could not create topic", "topic", rd_kafka_topic_result_name(results[i]),
+                         "error", rd_kafka_err2name(e));
+            else
+                log_info("created topic", "topic", rd_kafka_topic_result_name(results[i]));
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    for (size_t i = 0; i < count; i++)
+        rd_kafka_NewTopic_destroy(newt[i]);
+}
+
+int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int partitions,
+                        int replication, int timeout_ms, char *err, size_t errlen)
+{
+    bool missing[64];
+    if (n > 64) {
+        snprintf(err, errlen, "too many topics (%zu)", n);
+        return -1;
+    }
+    int count = kafka_missing_topics(rk, topics, n, missing, timeout_ms);
+    if (count < 0) {
+        snprintf(err, errlen, "Kafka did not answer a metadata request within %d ms", timeout_ms);
+        return -1;
+    }
+    if (count == 0)
+        return 0;
+    kafka_create_topics(rk, topics, n, missing, partitions, replication, timeout_ms);
+    /* Creation may be refused (no controller, no ACL); what matters is whether
+     * the topics exist now. */
+    count = kafka_missing_topics(rk, topics, n, missing, timeout_ms);
+    if (count != 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (count > 0 && missing[i]) {
+                snprintf(err, errlen, "topic %s is missing and could not be created", topics[i]);
+                return -1;
+            }
+        }
+        snprintf(err, errlen, "Kafka did not answer a metadata request within %d ms", timeout_ms);
+        return -1;
+    }
+    return 0;
+}
+
+bool kafka_cluster_reachable(rd_kafka_t *rk, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md;
+    if (rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return false;
+    bool ok = md->broker_cnt > 0;
+    rd_kafka_metadata_destroy(md);
+    return ok;
+}
+
+static void *kafka_poller_run(void *arg)
+{
+    struct kafka_poller *p = arg;
+    while (!atomic_load(&p->stop))
+        rd_kafka_poll(p->rk, 100);
+    return NULL;
+}
+
+int kafka_poller_start(struct kafka_poller *p, rd_kafka_t *rk)
+{
+    p->rk = rk;
+    atomic_store(&p->stop, false);
+    return pthread_create(&p->thread, NULL, kafka_poller_run, p) == 0 ? 0 : -1;
+}
+
+void kafka_poller_stop(struct kafka_poller *p)
+{
+    atomic_store(&p->stop, true);
+    pthread_join(p->thread, NULL);
+}

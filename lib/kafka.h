@@ -1,0 +1,55 @@
+/* kafka: librdkafka set-up shared by every process.
+ *
+ * Owns the client configuration Sluice relies on (acks=all and idempotence for
+ * producers; manual offset storage for consumers), topic naming, the check that
+ * needed topics exist, and a poll thread that serves a producer's delivery
+ * reports. The caller owns every rd_kafka_t it gets and destroys it. */
+#ifndef SLUICE_KAFKA_H
+#define SLUICE_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The collections; each has <prefix><name> and <prefix><name>.dlq. */
+extern const char *const kafka_collections[];
+extern const size_t kafka_collection_count;
+
+/* "<prefix><collection>[.dlq]" into out. */
+void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *collection,
+                      bool dlq);
+
+/* Producer with acks=all, idempotence, linger.ms=1 (the mock broker has no
+ * TCP_NODELAY, so 0 gives 40 ms tails) and message.timeout.ms = timeout_ms.
+ * dr_cb runs on whichever thread polls the producer. */
+rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+                               void *opaque, char *err, size_t errlen);
+
+/* Consumer in group with enable.auto.offset.store=false, auto commit off (offsets
+ * are committed after the database commit), earliest reset and rebalance_cb. */
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
+                               void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
+                                                    rd_kafka_topic_partition_list_t *, void *),
+                               void *opaque, char *err, size_t errlen);
+
+/* Makes sure every topic exists: creates missing ones (partitions, replication)
+ * through the Admin API where the cluster allows, and fails only when a topic is
+ * still missing afterwards. */
+int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int partitions,
+                        int replication, int timeout_ms, char *err, size_t errlen);
+
+/* True when the cluster answers a metadata request within timeout_ms. */
+bool kafka_cluster_reachable(rd_kafka_t *rk, int timeout_ms);
+
+/* A thread that polls a producer (serving delivery reports) until stopped. */
+struct kafka_poller {
+    rd_kafka_t *rk;
+    pthread_t thread;
+    atomic_bool stop;
+};
+int kafka_poller_start(struct kafka_poller *p, rd_kafka_t *rk);
+void kafka_poller_stop(struct kafka_poller *p);
+
+#endif
