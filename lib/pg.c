@@ -11,6 +11,16 @@
 /* Any 64-bit constant works as long as every process uses the same one. */
 #define PG_MIGRATION_LOCK 0x736c756963650001LL
 
+/* Server notices ("relation already exists, skipping") are not errors. */
+static void pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char line[512];
+    snprintf(line, sizeof(line), "%s", message);
+    line[strcspn(line, "\n")] = '\0';
+    log_debug("postgresql notice", "detail", line);
+}
+
 PGconn *pg_connect(const char *url, char *err, size_t errlen)
 {
     PGconn *conn = PQconnectdb(url);
@@ -21,6 +31,7 @@ PGconn *pg_connect(const char *url, char *err, size_t errlen)
         PQfinish(conn);
         return NULL;
     }
+    PQsetNoticeProcessor(conn, pg_notice, NULL);
     return conn;
 }
 

@@ -1,0 +1,452 @@
+/* sluice-persist: consumes sluice.events in batches and writes them to
+ * PostgreSQL exactly once (see persist_batch.h for how). One replica of the
+ * consumer group per process; run as many as there are partitions to share. */
+#include "admin_http.h"
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "persist_batch.h"
+#include "pg.h"
+#include "timeutil.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct persist_config {
+    char *kafka_brokers;
+    char *pg_url;
+    char *topic_prefix;
+    char *log_level;
+    char *schema_dir;
+    char *admin_listen;
+    char *group;
+    long batch_max;
+    long batch_wait_ms;
+};
+
+#define CFG(field) offsetof(struct persist_config, field)
+static const struct config_entry config_table[] = {
+    {"SLUICE_KAFKA_BROKERS", CONFIG_STRING, "127.0.0.1:9092", CFG(kafka_brokers), 0, 0,
+     "Kafka bootstrap servers"},
+    {"SLUICE_PG_URL", CONFIG_STRING, "postgresql:///sluice", CFG(pg_url), 0, 0,
+     "PostgreSQL connection URL"},
+    {"SLUICE_TOPIC_PREFIX", CONFIG_STRING, "sluice.", CFG(topic_prefix), 0, 0,
+     "Kafka topic name prefix"},
+    {"SLUICE_LOG_LEVEL", CONFIG_LEVEL, "info", CFG(log_level), 0, 0, "debug, info, warn, error"},
+    {"SLUICE_SCHEMA_DIR", CONFIG_STRING, SLUICE_DEFAULT_SCHEMA_DIR, CFG(schema_dir), 0, 0,
+     "directory of numbered SQL migrations"},
+    {"SLUICE_ADMIN_LISTEN", CONFIG_ADDR, "127.0.0.1:9100", CFG(admin_listen), 0, 0,
+     "admin HTTP address (/healthz, /readyz, /metrics)"},
+    {"SLUICE_PERSIST_GROUP", CONFIG_STRING, "sluice-persist", CFG(group), 0, 0,
+     "Kafka consumer group"},
+    {"SLUICE_BATCH_MAX", CONFIG_INT, "5000", CFG(batch_max), 1, 1000000, "messages per batch"},
+    {"SLUICE_BATCH_WAIT_MS", CONFIG_INT, "50", CFG(batch_wait_ms), 0, 60000,
+     "how long a batch waits to fill"},
+};
+#define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
+
+enum persist_metric {
+    PM_ROWS,
+    PM_DUPLICATES,
+    PM_SKIPPED,
+    PM_BATCHES,
+    PM_RETRIES,
+    PM_DLQ,
+    PM_COUNT
+};
+
+#define MAX_PARTITIONS 1024
+
+struct persist {
+    struct persist_config cfg;
+    char topic[256];
+    char dlq_topic[256];
+    rd_kafka_t *consumer;
+    rd_kafka_t *dlq;
+    PGconn *conn;
+    struct persist_batch batch;
+    bool revoked; /* a rebalance took partitions while a batch was filling */
+    atomic_long dlq_failed;
+    struct metric metrics[PM_COUNT];
+    /* Applied position per assigned partition, for the lag metric; written
+     * by the main thread, read by the admin thread. */
+    pthread_mutex_t lag_lock;
+    int32_t lag_partition[MAX_PARTITIONS];
+    int64_t lag_next[MAX_PARTITIONS];
+    size_t lag_count;
+    atomic_bool pg_ok;
+};
+
+/* Set by the signal handler, read by the main loop. */
+static volatile sig_atomic_t running = 1;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    running = 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void lag_set(struct persist *p, int32_t partition, int64_t next)
+{
+    pthread_mutex_lock(&p->lag_lock);
+    size_t i = 0;
+    while (i < p->lag_count && p->lag_partition[i] != partition)
+        i++;
+    if (i == p->lag_count && p->lag_count < MAX_PARTITIONS)
+        p->lag_partition[p->lag_count++] = partition;
+    if (i < p->lag_count)
+        p->lag_next[i] = next;
+    pthread_mutex_unlock(&p->lag_lock);
+}
+
+/* Where each newly assigned partition resumes: PostgreSQL's next_offset. A
+ * stored offset beyond the log's end means the log was recreated (an emptied
+ * cluster): start that partition over and say so. */
+static void assign_from_database(struct persist *p, rd_kafka_topic_partition_list_t *parts)
+{
+    char err[256];
+    if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+        PQfinish(p->conn);
+        p->conn = pg_connect(p->cfg.pg_url, err, sizeof(err));
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        /* Without PostgreSQL, start from Kafka's committed offset: it never
+         * runs ahead of the database, and replays are skipped in the batch. */
+        tp->offset = RD_KAFKA_OFFSET_STORED;
+        if (!p->conn)
+            continue;
+        char partition[16];
+        snprintf(partition, sizeof(partition), "%d", tp->partition);
+        const char *params[] = {p->cfg.group, tp->topic, partition};
+        PGresult *res = PQexecParams(p->conn,
+                                     "SELECT next_offset FROM kafka_offsets WHERE consumer_group "
+                                     "= $1 AND topic = $2 AND partition = $3::int",
+                                     3, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+            int64_t next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            int64_t low = 0, high = 0;
+            if (rd_kafka_query_watermark_offsets(p->consumer, tp->topic, tp->partition, &low,
+                                                 &high, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                next > high) {
+                log_warn("stored offset is past the end of the log; the log was recreated, "
+                         "starting the partition over",
+                         "topic", tp->topic, "partition", partition);
+                PQclear(PQexecParams(p->conn,
+                                     "UPDATE kafka_offsets SET next_offset = 0 WHERE "
+                                     "consumer_group = $1 AND topic = $2 AND partition = $3::int",
+                                     3, NULL, params, NULL, NULL, 0));
+                next = RD_KAFKA_OFFSET_BEGINNING;
+            }
+            tp->offset = next;
+            lag_set(p, tp->partition, next < 0 ? 0 : next);
+        }
+        PQclear(res);
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct persist *p = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        assign_from_database(p, parts);
+        log_info("partitions assigned", "count", parts->cnt ? "some" : "none");
+        rd_kafka_assign(rk, parts);
+    } else {
+        /* The batch being filled may hold messages of revoked partitions: drop
+         * it; the next owner resumes from PostgreSQL's offsets. */
+        p->revoked = true;
+        pthread_mutex_lock(&p->lag_lock);
+        p->lag_count = 0;
+        pthread_mutex_unlock(&p->lag_lock);
+        log_info("partitions revoked");
+        rd_kafka_assign(rk, NULL);
+    }
+}
+
+static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct persist *p = opaque;
+    if (msg->err)
+        atomic_fetch_add(&p->dlq_failed, 1);
+}
+
+static int dlq_send(void *opaque, const struct persist_item *it)
+{
+    struct persist *p = opaque;
+    char partition[16], offset[32];
+    snprintf(partition, sizeof(partition), "%d", it->msg->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)it->msg->offset);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "x-error", -1, it->error, -1);
+    rd_kafka_header_add(h, "x-source-topic", -1, p->topic, -1);
+    rd_kafka_header_add(h, "x-source-partition", -1, partition, -1);
+    rd_kafka_header_add(h, "x-source-offset", -1, offset, -1);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        p->dlq, RD_KAFKA_V_TOPIC(p->dlq_topic), RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
+        RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    if (err) {
+        rd_kafka_headers_destroy(h);
+        return -1;
+    }
+    log_warn("poison message sent to the dead-letter topic", "topic", p->topic, "partition",
+             partition, "offset", offset, "error", it->error);
+    return 0;
+}
+
+static int dlq_flush(void *opaque)
+{
+    struct persist *p = opaque;
+    if (rd_kafka_flush(p->dlq, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return atomic_exchange(&p->dlq_failed, 0) == 0 ? 0 : -1;
+}
+
+/* Writes the batch, retrying transient failures with backoff until it commits
+ * or the process is told to stop (then nothing of the batch is committed and
+ * the next owner replays it). */
+static bool write_batch(struct persist *p)
+{
+    struct persist_sink sink = {dlq_send, dlq_flush, p};
+    long backoff = 100;
+    while (running) {
+        char err[512] = "";
+        if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+            PQfinish(p->conn);
+            p->conn = pg_connect(p->cfg.pg_url, err, sizeof(err));
+        }
+        if (p->conn) {
+            struct persist_stats st = {0};
+            if (persist_batch_write(p->conn, p->cfg.group, p->topic, &p->batch, &sink, &st, err,
+                                    sizeof(err)) == PERSIST_OK) {
+                atomic_store(&p->pg_ok, true);
+                metric_add(&p->metrics[PM_ROWS], st.inserted);
+                metric_add(&p->metrics[PM_DUPLICATES], st.duplicates);
+                metric_add(&p->metrics[PM_SKIPPED], st.skipped);
+                metric_add(&p->metrics[PM_DLQ], st.poison);
+                metric_add(&p->metrics[PM_BATCHES], 1);
+                return true;
+            }
+        }
+        atomic_store(&p->pg_ok, false);
+        metric_add(&p->metrics[PM_RETRIES], 1);
+        char delay[16];
+        snprintf(delay, sizeof(delay), "%ld", backoff);
+        log_warn("batch not written; retrying", "detail", err, "backoff_ms", delay);
+        sleep_ms(backoff);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    return false;
+}
+
+/* After the database commit, Kafka's committed offsets follow (for tools and
+ * for a start without PostgreSQL); PostgreSQL stays the source of truth. */
+static void commit_to_kafka(struct persist *p)
+{
+    rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < p->batch.count; i++) {
+        const rd_kafka_message_t *m = p->batch.items[i].msg;
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(offsets, p->topic, m->partition);
+        if (!tp)
+            tp = rd_kafka_topic_partition_list_add(offsets, p->topic, m->partition);
+        if (m->offset + 1 > tp->offset)
+            tp->offset = m->offset + 1;
+    }
+    for (int i = 0; i < offsets->cnt; i++)
+        lag_set(p, offsets->elems[i].partition, offsets->elems[i].offset);
+    rd_kafka_commit(p->consumer, offsets, 1);
+    rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+static void run(struct persist *p)
+{
+    while (running) {
+        p->revoked = false;
+        int64_t deadline = 0;
+        while (running && p->batch.count < (size_t)p->cfg.batch_max) {
+            int wait_ms = 100;
+            if (deadline) {
+                int64_t left = (deadline - time_now_us()) / 1000;
+                if (left <= 0)
+                    break;
+                wait_ms = (int)left;
+            }
+            rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait_ms);
+            if (p->revoked) {
+                rd_kafka_message_destroy(m);
+                persist_batch_clear(&p->batch);
+                p->revoked = false;
+                deadline = 0;
+                continue;
+            }
+            if (!m)
+                continue;
+            if (m->err) {
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                    log_warn("consumer error", "detail", rd_kafka_message_errstr(m));
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+            if (persist_batch_add(&p->batch, m) != 0) {
+                rd_kafka_message_destroy(m);
+                break;
+            }
+            if (!deadline)
+                deadline = time_now_us() + p->cfg.batch_wait_ms * 1000;
+        }
+        if (p->batch.count == 0)
+            continue;
+        if (write_batch(p))
+            commit_to_kafka(p);
+        persist_batch_clear(&p->batch);
+    }
+}
+
+static bool admin_ready(void *opaque, char *why, size_t whylen)
+{
+    struct persist *p = opaque;
+    if (!atomic_load(&p->pg_ok)) {
+        snprintf(why, whylen, "PostgreSQL unreachable");
+        return false;
+    }
+    if (!kafka_cluster_reachable(p->consumer, 1000)) {
+        snprintf(why, whylen, "Kafka unreachable");
+        return false;
+    }
+    return true;
+}
+
+static void admin_metrics(void *opaque, struct buf *out)
+{
+    struct persist *p = opaque;
+    metrics_render(out, p->metrics, PM_COUNT);
+    buf_puts(out, "# HELP sluice_persist_lag Messages on the partition not yet applied\n"
+                  "# TYPE sluice_persist_lag gauge\n");
+    pthread_mutex_lock(&p->lag_lock);
+    for (size_t i = 0; i < p->lag_count; i++) {
+        int64_t low, high;
+        if (rd_kafka_get_watermark_offsets(p->consumer, p->topic, p->lag_partition[i], &low,
+                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+            high < 0)
+            continue;
+        long long lag = high - p->lag_next[i];
+        buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", p->topic,
+                   p->lag_partition[i], lag < 0 ? 0 : lag);
+    }
+    pthread_mutex_unlock(&p->lag_lock);
+}
+
+static void metrics_init(struct persist *p)
+{
+    static const char *const defs[PM_COUNT][3] = {
+        [PM_ROWS] = {"sluice_persist_rows_total", "Rows inserted", "counter"},
+        [PM_DUPLICATES] = {"sluice_persist_duplicates_total",
+                           "Messages whose id was already stored", "counter"},
+        [PM_SKIPPED] = {"sluice_persist_replayed_total",
+                        "Messages skipped because their offset was already applied", "counter"},
+        [PM_BATCHES] = {"sluice_persist_batches_total", "Batches committed", "counter"},
+        [PM_RETRIES] = {"sluice_persist_batch_retries_total",
+                        "Batch attempts that failed transiently", "counter"},
+        [PM_DLQ] = {"sluice_persist_dlq_total", "Poison messages sent to the DLQ", "counter"},
+    };
+    for (size_t i = 0; i < PM_COUNT; i++) {
+        p->metrics[i].name = defs[i][0];
+        p->metrics[i].help = defs[i][1];
+        p->metrics[i].type = defs[i][2];
+    }
+    pthread_mutex_init(&p->lag_lock, NULL);
+}
+
+static int start(struct persist *p, struct admin_http **admin)
+{
+    char err[512];
+    metrics_init(p);
+    kafka_topic_name(p->topic, sizeof(p->topic), p->cfg.topic_prefix, "events", false);
+    kafka_topic_name(p->dlq_topic, sizeof(p->dlq_topic), p->cfg.topic_prefix, "events", true);
+    p->conn = pg_connect_retry(p->cfg.pg_url, 30000, err, sizeof(err));
+    if (!p->conn || pg_migrate(p->conn, p->cfg.schema_dir, err, sizeof(err)) != 0) {
+        log_error("PostgreSQL not usable", "detail", err);
+        return -1;
+    }
+    atomic_store(&p->pg_ok, true);
+    p->dlq = kafka_producer_new(p->cfg.kafka_brokers, 30000, on_dlq_delivery, p, err, sizeof(err));
+    p->consumer = p->dlq ? kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance,
+                                              p, err, sizeof(err))
+                         : NULL;
+    if (!p->consumer) {
+        log_error("cannot create Kafka clients", "detail", err);
+        return -1;
+    }
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, p->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(p->consumer, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (kerr) {
+        log_error("cannot subscribe", "topic", p->topic, "error", rd_kafka_err2str(kerr));
+        return -1;
+    }
+    struct admin_http_handlers h = {admin_ready, admin_metrics, p};
+    *admin = admin_http_start(p->cfg.admin_listen, &h, err, sizeof(err));
+    if (!*admin) {
+        log_error("cannot start admin server", "detail", err);
+        return -1;
+    }
+    log_info("consuming", "topic", p->topic, "group", p->cfg.group, "admin", p->cfg.admin_listen);
+    return 0;
+}
+
+static void stop(struct persist *p, struct admin_http *admin)
+{
+    admin_http_stop(admin);
+    if (p->consumer) {
+        rd_kafka_consumer_close(p->consumer);
+        rd_kafka_destroy(p->consumer);
+    }
+    if (p->dlq) {
+        rd_kafka_flush(p->dlq, 5000);
+        rd_kafka_destroy(p->dlq);
+    }
+    persist_batch_free(&p->batch);
+    PQfinish(p->conn);
+    pthread_mutex_destroy(&p->lag_lock);
+}
+
+int main(int argc, char **argv)
+{
+    static struct persist p;
+    int code;
+    if (config_from_args(argc, argv, "sluice-persist: writes sluice.events to PostgreSQL.",
+                         config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
+        return code;
+    log_set_process("sluice-persist");
+    log_set_level(p.cfg.log_level);
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    struct admin_http *admin = NULL;
+    code = 1;
+    if (start(&p, &admin) == 0) {
+        run(&p);
+        log_info("stopping: leaving the group");
+        code = 0;
+    }
+    stop(&p, admin);
+    config_free(config_table, CONFIG_COUNT, &p.cfg);
+    return code;
+}

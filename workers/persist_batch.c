@@ -1,0 +1,404 @@
+#include "persist_batch.h"
+
+#include "buf.h"
+#include "log.h"
+#include "pg.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int persist_batch_add(struct persist_batch *b, rd_kafka_message_t *msg)
+{
+    if (b->count == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        struct persist_item *items = realloc(b->items, cap * sizeof(*items));
+        if (!items)
+            return -1;
+        b->items = items;
+        b->cap = cap;
+    }
+    memset(&b->items[b->count], 0, sizeof(b->items[0]));
+    b->items[b->count++].msg = msg;
+    return 0;
+}
+
+void persist_batch_clear(struct persist_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        envelope_event_free(&b->items[i].ev);
+        rd_kafka_message_destroy(b->items[i].msg);
+    }
+    b->count = 0;
+}
+
+void persist_batch_free(struct persist_batch *b)
+{
+    persist_batch_clear(b);
+    free(b->items);
+    b->items = NULL;
+    b->cap = 0;
+}
+
+/* COPY text format: backslash, tab, newline and carriage return are escaped. */
+static void copy_field(struct buf *out, const char *s)
+{
+    if (!s) {
+        buf_append(out, "\\N", 2);
+        return;
+    }
+    const char *run = s;
+    for (const char *p = s; *p; p++) {
+        const char *esc = NULL;
+        switch (*p) {
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        default:
+            continue;
+        }
+        buf_append(out, run, (size_t)(p - run));
+        buf_append(out, esc, 2);
+        run = p + 1;
+    }
+    buf_puts(out, run);
+}
+
+void persist_copy_row(struct buf *out, const struct event_envelope *ev)
+{
+    char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
+    time_format(ev->occurred_at_us, occurred);
+    time_format(ev->received_at_us, received);
+    char *body = json_dumps(ev->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    copy_field(out, ev->id);
+    buf_append(out, "\t", 1);
+    copy_field(out, ev->external_id);
+    buf_append(out, "\t", 1);
+    copy_field(out, ev->type);
+    buf_printf(out, "\t%s\t%s\t", occurred, received);
+    copy_field(out, body ? body : "{}");
+    buf_append(out, "\t", 1);
+    copy_field(out, ev->fingerprint);
+    buf_append(out, "\n", 1);
+    free(body);
+}
+
+/* Per-partition bookkeeping of one batch. */
+struct part_state {
+    int32_t partition;
+    int64_t stored_next; /* next_offset in PostgreSQL when the batch began */
+    int64_t new_next;
+};
+
+struct batch_ctx {
+    PGconn *conn;
+    const char *group;
+    const char *topic;
+    struct persist_batch *b;
+    struct part_state *parts;
+    size_t nparts;
+    char parts_array[8192]; /* "{0,1,2}" */
+    char *err;
+    size_t errlen;
+};
+
+enum step_result { STEP_OK, STEP_DATA_ERROR, STEP_TRANSIENT };
+
+static enum step_result step_failed(struct batch_ctx *c, PGresult *res, const char *what)
+{
+    enum step_result r = pg_error_is_transient(c->conn, res) ? STEP_TRANSIENT : STEP_DATA_ERROR;
+    snprintf(c->err, c->errlen, "%s: %s", what, PQerrorMessage(c->conn));
+    c->err[strcspn(c->err, "\n")] = '\0';
+    PQclear(res);
+    return r;
+}
+
+static enum step_result exec_params(struct batch_ctx *c, const char *sql, int n,
+                                    const char *const *params, PGresult **out, const char *what)
+{
+    PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        return step_failed(c, res, what);
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return STEP_OK;
+}
+
+static struct part_state *part_find(struct batch_ctx *c, int32_t partition)
+{
+    for (size_t i = 0; i < c->nparts; i++) {
+        if (c->parts[i].partition == partition)
+            return &c->parts[i];
+    }
+    return NULL;
+}
+
+static int collect_partitions(struct batch_ctx *c)
+{
+    c->nparts = 0;
+    size_t o = 0;
+    c->parts_array[o++] = '{';
+    for (size_t i = 0; i < c->b->count; i++) {
+        int32_t p = c->b->items[i].msg->partition;
+        if (part_find(c, p))
+            continue;
+        c->parts[c->nparts++] = (struct part_state){.partition = p};
+        int w = snprintf(c->parts_array + o, sizeof(c->parts_array) - o, "%s%d",
+                         c->nparts > 1 ? "," : "", p);
+        if (w < 0 || (size_t)w >= sizeof(c->parts_array) - o - 1)
+            return -1;
+        o += (size_t)w;
+    }
+    c->parts_array[o++] = '}';
+    c->parts_array[o] = '\0';
+    return 0;
+}
+
+/* Locks the batch's partitions in kafka_offsets and marks messages applied
+ * by an earlier transaction. */
+static enum step_result lock_offsets(struct batch_ctx *c)
+{
+    const char *params[] = {c->group, c->topic, c->parts_array};
+    enum step_result r = exec_params(
+        c,
+        "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset) "
+        "SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
+        3, params, NULL, "registering partitions");
+    if (r != STEP_OK)
+        return r;
+    PGresult *res = NULL;
+    r = exec_params(c,
+                    "SELECT partition, next_offset FROM kafka_offsets WHERE consumer_group = $1 "
+                    "AND topic = $2 AND partition = ANY($3::int[]) FOR UPDATE",
+                    3, params, &res, "locking offsets");
+    if (r != STEP_OK)
+        return r;
+    for (int i = 0; i < PQntuples(res); i++) {
+        struct part_state *ps = part_find(c, (int32_t)atoi(PQgetvalue(res, i, 0)));
+        if (ps)
+            ps->stored_next = ps->new_next = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+    }
+    PQclear(res);
+    for (size_t i = 0; i < c->b->count; i++) {
+        struct persist_item *it = &c->b->items[i];
+        struct part_state *ps = part_find(c, it->msg->partition);
+        it->skip = it->msg->offset < ps->stored_next;
+        if (!it->skip && it->msg->offset + 1 > ps->new_next)
+            ps->new_next = it->msg->offset + 1;
+    }
+    return STEP_OK;
+}
+
+static bool item_writable(const struct persist_item *it)
+{
+    return !it->skip && !it->poison;
+}
+
+static enum step_result insert_staged(struct batch_ctx *c, struct persist_stats *stats)
+{
+    PGresult *res = PQexec(c->conn, "INSERT INTO events SELECT * FROM events_stage "
+                                    "ON CONFLICT (id) DO NOTHING");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        return step_failed(c, res, "inserting events");
+    stats->inserted += atol(PQcmdTuples(res));
+    PQclear(res);
+    return STEP_OK;
+}
+
+/* The fast path: all writable rows through COPY into a staging table, then
+ * one INSERT ... ON CONFLICT DO NOTHING. */
+static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *stats,
+                                   long *writable)
+{
+    enum step_result r = exec_params(c,
+                                     "CREATE TEMP TABLE IF NOT EXISTS events_stage "
+                                     "(LIKE events) ON COMMIT DELETE ROWS",
+                                     0, NULL, NULL, "creating staging table");
+    if (r != STEP_OK)
+        return r;
+    PGresult *res = PQexec(c->conn, "COPY events_stage FROM STDIN");
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        return step_failed(c, res, "starting COPY");
+    PQclear(res);
+    struct buf chunk = {0};
+    int ok = 1;
+    for (size_t i = 0; i < c->b->count && ok == 1; i++) {
+        if (!item_writable(&c->b->items[i]))
+            continue;
+        (*writable)++;
+        persist_copy_row(&chunk, &c->b->items[i].ev);
+        if (chunk.len >= 256 * 1024) {
+            ok = PQputCopyData(c->conn, chunk.data, (int)chunk.len);
+            buf_reset(&chunk);
+        }
+    }
+    if (ok == 1 && chunk.len)
+        ok = PQputCopyData(c->conn, chunk.data, (int)chunk.len);
+    buf_free(&chunk);
+    if (ok == 1)
+        ok = PQputCopyEnd(c->conn, NULL);
+    res = PQgetResult(c->conn);
+    if (ok != 1 || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        enum step_result fr = step_failed(c, res, "COPY");
+        while ((res = PQgetResult(c->conn)))
+            PQclear(res);
+        return fr;
+    }
+    PQclear(res);
+    while ((res = PQgetResult(c->conn)))
+        PQclear(res);
+    return insert_staged(c, stats);
+}
+
+/* The slow path after a data error: row by row under savepoints, so the row at
+ * fault becomes poison and the rest of the batch is written. */
+static enum step_result write_each(struct batch_ctx *c, struct persist_stats *stats)
+{
+    for (size_t i = 0; i < c->b->count; i++) {
+        struct persist_item *it = &c->b->items[i];
+        if (!item_writable(it))
+            continue;
+        char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
+        time_format(it->ev.occurred_at_us, occurred);
+        time_format(it->ev.received_at_us, received);
+        char *body = json_dumps(it->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        const char *params[] = {it->ev.id, it->ev.external_id, it->ev.type, occurred,
+                                received,  body,               it->ev.fingerprint};
+        enum step_result r = exec_params(c, "SAVEPOINT row", 0, NULL, NULL, "savepoint");
+        if (r == STEP_OK)
+            r = exec_params(c,
+                            "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                            "ON CONFLICT (id) DO NOTHING",
+                            7, params, NULL, "inserting event");
+        free(body);
+        if (r == STEP_TRANSIENT)
+            return r;
+        if (r == STEP_DATA_ERROR) {
+            it->poison = true;
+            snprintf(it->error, sizeof(it->error), "%s", c->err);
+            r = exec_params(c, "ROLLBACK TO SAVEPOINT row", 0, NULL, NULL, "rollback to savepoint");
+        } else {
+            stats->inserted++;
+            r = exec_params(c, "RELEASE SAVEPOINT row", 0, NULL, NULL, "release savepoint");
+        }
+        if (r != STEP_OK)
+            return STEP_TRANSIENT;
+    }
+    return STEP_OK;
+}
+
+static enum step_result store_offsets(struct batch_ctx *c)
+{
+    struct buf offsets = {0};
+    buf_puts(&offsets, "{");
+    for (size_t i = 0; i < c->nparts; i++)
+        buf_printf(&offsets, "%s%lld", i ? "," : "", (long long)c->parts[i].new_next);
+    buf_puts(&offsets, "}");
+    const char *params[] = {c->group, c->topic, c->parts_array, offsets.data};
+    enum step_result r = exec_params(
+        c,
+        "UPDATE kafka_offsets SET next_offset = v.o, updated_at = now() "
+        "FROM unnest($3::int[], $4::bigint[]) AS v(p, o) "
+        "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
+        4, params, NULL, "storing offsets");
+    buf_free(&offsets);
+    return r;
+}
+
+static int send_poison(struct batch_ctx *c, const struct persist_sink *sink,
+                       struct persist_stats *stats)
+{
+    long sent = 0;
+    for (size_t i = 0; i < c->b->count; i++) {
+        struct persist_item *it = &c->b->items[i];
+        if (it->skip || !it->poison)
+            continue;
+        if (sink->dlq(sink->opaque, it) != 0)
+            return -1;
+        sent++;
+    }
+    if (sent && sink->dlq_flush(sink->opaque) != 0)
+        return -1;
+    stats->poison += sent;
+    return 0;
+}
+
+static void parse_items(struct persist_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        struct persist_item *it = &b->items[i];
+        if (it->parsed)
+            continue;
+        it->parsed = true;
+        if (envelope_parse_event(it->msg->payload, it->msg->len, &it->ev, it->error,
+                                 sizeof(it->error)) != 0)
+            it->poison = true;
+    }
+}
+
+enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
+                                        struct persist_batch *b, const struct persist_sink *sink,
+                                        struct persist_stats *stats, char *err, size_t errlen)
+{
+    if (b->count == 0)
+        return PERSIST_OK;
+    parse_items(b);
+    struct part_state parts[1024];
+    struct batch_ctx c = {.conn = conn, .group = group, .topic = topic, .b = b, .parts = parts,
+                          .err = err, .errlen = errlen};
+    if (collect_partitions(&c) != 0) {
+        snprintf(err, errlen, "too many partitions in one batch");
+        return PERSIST_RETRY;
+    }
+    for (int isolate = 0; isolate <= 1; isolate++) {
+        struct persist_stats run = {0};
+        long writable = 0;
+        enum step_result r = exec_params(&c, "BEGIN", 0, NULL, NULL, "BEGIN");
+        if (r == STEP_OK)
+            r = lock_offsets(&c);
+        if (r == STEP_OK)
+            r = isolate ? write_each(&c, &run) : write_copy(&c, &run, &writable);
+        if (r == STEP_DATA_ERROR && !isolate) {
+            log_warn("batch refused by PostgreSQL; isolating the bad rows", "detail", err);
+            PQclear(PQexec(conn, "ROLLBACK"));
+            continue;
+        }
+        if (r == STEP_OK)
+            r = store_offsets(&c);
+        if (r == STEP_OK && send_poison(&c, sink, &run) != 0) {
+            snprintf(err, errlen, "the dead-letter topic did not acknowledge");
+            r = STEP_TRANSIENT;
+        }
+        if (r == STEP_OK)
+            r = exec_params(&c, "COMMIT", 0, NULL, NULL, "COMMIT");
+        if (r != STEP_OK) {
+            /* Anything else failing here is not the data's fault: never DLQ
+             * good rows, retry the whole batch. */
+            PQclear(PQexec(conn, "ROLLBACK"));
+            return PERSIST_RETRY;
+        }
+        for (size_t i = 0; i < b->count; i++)
+            run.skipped += b->items[i].skip;
+        if (!isolate)
+            run.duplicates = writable - run.inserted;
+        stats->inserted += run.inserted;
+        stats->duplicates += run.duplicates;
+        stats->skipped += run.skipped;
+        stats->poison += run.poison;
+        return PERSIST_OK;
+    }
+    return PERSIST_RETRY;
+}
