@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# `make run`: the whole system on this machine, in the foreground.
+#   a throw-away PostgreSQL cluster under .run/pg, sluice-devkafka (embedded
+#   Kafka), sluice-ingest on $SLUICE_LISTEN (127.0.0.1:8080), and
+#   $SLUICE_PERSIST_REPLICAS (2) sluice-persist replicas.
+# Ctrl-C, SIGINT or SIGTERM stops everything in order: ingest first (it drains
+# its writes into Kafka), then the workers, then the broker, then PostgreSQL.
+set -euo pipefail
+
+build=${1:-build}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+run="$root/.run"
+mkdir -p "$run/logs"
+
+listen=${SLUICE_LISTEN:-127.0.0.1:8080}
+replicas=${SLUICE_PERSIST_REPLICAS:-2}
+[[ "$replicas" =~ ^[0-9]+$ ]] && ((replicas >= 1 && replicas <= 32)) ||
+    { echo "run: SLUICE_PERSIST_REPLICAS=$replicas: expected 1 to 32" >&2; exit 2; }
+[[ "$listen" =~ ^[^:]+:[0-9]+$ ]] ||
+    { echo "run: SLUICE_LISTEN=$listen: expected host:port" >&2; exit 2; }
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Waits up to $2 seconds for command $1 to succeed; names what it waited for.
+wait_for() {
+    local what=$1 seconds=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            echo "run: $what did not come up within ${seconds}s; see $run/logs" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+ingest_pid="" devkafka_pid="" persist_pids=()
+stopping=0
+stop_all() {
+    ((stopping)) && return
+    stopping=1
+    trap '' INT TERM
+    echo "run: stopping (ingest, workers, broker, database)"
+    if [ -n "$ingest_pid" ]; then kill -TERM "$ingest_pid" 2>/dev/null || true; wait "$ingest_pid" 2>/dev/null || true; fi
+    for pid in "${persist_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${persist_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ -n "$devkafka_pid" ]; then kill -TERM "$devkafka_pid" 2>/dev/null || true; wait "$devkafka_pid" 2>/dev/null || true; fi
+    deploy/dev/pg.sh stop "$run/pg" || true
+    echo "run: stopped"
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stop_all' EXIT
+
+pg_url=$(deploy/dev/pg.sh start "$run/pg")
+
+rm -f "$run/kafka.bootstrap"
+"$build/sluice-devkafka" --brokers 3 --partitions 6 --bootstrap-file "$run/kafka.bootstrap" \
+    >"$run/logs/devkafka.log" 2>&1 &
+devkafka_pid=$!
+wait_for "sluice-devkafka" 30 test -s "$run/kafka.bootstrap"
+brokers=$(cat "$run/kafka.bootstrap")
+
+export SLUICE_KAFKA_BROKERS="$brokers" SLUICE_PG_URL="$pg_url"
+SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
+ingest_pid=$!
+wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
+
+admin_urls=()
+for i in $(seq 1 "$replicas"); do
+    port=$(free_port)
+    SLUICE_ADMIN_LISTEN="127.0.0.1:$port" "$build/sluice-persist" >"$run/logs/persist-$i.log" 2>&1 &
+    persist_pids+=($!)
+    admin_urls+=("http://127.0.0.1:$port")
+    wait_for "sluice-persist replica $i" 60 curl -fsS "http://127.0.0.1:$port/healthz"
+done
+
+cat >"$run/env" <<ENV
+# Written by make run; source it to reach the running system.
+export SLUICE_API_URL=http://$listen
+export SLUICE_PG_URL=$pg_url
+export SLUICE_KAFKA_BROKERS=$brokers
+export SLUICE_PERSIST_ADMIN_URLS="${admin_urls[*]}"
+ENV
+
+cat <<MSG
+
+Sluice is running.
+  API          http://$listen   (OpenAPI: http://$listen/openapi.json)
+  PostgreSQL   $pg_url
+  Kafka        $brokers
+  workers      $replicas sluice-persist (admin: ${admin_urls[*]})
+  logs         $run/logs/
+  env file     $run/env   (source it: SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS)
+
+Try it:
+  curl -i -X POST http://$listen/v1/events -H 'Content-Type: application/json' \\
+       -d '{"type":"greeting","occurred_at":"2024-05-01T12:00:00Z","text":"hello"}'
+  curl -s 'http://$listen/v1/events?contains=hello'
+
+Ctrl-C stops everything in order.
+MSG
+
+# Any process ending on its own is a failure: stop the rest and say which.
+set +e
+wait -n "$ingest_pid" "$devkafka_pid" "${persist_pids[@]}"
+status=$?
+if ((!stopping)); then
+    echo "run: a process exited unexpectedly (status $status); see $run/logs" >&2
+    exit 1
+fi
