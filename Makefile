@@ -2,8 +2,9 @@
 BUILD ?= build
 SAN_BUILD ?= build-san
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 
-.PHONY: all build deps run test unit integration bench clean format format-check
+.PHONY: all build build-san deps run test unit integration bench clean format format-check
 
 all: build
 
@@ -12,12 +13,12 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 # Tests run on a sanitizer build (ASan + UBSan): any report fails the run.
 build-san: deps
 	@cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON >/dev/null
-	@cmake --build $(SAN_BUILD) -j $(JOBS)
+	@cmake --build $(SAN_BUILD) -j $(JOBS) -- --no-print-directory
 
 run: build
 	@deploy/dev/run.sh $(BUILD)

@@ -81,6 +81,7 @@ out:
     if (daemon)
         http_stop(daemon);
     ingest_stop(&app);
+    log_info("stopped");
     config_free(config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg);
     return code;
 }

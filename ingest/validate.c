@@ -27,7 +27,7 @@ json_t *validate_parse_object(const char *body, size_t len, char *detail, size_t
     }
     json_error_t err;
     /* Duplicate keys make a body ambiguous: refuse rather than guess. */
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!doc) {
         snprintf(detail, detaillen, "The body is not valid JSON: %s (line %d, column %d).",
                  err.text, err.line, err.column);
