@@ -151,9 +151,9 @@ static void assign_from_database(struct persist *p, rd_kafka_topic_partition_lis
                 next = RD_KAFKA_OFFSET_BEGINNING;
             }
             tp->offset = next;
-            lag_set(p, tp->partition, next < 0 ? 0 : next);
         }
         PQclear(res);
+        lag_set(p, tp->partition, tp->offset < 0 ? 0 : tp->offset);
     }
 }
 
@@ -163,7 +163,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     struct persist *p = opaque;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         assign_from_database(p, parts);
-        log_info("partitions assigned", "count", parts->cnt ? "some" : "none");
+        char count[16];
+        snprintf(count, sizeof(count), "%d", parts->cnt);
+        log_info("partitions assigned", "count", count);
         rd_kafka_assign(rk, parts);
     } else {
         /* The batch being filled may hold messages of revoked partitions: drop
