@@ -26,7 +26,7 @@ char *envelope_build_event(const struct event_fields *f, size_t *len)
     json_t *env = json_object();
     json_object_set_new(env, "v", json_integer(ENVELOPE_VERSION));
     json_object_set_new(env, "id", json_string(f->id));
-    json_object_set_new(env, "op", json_string("create"));
+    json_object_set_new(env, "operation", json_string("create"));
     json_object_set_new(env, "collection", json_string("events"));
     json_object_set_new(env, "received_at", json_string(received));
     json_object_set_new(env, "principal", json_string(f->principal));

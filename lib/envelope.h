@@ -1,6 +1,6 @@
 /* envelope: the versioned JSON value of every Sluice Kafka message.
  *
- *   {"v":1, "id", "op", "collection", "received_at", "principal", "fingerprint",
+ *   {"v":1, "id", "operation", "collection", "received_at", "principal", "fingerprint",
  *    "data": {...collection specific...}}
  *
  * For events, data is {"external_id", "type", "occurred_at", "body"}. Builders
