@@ -155,10 +155,9 @@ enum MHD_Result events_post(struct request *req)
     if (!idem_key)
         idem_key = http_header(req, "webhook-id");
     if (idem_key && !validate_idempotency_key(idem_key))
-        return http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key",
-                                    "Invalid idempotency key",
-                                    "Idempotency-Key must be 1 to 255 visible ASCII characters.",
-                                    NULL, NULL);
+        return http_respond_problem(
+            req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key", "Invalid idempotency key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL, NULL);
 
     char detail[300];
     json_t *body = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
@@ -238,10 +237,10 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 static json_t *event_row(const PGresult *res, int row)
 {
     json_t *body = json_loads(PQgetvalue(res, row, 5), 0, NULL);
-    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o}", "id", PQgetvalue(res, row, 0),
-                     "external_id", text_or_null(res, row, 1), "type", text_or_null(res, row, 2),
-                     "occurred_at", PQgetvalue(res, row, 3), "received_at",
-                     PQgetvalue(res, row, 4), "body", body ? body : json_null());
+    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o}", "id", PQgetvalue(res, row, 0), "external_id",
+                     text_or_null(res, row, 1), "type", text_or_null(res, row, 2), "occurred_at",
+                     PQgetvalue(res, row, 3), "received_at", PQgetvalue(res, row, 4), "body",
+                     body ? body : json_null());
 }
 
 static enum MHD_Result database_unavailable(struct request *req, const char *why)
@@ -332,8 +331,8 @@ enum MHD_Result events_query(struct request *req)
 
     query_time_param(&q, &pe, "after", http_query(req, "after"), "occurred_at >= $%d::timestamptz",
                      0);
-    query_time_param(&q, &pe, "before", http_query(req, "before"),
-                     "occurred_at < $%d::timestamptz", 1);
+    query_time_param(&q, &pe, "before", http_query(req, "before"), "occurred_at < $%d::timestamptz",
+                     1);
     const char *contains = http_query(req, "contains");
     if (contains && *contains) {
         like_pattern(contains, &q.like);
@@ -402,8 +401,7 @@ enum MHD_Result events_query(struct request *req)
             next = json_string(c);
         }
         ret = http_respond_json(req, MHD_HTTP_OK,
-                                json_pack("{s:o, s:o}", "items", items, "next_cursor", next),
-                                NULL);
+                                json_pack("{s:o, s:o}", "items", items, "next_cursor", next), NULL);
     }
     PQclear(res);
     pgpool_put(req->app->pg, conn);

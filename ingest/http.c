@@ -45,9 +45,8 @@ static void request_id_init(struct request *req)
 enum MHD_Result http_respond(struct request *req, unsigned status, const char *content_type,
                              char *body, size_t len, const char *const *headers)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body ? body : "", body ? MHD_RESPMEM_MUST_FREE
-                                                                    : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        len, body ? body : "", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (!resp) {
         free(body);
         return MHD_NO;
@@ -104,8 +103,8 @@ static enum MHD_Result too_large(struct request *req)
     char detail[128];
     snprintf(detail, sizeof(detail), "The request body is larger than %ld bytes.",
              req->app->cfg.max_body_bytes);
-    return http_respond_problem(req, 413, "body-too-large",
-                                "Request body too large", detail, NULL, NULL);
+    return http_respond_problem(req, 413, "body-too-large", "Request body too large", detail, NULL,
+                                NULL);
 }
 
 static enum MHD_Result dispatch(struct request *req)
@@ -214,8 +213,8 @@ struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen)
     }
     sa.sin_port = htons((uint16_t)port);
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-        NULL, on_access, app, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+        on_access, app, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)app->cfg.http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_END);

@@ -42,8 +42,8 @@ static int start_kafka(struct ingest *app)
         app->producer = NULL;
         return -1;
     }
-    kafka_topic_name(app->events_topic, sizeof(app->events_topic), app->cfg.topic_prefix,
-                     "events", false);
+    kafka_topic_name(app->events_topic, sizeof(app->events_topic), app->cfg.topic_prefix, "events",
+                     false);
     char dlq[256];
     kafka_topic_name(dlq, sizeof(dlq), app->cfg.topic_prefix, "events", true);
     const char *topics[] = {app->events_topic, dlq};

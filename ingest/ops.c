@@ -21,8 +21,8 @@ void ingest_metrics_init(struct ingest *app)
                         NULL},
         [M_PRODUCE_FAILED] = {"sluice_ingest_produce_failed_total",
                               "Writes Kafka did not acknowledge (answered 503)", "counter", NULL},
-        [M_INFLIGHT] = {"sluice_ingest_inflight", "Requests waiting for a delivery report",
-                        "gauge", NULL},
+        [M_INFLIGHT] = {"sluice_ingest_inflight", "Requests waiting for a delivery report", "gauge",
+                        NULL},
     };
     for (size_t i = 0; i < M_METRIC_COUNT; i++) {
         app->metrics[i].name = defs[i].name;
@@ -52,17 +52,17 @@ enum MHD_Result ops_readyz(struct request *req)
         PQclear(res);
         pgpool_put(app->pg, conn);
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s}", "status", kafka_ok && pg_ok ? "ready" : "unavailable",
-                            "kafka", kafka_ok ? "ok" : "unreachable", "postgresql",
-                            pg_ok ? "ok" : "unreachable");
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s}", "status", kafka_ok && pg_ok ? "ready" : "unavailable", "kafka",
+                  kafka_ok ? "ok" : "unreachable", "postgresql", pg_ok ? "ok" : "unreachable");
     if (kafka_ok && pg_ok)
         return http_respond_json(req, MHD_HTTP_OK, doc, NULL);
     json_decref(doc);
     char detail[128];
     snprintf(detail, sizeof(detail), "Not ready: %s%s%s.", kafka_ok ? "" : "Kafka unreachable",
              !kafka_ok && !pg_ok ? ", " : "", pg_ok ? "" : "PostgreSQL unreachable");
-    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not-ready", "Not ready",
-                                detail, NULL, NULL);
+    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "not-ready", "Not ready", detail,
+                                NULL, NULL);
 }
 
 enum MHD_Result ops_metrics(struct request *req)
@@ -71,8 +71,7 @@ enum MHD_Result ops_metrics(struct request *req)
     metrics_render(&out, req->app->metrics, M_METRIC_COUNT);
     metrics_render_histogram(&out, &req->app->ack_latency);
     size_t len = out.len;
-    return http_respond(req, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_steal(&out), len,
-                        NULL);
+    return http_respond(req, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_steal(&out), len, NULL);
 }
 
 /* The API description, kept beside the route table it describes. */
@@ -120,7 +119,8 @@ static const char openapi[] =
     "\"responses\":{\"200\":{\"description\":\"The event\",\"content\":{\"application/json\":{"
     "\"schema\":{\"$ref\":\"#/components/schemas/Event\"}}}},\"404\":{\"$ref\":\"#/components/"
     "responses/Problem\"}}}},"
-    "\"/healthz\":{\"get\":{\"summary\":\"Alive\",\"responses\":{\"200\":{\"description\":\"OK\"}}}},"
+    "\"/"
+    "healthz\":{\"get\":{\"summary\":\"Alive\",\"responses\":{\"200\":{\"description\":\"OK\"}}}},"
     "\"/readyz\":{\"get\":{\"summary\":\"Kafka and PostgreSQL answer\",\"responses\":{\"200\":{"
     "\"description\":\"Ready\"},\"503\":{\"$ref\":\"#/components/responses/Problem\"}}}},"
     "\"/metrics\":{\"get\":{\"summary\":\"Prometheus metrics\",\"responses\":{\"200\":{"

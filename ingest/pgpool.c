@@ -103,8 +103,7 @@ void pgpool_put(struct pgpool *pool, PGconn *conn)
     for (size_t i = 0; i < pool->size; i++) {
         if (pool->conns[i] == conn) {
             /* A connection that broke mid-query is dropped; the slot reconnects. */
-            if (PQstatus(conn) != CONNECTION_OK ||
-                PQtransactionStatus(conn) != PQTRANS_IDLE) {
+            if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE) {
                 PQfinish(conn);
                 pool->conns[i] = NULL;
             }

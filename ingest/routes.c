@@ -68,8 +68,8 @@ enum route_result route_match(const struct route *table, size_t n, const char *m
             }
             if (strstr(allow, table[i].method))
                 continue;
-            int w = snprintf(allow + allow_len, allowlen - allow_len, "%s%s",
-                             allow_len ? ", " : "", table[i].method);
+            int w = snprintf(allow + allow_len, allowlen - allow_len, "%s%s", allow_len ? ", " : "",
+                             table[i].method);
             if (w > 0 && (size_t)w < allowlen - allow_len)
                 allow_len += (size_t)w;
         }

@@ -18,8 +18,7 @@ static enum MHD_Result admin_reply(struct MHD_Connection *conn, unsigned status,
 {
     size_t len = body->len;
     char *data = buf_steal(body);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(resp, "Content-Type", type);
     enum MHD_Result ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
@@ -85,8 +84,8 @@ struct admin_http *admin_http_start(const char *listen_addr,
         return NULL;
     }
     admin->handlers = *handlers;
-    admin->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL,
-                                     NULL, admin_access, admin, MHD_OPTION_SOCK_ADDR, &sa,
+    admin->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
+                                     admin_access, admin, MHD_OPTION_SOCK_ADDR, &sa,
                                      MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!admin->daemon) {
         snprintf(err, errlen, "cannot listen on %s (in use?)", listen_addr);

@@ -26,8 +26,10 @@ static int conf_set_all(rd_kafka_conf_t *conf, const char *const *pairs, char *e
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     (void)rk;
-    log_msg(level <= 3 ? LOG_ERROR : level <= 5 ? LOG_WARN : LOG_DEBUG, "librdkafka", "facility",
-            fac, "detail", buf, NULL);
+    log_msg(level <= 3   ? LOG_ERROR
+            : level <= 5 ? LOG_WARN
+                         : LOG_DEBUG,
+            "librdkafka", "facility", fac, "detail", buf, NULL);
 }
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -55,7 +57,8 @@ static rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf,
     return rk;
 }
 
-rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
+                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen)
 {
     char timeout[32];
@@ -134,8 +137,8 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
 
 /* Returns how many of topics are missing from the cluster's metadata, or -1 when
  * the cluster did not answer. missing[i] is set for each missing topic. */
-static int kafka_missing_topics(rd_kafka_t *rk, const char *const *topics, size_t n,
-                                bool *missing, int timeout_ms)
+static int kafka_missing_topics(rd_kafka_t *rk, const char *const *topics, size_t n, bool *missing,
+                                int timeout_ms)
 {
     const struct rd_kafka_metadata *md;
     if (rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR)

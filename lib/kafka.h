@@ -24,7 +24,8 @@ void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *
 /* Producer with acks=all, idempotence, linger.ms=1 (the mock broker has no
  * TCP_NODELAY, so 0 gives 40 ms tails) and message.timeout.ms = timeout_ms.
  * dr_cb runs on whichever thread polls the producer. */
-rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
+                               void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen);
 
 /* Consumer in group with enable.auto.offset.store=false, auto commit off (offsets

@@ -138,8 +138,8 @@ static void assign_from_database(struct persist *p, rd_kafka_topic_partition_lis
         if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
             int64_t next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
             int64_t low = 0, high = 0;
-            if (rd_kafka_query_watermark_offsets(p->consumer, tp->topic, tp->partition, &low,
-                                                 &high, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            if (rd_kafka_query_watermark_offsets(p->consumer, tp->topic, tp->partition, &low, &high,
+                                                 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
                 next > high) {
                 log_warn("stored offset is past the end of the log; the log was recreated, "
                          "starting the partition over",
@@ -387,8 +387,8 @@ static int start(struct persist *p, struct admin_http **admin)
     }
     atomic_store(&p->pg_ok, true);
     p->dlq = kafka_producer_new(p->cfg.kafka_brokers, 30000, on_dlq_delivery, p, err, sizeof(err));
-    p->consumer = p->dlq ? kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance,
-                                              p, err, sizeof(err))
+    p->consumer = p->dlq ? kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance, p,
+                                              err, sizeof(err))
                          : NULL;
     if (!p->consumer) {
         log_error("cannot create Kafka clients", "detail", err);

@@ -172,11 +172,11 @@ static int collect_partitions(struct batch_ctx *c)
 static enum step_result lock_offsets(struct batch_ctx *c)
 {
     const char *params[] = {c->group, c->topic, c->parts_array};
-    enum step_result r = exec_params(
-        c,
-        "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset) "
-        "SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
-        3, params, NULL, "registering partitions");
+    enum step_result r =
+        exec_params(c,
+                    "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset) "
+                    "SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
+                    3, params, NULL, "registering partitions");
     if (r != STEP_OK)
         return r;
     PGresult *res = NULL;
@@ -220,8 +220,7 @@ static enum step_result insert_staged(struct batch_ctx *c, struct persist_stats 
 
 /* The fast path: all writable rows through COPY into a staging table, then
  * one INSERT ... ON CONFLICT DO NOTHING. */
-static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *stats,
-                                   long *writable)
+static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *stats, long *writable)
 {
     enum step_result r = exec_params(c,
                                      "CREATE TEMP TABLE IF NOT EXISTS events_stage "
@@ -275,8 +274,8 @@ static enum step_result write_each(struct batch_ctx *c, struct persist_stats *st
         time_format(it->ev.occurred_at_us, occurred);
         time_format(it->ev.received_at_us, received);
         char *body = json_dumps(it->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        const char *params[] = {it->ev.id, it->ev.external_id, it->ev.type, occurred,
-                                received,  body,               it->ev.fingerprint};
+        const char *params[] = {it->ev.id, it->ev.external_id, it->ev.type, occurred, received,
+                                body,      it->ev.fingerprint};
         enum step_result r = exec_params(c, "SAVEPOINT row", 0, NULL, NULL, "savepoint");
         if (r == STEP_OK)
             r = exec_params(c,
@@ -308,12 +307,12 @@ static enum step_result store_offsets(struct batch_ctx *c)
         buf_printf(&offsets, "%s%lld", i ? "," : "", (long long)c->parts[i].new_next);
     buf_puts(&offsets, "}");
     const char *params[] = {c->group, c->topic, c->parts_array, offsets.data};
-    enum step_result r = exec_params(
-        c,
-        "UPDATE kafka_offsets SET next_offset = v.o, updated_at = now() "
-        "FROM unnest($3::int[], $4::bigint[]) AS v(p, o) "
-        "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
-        4, params, NULL, "storing offsets");
+    enum step_result r =
+        exec_params(c,
+                    "UPDATE kafka_offsets SET next_offset = v.o, updated_at = now() "
+                    "FROM unnest($3::int[], $4::bigint[]) AS v(p, o) "
+                    "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
+                    4, params, NULL, "storing offsets");
     buf_free(&offsets);
     return r;
 }
@@ -357,8 +356,13 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
         return PERSIST_OK;
     parse_items(b);
     struct part_state parts[1024];
-    struct batch_ctx c = {.conn = conn, .group = group, .topic = topic, .b = b, .parts = parts,
-                          .err = err, .errlen = errlen};
+    struct batch_ctx c = {.conn = conn,
+                          .group = group,
+                          .topic = topic,
+                          .b = b,
+                          .parts = parts,
+                          .err = err,
+                          .errlen = errlen};
     if (collect_partitions(&c) != 0) {
         snprintf(err, errlen, "too many partitions in one batch");
         return PERSIST_RETRY;
