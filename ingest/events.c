@@ -5,6 +5,7 @@
 #include "envelope.h"
 #include "http.h"
 #include "log.h"
+#include "pg.h"
 #include "routes.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -252,10 +253,24 @@ static enum MHD_Result database_unavailable(struct request *req, const char *why
                                 "The database did not answer; retry shortly.", NULL, headers);
 }
 
+/* A failed read: 503 when the database is away (retry helps), 500 otherwise. */
+static enum MHD_Result read_failed(struct request *req, PGconn *conn, const PGresult *res)
+{
+    if (pg_error_is_transient(conn, res))
+        return database_unavailable(req, PQerrorMessage(conn));
+    log_error("query failed", "request_id", req->request_id, "detail", PQerrorMessage(conn));
+    return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "Internal error",
+                                "The query failed; the request id is in the server log.", NULL,
+                                NULL);
+}
+
 enum MHD_Result events_get(struct request *req)
 {
     struct uuid u;
     bool is_uuid = uuid_parse(req->param, &u) == 0;
+    if (!validate_utf8(req->param))
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Event not found",
+                                    "No event has this id or external id.", NULL, NULL);
     const char *sql = is_uuid ? "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid "
                                 "OR external_id = $1 ORDER BY id = $1::uuid DESC LIMIT 1"
                               : "SELECT " EVENT_COLUMNS " FROM events WHERE external_id = $1 "
@@ -268,7 +283,7 @@ enum MHD_Result events_get(struct request *req)
     PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
     enum MHD_Result ret;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        ret = database_unavailable(req, PQerrorMessage(conn));
+        ret = read_failed(req, conn, res);
     else if (PQntuples(res) == 0)
         ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Event not found",
                                    "No event has this id or external id.", NULL, NULL);
@@ -333,6 +348,17 @@ enum MHD_Result events_query(struct request *req)
                      0);
     query_time_param(&q, &pe, "before", http_query(req, "before"), "occurred_at < $%d::timestamptz",
                      1);
+    static const char *const text_params[] = {"after", "before", "contains",
+                                              "type",  "limit",  "cursor"};
+    for (size_t i = 0; i < sizeof(text_params) / sizeof(text_params[0]); i++) {
+        const char *v = http_query(req, text_params[i]);
+        char pointer[64];
+        snprintf(pointer, sizeof(pointer), "#/query/%s", text_params[i]);
+        if (v && !validate_utf8(v)) {
+            problem_errors_add(&pe, pointer, "is not valid UTF-8");
+            goto check;
+        }
+    }
     const char *contains = http_query(req, "contains");
     if (contains && *contains) {
         like_pattern(contains, &q.like);
@@ -366,6 +392,7 @@ enum MHD_Result events_query(struct request *req)
                        q.nparams);
         }
     }
+check:;
     enum MHD_Result ret;
     if (pe.count) {
         ret = http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "invalid-query",
@@ -384,7 +411,7 @@ enum MHD_Result events_query(struct request *req)
     }
     PGresult *res = PQexecParams(conn, q.sql.data, q.nparams, NULL, q.params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ret = database_unavailable(req, PQerrorMessage(conn));
+        ret = read_failed(req, conn, res);
     } else {
         int rows = PQntuples(res);
         int shown = rows > q.limit ? (int)q.limit : rows;

@@ -33,6 +33,9 @@ struct event_input {
 size_t validate_event(json_t *obj, int64_t now_us, struct event_input *out,
                       struct problem_errors *pe);
 
+/* True when s is well-formed UTF-8 (no overlongs, no surrogates). */
+bool validate_utf8(const char *s);
+
 /* An Idempotency-Key / webhook-id: 1..255 visible ASCII characters. */
 bool validate_idempotency_key(const char *key);
 
