@@ -81,6 +81,8 @@ static enum stored_state stored_fingerprint(struct ingest *app, const char *id,
     return state;
 }
 
+static int fetch_event(struct ingest *app, const char *id, json_t **out);
+
 static enum MHD_Result respond_accepted(struct request *req)
 {
     char location[64];
@@ -90,14 +92,47 @@ static enum MHD_Result respond_accepted(struct request *req)
     return http_respond_json(req, MHD_HTTP_ACCEPTED, doc, headers);
 }
 
+static enum MHD_Result respond_waited(struct request *req, const struct wait_result *r)
+{
+    const char *applied[] = {"Preference-Applied", "wait", NULL};
+    if (r->outcome == WAIT_REJECTED)
+        return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
+                                    "Record rejected", r->error, NULL, applied);
+    if (r->outcome != WAIT_CREATED && r->outcome != WAIT_EXISTS)
+        return respond_accepted(req);
+    json_t *event = NULL;
+    if (fetch_event(req->app, req->id, &event) != 0)
+        return respond_accepted(req);
+    char location[64];
+    snprintf(location, sizeof(location), "/v1/events/%s", req->id);
+    const char *headers[] = {"Preference-Applied", "wait", "Location", location, NULL};
+    return http_respond_json(req, r->outcome == WAIT_CREATED ? MHD_HTTP_CREATED : MHD_HTTP_OK,
+                             event, headers);
+}
+
+/* Runs on an HTTP thread when the worker reported the record, or time ran out. */
+static enum MHD_Result events_wait_done(struct request *req)
+{
+    struct wait_result r;
+    waiters_take(req->app->waiters, req->id, &r);
+    return respond_waited(req, &r);
+}
+
 /* Runs on an HTTP thread once the delivery report (or a produce error) came. */
 static enum MHD_Result events_post_done(struct request *req)
 {
     metric_observe_us(&req->app->ack_latency, time_now_us() - req->started_us);
     if (req->kafka_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         metric_add(&req->app->metrics[M_PRODUCED], 1);
-        return respond_accepted(req);
+        if (!req->waiting)
+            return respond_accepted(req);
+        struct wait_result r;
+        if (!waiters_acked(req->app->waiters, req->id, req, events_wait_done, &r))
+            return MHD_YES;
+        return respond_waited(req, &r);
     }
+    if (req->waiting)
+        waiters_remove(req->app->waiters, req->id);
     metric_add(&req->app->metrics[M_PRODUCE_FAILED], 1);
     log_warn("write not acknowledged by kafka", "request_id", req->request_id, "error",
              rd_kafka_err2name(req->kafka_err));
@@ -125,6 +160,8 @@ static enum MHD_Result produce_event(struct request *req, char *value, size_t le
     struct ingest *app = req->app;
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
     rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
+    if (req->waiting)
+        rd_kafka_header_add(hdrs, "x-wait", -1, "1", 1);
     const char *traceparent = http_header(req, "traceparent");
     if (traceparent && strlen(traceparent) < 128)
         rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
@@ -215,6 +252,10 @@ enum MHD_Result events_post(struct request *req)
                                    "Internal error", "Could not encode the event.", NULL, NULL);
         goto out;
     }
+    int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
+    if (wait_s > 0 && req->app->waiters)
+        req->waiting = waiters_add(req->app->waiters, req->id, req,
+                                   time_now_us() + (int64_t)wait_s * 1000000) == 0;
     ret = produce_event(req, value, len);
 out:
     problem_errors_free(&pe);
@@ -251,6 +292,26 @@ static enum MHD_Result database_unavailable(struct request *req, const char *why
     return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
                                 "Database unavailable",
                                 "The database did not answer; retry shortly.", NULL, headers);
+}
+
+/* Reads one event by its Sluice id as the API's object (a new reference). */
+static int fetch_event(struct ingest *app, const char *id, json_t **out)
+{
+    char err[256];
+    PGconn *conn = pgpool_get(app->pg, PG_WAIT_MS, err, sizeof(err));
+    if (!conn)
+        return -1;
+    const char *params[] = {id};
+    PGresult *res = PQexecParams(conn, "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid",
+                                 1, NULL, params, NULL, NULL, 0);
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        *out = event_row(res, 0);
+        rc = 0;
+    }
+    PQclear(res);
+    pgpool_put(app->pg, conn);
+    return rc;
 }
 
 /* A failed read: 503 when the database is away (retry helps), 500 otherwise. */

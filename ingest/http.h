@@ -42,6 +42,7 @@ struct request {
     bool resumed;
     rd_kafka_resp_err_t kafka_err;
     char id[UUID_STR_LEN];
+    bool waiting; /* Prefer: wait: answer once the worker wrote the record */
 };
 
 struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen);

@@ -9,6 +9,7 @@
 #include "kafka.h"
 #include "metrics.h"
 #include "pgpool.h"
+#include "waiters.h"
 
 #include <stdatomic.h>
 
@@ -42,6 +43,7 @@ struct ingest {
     rd_kafka_t *producer;
     struct kafka_poller poller;
     struct pgpool *pg;
+    struct waiters *waiters;
     char events_topic[256];
     struct metric metrics[M_METRIC_COUNT];
     struct metric_histogram ack_latency;

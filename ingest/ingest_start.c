@@ -24,7 +24,14 @@ static int start_database(struct ingest *app)
         return -1;
     }
     app->pg = pgpool_new(app->cfg.pg_url, (size_t)app->cfg.pg_pool_size);
-    return app->pg ? 0 : -1;
+    if (!app->pg)
+        return -1;
+    app->waiters = waiters_start(app->cfg.pg_url, err, sizeof(err));
+    if (!app->waiters) {
+        log_error("cannot start waiting for persisted records", "detail", err);
+        return -1;
+    }
+    return 0;
 }
 
 static int start_kafka(struct ingest *app)
@@ -66,6 +73,9 @@ int ingest_start(struct ingest *app)
 
 void ingest_drain(struct ingest *app)
 {
+    /* Requests waiting on the worker answer 202 now, as on a timeout. */
+    waiters_stop(app->waiters);
+    app->waiters = NULL;
     if (!app->producer)
         return;
     /* Flushing makes every queued message end in a delivery report (success or

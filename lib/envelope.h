@@ -14,6 +14,9 @@
 #include <stdint.h>
 
 #define ENVELOPE_VERSION 1
+/* The PostgreSQL NOTIFY channel on which workers report records that a client
+ * waits for ({"id", "outcome": created|exists|rejected, "error"}). */
+#define ENVELOPE_PERSISTED_CHANNEL "sluice_persisted"
 
 struct event_fields {
     const char *id;

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pg.h"
 #include "timeutil.h"
+#include "uuid.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,15 +208,89 @@ static bool item_writable(const struct persist_item *it)
     return !it->skip && !it->poison;
 }
 
+static bool batch_has_waiters(const struct persist_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        if (b->items[i].wait)
+            return true;
+    }
+    return false;
+}
+
+/* Marks waited-for items whose id the INSERT returned. */
+static void mark_created(struct persist_batch *b, const PGresult *res)
+{
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < b->count; i++) {
+            struct persist_item *it = &b->items[i];
+            if (it->wait && !it->skip && !it->poison && strcmp(it->ev.id, id) == 0)
+                it->created = true;
+        }
+    }
+}
+
 static enum step_result insert_staged(struct batch_ctx *c, struct persist_stats *stats)
 {
-    PGresult *res = PQexec(c->conn, "INSERT INTO events SELECT * FROM events_stage "
-                                    "ON CONFLICT (id) DO NOTHING");
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+    /* Only a waiting client needs to know which rows are new. */
+    bool returning = batch_has_waiters(c->b);
+    PGresult *res = PQexec(c->conn, returning ? "INSERT INTO events SELECT * FROM events_stage "
+                                                "ON CONFLICT (id) DO NOTHING RETURNING id"
+                                              : "INSERT INTO events SELECT * FROM events_stage "
+                                                "ON CONFLICT (id) DO NOTHING");
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
         return step_failed(c, res, "inserting events");
     stats->inserted += atol(PQcmdTuples(res));
+    if (returning)
+        mark_created(c->b, res);
     PQclear(res);
     return STEP_OK;
+}
+
+/* One NOTIFY per waited-for record, delivered by PostgreSQL only if the
+ * transaction commits: a waiting client never hears of a write that was not
+ * made. */
+static enum step_result notify_waiters(struct batch_ctx *c)
+{
+    json_t *payloads = json_array();
+    for (size_t i = 0; i < c->b->count; i++) {
+        struct persist_item *it = &c->b->items[i];
+        if (!it->wait)
+            continue;
+        const char *id = it->parsed && it->ev.id ? it->ev.id : NULL;
+        char key[UUID_STR_LEN] = "";
+        if (!id && it->msg->key && it->msg->key_len < sizeof(key)) {
+            memcpy(key, it->msg->key, it->msg->key_len);
+            key[it->msg->key_len] = '\0';
+            id = key;
+        }
+        if (!id || !*id)
+            continue;
+        json_t *p = json_pack("{s:s, s:s}", "id", id, "outcome",
+                              it->poison    ? "rejected"
+                              : it->created ? "created"
+                                            : "exists");
+        if (p && it->poison)
+            json_object_set_new(p, "error", json_string(it->error));
+        char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+        if (text)
+            json_array_append_new(payloads, json_string(text));
+        free(text);
+        json_decref(p);
+    }
+    enum step_result r = STEP_OK;
+    if (json_array_size(payloads) > 0) {
+        char *text = json_dumps(payloads, JSON_COMPACT);
+        const char *params[] = {text};
+        r = exec_params(c,
+                        "SELECT pg_notify('" ENVELOPE_PERSISTED_CHANNEL "', p) "
+                        "FROM jsonb_array_elements_text($1::jsonb) AS p",
+                        1, params, NULL, "notifying waiters");
+        free(text);
+    }
+    json_decref(payloads);
+    return r;
 }
 
 /* The fast path: all writable rows through COPY into a staging table, then
@@ -276,13 +351,16 @@ static enum step_result write_each(struct batch_ctx *c, struct persist_stats *st
         char *body = json_dumps(it->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         const char *params[] = {it->ev.id, it->ev.external_id, it->ev.type, occurred, received,
                                 body,      it->ev.fingerprint};
+        PGresult *res = NULL;
         enum step_result r = exec_params(c, "SAVEPOINT row", 0, NULL, NULL, "savepoint");
         if (r == STEP_OK)
             r = exec_params(c,
                             "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7) "
                             "ON CONFLICT (id) DO NOTHING",
-                            7, params, NULL, "inserting event");
+                            7, params, &res, "inserting event");
         free(body);
+        bool inserted = r == STEP_OK && strcmp(PQcmdTuples(res), "1") == 0;
+        PQclear(res);
         if (r == STEP_TRANSIENT)
             return r;
         if (r == STEP_DATA_ERROR) {
@@ -290,7 +368,8 @@ static enum step_result write_each(struct batch_ctx *c, struct persist_stats *st
             snprintf(it->error, sizeof(it->error), "%s", c->err);
             r = exec_params(c, "ROLLBACK TO SAVEPOINT row", 0, NULL, NULL, "rollback to savepoint");
         } else {
-            stats->inserted++;
+            stats->inserted += inserted;
+            it->created = inserted;
             r = exec_params(c, "RELEASE SAVEPOINT row", 0, NULL, NULL, "release savepoint");
         }
         if (r != STEP_OK)
@@ -335,6 +414,15 @@ static int send_poison(struct batch_ctx *c, const struct persist_sink *sink,
     return 0;
 }
 
+static bool wants_wait(const rd_kafka_message_t *msg)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *value;
+    size_t size;
+    return rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           rd_kafka_header_get_last(hdrs, "x-wait", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
 static void parse_items(struct persist_batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
@@ -342,6 +430,7 @@ static void parse_items(struct persist_batch *b)
         if (it->parsed)
             continue;
         it->parsed = true;
+        it->wait = wants_wait(it->msg);
         if (envelope_parse_event(it->msg->payload, it->msg->len, &it->ev, it->error,
                                  sizeof(it->error)) != 0)
             it->poison = true;
@@ -382,6 +471,8 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
         }
         if (r == STEP_OK)
             r = store_offsets(&c);
+        if (r == STEP_OK)
+            r = notify_waiters(&c);
         if (r == STEP_OK && send_poison(&c, sink, &run) != 0) {
             snprintf(err, errlen, "the dead-letter topic did not acknowledge");
             r = STEP_TRANSIENT;

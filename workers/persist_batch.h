@@ -27,8 +27,10 @@ struct persist_item {
     rd_kafka_message_t *msg; /* borrowed */
     struct event_envelope ev;
     bool parsed;
-    bool skip;   /* already applied by an earlier transaction */
-    bool poison; /* can never be written: goes to the DLQ */
+    bool skip;    /* already applied by an earlier transaction */
+    bool poison;  /* can never be written: goes to the DLQ */
+    bool wait;    /* a client waits for the outcome (Prefer: wait): NOTIFY it */
+    bool created; /* this batch inserted the row (only tracked for wait) */
     char error[PERSIST_ERROR_MAX];
 };
 
