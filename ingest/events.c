@@ -221,7 +221,10 @@ enum MHD_Result events_post(struct request *req)
     if (idem_key) {
         enum stored_state st = stored_fingerprint(req->app, req->id, fingerprint);
         if (st == STORED_SAME) {
-            ret = respond_accepted(req);
+            /* Already persisted: a waiting client gets the record at once. */
+            struct wait_result done = {.outcome = WAIT_EXISTS};
+            ret = waiters_parse_prefer(http_header(req, "Prefer")) > 0 ? respond_waited(req, &done)
+                                                                       : respond_accepted(req);
             goto out;
         }
         if (st == STORED_DIFFERENT) {
