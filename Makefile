@@ -1,5 +1,6 @@
 # Thin wrapper over CMake: the two commands a newcomer needs are `make run` and `make test`.
 BUILD ?= build
+BINARIES = sluice-ingest sluice-persist sluice-devkafka
 SAN_BUILD ?= build-san
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory
@@ -13,7 +14,7 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
+	@cmake --build $(BUILD) -j $(JOBS) --target $(BINARIES) -- --no-print-directory
 
 # Tests run on a sanitizer build (ASan + UBSan): any report fails the run.
 build-san: deps
@@ -35,6 +36,7 @@ integration: build-san
 
 bench: build
 	@scripts/deps.sh --bench
+	@cmake --build $(BUILD) -j $(JOBS) --target bench-bare-mhd -- --no-print-directory
 	@bench/run.sh $(BUILD)
 
 format:

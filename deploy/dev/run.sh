@@ -69,13 +69,18 @@ SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
 ingest_pid=$!
 wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
 
+# Appends to its log: a replica started again keeps its history.
+start_persist() {
+    local i=$1 port=${admin_urls[$(($1 - 1))]##*:}
+    SLUICE_ADMIN_LISTEN="127.0.0.1:$port" "$build/sluice-persist" >>"$run/logs/persist-$i.log" 2>&1 &
+    persist_pids[$(($1 - 1))]=$!
+}
 admin_urls=()
 for i in $(seq 1 "$replicas"); do
-    port=$(free_port)
-    SLUICE_ADMIN_LISTEN="127.0.0.1:$port" "$build/sluice-persist" >"$run/logs/persist-$i.log" 2>&1 &
-    persist_pids+=($!)
-    admin_urls+=("http://127.0.0.1:$port")
-    wait_for "sluice-persist replica $i" 60 curl -fsS "http://127.0.0.1:$port/healthz"
+    admin_urls+=("http://127.0.0.1:$(free_port)")
+    : >"$run/logs/persist-$i.log"
+    start_persist "$i"
+    wait_for "sluice-persist replica $i" 60 curl -fsS "${admin_urls[$((i - 1))]}/healthz"
 done
 
 cat >"$run/env" <<ENV
@@ -104,11 +109,29 @@ Try it:
 Ctrl-C stops everything in order.
 MSG
 
-# Any process ending on its own is a failure: stop the rest and say which.
+# Supervise like an orchestrator would: a worker or ingest that dies (killed
+# in a failure drill, say) is started again in its place; the broker is not,
+# since a new embedded Kafka would be an empty cluster on other ports.
 set +e
-wait -n "$ingest_pid" "$devkafka_pid" "${persist_pids[@]}"
-status=$?
-if ((!stopping)); then
-    echo "run: a process exited unexpectedly (status $status); see $run/logs" >&2
-    exit 1
-fi
+while :; do
+    sleep 1 &
+    wait $! 2>/dev/null
+    ((stopping)) && break
+    for i in $(seq 1 "$replicas"); do
+        if ! kill -0 "${persist_pids[$((i - 1))]}" 2>/dev/null; then
+            wait "${persist_pids[$((i - 1))]}" 2>/dev/null
+            echo "run: sluice-persist replica $i exited (status $?); starting it again"
+            start_persist "$i"
+        fi
+    done
+    if ! kill -0 "$ingest_pid" 2>/dev/null; then
+        wait "$ingest_pid" 2>/dev/null
+        echo "run: sluice-ingest exited (status $?); starting it again"
+        SLUICE_LISTEN="$listen" "$build/sluice-ingest" >>"$run/logs/ingest.log" 2>&1 &
+        ingest_pid=$!
+    fi
+    if [ -n "$devkafka_pid" ] && ! kill -0 "$devkafka_pid" 2>/dev/null; then
+        echo "run: sluice-devkafka exited; writes answer 503 until make run is restarted" >&2
+        devkafka_pid=""
+    fi
+done
