@@ -13,15 +13,7 @@
 #define CFG(field) offsetof(struct ingest_config, field)
 static const struct config_entry config_table[] = {
     {"SLUICE_LISTEN", CONFIG_ADDR, "127.0.0.1:8080", CFG(listen), 0, 0, "HTTP listen address"},
-    {"SLUICE_KAFKA_BROKERS", CONFIG_STRING, "127.0.0.1:9092", CFG(kafka_brokers), 0, 0,
-     "Kafka bootstrap servers"},
-    {"SLUICE_PG_URL", CONFIG_STRING, "postgresql:///sluice", CFG(pg_url), 0, 0,
-     "PostgreSQL connection URL"},
-    {"SLUICE_TOPIC_PREFIX", CONFIG_STRING, "sluice.", CFG(topic_prefix), 0, 0,
-     "Kafka topic name prefix"},
-    {"SLUICE_LOG_LEVEL", CONFIG_LEVEL, "info", CFG(log_level), 0, 0, "debug, info, warn, error"},
-    {"SLUICE_SCHEMA_DIR", CONFIG_STRING, SLUICE_DEFAULT_SCHEMA_DIR, CFG(schema_dir), 0, 0,
-     "directory of numbered SQL migrations"},
+    CONFIG_COMMON_ENTRIES(struct ingest_config),
     {"SLUICE_HTTP_THREADS", CONFIG_INT, "2", CFG(http_threads), 1, 64, "HTTP worker threads"},
     {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, "1048576", CFG(max_body_bytes), 1024, 1073741824,
      "largest accepted request body (413 above)"},

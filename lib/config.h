@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#ifndef SLUICE_DEFAULT_SCHEMA_DIR
+#define SLUICE_DEFAULT_SCHEMA_DIR "schema"
+#endif
+
 enum config_type {
     CONFIG_STRING, /* char *, any non-empty text */
     CONFIG_INT,    /* long, between min and max */
@@ -36,6 +40,33 @@ int config_load(const struct config_entry *table, size_t n, void *target, config
 void config_free(const struct config_entry *table, size_t n, void *target);
 void config_print_help(FILE *out, const char *prog, const char *summary,
                        const struct config_entry *table, size_t n);
+
+/* The rows every Sluice process shares; the target struct must have fields
+ * kafka_brokers, pg_url, topic_prefix, log_level and schema_dir. */
+#define CONFIG_COMMON_ENTRIES(type)                                                                \
+    {                                                                                              \
+        "SLUICE_KAFKA_BROKERS",                                                                    \
+        CONFIG_STRING,                                                                             \
+        "127.0.0.1:9092",                                                                          \
+        offsetof(type, kafka_brokers),                                                             \
+        0,                                                                                         \
+        0,                                                                                         \
+        "Kafka bootstrap servers"},                                                                \
+        {"SLUICE_PG_URL",                                                                          \
+         CONFIG_STRING,                                                                            \
+         "postgresql:///sluice",                                                                   \
+         offsetof(type, pg_url),                                                                   \
+         0,                                                                                        \
+         0,                                                                                        \
+         "PostgreSQL connection URL"},                                                             \
+        {"SLUICE_TOPIC_PREFIX",    CONFIG_STRING, "sluice.", offsetof(type, topic_prefix), 0, 0,   \
+         "Kafka topic name prefix"},                                                               \
+        {"SLUICE_LOG_LEVEL",        CONFIG_LEVEL, "info", offsetof(type, log_level), 0, 0,         \
+         "debug, info, warn, error"},                                                              \
+    {                                                                                              \
+        "SLUICE_SCHEMA_DIR", CONFIG_STRING, SLUICE_DEFAULT_SCHEMA_DIR, offsetof(type, schema_dir), \
+            0, 0, "directory of numbered SQL migrations"                                           \
+    }
 
 /* Splits "host:port" into its parts; returns -1 when malformed. */
 int config_split_addr(const char *addr, char *host, size_t hostlen, int *port);

@@ -14,13 +14,17 @@ void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *
     snprintf(out, outlen, "%s%s%s", prefix, collection, dlq ? ".dlq" : "");
 }
 
-static int conf_set_all(rd_kafka_conf_t *conf, const char *const *pairs, char *err, size_t errlen)
+/* A configuration from NULL-terminated name/value pairs; NULL on a bad pair. */
+static rd_kafka_conf_t *conf_from_pairs(const char *const *pairs, char *err, size_t errlen)
 {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     for (size_t i = 0; pairs[i]; i += 2) {
-        if (rd_kafka_conf_set(conf, pairs[i], pairs[i + 1], err, errlen) != RD_KAFKA_CONF_OK)
-            return -1;
+        if (rd_kafka_conf_set(conf, pairs[i], pairs[i + 1], err, errlen) != RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            return NULL;
+        }
     }
-    return 0;
+    return conf;
 }
 
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -82,11 +86,9 @@ rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
                            "log.connection.close",
                            "false",
                            NULL};
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set_all(conf, pairs, err, errlen) != 0) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = conf_from_pairs(pairs, err, errlen);
+    if (!conf)
         return NULL;
-    }
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     return kafka_client_new(RD_KAFKA_PRODUCER, conf, err, errlen);
@@ -122,11 +124,9 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
                            "log.connection.close",
                            "false",
                            NULL};
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (conf_set_all(conf, pairs, err, errlen) != 0) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = conf_from_pairs(pairs, err, errlen);
+    if (!conf)
         return NULL;
-    }
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, opaque);
     rd_kafka_t *rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, err, errlen);

@@ -32,15 +32,7 @@ struct persist_config {
 
 #define CFG(field) offsetof(struct persist_config, field)
 static const struct config_entry config_table[] = {
-    {"SLUICE_KAFKA_BROKERS", CONFIG_STRING, "127.0.0.1:9092", CFG(kafka_brokers), 0, 0,
-     "Kafka bootstrap servers"},
-    {"SLUICE_PG_URL", CONFIG_STRING, "postgresql:///sluice", CFG(pg_url), 0, 0,
-     "PostgreSQL connection URL"},
-    {"SLUICE_TOPIC_PREFIX", CONFIG_STRING, "sluice.", CFG(topic_prefix), 0, 0,
-     "Kafka topic name prefix"},
-    {"SLUICE_LOG_LEVEL", CONFIG_LEVEL, "info", CFG(log_level), 0, 0, "debug, info, warn, error"},
-    {"SLUICE_SCHEMA_DIR", CONFIG_STRING, SLUICE_DEFAULT_SCHEMA_DIR, CFG(schema_dir), 0, 0,
-     "directory of numbered SQL migrations"},
+    CONFIG_COMMON_ENTRIES(struct persist_config),
     {"SLUICE_ADMIN_LISTEN", CONFIG_ADDR, "127.0.0.1:9100", CFG(admin_listen), 0, 0,
      "admin HTTP address (/healthz, /readyz, /metrics)"},
     {"SLUICE_PERSIST_GROUP", CONFIG_STRING, "sluice-persist", CFG(group), 0, 0,
