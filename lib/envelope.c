@@ -1,5 +1,6 @@
 #include "envelope.h"
 
+#include "birthday.h"
 #include "timeutil.h"
 #include "uuid.h"
 
@@ -13,30 +14,38 @@ static json_t *string_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-char *envelope_build_event(const struct event_fields *f, size_t *len)
+/* The envelope fields shared by every builder; data is stolen. */
+static char *build(const char *collection, const char *id, const char *principal,
+                   int64_t received_us, const char *fingerprint, json_t *data, size_t *len)
 {
-    char received[TIME_STR_LEN], occurred[TIME_STR_LEN];
-    time_format(f->received_at_us, received);
-    time_format(f->occurred_at_us, occurred);
-    json_t *data = json_object();
-    json_object_set_new(data, "external_id", string_or_null(f->external_id));
-    json_object_set_new(data, "type", string_or_null(f->type));
-    json_object_set_new(data, "occurred_at", json_string(occurred));
-    json_object_set(data, "body", f->body);
+    char received[TIME_STR_LEN];
+    time_format(received_us, received);
     json_t *env = json_object();
     json_object_set_new(env, "v", json_integer(ENVELOPE_VERSION));
-    json_object_set_new(env, "id", json_string(f->id));
+    json_object_set_new(env, "id", json_string(id));
     json_object_set_new(env, "operation", json_string("create"));
-    json_object_set_new(env, "collection", json_string("events"));
+    json_object_set_new(env, "collection", json_string(collection));
     json_object_set_new(env, "received_at", json_string(received));
-    json_object_set_new(env, "principal", json_string(f->principal));
-    json_object_set_new(env, "fingerprint", string_or_null(f->fingerprint));
+    json_object_set_new(env, "principal", json_string(principal));
+    json_object_set_new(env, "fingerprint", string_or_null(fingerprint));
     json_object_set_new(env, "data", data);
     char *text = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(env);
     if (text && len)
         *len = strlen(text);
     return text;
+}
+
+char *envelope_build_event(const struct event_fields *f, size_t *len)
+{
+    char occurred[TIME_STR_LEN];
+    time_format(f->occurred_at_us, occurred);
+    json_t *data = json_object();
+    json_object_set_new(data, "external_id", string_or_null(f->external_id));
+    json_object_set_new(data, "type", string_or_null(f->type));
+    json_object_set_new(data, "occurred_at", json_string(occurred));
+    json_object_set(data, "body", f->body);
+    return build("events", f->id, f->principal, f->received_at_us, f->fingerprint, data, len);
 }
 
 /* Optional string member: NULL when absent or null, -1 when another type. */
@@ -53,45 +62,50 @@ static int optional_string(json_t *obj, const char *key, const char **out)
     return 0;
 }
 
+/* The fields every envelope has; checks version, collection, id and
+ * received_at. On success *root owns the tree and the rest borrow from it. */
+static int parse_common(const void *data, size_t len, const char *collection, json_t **root,
+                        const char **id, int64_t *received_us, json_t **d, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*root) {
+        snprintf(err, errlen, "envelope is not JSON: %s", jerr.text);
+        return -1;
+    }
+    json_t *v = json_object_get(*root, "v");
+    const char *got = json_string_value(json_object_get(*root, "collection"));
+    const char *received = json_string_value(json_object_get(*root, "received_at"));
+    struct uuid parsed;
+    *id = json_string_value(json_object_get(*root, "id"));
+    *d = json_object_get(*root, "data");
+    if (!json_is_integer(v) || json_integer_value(v) != ENVELOPE_VERSION)
+        snprintf(err, errlen, "envelope version is not %d", ENVELOPE_VERSION);
+    else if (!got || strcmp(got, collection) != 0)
+        snprintf(err, errlen, "envelope collection is not \"%s\"", collection);
+    else if (!*id || uuid_parse(*id, &parsed) != 0)
+        snprintf(err, errlen, "envelope id is not a UUID");
+    else if (!received || time_parse(received, received_us) != 0)
+        snprintf(err, errlen, "envelope received_at is not a timestamp");
+    else if (!json_is_object(*d))
+        snprintf(err, errlen, "envelope data is not an object");
+    else
+        return 0;
+    json_decref(*root);
+    *root = NULL;
+    return -1;
+}
+
 int envelope_parse_event(const void *data, size_t len, struct event_envelope *out, char *err,
                          size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    json_error_t jerr;
-    out->root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!out->root) {
-        snprintf(err, errlen, "envelope is not JSON: %s", jerr.text);
+    json_t *d;
+    if (parse_common(data, len, "events", &out->root, &out->id, &out->received_at_us, &d, err,
+                     errlen) != 0)
         return -1;
-    }
-    json_t *root = out->root;
-    json_t *v = json_object_get(root, "v");
-    if (!json_is_integer(v) || json_integer_value(v) != ENVELOPE_VERSION) {
-        snprintf(err, errlen, "envelope version is not %d", ENVELOPE_VERSION);
-        goto fail;
-    }
-    const char *collection = json_string_value(json_object_get(root, "collection"));
-    if (!collection || strcmp(collection, "events") != 0) {
-        snprintf(err, errlen, "envelope collection is not \"events\"");
-        goto fail;
-    }
-    struct uuid id;
-    out->id = json_string_value(json_object_get(root, "id"));
-    if (!out->id || uuid_parse(out->id, &id) != 0) {
-        snprintf(err, errlen, "envelope id is not a UUID");
-        goto fail;
-    }
-    const char *received = json_string_value(json_object_get(root, "received_at"));
-    if (!received || time_parse(received, &out->received_at_us) != 0) {
-        snprintf(err, errlen, "envelope received_at is not a timestamp");
-        goto fail;
-    }
-    if (optional_string(root, "fingerprint", &out->fingerprint) != 0) {
+    if (optional_string(out->root, "fingerprint", &out->fingerprint) != 0) {
         snprintf(err, errlen, "envelope fingerprint is not a string");
-        goto fail;
-    }
-    json_t *d = json_object_get(root, "data");
-    if (!json_is_object(d)) {
-        snprintf(err, errlen, "envelope data is not an object");
         goto fail;
     }
     if (optional_string(d, "external_id", &out->external_id) != 0 ||
@@ -119,4 +133,44 @@ void envelope_event_free(struct event_envelope *ev)
 {
     json_decref(ev->root);
     memset(ev, 0, sizeof(*ev));
+}
+
+char *envelope_build_user(const char *id, const char *principal, int64_t received_us,
+                          const char *username, const char *date_of_birth, size_t *len)
+{
+    json_t *data = json_pack("{s:s, s:s}", "username", username, "date_of_birth", date_of_birth);
+    return data ? build("users", id, principal, received_us, NULL, data, len) : NULL;
+}
+
+int envelope_parse_user(const void *data, size_t len, struct user_envelope *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *d;
+    if (parse_common(data, len, "users", &out->root, &out->id, &out->received_at_us, &d, err,
+                     errlen) != 0)
+        return -1;
+    out->username = json_string_value(json_object_get(d, "username"));
+    out->date_of_birth = json_string_value(json_object_get(d, "date_of_birth"));
+    int y, m, day;
+    /* The worker re-checks what ingest checked: a message may come from
+     * anywhere. Any date before the message was received is a valid past date. */
+    if (!out->username || !birthday_valid_username(out->username)) {
+        snprintf(err, errlen, "user username is not 1 to 100 ASCII letters");
+    } else if (!out->date_of_birth ||
+               birthday_parse_date(out->date_of_birth,
+                                   out->received_at_us / (86400LL * 1000000) + 1, &y, &m,
+                                   &day) != 0) {
+        snprintf(err, errlen, "user date_of_birth is not a past YYYY-MM-DD date");
+    } else {
+        return 0;
+    }
+    envelope_user_free(out);
+    return -1;
+}
+
+void envelope_user_free(struct user_envelope *u)
+{
+    json_decref(u->root);
+    memset(u, 0, sizeof(*u));
 }

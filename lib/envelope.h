@@ -49,4 +49,19 @@ int envelope_parse_event(const void *data, size_t len, struct event_envelope *ou
                          size_t errlen);
 void envelope_event_free(struct event_envelope *ev);
 
+struct user_envelope {
+    json_t *root; /* owned */
+    const char *id;
+    const char *username;
+    const char *date_of_birth; /* YYYY-MM-DD */
+    int64_t received_at_us;
+};
+
+/* A hello write: data is {"username", "date_of_birth"}. */
+char *envelope_build_user(const char *id, const char *principal, int64_t received_us,
+                          const char *username, const char *date_of_birth, size_t *len);
+int envelope_parse_user(const void *data, size_t len, struct user_envelope *out, char *err,
+                        size_t errlen);
+void envelope_user_free(struct user_envelope *u);
+
 #endif
