@@ -55,20 +55,31 @@ enum persist_metric {
 
 #define MAX_PARTITIONS 1024
 
-struct persist {
-    struct persist_config cfg;
+/* One collection this worker writes: its topic, writer and pending batch. */
+struct stream {
+    const char *collection;
+    const struct persist_writer *writer;
     char topic[256];
     char dlq_topic[256];
+    struct persist_batch batch;
+};
+
+#define STREAM_COUNT 2
+
+struct persist {
+    struct persist_config cfg;
+    struct stream streams[STREAM_COUNT];
+    struct stream *current; /* the stream being written, for the DLQ callbacks */
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
     PGconn *conn;
-    struct persist_batch batch;
     bool revoked; /* a rebalance took partitions while a batch was filling */
     atomic_long dlq_failed;
     struct metric metrics[PM_COUNT];
     /* Applied position per assigned partition, for the lag metric; written
      * by the main thread, read by the admin thread. */
     pthread_mutex_t lag_lock;
+    const char *lag_topic[MAX_PARTITIONS]; /* a stream's topic */
     int32_t lag_partition[MAX_PARTITIONS];
     int64_t lag_next[MAX_PARTITIONS];
     size_t lag_count;
@@ -90,14 +101,28 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static void lag_set(struct persist *p, int32_t partition, int64_t next)
+static struct stream *stream_of(struct persist *p, const char *topic)
 {
+    for (size_t i = 0; i < STREAM_COUNT; i++) {
+        if (strcmp(p->streams[i].topic, topic) == 0)
+            return &p->streams[i];
+    }
+    return NULL;
+}
+
+static void lag_set(struct persist *p, const char *topic, int32_t partition, int64_t next)
+{
+    struct stream *st = stream_of(p, topic);
+    if (!st)
+        return;
     pthread_mutex_lock(&p->lag_lock);
     size_t i = 0;
-    while (i < p->lag_count && p->lag_partition[i] != partition)
+    while (i < p->lag_count && (p->lag_partition[i] != partition || p->lag_topic[i] != st->topic))
         i++;
-    if (i == p->lag_count && p->lag_count < MAX_PARTITIONS)
+    if (i == p->lag_count && p->lag_count < MAX_PARTITIONS) {
+        p->lag_topic[p->lag_count] = st->topic;
         p->lag_partition[p->lag_count++] = partition;
+    }
     if (i < p->lag_count)
         p->lag_next[i] = next;
     pthread_mutex_unlock(&p->lag_lock);
@@ -145,7 +170,7 @@ static void assign_from_database(struct persist *p, rd_kafka_topic_partition_lis
             tp->offset = next;
         }
         PQclear(res);
-        lag_set(p, tp->partition, tp->offset < 0 ? 0 : tp->offset);
+        lag_set(p, tp->topic, tp->partition, tp->offset < 0 ? 0 : tp->offset);
     }
 }
 
@@ -186,19 +211,20 @@ static int dlq_send(void *opaque, const struct persist_item *it)
     snprintf(offset, sizeof(offset), "%lld", (long long)it->msg->offset);
     rd_kafka_headers_t *h = rd_kafka_headers_new(4);
     rd_kafka_header_add(h, "x-error", -1, it->error, -1);
-    rd_kafka_header_add(h, "x-source-topic", -1, p->topic, -1);
+    rd_kafka_header_add(h, "x-source-topic", -1, p->current->topic, -1);
     rd_kafka_header_add(h, "x-source-partition", -1, partition, -1);
     rd_kafka_header_add(h, "x-source-offset", -1, offset, -1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        p->dlq, RD_KAFKA_V_TOPIC(p->dlq_topic), RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
-        RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = rd_kafka_producev(p->dlq, RD_KAFKA_V_TOPIC(p->current->dlq_topic),
+                                                RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
+                                                RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
+                                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                                RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
     if (err) {
         rd_kafka_headers_destroy(h);
         return -1;
     }
-    log_warn("poison message sent to the dead-letter topic", "topic", p->topic, "partition",
-             partition, "offset", offset, "error", it->error);
+    log_warn("poison message sent to the dead-letter topic", "topic", p->current->topic,
+             "partition", partition, "offset", offset, "error", it->error);
     return 0;
 }
 
@@ -213,8 +239,9 @@ static int dlq_flush(void *opaque)
 /* Writes the batch, retrying transient failures with backoff until it commits
  * or the process is told to stop (then nothing of the batch is committed and
  * the next owner replays it). */
-static bool write_batch(struct persist *p)
+static bool write_batch(struct persist *p, struct stream *st)
 {
+    p->current = st;
     struct persist_sink sink = {dlq_send, dlq_flush, p};
     long backoff = 100;
     while (running) {
@@ -224,14 +251,14 @@ static bool write_batch(struct persist *p)
             p->conn = pg_connect(p->cfg.pg_url, err, sizeof(err));
         }
         if (p->conn) {
-            struct persist_stats st = {0};
-            if (persist_batch_write(p->conn, p->cfg.group, p->topic, &p->batch, &sink, &st, err,
-                                    sizeof(err)) == PERSIST_OK) {
+            struct persist_stats stats = {0};
+            if (persist_batch_write(p->conn, p->cfg.group, st->topic, st->writer, &st->batch, &sink,
+                                    &stats, err, sizeof(err)) == PERSIST_OK) {
                 atomic_store(&p->pg_ok, true);
-                metric_add(&p->metrics[PM_ROWS], st.inserted);
-                metric_add(&p->metrics[PM_DUPLICATES], st.duplicates);
-                metric_add(&p->metrics[PM_SKIPPED], st.skipped);
-                metric_add(&p->metrics[PM_DLQ], st.poison);
+                metric_add(&p->metrics[PM_ROWS], stats.inserted);
+                metric_add(&p->metrics[PM_DUPLICATES], stats.duplicates);
+                metric_add(&p->metrics[PM_SKIPPED], stats.skipped);
+                metric_add(&p->metrics[PM_DLQ], stats.poison);
                 metric_add(&p->metrics[PM_BATCHES], 1);
                 return true;
             }
@@ -249,65 +276,87 @@ static bool write_batch(struct persist *p)
 
 /* After the database commit, Kafka's committed offsets follow (for tools and
  * for a start without PostgreSQL); PostgreSQL stays the source of truth. */
-static void commit_to_kafka(struct persist *p)
+static void commit_to_kafka(struct persist *p, struct stream *st)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
-    for (size_t i = 0; i < p->batch.count; i++) {
-        const rd_kafka_message_t *m = p->batch.items[i].msg;
+    for (size_t i = 0; i < st->batch.count; i++) {
+        const rd_kafka_message_t *m = st->batch.items[i].msg;
         rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(offsets, p->topic, m->partition);
+            rd_kafka_topic_partition_list_find(offsets, st->topic, m->partition);
         if (!tp)
-            tp = rd_kafka_topic_partition_list_add(offsets, p->topic, m->partition);
+            tp = rd_kafka_topic_partition_list_add(offsets, st->topic, m->partition);
         if (m->offset + 1 > tp->offset)
             tp->offset = m->offset + 1;
     }
     for (int i = 0; i < offsets->cnt; i++)
-        lag_set(p, offsets->elems[i].partition, offsets->elems[i].offset);
+        lag_set(p, st->topic, offsets->elems[i].partition, offsets->elems[i].offset);
     rd_kafka_commit(p->consumer, offsets, 1);
     rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+static size_t pending(struct persist *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < STREAM_COUNT; i++)
+        n += p->streams[i].batch.count;
+    return n;
+}
+
+static void clear_all(struct persist *p)
+{
+    for (size_t i = 0; i < STREAM_COUNT; i++)
+        persist_batch_clear(&p->streams[i].batch);
+}
+
+/* Fills the batches until full or the wait since the first message is over. */
+static void fill(struct persist *p)
+{
+    int64_t deadline = 0;
+    while (running && pending(p) < (size_t)p->cfg.batch_max) {
+        int wait_ms = 100;
+        if (deadline) {
+            int64_t left = (deadline - time_now_us()) / 1000;
+            if (left <= 0)
+                break;
+            wait_ms = (int)left;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait_ms);
+        if (p->revoked) {
+            rd_kafka_message_destroy(m);
+            clear_all(p);
+            p->revoked = false;
+            deadline = 0;
+            continue;
+        }
+        if (!m)
+            continue;
+        struct stream *st = m->err ? NULL : stream_of(p, rd_kafka_topic_name(m->rkt));
+        if (!st) {
+            if (m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_warn("consumer error", "detail", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        if (persist_batch_add(&st->batch, m) != 0) {
+            rd_kafka_message_destroy(m);
+            break;
+        }
+        if (!deadline)
+            deadline = time_now_us() + p->cfg.batch_wait_ms * 1000;
+    }
 }
 
 static void run(struct persist *p)
 {
     while (running) {
         p->revoked = false;
-        int64_t deadline = 0;
-        while (running && p->batch.count < (size_t)p->cfg.batch_max) {
-            int wait_ms = 100;
-            if (deadline) {
-                int64_t left = (deadline - time_now_us()) / 1000;
-                if (left <= 0)
-                    break;
-                wait_ms = (int)left;
-            }
-            rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait_ms);
-            if (p->revoked) {
-                rd_kafka_message_destroy(m);
-                persist_batch_clear(&p->batch);
-                p->revoked = false;
-                deadline = 0;
-                continue;
-            }
-            if (!m)
-                continue;
-            if (m->err) {
-                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-                    log_warn("consumer error", "detail", rd_kafka_message_errstr(m));
-                rd_kafka_message_destroy(m);
-                continue;
-            }
-            if (persist_batch_add(&p->batch, m) != 0) {
-                rd_kafka_message_destroy(m);
-                break;
-            }
-            if (!deadline)
-                deadline = time_now_us() + p->cfg.batch_wait_ms * 1000;
+        fill(p);
+        for (size_t i = 0; i < STREAM_COUNT && running; i++) {
+            struct stream *st = &p->streams[i];
+            if (st->batch.count && write_batch(p, st))
+                commit_to_kafka(p, st);
         }
-        if (p->batch.count == 0)
-            continue;
-        if (write_batch(p))
-            commit_to_kafka(p);
-        persist_batch_clear(&p->batch);
+        clear_all(p);
     }
 }
 
@@ -334,12 +383,12 @@ static void admin_metrics(void *opaque, struct buf *out)
     pthread_mutex_lock(&p->lag_lock);
     for (size_t i = 0; i < p->lag_count; i++) {
         int64_t low, high;
-        if (rd_kafka_get_watermark_offsets(p->consumer, p->topic, p->lag_partition[i], &low,
+        if (rd_kafka_get_watermark_offsets(p->consumer, p->lag_topic[i], p->lag_partition[i], &low,
                                            &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
         long long lag = high - p->lag_next[i];
-        buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", p->topic,
+        buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", p->lag_topic[i],
                    p->lag_partition[i], lag < 0 ? 0 : lag);
     }
     pthread_mutex_unlock(&p->lag_lock);
@@ -370,8 +419,19 @@ static int start(struct persist *p, struct admin_http **admin)
 {
     char err[512];
     metrics_init(p);
-    kafka_topic_name(p->topic, sizeof(p->topic), p->cfg.topic_prefix, "events", false);
-    kafka_topic_name(p->dlq_topic, sizeof(p->dlq_topic), p->cfg.topic_prefix, "events", true);
+    static const struct {
+        const char *collection;
+        const struct persist_writer *writer;
+    } collections[STREAM_COUNT] = {{"events", &persist_writer_events},
+                                   {"users", &persist_writer_users}};
+    for (size_t i = 0; i < STREAM_COUNT; i++) {
+        struct stream *st = &p->streams[i];
+        st->collection = collections[i].collection;
+        st->writer = collections[i].writer;
+        kafka_topic_name(st->topic, sizeof(st->topic), p->cfg.topic_prefix, st->collection, false);
+        kafka_topic_name(st->dlq_topic, sizeof(st->dlq_topic), p->cfg.topic_prefix, st->collection,
+                         true);
+    }
     p->conn = pg_connect_retry(p->cfg.pg_url, 30000, err, sizeof(err));
     if (!p->conn || pg_migrate(p->conn, p->cfg.schema_dir, err, sizeof(err)) != 0) {
         log_error("PostgreSQL not usable", "detail", err);
@@ -387,11 +447,12 @@ static int start(struct persist *p, struct admin_http **admin)
         return -1;
     }
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(sub, p->topic, RD_KAFKA_PARTITION_UA);
+    for (size_t i = 0; i < STREAM_COUNT; i++)
+        rd_kafka_topic_partition_list_add(sub, p->streams[i].topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(p->consumer, sub);
     rd_kafka_topic_partition_list_destroy(sub);
     if (kerr) {
-        log_error("cannot subscribe", "topic", p->topic, "error", rd_kafka_err2str(kerr));
+        log_error("cannot subscribe", "error", rd_kafka_err2str(kerr));
         return -1;
     }
     struct admin_http_handlers h = {admin_ready, admin_metrics, p};
@@ -400,7 +461,8 @@ static int start(struct persist *p, struct admin_http **admin)
         log_error("cannot start admin server", "detail", err);
         return -1;
     }
-    log_info("consuming", "topic", p->topic, "group", p->cfg.group, "admin", p->cfg.admin_listen);
+    log_info("consuming", "topics", "events, users", "group", p->cfg.group, "admin",
+             p->cfg.admin_listen);
     return 0;
 }
 
@@ -415,7 +477,8 @@ static void stop(struct persist *p, struct admin_http *admin)
         rd_kafka_flush(p->dlq, 5000);
         rd_kafka_destroy(p->dlq);
     }
-    persist_batch_free(&p->batch);
+    for (size_t i = 0; i < STREAM_COUNT; i++)
+        persist_batch_free(&p->streams[i].batch);
     PQfinish(p->conn);
     pthread_mutex_destroy(&p->lag_lock);
 }
@@ -424,7 +487,8 @@ int main(int argc, char **argv)
 {
     static struct persist p;
     int code;
-    if (config_from_args(argc, argv, "sluice-persist: writes sluice.events to PostgreSQL.",
+    if (config_from_args(argc, argv,
+                         "sluice-persist: writes sluice.events and sluice.users to PostgreSQL.",
                          config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
         return code;
     log_set_process("sluice-persist");

@@ -1,5 +1,7 @@
 #include "persist_batch.h"
 
+#include "persist_writer.h"
+
 #include "buf.h"
 #include "log.h"
 #include "pg.h"
@@ -29,6 +31,7 @@ void persist_batch_clear(struct persist_batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
         envelope_event_free(&b->items[i].ev);
+        envelope_user_free(&b->items[i].user);
         rd_kafka_message_destroy(b->items[i].msg);
     }
     b->count = 0;
@@ -42,80 +45,7 @@ void persist_batch_free(struct persist_batch *b)
     b->cap = 0;
 }
 
-/* COPY text format: backslash, tab, newline and carriage return are escaped. */
-static void copy_field(struct buf *out, const char *s)
-{
-    if (!s) {
-        buf_append(out, "\\N", 2);
-        return;
-    }
-    const char *run = s;
-    for (const char *p = s; *p; p++) {
-        const char *esc = NULL;
-        switch (*p) {
-        case '\\':
-            esc = "\\\\";
-            break;
-        case '\t':
-            esc = "\\t";
-            break;
-        case '\n':
-            esc = "\\n";
-            break;
-        case '\r':
-            esc = "\\r";
-            break;
-        default:
-            continue;
-        }
-        buf_append(out, run, (size_t)(p - run));
-        buf_append(out, esc, 2);
-        run = p + 1;
-    }
-    buf_puts(out, run);
-}
-
-void persist_copy_row(struct buf *out, const struct event_envelope *ev)
-{
-    char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
-    time_format(ev->occurred_at_us, occurred);
-    time_format(ev->received_at_us, received);
-    char *body = json_dumps(ev->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    copy_field(out, ev->id);
-    buf_append(out, "\t", 1);
-    copy_field(out, ev->external_id);
-    buf_append(out, "\t", 1);
-    copy_field(out, ev->type);
-    buf_printf(out, "\t%s\t%s\t", occurred, received);
-    copy_field(out, body ? body : "{}");
-    buf_append(out, "\t", 1);
-    copy_field(out, ev->fingerprint);
-    buf_append(out, "\n", 1);
-    free(body);
-}
-
-/* Per-partition bookkeeping of one batch. */
-struct part_state {
-    int32_t partition;
-    int64_t stored_next; /* next_offset in PostgreSQL when the batch began */
-    int64_t new_next;
-};
-
-struct batch_ctx {
-    PGconn *conn;
-    const char *group;
-    const char *topic;
-    struct persist_batch *b;
-    struct part_state *parts;
-    size_t nparts;
-    char parts_array[8192]; /* "{0,1,2}" */
-    char *err;
-    size_t errlen;
-};
-
-enum step_result { STEP_OK, STEP_DATA_ERROR, STEP_TRANSIENT };
-
-static enum step_result step_failed(struct batch_ctx *c, PGresult *res, const char *what)
+enum step_result persist_step_failed(struct batch_ctx *c, PGresult *res, const char *what)
 {
     enum step_result r = pg_error_is_transient(c->conn, res) ? STEP_TRANSIENT : STEP_DATA_ERROR;
     snprintf(c->err, c->errlen, "%s: %s", what, PQerrorMessage(c->conn));
@@ -124,17 +54,62 @@ static enum step_result step_failed(struct batch_ctx *c, PGresult *res, const ch
     return r;
 }
 
-static enum step_result exec_params(struct batch_ctx *c, const char *sql, int n,
-                                    const char *const *params, PGresult **out, const char *what)
+enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
+                              const char *const *params, PGresult **out, const char *what)
 {
     PGresult *res = PQexecParams(c->conn, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        return step_failed(c, res, what);
+        return persist_step_failed(c, res, what);
     if (out)
         *out = res;
     else
         PQclear(res);
+    return STEP_OK;
+}
+
+bool persist_item_writable(const struct persist_item *it)
+{
+    return !it->skip && !it->poison;
+}
+
+bool persist_batch_has_waiters(const struct persist_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        if (b->items[i].wait)
+            return true;
+    }
+    return false;
+}
+
+/* Row by row under savepoints, so a row PostgreSQL refuses becomes poison and
+ * the rest of the batch is written. */
+static enum step_result write_each(struct batch_ctx *c, const struct persist_writer *w,
+                                   struct persist_stats *stats)
+{
+    for (size_t i = 0; i < c->b->count; i++) {
+        struct persist_item *it = &c->b->items[i];
+        if (!persist_item_writable(it))
+            continue;
+        bool created = false;
+        enum step_result r = persist_exec(c, "SAVEPOINT row", 0, NULL, NULL, "savepoint");
+        if (r == STEP_OK)
+            r = w->write_one(c, it, &created);
+        if (r == STEP_TRANSIENT)
+            return r;
+        if (r == STEP_DATA_ERROR) {
+            it->poison = true;
+            snprintf(it->error, sizeof(it->error), "%s", c->err);
+            r = persist_exec(c, "ROLLBACK TO SAVEPOINT row", 0, NULL, NULL,
+                             "rollback to savepoint");
+        } else {
+            stats->inserted += created;
+            it->created = created;
+            r = persist_exec(c, "RELEASE SAVEPOINT row", 0, NULL, NULL, "release savepoint");
+        }
+        if (r != STEP_OK)
+            return STEP_TRANSIENT;
+    }
     return STEP_OK;
 }
 
@@ -174,17 +149,17 @@ static enum step_result lock_offsets(struct batch_ctx *c)
 {
     const char *params[] = {c->group, c->topic, c->parts_array};
     enum step_result r =
-        exec_params(c,
-                    "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset) "
-                    "SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
-                    3, params, NULL, "registering partitions");
+        persist_exec(c,
+                     "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset) "
+                     "SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
+                     3, params, NULL, "registering partitions");
     if (r != STEP_OK)
         return r;
     PGresult *res = NULL;
-    r = exec_params(c,
-                    "SELECT partition, next_offset FROM kafka_offsets WHERE consumer_group = $1 "
-                    "AND topic = $2 AND partition = ANY($3::int[]) FOR UPDATE",
-                    3, params, &res, "locking offsets");
+    r = persist_exec(c,
+                     "SELECT partition, next_offset FROM kafka_offsets WHERE consumer_group = $1 "
+                     "AND topic = $2 AND partition = ANY($3::int[]) FOR UPDATE",
+                     3, params, &res, "locking offsets");
     if (r != STEP_OK)
         return r;
     for (int i = 0; i < PQntuples(res); i++) {
@@ -203,51 +178,6 @@ static enum step_result lock_offsets(struct batch_ctx *c)
     return STEP_OK;
 }
 
-static bool item_writable(const struct persist_item *it)
-{
-    return !it->skip && !it->poison;
-}
-
-static bool batch_has_waiters(const struct persist_batch *b)
-{
-    for (size_t i = 0; i < b->count; i++) {
-        if (b->items[i].wait)
-            return true;
-    }
-    return false;
-}
-
-/* Marks waited-for items whose id the INSERT returned. */
-static void mark_created(struct persist_batch *b, const PGresult *res)
-{
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *id = PQgetvalue(res, r, 0);
-        for (size_t i = 0; i < b->count; i++) {
-            struct persist_item *it = &b->items[i];
-            if (it->wait && !it->skip && !it->poison && strcmp(it->ev.id, id) == 0)
-                it->created = true;
-        }
-    }
-}
-
-static enum step_result insert_staged(struct batch_ctx *c, struct persist_stats *stats)
-{
-    /* Only a waiting client needs to know which rows are new. */
-    bool returning = batch_has_waiters(c->b);
-    PGresult *res = PQexec(c->conn, returning ? "INSERT INTO events SELECT * FROM events_stage "
-                                                "ON CONFLICT (id) DO NOTHING RETURNING id"
-                                              : "INSERT INTO events SELECT * FROM events_stage "
-                                                "ON CONFLICT (id) DO NOTHING");
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        return step_failed(c, res, "inserting events");
-    stats->inserted += atol(PQcmdTuples(res));
-    if (returning)
-        mark_created(c->b, res);
-    PQclear(res);
-    return STEP_OK;
-}
-
 /* One NOTIFY per waited-for record, delivered by PostgreSQL only if the
  * transaction commits: a waiting client never hears of a write that was not
  * made. */
@@ -258,7 +188,7 @@ static enum step_result notify_waiters(struct batch_ctx *c)
         struct persist_item *it = &c->b->items[i];
         if (!it->wait)
             continue;
-        const char *id = it->parsed && it->ev.id ? it->ev.id : NULL;
+        const char *id = it->record_id;
         char key[UUID_STR_LEN] = "";
         if (!id && it->msg->key && it->msg->key_len < sizeof(key)) {
             memcpy(key, it->msg->key, it->msg->key_len);
@@ -283,99 +213,14 @@ static enum step_result notify_waiters(struct batch_ctx *c)
     if (json_array_size(payloads) > 0) {
         char *text = json_dumps(payloads, JSON_COMPACT);
         const char *params[] = {text};
-        r = exec_params(c,
-                        "SELECT pg_notify('" ENVELOPE_PERSISTED_CHANNEL "', p) "
-                        "FROM jsonb_array_elements_text($1::jsonb) AS p",
-                        1, params, NULL, "notifying waiters");
+        r = persist_exec(c,
+                         "SELECT pg_notify('" ENVELOPE_PERSISTED_CHANNEL "', p) "
+                         "FROM jsonb_array_elements_text($1::jsonb) AS p",
+                         1, params, NULL, "notifying waiters");
         free(text);
     }
     json_decref(payloads);
     return r;
-}
-
-/* The fast path: all writable rows through COPY into a staging table, then
- * one INSERT ... ON CONFLICT DO NOTHING. */
-static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *stats, long *writable)
-{
-    enum step_result r = exec_params(c,
-                                     "CREATE TEMP TABLE IF NOT EXISTS events_stage "
-                                     "(LIKE events) ON COMMIT DELETE ROWS",
-                                     0, NULL, NULL, "creating staging table");
-    if (r != STEP_OK)
-        return r;
-    PGresult *res = PQexec(c->conn, "COPY events_stage FROM STDIN");
-    if (PQresultStatus(res) != PGRES_COPY_IN)
-        return step_failed(c, res, "starting COPY");
-    PQclear(res);
-    struct buf chunk = {0};
-    int ok = 1;
-    for (size_t i = 0; i < c->b->count && ok == 1; i++) {
-        if (!item_writable(&c->b->items[i]))
-            continue;
-        (*writable)++;
-        persist_copy_row(&chunk, &c->b->items[i].ev);
-        if (chunk.len >= 256 * 1024) {
-            ok = PQputCopyData(c->conn, chunk.data, (int)chunk.len);
-            buf_reset(&chunk);
-        }
-    }
-    if (ok == 1 && chunk.len)
-        ok = PQputCopyData(c->conn, chunk.data, (int)chunk.len);
-    buf_free(&chunk);
-    if (ok == 1)
-        ok = PQputCopyEnd(c->conn, NULL);
-    res = PQgetResult(c->conn);
-    if (ok != 1 || PQresultStatus(res) != PGRES_COMMAND_OK) {
-        enum step_result fr = step_failed(c, res, "COPY");
-        while ((res = PQgetResult(c->conn)))
-            PQclear(res);
-        return fr;
-    }
-    PQclear(res);
-    while ((res = PQgetResult(c->conn)))
-        PQclear(res);
-    return insert_staged(c, stats);
-}
-
-/* The slow path after a data error: row by row under savepoints, so the row at
- * fault becomes poison and the rest of the batch is written. */
-static enum step_result write_each(struct batch_ctx *c, struct persist_stats *stats)
-{
-    for (size_t i = 0; i < c->b->count; i++) {
-        struct persist_item *it = &c->b->items[i];
-        if (!item_writable(it))
-            continue;
-        char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
-        time_format(it->ev.occurred_at_us, occurred);
-        time_format(it->ev.received_at_us, received);
-        char *body = json_dumps(it->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        const char *params[] = {it->ev.id, it->ev.external_id, it->ev.type, occurred, received,
-                                body,      it->ev.fingerprint};
-        PGresult *res = NULL;
-        enum step_result r = exec_params(c, "SAVEPOINT row", 0, NULL, NULL, "savepoint");
-        if (r == STEP_OK)
-            r = exec_params(c,
-                            "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                            "ON CONFLICT (id) DO NOTHING",
-                            7, params, &res, "inserting event");
-        free(body);
-        bool inserted = r == STEP_OK && strcmp(PQcmdTuples(res), "1") == 0;
-        PQclear(res);
-        if (r == STEP_TRANSIENT)
-            return r;
-        if (r == STEP_DATA_ERROR) {
-            it->poison = true;
-            snprintf(it->error, sizeof(it->error), "%s", c->err);
-            r = exec_params(c, "ROLLBACK TO SAVEPOINT row", 0, NULL, NULL, "rollback to savepoint");
-        } else {
-            stats->inserted += inserted;
-            it->created = inserted;
-            r = exec_params(c, "RELEASE SAVEPOINT row", 0, NULL, NULL, "release savepoint");
-        }
-        if (r != STEP_OK)
-            return STEP_TRANSIENT;
-    }
-    return STEP_OK;
 }
 
 static enum step_result store_offsets(struct batch_ctx *c)
@@ -387,11 +232,11 @@ static enum step_result store_offsets(struct batch_ctx *c)
     buf_puts(&offsets, "}");
     const char *params[] = {c->group, c->topic, c->parts_array, offsets.data};
     enum step_result r =
-        exec_params(c,
-                    "UPDATE kafka_offsets SET next_offset = v.o, updated_at = now() "
-                    "FROM unnest($3::int[], $4::bigint[]) AS v(p, o) "
-                    "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
-                    4, params, NULL, "storing offsets");
+        persist_exec(c,
+                     "UPDATE kafka_offsets SET next_offset = v.o, updated_at = now() "
+                     "FROM unnest($3::int[], $4::bigint[]) AS v(p, o) "
+                     "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
+                     4, params, NULL, "storing offsets");
     buf_free(&offsets);
     return r;
 }
@@ -423,7 +268,7 @@ static bool wants_wait(const rd_kafka_message_t *msg)
            rd_kafka_header_get_last(hdrs, "x-wait", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-static void parse_items(struct persist_batch *b)
+static void parse_items(struct persist_batch *b, const struct persist_writer *w)
 {
     for (size_t i = 0; i < b->count; i++) {
         struct persist_item *it = &b->items[i];
@@ -431,19 +276,19 @@ static void parse_items(struct persist_batch *b)
             continue;
         it->parsed = true;
         it->wait = wants_wait(it->msg);
-        if (envelope_parse_event(it->msg->payload, it->msg->len, &it->ev, it->error,
-                                 sizeof(it->error)) != 0)
+        if (w->parse(it) != 0)
             it->poison = true;
     }
 }
 
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
+                                        const struct persist_writer *writer,
                                         struct persist_batch *b, const struct persist_sink *sink,
                                         struct persist_stats *stats, char *err, size_t errlen)
 {
     if (b->count == 0)
         return PERSIST_OK;
-    parse_items(b);
+    parse_items(b, writer);
     struct part_state parts[1024];
     struct batch_ctx c = {.conn = conn,
                           .group = group,
@@ -456,14 +301,14 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
         snprintf(err, errlen, "too many partitions in one batch");
         return PERSIST_RETRY;
     }
-    for (int isolate = 0; isolate <= 1; isolate++) {
+    for (int isolate = writer->write_all ? 0 : 1; isolate <= 1; isolate++) {
         struct persist_stats run = {0};
         long writable = 0;
-        enum step_result r = exec_params(&c, "BEGIN", 0, NULL, NULL, "BEGIN");
+        enum step_result r = persist_exec(&c, "BEGIN", 0, NULL, NULL, "BEGIN");
         if (r == STEP_OK)
             r = lock_offsets(&c);
         if (r == STEP_OK)
-            r = isolate ? write_each(&c, &run) : write_copy(&c, &run, &writable);
+            r = isolate ? write_each(&c, writer, &run) : writer->write_all(&c, &run, &writable);
         if (r == STEP_DATA_ERROR && !isolate) {
             log_warn("batch refused by PostgreSQL; isolating the bad rows", "detail", err);
             PQclear(PQexec(conn, "ROLLBACK"));
@@ -478,7 +323,7 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
             r = STEP_TRANSIENT;
         }
         if (r == STEP_OK)
-            r = exec_params(&c, "COMMIT", 0, NULL, NULL, "COMMIT");
+            r = persist_exec(&c, "COMMIT", 0, NULL, NULL, "COMMIT");
         if (r != STEP_OK) {
             /* Anything else failing here is not the data's fault: never DLQ
              * good rows, retry the whole batch. */

@@ -24,8 +24,10 @@
 #define PERSIST_ERROR_MAX 256
 
 struct persist_item {
-    rd_kafka_message_t *msg; /* borrowed */
-    struct event_envelope ev;
+    rd_kafka_message_t *msg;   /* borrowed */
+    struct event_envelope ev;  /* events */
+    struct user_envelope user; /* users */
+    const char *record_id;     /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
     bool skip;    /* already applied by an earlier transaction */
     bool poison;  /* can never be written: goes to the DLQ */
@@ -69,7 +71,13 @@ int persist_batch_add(struct persist_batch *b, rd_kafka_message_t *msg);
 void persist_batch_clear(struct persist_batch *b);
 void persist_batch_free(struct persist_batch *b);
 
+/* One writer per collection (persist_writer.h). */
+struct persist_writer;
+extern const struct persist_writer persist_writer_events;
+extern const struct persist_writer persist_writer_users;
+
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
+                                        const struct persist_writer *writer,
                                         struct persist_batch *b, const struct persist_sink *sink,
                                         struct persist_stats *stats, char *err, size_t errlen);
 

@@ -1,0 +1,53 @@
+/* persist_writer: what a collection plugs into persist_batch (private to
+ * workers/). persist_batch owns the transaction, the offsets, the DLQ and the
+ * notifications; a writer only parses its envelopes and writes its rows, and
+ * reports whether PostgreSQL refused the data (poison) or was unavailable
+ * (retry). */
+#ifndef SLUICE_PERSIST_WRITER_H
+#define SLUICE_PERSIST_WRITER_H
+
+#include "persist_batch.h"
+
+#include <libpq-fe.h>
+
+/* Per-partition bookkeeping of one batch. */
+struct part_state {
+    int32_t partition;
+    int64_t stored_next; /* next_offset in PostgreSQL when the batch began */
+    int64_t new_next;
+};
+
+struct batch_ctx {
+    PGconn *conn;
+    const char *group;
+    const char *topic;
+    struct persist_batch *b;
+    struct part_state *parts;
+    size_t nparts;
+    char parts_array[8192]; /* "{0,1,2}" */
+    char *err;
+    size_t errlen;
+};
+
+enum step_result { STEP_OK, STEP_DATA_ERROR, STEP_TRANSIENT };
+
+struct persist_writer {
+    const char *collection;
+    /* Parses it->msg; sets it->record_id; -1 with it->error makes it poison. */
+    int (*parse)(struct persist_item *it);
+    /* All writable items at once (for example through COPY), or NULL to go
+     * row by row under savepoints from the start. */
+    enum step_result (*write_all)(struct batch_ctx *c, struct persist_stats *stats, long *writable);
+    /* One item; *created says whether it made a new record. */
+    enum step_result (*write_one)(struct batch_ctx *c, struct persist_item *it, bool *created);
+};
+
+/* Classifies the failure of res (cleared here) and fills c->err. */
+enum step_result persist_step_failed(struct batch_ctx *c, PGresult *res, const char *what);
+/* Runs a statement; with out, hands the result over (the caller clears it). */
+enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
+                              const char *const *params, PGresult **out, const char *what);
+bool persist_item_writable(const struct persist_item *it);
+bool persist_batch_has_waiters(const struct persist_batch *b);
+
+#endif
