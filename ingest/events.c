@@ -9,6 +9,7 @@
 #include "routes.h"
 #include "timeutil.h"
 #include "validate.h"
+#include "write.h"
 
 #include <errno.h>
 #include <openssl/sha.h>
@@ -19,10 +20,6 @@
 #define QUERY_LIMIT_DEFAULT 100
 #define QUERY_LIMIT_MAX 1000
 #define PG_WAIT_MS 2000
-
-/* Until authentication lands every caller is the same principal; ids derived
- * from an Idempotency-Key are scoped by it so principals never collide. */
-static const char *const ANONYMOUS = "anonymous";
 
 static void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_LENGTH + 1])
 {
@@ -43,7 +40,7 @@ static void event_id(const struct event_input *in, const char *idem_key, int64_t
         int n = snprintf(name, sizeof(name), "events\nexternal\n%s", in->external_id);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
     } else if (idem_key) {
-        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", ANONYMOUS, idem_key);
+        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, idem_key);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
         /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
@@ -92,6 +89,7 @@ static enum MHD_Result respond_accepted(struct request *req)
     return http_respond_json(req, MHD_HTTP_ACCEPTED, doc, headers);
 }
 
+/* The answer to an event write: 202 unless the client waited for the worker. */
 static enum MHD_Result respond_waited(struct request *req, const struct wait_result *r)
 {
     const char *applied[] = {"Preference-Applied", "wait", NULL};
@@ -108,78 +106,6 @@ static enum MHD_Result respond_waited(struct request *req, const struct wait_res
     const char *headers[] = {"Preference-Applied", "wait", "Location", location, NULL};
     return http_respond_json(req, r->outcome == WAIT_CREATED ? MHD_HTTP_CREATED : MHD_HTTP_OK,
                              event, headers);
-}
-
-/* Runs on an HTTP thread when the worker reported the record, or time ran out. */
-static enum MHD_Result events_wait_done(struct request *req)
-{
-    struct wait_result r;
-    waiters_take(req->app->waiters, req->id, &r);
-    return respond_waited(req, &r);
-}
-
-/* Runs on an HTTP thread once the delivery report (or a produce error) came. */
-static enum MHD_Result events_post_done(struct request *req)
-{
-    metric_observe_us(&req->app->ack_latency, time_now_us() - req->started_us);
-    if (req->kafka_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        metric_add(&req->app->metrics[M_PRODUCED], 1);
-        if (!req->waiting)
-            return respond_accepted(req);
-        struct wait_result r;
-        if (!waiters_acked(req->app->waiters, req->id, req, events_wait_done, &r))
-            return MHD_YES;
-        return respond_waited(req, &r);
-    }
-    if (req->waiting)
-        waiters_remove(req->app->waiters, req->id);
-    metric_add(&req->app->metrics[M_PRODUCE_FAILED], 1);
-    log_warn("write not acknowledged by kafka", "request_id", req->request_id, "error",
-             rd_kafka_err2name(req->kafka_err));
-    char detail[256];
-    snprintf(detail, sizeof(detail),
-             "Kafka did not acknowledge the write (%s); nothing was stored. Retry later.",
-             rd_kafka_err2str(req->kafka_err));
-    const char *headers[] = {"Retry-After", "1", NULL};
-    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "broker-unavailable",
-                                "Write not accepted", detail, NULL, headers);
-}
-
-/* Delivery reports arrive on the producer's poll thread. */
-void events_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    struct request *req = msg->_private;
-    if (!req)
-        return;
-    req->kafka_err = msg->err;
-    http_resume(req);
-}
-
-static enum MHD_Result produce_event(struct request *req, char *value, size_t len)
-{
-    struct ingest *app = req->app;
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
-    rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
-    if (req->waiting)
-        rd_kafka_header_add(hdrs, "x-wait", -1, "1", 1);
-    const char *traceparent = http_header(req, "traceparent");
-    if (traceparent && strlen(traceparent) < 128)
-        rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
-
-    /* Suspend first: the delivery report may arrive before producev returns. */
-    http_suspend(req, events_post_done);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        app->producer, RD_KAFKA_V_TOPIC(app->events_topic), RD_KAFKA_V_KEY(req->id, 36),
-        RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
-    if (err) {
-        /* Not enqueued: we still own value and headers. */
-        free(value);
-        rd_kafka_headers_destroy(hdrs);
-        req->kafka_err = err;
-        http_resume(req);
-    }
-    return MHD_YES;
 }
 
 enum MHD_Result events_post(struct request *req)
@@ -240,7 +166,7 @@ enum MHD_Result events_post(struct request *req)
 
     struct event_fields f = {
         .id = req->id,
-        .principal = ANONYMOUS,
+        .principal = WRITE_PRINCIPAL,
         .fingerprint = fingerprint,
         .external_id = in.external_id[0] ? in.external_id : NULL,
         .type = in.type,
@@ -255,11 +181,8 @@ enum MHD_Result events_post(struct request *req)
                                    "Internal error", "Could not encode the event.", NULL, NULL);
         goto out;
     }
-    int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
-    if (wait_s > 0 && req->app->waiters)
-        req->waiting = waiters_add(req->app->waiters, req->id, req,
-                                   time_now_us() + (int64_t)wait_s * 1000000) == 0;
-    ret = produce_event(req, value, len);
+    ret = write_start(req, req->app->events_topic, req->id, strlen(req->id), value, len,
+                      waiters_parse_prefer(http_header(req, "Prefer")), respond_waited);
 out:
     problem_errors_free(&pe);
     json_decref(body);

@@ -23,6 +23,7 @@
 #define HTTP_PARAM_MAX 256
 
 struct request;
+struct wait_result;
 typedef enum MHD_Result (*request_fn)(struct request *req);
 
 struct request {
@@ -43,6 +44,8 @@ struct request {
     rd_kafka_resp_err_t kafka_err;
     char id[UUID_STR_LEN];
     bool waiting; /* Prefer: wait: answer once the worker wrote the record */
+    /* How the write is answered once Kafka (and the worker) have spoken. */
+    enum MHD_Result (*respond)(struct request *req, const struct wait_result *r);
 };
 
 struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen);

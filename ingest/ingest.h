@@ -45,6 +45,7 @@ struct ingest {
     struct pgpool *pg;
     struct waiters *waiters;
     char events_topic[256];
+    char users_topic[256];
     struct metric metrics[M_METRIC_COUNT];
     struct metric_histogram ack_latency;
     /* Requests waiting on a delivery report; shutdown waits for zero. */
@@ -52,8 +53,5 @@ struct ingest {
 };
 
 void ingest_metrics_init(struct ingest *app);
-
-/* The producer's delivery-report callback (events.c): resumes the request. */
-void events_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
 #endif

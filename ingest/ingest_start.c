@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "write.h"
 #include "timeutil.h"
 
 #include <stdio.h>
@@ -38,7 +39,7 @@ static int start_kafka(struct ingest *app)
 {
     char err[512];
     app->producer = kafka_producer_new(app->cfg.kafka_brokers, (int)app->cfg.ack_timeout_ms,
-                                       events_on_delivery, app, err, sizeof(err));
+                                       write_on_delivery, app, err, sizeof(err));
     if (!app->producer) {
         log_error("cannot create Kafka producer", "detail", err);
         return -1;
@@ -51,10 +52,13 @@ static int start_kafka(struct ingest *app)
     }
     kafka_topic_name(app->events_topic, sizeof(app->events_topic), app->cfg.topic_prefix, "events",
                      false);
-    char dlq[256];
-    kafka_topic_name(dlq, sizeof(dlq), app->cfg.topic_prefix, "events", true);
-    const char *topics[] = {app->events_topic, dlq};
-    if (kafka_ensure_topics(app->producer, topics, 2, (int)app->cfg.topic_partitions,
+    kafka_topic_name(app->users_topic, sizeof(app->users_topic), app->cfg.topic_prefix, "users",
+                     false);
+    char events_dlq[256], users_dlq[256];
+    kafka_topic_name(events_dlq, sizeof(events_dlq), app->cfg.topic_prefix, "events", true);
+    kafka_topic_name(users_dlq, sizeof(users_dlq), app->cfg.topic_prefix, "users", true);
+    const char *topics[] = {app->events_topic, events_dlq, app->users_topic, users_dlq};
+    if (kafka_ensure_topics(app->producer, topics, 4, (int)app->cfg.topic_partitions,
                             (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
                             sizeof(err)) != 0) {
         log_error("kafka topics are not usable", "detail", err);

@@ -11,6 +11,8 @@ const struct route routes[] = {
     /* Seed compatibility: the original curl lines keep working. */
     {"GET", "/v1/", events_query},
     {"GET", "/v1/{id}", events_get},
+    {"PUT", "/hello/{username}", hello_put},
+    {"GET", "/hello/{username}", hello_get},
     {"GET", "/healthz", ops_healthz},
     {"GET", "/readyz", ops_readyz},
     {"GET", "/metrics", ops_metrics},

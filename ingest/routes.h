@@ -32,6 +32,8 @@ enum route_result route_match(const struct route *table, size_t n, const char *m
 enum MHD_Result events_post(struct request *req);
 enum MHD_Result events_get(struct request *req);
 enum MHD_Result events_query(struct request *req);
+enum MHD_Result hello_put(struct request *req);
+enum MHD_Result hello_get(struct request *req);
 enum MHD_Result ops_healthz(struct request *req);
 enum MHD_Result ops_readyz(struct request *req);
 enum MHD_Result ops_metrics(struct request *req);
