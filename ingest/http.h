@@ -10,6 +10,7 @@
 #define SLUICE_HTTP_H
 
 #include "buf.h"
+#include "netaddr.h"
 #include "ingest.h"
 #include "problem.h"
 #include "uuid.h"
@@ -43,7 +44,9 @@ struct request {
     bool resumed;
     rd_kafka_resp_err_t kafka_err;
     char id[UUID_STR_LEN];
-    bool waiting; /* Prefer: wait: answer once the worker wrote the record */
+    int64_t epoch_ms;                /* POST /epoch: what is stored */
+    char client_ip[NETADDR_STR_LEN]; /* POST /epoch: the caller */
+    bool waiting;                    /* Prefer: wait: answer once the worker wrote the record */
     /* How the write is answered once Kafka (and the worker) have spoken. */
     enum MHD_Result (*respond)(struct request *req, const struct wait_result *r);
 };

@@ -6,7 +6,9 @@
 #ifndef SLUICE_INGEST_H
 #define SLUICE_INGEST_H
 
+#include "config.h"
 #include "kafka.h"
+#include "netaddr.h"
 #include "metrics.h"
 #include "pgpool.h"
 #include "waiters.h"
@@ -26,6 +28,7 @@ struct ingest_config {
     long topic_partitions;
     long topic_replication;
     long pg_pool_size;
+    char *trusted_proxies;
 };
 
 enum ingest_metric {
@@ -46,6 +49,9 @@ struct ingest {
     struct waiters *waiters;
     char events_topic[256];
     char users_topic[256];
+    char epochs_topic[256];
+    struct cidr trusted_proxies[CONFIG_MAX_CIDRS];
+    size_t trusted_proxy_count;
     struct metric metrics[M_METRIC_COUNT];
     struct metric_histogram ack_latency;
     /* Requests waiting on a delivery report; shutdown waits for zero. */

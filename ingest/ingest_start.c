@@ -50,15 +50,18 @@ static int start_kafka(struct ingest *app)
         app->producer = NULL;
         return -1;
     }
-    kafka_topic_name(app->events_topic, sizeof(app->events_topic), app->cfg.topic_prefix, "events",
-                     false);
-    kafka_topic_name(app->users_topic, sizeof(app->users_topic), app->cfg.topic_prefix, "users",
-                     false);
-    char events_dlq[256], users_dlq[256];
-    kafka_topic_name(events_dlq, sizeof(events_dlq), app->cfg.topic_prefix, "events", true);
-    kafka_topic_name(users_dlq, sizeof(users_dlq), app->cfg.topic_prefix, "users", true);
-    const char *topics[] = {app->events_topic, events_dlq, app->users_topic, users_dlq};
-    if (kafka_ensure_topics(app->producer, topics, 4, (int)app->cfg.topic_partitions,
+    static const char *const collections[] = {"events", "users", "epochs"};
+    char *const topics_out[] = {app->events_topic, app->users_topic, app->epochs_topic};
+    char dlqs[3][256];
+    const char *topics[6];
+    for (size_t i = 0; i < 3; i++) {
+        kafka_topic_name(topics_out[i], sizeof(app->events_topic), app->cfg.topic_prefix,
+                         collections[i], false);
+        kafka_topic_name(dlqs[i], sizeof(dlqs[i]), app->cfg.topic_prefix, collections[i], true);
+        topics[2 * i] = topics_out[i];
+        topics[2 * i + 1] = dlqs[i];
+    }
+    if (kafka_ensure_topics(app->producer, topics, 6, (int)app->cfg.topic_partitions,
                             (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
                             sizeof(err)) != 0) {
         log_error("kafka topics are not usable", "detail", err);
@@ -70,6 +73,13 @@ static int start_kafka(struct ingest *app)
 int ingest_start(struct ingest *app)
 {
     ingest_metrics_init(app);
+    char err[256];
+    /* Validated by the config table already; this cannot fail here. */
+    if (cidr_parse_list(app->cfg.trusted_proxies, app->trusted_proxies, CONFIG_MAX_CIDRS,
+                        &app->trusted_proxy_count, err, sizeof(err)) != 0) {
+        log_error("SLUICE_TRUSTED_PROXIES is invalid", "detail", err);
+        return -1;
+    }
     if (start_database(app) != 0)
         return -1;
     return start_kafka(app);

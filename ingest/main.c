@@ -23,6 +23,8 @@ static const struct config_entry config_table[] = {
      "partitions of topics ingest creates"},
     {"SLUICE_TOPIC_REPLICATION", CONFIG_INT, "3", CFG(topic_replication), 1, 16,
      "replication factor of topics ingest creates"},
+    {"SLUICE_TRUSTED_PROXIES", CONFIG_CIDRS, "", CFG(trusted_proxies), 0, 0,
+     "proxies whose X-Forwarded-For is believed (CIDR list)"},
     {"SLUICE_PG_POOL", CONFIG_INT, "4", CFG(pg_pool_size), 1, 256,
      "PostgreSQL connections for reads"},
 };

@@ -13,6 +13,8 @@ const struct route routes[] = {
     {"GET", "/v1/{id}", events_get},
     {"PUT", "/hello/{username}", hello_put},
     {"GET", "/hello/{username}", hello_get},
+    {"POST", "/epoch", epoch_post},
+    {"GET", "/epoch/{key}", epoch_get},
     {"GET", "/healthz", ops_healthz},
     {"GET", "/readyz", ops_readyz},
     {"GET", "/metrics", ops_metrics},

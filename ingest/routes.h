@@ -34,6 +34,8 @@ enum MHD_Result events_get(struct request *req);
 enum MHD_Result events_query(struct request *req);
 enum MHD_Result hello_put(struct request *req);
 enum MHD_Result hello_get(struct request *req);
+enum MHD_Result epoch_post(struct request *req);
+enum MHD_Result epoch_get(struct request *req);
 enum MHD_Result ops_healthz(struct request *req);
 enum MHD_Result ops_readyz(struct request *req);
 enum MHD_Result ops_metrics(struct request *req);

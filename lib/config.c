@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "log.h"
+#include "netaddr.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -56,6 +57,16 @@ static int config_set(const struct config_entry *e, void *target, const char *va
             return -1;
         }
         break;
+    case CONFIG_CIDRS: {
+        struct cidr list[CONFIG_MAX_CIDRS];
+        size_t n;
+        char why[160];
+        if (cidr_parse_list(value, list, CONFIG_MAX_CIDRS, &n, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s: %s", e->env, why);
+            return -1;
+        }
+        break;
+    }
     case CONFIG_STRING:
         if (!*value) {
             snprintf(err, errlen, "%s: must not be empty", e->env);
@@ -78,7 +89,7 @@ int config_load(const struct config_entry *table, size_t n, void *target, config
 {
     for (size_t i = 0; i < n; i++) {
         const char *value = lookup(table[i].env);
-        if (!value || !*value)
+        if (!value || (!*value && table[i].type != CONFIG_CIDRS))
             value = table[i].default_value;
         if (config_set(&table[i], target, value, err, errlen) != 0)
             return -1;
@@ -103,7 +114,7 @@ void config_print_help(FILE *out, const char *prog, const char *summary,
     fprintf(out, "Usage: %s [--help]\n\n%s\n\nEnvironment:\n", prog, summary);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "  %-26s %s (default: %s)\n", table[i].env, table[i].help,
-                table[i].default_value);
+                *table[i].default_value ? table[i].default_value : "none");
 }
 
 int config_from_args(int argc, char **argv, const char *summary, const struct config_entry *table,

@@ -14,11 +14,14 @@
 #define SLUICE_DEFAULT_SCHEMA_DIR "schema"
 #endif
 
+#define CONFIG_MAX_CIDRS 64
+
 enum config_type {
     CONFIG_STRING, /* char *, any non-empty text */
     CONFIG_INT,    /* long, between min and max */
     CONFIG_ADDR,   /* char *, "host:port" with a port 1..65535 */
     CONFIG_LEVEL,  /* char *, one of debug, info, warn, error */
+    CONFIG_CIDRS,  /* char *, comma-separated IP addresses or CIDR blocks; may be empty */
 };
 
 struct config_entry {

@@ -1,6 +1,7 @@
 #include "envelope.h"
 
 #include "birthday.h"
+#include "netaddr.h"
 #include "timeutil.h"
 #include "uuid.h"
 
@@ -173,4 +174,44 @@ void envelope_user_free(struct user_envelope *u)
 {
     json_decref(u->root);
     memset(u, 0, sizeof(*u));
+}
+
+char *envelope_build_epoch(const char *key, const char *principal, int64_t received_us,
+                           int64_t epoch_ms, const char *ip, size_t *len)
+{
+    json_t *data =
+        json_pack("{s:s, s:I, s:s}", "key", key, "epoch_ms", (json_int_t)epoch_ms, "ip", ip);
+    return data ? build("epochs", key, principal, received_us, NULL, data, len) : NULL;
+}
+
+int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *out, char *err,
+                         size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *d;
+    if (parse_common(data, len, "epochs", &out->root, &out->id, &out->received_at_us, &d, err,
+                     errlen) != 0)
+        return -1;
+    json_t *ms = json_object_get(d, "epoch_ms");
+    const char *key = json_string_value(json_object_get(d, "key"));
+    out->ip = json_string_value(json_object_get(d, "ip"));
+    struct netaddr addr;
+    if (!key || strcmp(key, out->id) != 0)
+        snprintf(err, errlen, "epoch key differs from the envelope id");
+    else if (!json_is_integer(ms) || json_integer_value(ms) < 0)
+        snprintf(err, errlen, "epoch epoch_ms is not a non-negative integer");
+    else if (!out->ip || netaddr_parse(out->ip, &addr) != 0)
+        snprintf(err, errlen, "epoch ip is not an IP address");
+    else {
+        out->epoch_ms = (int64_t)json_integer_value(ms);
+        return 0;
+    }
+    envelope_epoch_free(out);
+    return -1;
+}
+
+void envelope_epoch_free(struct epoch_envelope *e)
+{
+    json_decref(e->root);
+    memset(e, 0, sizeof(*e));
 }

@@ -64,4 +64,19 @@ int envelope_parse_user(const void *data, size_t len, struct user_envelope *out,
                         size_t errlen);
 void envelope_user_free(struct user_envelope *u);
 
+struct epoch_envelope {
+    json_t *root;   /* owned */
+    const char *id; /* also the epoch's key */
+    int64_t epoch_ms;
+    const char *ip;
+    int64_t received_at_us;
+};
+
+/* An epoch write: data is {"key", "epoch_ms", "ip"}. */
+char *envelope_build_epoch(const char *key, const char *principal, int64_t received_us,
+                           int64_t epoch_ms, const char *ip, size_t *len);
+int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *out, char *err,
+                         size_t errlen);
+void envelope_epoch_free(struct epoch_envelope *e);
+
 #endif

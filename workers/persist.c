@@ -64,7 +64,7 @@ struct stream {
     struct persist_batch batch;
 };
 
-#define STREAM_COUNT 2
+#define STREAM_COUNT 3
 
 struct persist {
     struct persist_config cfg;
@@ -423,7 +423,8 @@ static int start(struct persist *p, struct admin_http **admin)
         const char *collection;
         const struct persist_writer *writer;
     } collections[STREAM_COUNT] = {{"events", &persist_writer_events},
-                                   {"users", &persist_writer_users}};
+                                   {"users", &persist_writer_users},
+                                   {"epochs", &persist_writer_epochs}};
     for (size_t i = 0; i < STREAM_COUNT; i++) {
         struct stream *st = &p->streams[i];
         st->collection = collections[i].collection;
@@ -461,7 +462,7 @@ static int start(struct persist *p, struct admin_http **admin)
         log_error("cannot start admin server", "detail", err);
         return -1;
     }
-    log_info("consuming", "topics", "events, users", "group", p->cfg.group, "admin",
+    log_info("consuming", "topics", "events, users, epochs", "group", p->cfg.group, "admin",
              p->cfg.admin_listen);
     return 0;
 }
@@ -487,9 +488,10 @@ int main(int argc, char **argv)
 {
     static struct persist p;
     int code;
-    if (config_from_args(argc, argv,
-                         "sluice-persist: writes sluice.events and sluice.users to PostgreSQL.",
-                         config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
+    if (config_from_args(
+            argc, argv,
+            "sluice-persist: writes sluice.events, sluice.users and sluice.epochs to PostgreSQL.",
+            config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
         return code;
     log_set_process("sluice-persist");
     log_set_level(p.cfg.log_level);

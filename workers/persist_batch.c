@@ -32,6 +32,7 @@ void persist_batch_clear(struct persist_batch *b)
     for (size_t i = 0; i < b->count; i++) {
         envelope_event_free(&b->items[i].ev);
         envelope_user_free(&b->items[i].user);
+        envelope_epoch_free(&b->items[i].epoch);
         rd_kafka_message_destroy(b->items[i].msg);
     }
     b->count = 0;

@@ -24,10 +24,11 @@
 #define PERSIST_ERROR_MAX 256
 
 struct persist_item {
-    rd_kafka_message_t *msg;   /* borrowed */
-    struct event_envelope ev;  /* events */
-    struct user_envelope user; /* users */
-    const char *record_id;     /* the envelope id, borrowed; NULL when unparsable */
+    rd_kafka_message_t *msg;     /* borrowed */
+    struct event_envelope ev;    /* events */
+    struct user_envelope user;   /* users */
+    struct epoch_envelope epoch; /* epochs */
+    const char *record_id;       /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
     bool skip;    /* already applied by an earlier transaction */
     bool poison;  /* can never be written: goes to the DLQ */
@@ -75,6 +76,7 @@ void persist_batch_free(struct persist_batch *b);
 struct persist_writer;
 extern const struct persist_writer persist_writer_events;
 extern const struct persist_writer persist_writer_users;
+extern const struct persist_writer persist_writer_epochs;
 
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
                                         const struct persist_writer *writer,

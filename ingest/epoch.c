@@ -1,0 +1,118 @@
+/* epoch: POST /epoch stores {key, epoch, ip} and answers 201 with it once the
+ * worker has written it (202 if that takes longer than the wait); GET
+ * /epoch/{key} reads it back. ip is the socket peer, or the client behind
+ * trusted proxies (netaddr_client). */
+#include "envelope.h"
+#include "http.h"
+#include "netaddr.h"
+#include "routes.h"
+#include "timeutil.h"
+#include "write.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPOCH_DEFAULT_WAIT_S 5
+#define PG_WAIT_MS 2000
+
+/* {"key","epoch","ip"}: epoch as seconds with exactly three decimals, which a
+ * double could not promise. Returns heap text. */
+static char *epoch_json(const char *key, long long epoch_ms, const char *ip, const char *status)
+{
+    struct buf b = {0};
+    buf_printf(&b, "{\"key\":\"%s\",\"epoch\":%lld.%03lld,\"ip\":\"%s\"", key, epoch_ms / 1000,
+               epoch_ms % 1000, ip);
+    if (status)
+        buf_printf(&b, ",\"status\":\"%s\"", status);
+    buf_puts(&b, "}");
+    return buf_steal(&b);
+}
+
+static void peer_address(struct request *req, struct netaddr *out)
+{
+    memset(out, 0, sizeof(*out));
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    char text[NETADDR_STR_LEN] = "0.0.0.0";
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof(text));
+    netaddr_parse(text, out);
+}
+
+static enum MHD_Result epoch_written(struct request *req, const struct wait_result *r)
+{
+    char location[64];
+    snprintf(location, sizeof(location), "/epoch/%s", req->id);
+    const char *headers[] = {"Location", location, NULL};
+    if (r->outcome == WAIT_REJECTED)
+        return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
+                                    "Record rejected", r->error, NULL, NULL);
+    bool stored = r->outcome == WAIT_CREATED || r->outcome == WAIT_EXISTS;
+    char *body = epoch_json(req->id, req->epoch_ms, req->client_ip, stored ? NULL : "accepted");
+    return http_respond(req, stored ? MHD_HTTP_CREATED : MHD_HTTP_ACCEPTED, "application/json",
+                        body, strlen(body), headers);
+}
+
+enum MHD_Result epoch_post(struct request *req)
+{
+    struct netaddr peer, client;
+    peer_address(req, &peer);
+    netaddr_client(&peer, http_header(req, "X-Forwarded-For"), req->app->trusted_proxies,
+                   req->app->trusted_proxy_count, &client);
+    netaddr_format(&client, req->client_ip);
+    int64_t now = time_now_us();
+    req->epoch_ms = now / 1000;
+    struct uuid u;
+    if (uuid_v7(&u, (uint64_t)req->epoch_ms) != 0)
+        return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                    "Internal error", "No random bytes for a key.", NULL, NULL);
+    uuid_format(&u, req->id);
+    size_t len;
+    char *value =
+        envelope_build_epoch(req->id, WRITE_PRINCIPAL, now, req->epoch_ms, req->client_ip, &len);
+    if (!value)
+        return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                    "Internal error", "Could not encode the write.", NULL, NULL);
+    int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
+    return write_start(req, req->app->epochs_topic, req->id, strlen(req->id), value, len,
+                       wait_s > 0 ? wait_s : EPOCH_DEFAULT_WAIT_S, epoch_written);
+}
+
+enum MHD_Result epoch_get(struct request *req)
+{
+    struct uuid u;
+    if (uuid_parse(req->param, &u) != 0)
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Epoch not found",
+                                    "Epoch keys are UUIDs.", NULL, NULL);
+    char err[256];
+    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
+    if (!conn)
+        return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
+                                    "Database unavailable", err, NULL, NULL);
+    const char *params[] = {req->param};
+    PGresult *res = PQexecParams(conn,
+                                 "SELECT key::text, epoch_ms, host(ip) FROM epochs "
+                                 "WHERE key = $1::uuid",
+                                 1, NULL, params, NULL, NULL, 0);
+    enum MHD_Result ret;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ret = http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
+                                   "Database unavailable", "The database did not answer.", NULL,
+                                   NULL);
+    } else if (PQntuples(res) == 0) {
+        ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Epoch not found",
+                                   "No epoch has this key.", NULL, NULL);
+    } else {
+        char *body = epoch_json(PQgetvalue(res, 0, 0), strtoll(PQgetvalue(res, 0, 1), NULL, 10),
+                                PQgetvalue(res, 0, 2), NULL);
+        ret = http_respond(req, MHD_HTTP_OK, "application/json", body, strlen(body), NULL);
+    }
+    PQclear(res);
+    pgpool_put(req->app->pg, conn);
+    return ret;
+}

@@ -1,0 +1,39 @@
+/* persist_epochs: the epochs collection's writer: insert-only, keyed by the
+ * epoch's UUID, so a replayed message changes nothing. */
+#include "persist_writer.h"
+#include "timeutil.h"
+
+#include <stdio.h>
+
+static int parse_epoch(struct persist_item *it)
+{
+    if (envelope_parse_epoch(it->msg->payload, it->msg->len, &it->epoch, it->error,
+                             sizeof(it->error)) != 0)
+        return -1;
+    it->record_id = it->epoch.id;
+    return 0;
+}
+
+static enum step_result write_epoch(struct batch_ctx *c, struct persist_item *it, bool *created)
+{
+    char received[TIME_STR_LEN], ms[24];
+    time_format(it->epoch.received_at_us, received);
+    snprintf(ms, sizeof(ms), "%lld", (long long)it->epoch.epoch_ms);
+    const char *params[] = {it->epoch.id, ms, it->epoch.ip, received};
+    PGresult *res = NULL;
+    enum step_result r = persist_exec(c,
+                                      "INSERT INTO epochs (key, epoch_ms, ip, created_at) "
+                                      "VALUES ($1::uuid, $2::bigint, $3::inet, $4) "
+                                      "ON CONFLICT (key) DO NOTHING",
+                                      4, params, &res, "writing epoch");
+    *created = r == STEP_OK && PQcmdTuples(res)[0] == '1';
+    PQclear(res);
+    return r;
+}
+
+const struct persist_writer persist_writer_epochs = {
+    .collection = "epochs",
+    .parse = parse_epoch,
+    .write_all = NULL,
+    .write_one = write_epoch,
+};
