@@ -367,7 +367,7 @@ enum MHD_Result events_query(struct request *req)
     if (cursor && *cursor) {
         int64_t ts;
         struct uuid last;
-        if (cursor_decode(cursor, &ts, &last) != 0) {
+        if (cursor_decode(cursor, &ts, &last) != 0 || !time_in_range(ts)) {
             problem_errors_add(&pe, "#/query/cursor", "is not a cursor this API returned");
         } else {
             time_format(ts, q.storage[2]);

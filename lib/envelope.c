@@ -94,6 +94,8 @@ static int parse_common(const void *data, size_t len, const char *collection, js
         return 0;
     json_decref(*root);
     *root = NULL;
+    *id = NULL;
+    *d = NULL;
     return -1;
 }
 

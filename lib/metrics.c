@@ -42,7 +42,7 @@ void metrics_render_histogram(struct buf *out, struct metric_histogram *h)
         else
             buf_printf(out, "%s_bucket{le=\"+Inf\"} %lld\n", h->name, cumulative);
     }
-    buf_printf(out, "%s_sum %g\n%s_count %lld\n", h->name,
+    buf_printf(out, "%s_sum %.6f\n%s_count %lld\n", h->name,
                (double)atomic_load_explicit(&h->sum_us, memory_order_relaxed) / 1e6, h->name,
                (long long)atomic_load_explicit(&h->count, memory_order_relaxed));
 }

@@ -18,10 +18,22 @@ void problem_errors_add(struct problem_errors *pe, const char *pointer, const ch
     va_end(ap);
     if (!pe->list)
         pe->list = json_array();
+    /* vsnprintf may have cut a multi-byte character in two: drop the tail. */
+    size_t len = strlen(message);
+    size_t start = len;
+    while (start > 0 && ((unsigned char)message[start - 1] & 0xc0) == 0x80)
+        start--;
+    if (start > 0 && ((unsigned char)message[start - 1] & 0x80)) {
+        unsigned char lead = (unsigned char)message[start - 1];
+        size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+        if (len - (start - 1) < need)
+            message[start - 1] = '\0';
+    }
     json_t *entry = json_object();
     json_t *ptr = json_string(pointer);
+    json_t *msg = json_string(message);
     json_object_set_new(entry, "pointer", ptr ? ptr : json_string(""));
-    json_object_set_new(entry, "message", json_string(message));
+    json_object_set_new(entry, "message", msg ? msg : json_string("(message was not valid UTF-8)"));
     json_array_append_new(pe->list, entry);
     pe->count++;
 }

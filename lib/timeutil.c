@@ -64,6 +64,12 @@ static int digits(const char *s, int n)
     return v;
 }
 
+bool time_in_range(int64_t us)
+{
+    /* 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z */
+    return us >= -62135596800LL * 1000000 && us <= 253402300799LL * 1000000 + 999999;
+}
+
 int time_parse(const char *s, int64_t *out_us)
 {
     int year = digits(s, 4);
@@ -83,9 +89,15 @@ int time_parse(const char *s, int64_t *out_us)
     if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
         return -1;
     const char *p = s + 11;
-    int hour = digits(p, 2), minute = digits(p + 3, 2), second = digits(p + 6, 2);
-    if (hour < 0 || hour > 23 || p[2] != ':' || minute < 0 || minute > 59 || p[5] != ':' ||
-        second < 0 || second > 60)
+    /* Each field is checked before the next is read: never past the NUL. */
+    int hour = digits(p, 2);
+    if (hour < 0 || hour > 23 || p[2] != ':')
+        return -1;
+    int minute = digits(p + 3, 2);
+    if (minute < 0 || minute > 59 || p[5] != ':')
+        return -1;
+    int second = digits(p + 6, 2);
+    if (second < 0 || second > 60)
         return -1;
     p += 8;
     int64_t frac_us = 0;
@@ -108,8 +120,11 @@ int time_parse(const char *s, int64_t *out_us)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-        if (oh < 0 || oh > 23 || p[3] != ':' || om < 0 || om > 59)
+        int oh = digits(p + 1, 2);
+        if (oh < 0 || oh > 23 || p[3] != ':')
+            return -1;
+        int om = digits(p + 4, 2);
+        if (om < 0 || om > 59)
             return -1;
         offset_s = (oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
         p += 6;
@@ -119,6 +134,10 @@ int time_parse(const char *s, int64_t *out_us)
     if (*p != '\0')
         return -1;
     int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_s;
+    /* An offset can carry an instant out of years 1..9999, which
+     * time_format (and PostgreSQL) could not write back. */
+    if (!time_in_range(secs * 1000000))
+        return -1;
     *out_us = secs * 1000000 + frac_us;
     return 0;
 }

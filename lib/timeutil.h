@@ -19,6 +19,8 @@ void time_civil_from_days(int64_t days, int *year, int *month, int *day);
  * offset and optional fraction (up to microseconds kept). Returns -1 when the
  * text is not one of those or not a real date/time. */
 int time_parse(const char *s, int64_t *out_us);
+/* True for instants in years 1 to 9999 (what parsing accepts). */
+bool time_in_range(int64_t us);
 /* Always UTC, always six fraction digits. */
 void time_format(int64_t us, char out[TIME_STR_LEN]);
 

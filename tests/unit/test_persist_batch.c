@@ -1,0 +1,302 @@
+/* Unit tests for workers/persist_batch.c's persist_copy_row: one event as a
+ * line of COPY ... FROM STDIN text format, with backslash, tab, newline and
+ * carriage return escaped and NULL as \N, so no value can break out of its
+ * column or row. Envelopes are made the way the worker gets them: built, then
+ * parsed with envelope_parse_event. */
+#include "persist_batch.h"
+
+#include "buf.h"
+#include "envelope.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID "018f3406-9e00-7abc-8def-0123456789ab"
+#define OCCURRED INT64_C(1714564800000000) /* 2024-05-01T12:00:00Z */
+#define RECEIVED INT64_C(1714564801500000) /* 2024-05-01T12:00:01.5Z */
+
+struct opt {
+    const char *external_id, *type, *fingerprint;
+    const char *body_json; /* NULL for {} */
+    int64_t occurred, received;
+};
+
+static void make_envelope(const struct opt *o, struct event_envelope *ev)
+{
+    json_error_t jerr;
+    json_t *body = json_loads(o->body_json ? o->body_json : "{}", 0, &jerr);
+    ck_assert_msg(body != NULL, "fixture body is not JSON: %s", jerr.text);
+    struct event_fields f = {
+        .id = ID,
+        .principal = "tester",
+        .fingerprint = o->fingerprint,
+        .external_id = o->external_id,
+        .type = o->type,
+        .received_at_us = o->received,
+        .occurred_at_us = o->occurred,
+        .body = body,
+    };
+    size_t len = 0;
+    char *text = envelope_build_event(&f, &len);
+    ck_assert_ptr_nonnull(text);
+    char err[256] = "";
+    ck_assert_msg(envelope_parse_event(text, len, ev, err, sizeof(err)) == 0,
+                  "envelope did not parse: %s\n%s", err, text);
+    free(text);
+    json_decref(body);
+}
+
+static void assert_row(const struct opt *o, const char *want)
+{
+    struct event_envelope ev;
+    make_envelope(o, &ev);
+    struct buf out = {0};
+    persist_copy_row(&out, &ev);
+    ck_assert_msg(out.data != NULL && strcmp(out.data, want) == 0,
+                  "COPY row differs.\nexpected: %s\ngot:      %s", want,
+                  out.data ? out.data : "(nothing)");
+    buf_free(&out);
+    envelope_event_free(&ev);
+}
+
+START_TEST(test_row_with_nulls)
+{
+    struct opt o = {.occurred = OCCURRED, .received = RECEIVED};
+    assert_row(&o, ID "\t\\N\t\\N\t2024-05-01T12:00:00.000000Z\t2024-05-01T12:00:01.500000Z\t{}\t"
+                      "\\N\n");
+}
+END_TEST
+
+START_TEST(test_row_plain_values)
+{
+    struct opt o = {
+        .external_id = "order-42",
+        .type = "order.created",
+        .fingerprint = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+        .body_json = "{\"a\":1,\"b\":[true,null],\"c\":\"caf\xc3\xa9\"}",
+        .occurred = OCCURRED + 123456,
+        .received = RECEIVED,
+    };
+    assert_row(&o,
+               ID "\torder-42\torder.created\t2024-05-01T12:00:00.123456Z\t"
+                  "2024-05-01T12:00:01.500000Z\t{\"a\":1,\"b\":[true,null],\"c\":\"caf\xc3\xa9\"}"
+                  "\t5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8\n");
+}
+END_TEST
+
+START_TEST(test_row_escapes_text_fields)
+{
+    struct opt o = {
+        .external_id = "a\tb\nc\\d\re",
+        .type = "t\\N",       /* the text \N, which must not read as NULL */
+        .fingerprint = "\\N", /* likewise */
+        .occurred = OCCURRED,
+        .received = RECEIVED,
+    };
+    assert_row(&o, ID "\ta\\tb\\nc\\\\d\\re\tt\\\\N\t2024-05-01T12:00:00.000000Z\t"
+                      "2024-05-01T12:00:01.500000Z\t{}\t\\\\N\n");
+}
+END_TEST
+
+START_TEST(test_row_empty_strings_are_not_null)
+{
+    /* Only absence is \N; an empty string is an empty column. */
+    struct opt o = {.external_id = "",
+                    .type = "",
+                    .fingerprint = "",
+                    .occurred = OCCURRED,
+                    .received = RECEIVED};
+    assert_row(&o, ID "\t\t\t2024-05-01T12:00:00.000000Z\t2024-05-01T12:00:01.500000Z\t{}\t\n");
+}
+END_TEST
+
+START_TEST(test_row_escapes_body)
+{
+    /* JSON text already escapes control characters as \n, \t, \u0001; each
+     * backslash of that text is doubled for COPY. */
+    struct opt o = {
+        .body_json = "{\"msg\":\"line1\\nline2\",\"path\":\"C:\\\\x\",\"tab\":\"\\t\","
+                     "\"ctl\":\"\\u0001\",\"q\":\"\\\"\"}",
+        .occurred = OCCURRED,
+        .received = RECEIVED,
+    };
+    assert_row(&o, ID "\t\\N\t\\N\t2024-05-01T12:00:00.000000Z\t2024-05-01T12:00:01.500000Z\t"
+                      "{\"msg\":\"line1\\\\nline2\",\"path\":\"C:\\\\\\\\x\",\"tab\":\"\\\\t\","
+                      "\"ctl\":\"\\\\u0001\",\"q\":\"\\\\\"\"}\t\\N\n");
+}
+END_TEST
+
+START_TEST(test_row_timestamps_before_1970)
+{
+    struct opt o = {.occurred = -1, .received = INT64_C(-2208988800000000)};
+    assert_row(&o, ID "\t\\N\t\\N\t1969-12-31T23:59:59.999999Z\t1900-01-01T00:00:00.000000Z\t{}\t"
+                      "\\N\n");
+}
+END_TEST
+
+/* Splits one COPY text row into fields and undoes the escaping; NULL for \N.
+ * Returns the number of fields. Fails the test on an escape COPY would
+ * misread. */
+static size_t copy_unescape_row(const char *row, size_t rowlen, char *fields[], size_t max)
+{
+    ck_assert_msg(rowlen > 0 && row[rowlen - 1] == '\n', "row does not end with a newline");
+    size_t n = 0;
+    const char *p = row, *end = row + rowlen - 1;
+    while (p <= end) {
+        const char *tab = memchr(p, '\t', (size_t)(end - p));
+        const char *stop = tab ? tab : end;
+        ck_assert_uint_lt(n, max);
+        if (stop - p == 2 && p[0] == '\\' && p[1] == 'N') {
+            fields[n++] = NULL;
+        } else {
+            char *f = malloc((size_t)(stop - p) + 1), *o = f;
+            ck_assert_ptr_nonnull(f);
+            for (const char *q = p; q < stop; q++) {
+                ck_assert_msg(*q != '\n' && *q != '\r', "raw line break inside a field");
+                if (*q != '\\') {
+                    *o++ = *q;
+                    continue;
+                }
+                q++;
+                ck_assert_msg(q < stop, "a field ends with a lone backslash");
+                switch (*q) {
+                case '\\':
+                    *o++ = '\\';
+                    break;
+                case 't':
+                    *o++ = '\t';
+                    break;
+                case 'n':
+                    *o++ = '\n';
+                    break;
+                case 'r':
+                    *o++ = '\r';
+                    break;
+                default:
+                    ck_abort_msg("unexpected escape \\%c in a COPY field", *q);
+                }
+            }
+            *o = '\0';
+            fields[n++] = f;
+        }
+        p = stop + 1;
+    }
+    return n;
+}
+
+START_TEST(test_row_round_trips_every_ascii_byte)
+{
+    /* Every ASCII byte 1..127 in every text column; unescaping the row as
+     * PostgreSQL would gives back exactly the seven values. */
+    char all[128];
+    for (int i = 1; i < 128; i++)
+        all[i - 1] = (char)i;
+    all[127] = '\0';
+    char body_json[1024];
+    json_t *s = json_string(all);
+    char *enc = json_dumps(s, JSON_ENCODE_ANY);
+    snprintf(body_json, sizeof(body_json), "{\"all\":%s}", enc);
+    free(enc);
+    json_decref(s);
+
+    struct opt o = {.external_id = all,
+                    .type = all,
+                    .fingerprint = all,
+                    .body_json = body_json,
+                    .occurred = OCCURRED,
+                    .received = RECEIVED};
+    struct event_envelope ev;
+    make_envelope(&o, &ev);
+    struct buf out = {0};
+    persist_copy_row(&out, &ev);
+    /* Two rows in one buffer: appending must not disturb the first. */
+    persist_copy_row(&out, &ev);
+    ck_assert_uint_eq(out.len % 2, 0);
+    size_t rowlen = out.len / 2;
+    ck_assert_msg(memcmp(out.data, out.data + rowlen, rowlen) == 0, "the second row differs");
+
+    size_t raw_newlines = 0, raw_tabs = 0;
+    for (size_t i = 0; i < rowlen; i++) {
+        raw_newlines += out.data[i] == '\n';
+        raw_tabs += out.data[i] == '\t';
+    }
+    ck_assert_msg(raw_newlines == 1, "row has %zu raw newlines; only the terminator is allowed",
+                  raw_newlines);
+    ck_assert_msg(raw_tabs == 6, "row has %zu raw tabs; 7 columns need exactly 6", raw_tabs);
+
+    char *fields[8] = {0};
+    size_t n = copy_unescape_row(out.data, rowlen, fields, 8);
+    ck_assert_uint_eq(n, 7);
+    ck_assert_str_eq(fields[0], ID);
+    ck_assert_str_eq(fields[1], all);
+    ck_assert_str_eq(fields[2], all);
+    ck_assert_str_eq(fields[3], "2024-05-01T12:00:00.000000Z");
+    ck_assert_str_eq(fields[4], "2024-05-01T12:00:01.500000Z");
+    json_error_t jerr;
+    json_t *body = json_loads(fields[5], 0, &jerr);
+    ck_assert_msg(body != NULL, "body column is not JSON after unescaping (%s): %s", jerr.text,
+                  fields[5]);
+    ck_assert_str_eq(json_string_value(json_object_get(body, "all")), all);
+    json_decref(body);
+    ck_assert_str_eq(fields[6], all);
+    for (size_t i = 0; i < n; i++)
+        free(fields[i]);
+    buf_free(&out);
+    envelope_event_free(&ev);
+}
+END_TEST
+
+START_TEST(test_row_long_values)
+{
+    /* Long values with escapes throughout, across buffer growth. */
+    size_t len = 100000;
+    char *ext = malloc(len + 1);
+    ck_assert_ptr_nonnull(ext);
+    for (size_t i = 0; i < len; i++)
+        ext[i] = "a\\\t\n"[i % 4];
+    ext[len] = '\0';
+    struct opt o = {.external_id = ext, .occurred = OCCURRED, .received = RECEIVED};
+    struct event_envelope ev;
+    make_envelope(&o, &ev);
+    struct buf out = {0};
+    persist_copy_row(&out, &ev);
+    char *fields[8] = {0};
+    size_t n = copy_unescape_row(out.data, out.len, fields, 8);
+    ck_assert_uint_eq(n, 7);
+    ck_assert_msg(strcmp(fields[1], ext) == 0, "long external_id did not survive escaping");
+    ck_assert_ptr_null(fields[2]);
+    ck_assert_ptr_null(fields[6]);
+    for (size_t i = 0; i < n; i++)
+        free(fields[i]);
+    buf_free(&out);
+    envelope_event_free(&ev);
+    free(ext);
+}
+END_TEST
+
+static Suite *persist_batch_suite(void)
+{
+    Suite *s = suite_create("persist_batch");
+    TCase *tc = tcase_create("copy_row");
+    tcase_add_test(tc, test_row_with_nulls);
+    tcase_add_test(tc, test_row_plain_values);
+    tcase_add_test(tc, test_row_escapes_text_fields);
+    tcase_add_test(tc, test_row_empty_strings_are_not_null);
+    tcase_add_test(tc, test_row_escapes_body);
+    tcase_add_test(tc, test_row_timestamps_before_1970);
+    tcase_add_test(tc, test_row_round_trips_every_ascii_byte);
+    tcase_add_test(tc, test_row_long_values);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(persist_batch_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
