@@ -50,6 +50,7 @@ struct ingest {
     char events_topic[256];
     char users_topic[256];
     char epochs_topic[256];
+    char recipes_topic[256];
     struct cidr trusted_proxies[CONFIG_MAX_CIDRS];
     size_t trusted_proxy_count;
     struct metric metrics[M_METRIC_COUNT];

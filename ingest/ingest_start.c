@@ -50,18 +50,19 @@ static int start_kafka(struct ingest *app)
         app->producer = NULL;
         return -1;
     }
-    static const char *const collections[] = {"events", "users", "epochs"};
-    char *const topics_out[] = {app->events_topic, app->users_topic, app->epochs_topic};
-    char dlqs[3][256];
-    const char *topics[6];
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const collections[] = {"events", "users", "epochs", "recipes"};
+    char *const topics_out[] = {app->events_topic, app->users_topic, app->epochs_topic,
+                                app->recipes_topic};
+    char dlqs[4][256];
+    const char *topics[8];
+    for (size_t i = 0; i < 4; i++) {
         kafka_topic_name(topics_out[i], sizeof(app->events_topic), app->cfg.topic_prefix,
                          collections[i], false);
         kafka_topic_name(dlqs[i], sizeof(dlqs[i]), app->cfg.topic_prefix, collections[i], true);
         topics[2 * i] = topics_out[i];
         topics[2 * i + 1] = dlqs[i];
     }
-    if (kafka_ensure_topics(app->producer, topics, 6, (int)app->cfg.topic_partitions,
+    if (kafka_ensure_topics(app->producer, topics, 8, (int)app->cfg.topic_partitions,
                             (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
                             sizeof(err)) != 0) {
         log_error("kafka topics are not usable", "detail", err);

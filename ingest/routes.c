@@ -11,6 +11,12 @@ const struct route routes[] = {
     /* Seed compatibility: the original curl lines keep working. */
     {"GET", "/v1/", events_query},
     {"GET", "/v1/{id}", events_get},
+    {"POST", "/v1/recipes", recipes_post},
+    {"GET", "/v1/recipes", recipes_search},
+    {"GET", "/v1/recipes/{id}", recipes_get},
+    {"PUT", "/v1/recipes/{id}", recipes_put},
+    {"PATCH", "/v1/recipes/{id}", recipes_patch},
+    {"DELETE", "/v1/recipes/{id}", recipes_delete},
     {"PUT", "/hello/{username}", hello_put},
     {"GET", "/hello/{username}", hello_get},
     {"POST", "/epoch", epoch_post},

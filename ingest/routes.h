@@ -32,6 +32,12 @@ enum route_result route_match(const struct route *table, size_t n, const char *m
 enum MHD_Result events_post(struct request *req);
 enum MHD_Result events_get(struct request *req);
 enum MHD_Result events_query(struct request *req);
+enum MHD_Result recipes_post(struct request *req);
+enum MHD_Result recipes_search(struct request *req);
+enum MHD_Result recipes_get(struct request *req);
+enum MHD_Result recipes_put(struct request *req);
+enum MHD_Result recipes_patch(struct request *req);
+enum MHD_Result recipes_delete(struct request *req);
 enum MHD_Result hello_put(struct request *req);
 enum MHD_Result hello_get(struct request *req);
 enum MHD_Result epoch_post(struct request *req);

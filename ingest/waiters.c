@@ -53,11 +53,12 @@ static struct waiter **find(struct waiters *w, const char *id)
 }
 
 /* Caller holds the lock: sets the outcome once and wakes a parked request. */
-static void settle(struct waiter *wt, enum wait_outcome outcome, const char *error)
+static void settle(struct waiter *wt, enum wait_outcome outcome, int status, const char *error)
 {
     if (wt->result.outcome != WAIT_PENDING)
         return;
     wt->result.outcome = outcome;
+    wt->result.status = status;
     snprintf(wt->result.error, sizeof(wt->result.error), "%s", error ? error : "");
     if (wt->parked) {
         wt->parked = false;
@@ -78,7 +79,7 @@ static void on_notify(struct waiters *w, const char *payload)
         pthread_mutex_lock(&w->lock);
         struct waiter *wt = *find(w, id);
         if (wt)
-            settle(wt, o, error);
+            settle(wt, o, (int)json_integer_value(json_object_get(doc, "status")), error);
         pthread_mutex_unlock(&w->lock);
     }
     json_decref(doc);
@@ -91,7 +92,7 @@ static void expire(struct waiters *w, bool all)
     for (size_t i = 0; i < WAITER_BUCKETS; i++) {
         for (struct waiter *wt = w->buckets[i]; wt; wt = wt->next) {
             if (all || now >= wt->deadline_us)
-                settle(wt, WAIT_TIMEOUT, NULL);
+                settle(wt, WAIT_TIMEOUT, 0, NULL);
         }
     }
     pthread_mutex_unlock(&w->lock);

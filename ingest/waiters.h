@@ -31,6 +31,7 @@ enum wait_outcome {
 
 struct wait_result {
     enum wait_outcome outcome;
+    int status; /* WAIT_REJECTED: the HTTP status the worker's reason means */
     char error[256];
 };
 

@@ -16,15 +16,16 @@ static json_t *string_or_null(const char *s)
 }
 
 /* The envelope fields shared by every builder; data is stolen. */
-static char *build(const char *collection, const char *id, const char *principal,
-                   int64_t received_us, const char *fingerprint, json_t *data, size_t *len)
+static char *build(const char *collection, const char *operation, const char *id,
+                   const char *principal, int64_t received_us, const char *fingerprint,
+                   json_t *data, size_t *len)
 {
     char received[TIME_STR_LEN];
     time_format(received_us, received);
     json_t *env = json_object();
     json_object_set_new(env, "v", json_integer(ENVELOPE_VERSION));
     json_object_set_new(env, "id", json_string(id));
-    json_object_set_new(env, "operation", json_string("create"));
+    json_object_set_new(env, "operation", json_string(operation));
     json_object_set_new(env, "collection", json_string(collection));
     json_object_set_new(env, "received_at", json_string(received));
     json_object_set_new(env, "principal", json_string(principal));
@@ -46,7 +47,8 @@ char *envelope_build_event(const struct event_fields *f, size_t *len)
     json_object_set_new(data, "type", string_or_null(f->type));
     json_object_set_new(data, "occurred_at", json_string(occurred));
     json_object_set(data, "body", f->body);
-    return build("events", f->id, f->principal, f->received_at_us, f->fingerprint, data, len);
+    return build("events", "create", f->id, f->principal, f->received_at_us, f->fingerprint, data,
+                 len);
 }
 
 /* Optional string member: NULL when absent or null, -1 when another type. */
@@ -142,7 +144,7 @@ char *envelope_build_user(const char *id, const char *principal, int64_t receive
                           const char *username, const char *date_of_birth, size_t *len)
 {
     json_t *data = json_pack("{s:s, s:s}", "username", username, "date_of_birth", date_of_birth);
-    return data ? build("users", id, principal, received_us, NULL, data, len) : NULL;
+    return data ? build("users", "create", id, principal, received_us, NULL, data, len) : NULL;
 }
 
 int envelope_parse_user(const void *data, size_t len, struct user_envelope *out, char *err,
@@ -183,7 +185,7 @@ char *envelope_build_epoch(const char *key, const char *principal, int64_t recei
 {
     json_t *data =
         json_pack("{s:s, s:I, s:s}", "key", key, "epoch_ms", (json_int_t)epoch_ms, "ip", ip);
-    return data ? build("epochs", key, principal, received_us, NULL, data, len) : NULL;
+    return data ? build("epochs", "create", key, principal, received_us, NULL, data, len) : NULL;
 }
 
 int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *out, char *err,
@@ -216,4 +218,53 @@ void envelope_epoch_free(struct epoch_envelope *e)
 {
     json_decref(e->root);
     memset(e, 0, sizeof(*e));
+}
+
+char *envelope_build_recipe(const char *id, const char *principal, int64_t received_us,
+                            const char *operation, const char *recipe_id, int64_t if_version,
+                            json_t *doc, size_t *len)
+{
+    json_t *data = json_pack("{s:s, s:o, s:O?}", "recipe_id", recipe_id, "if_version",
+                             if_version >= 0 ? json_integer(if_version) : json_null(), "doc", doc);
+    return data ? build("recipes", operation, id, principal, received_us, NULL, data, len) : NULL;
+}
+
+int envelope_parse_recipe(const void *data, size_t len, struct recipe_envelope *out, char *err,
+                          size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *d;
+    if (parse_common(data, len, "recipes", &out->root, &out->id, &out->received_at_us, &d, err,
+                     errlen) != 0)
+        return -1;
+    out->operation = json_string_value(json_object_get(out->root, "operation"));
+    out->recipe_id = json_string_value(json_object_get(d, "recipe_id"));
+    json_t *if_version = json_object_get(d, "if_version");
+    out->doc = json_object_get(d, "doc");
+    if (out->doc && json_is_null(out->doc))
+        out->doc = NULL;
+    struct uuid u;
+    bool needs_doc = out->operation && strcmp(out->operation, "delete") != 0;
+    if (!out->operation || (strcmp(out->operation, "create") && strcmp(out->operation, "replace") &&
+                            strcmp(out->operation, "patch") && strcmp(out->operation, "delete")))
+        snprintf(err, errlen, "recipe operation is not create, replace, patch or delete");
+    else if (!out->recipe_id || uuid_parse(out->recipe_id, &u) != 0)
+        snprintf(err, errlen, "recipe_id is not a UUID");
+    else if (if_version && !json_is_null(if_version) &&
+             (!json_is_integer(if_version) || json_integer_value(if_version) < 1))
+        snprintf(err, errlen, "if_version is not a positive integer");
+    else if (needs_doc && !out->doc)
+        snprintf(err, errlen, "a %s carries no document", out->operation);
+    else {
+        out->if_version = json_is_integer(if_version) ? json_integer_value(if_version) : -1;
+        return 0;
+    }
+    envelope_recipe_free(out);
+    return -1;
+}
+
+void envelope_recipe_free(struct recipe_envelope *r)
+{
+    json_decref(r->root);
+    memset(r, 0, sizeof(*r));
 }

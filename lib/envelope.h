@@ -79,4 +79,22 @@ int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *ou
                          size_t errlen);
 void envelope_epoch_free(struct epoch_envelope *e);
 
+struct recipe_envelope {
+    json_t *root;          /* owned */
+    const char *id;        /* this write's id (what a waiting client waits for) */
+    const char *operation; /* create, replace, patch, delete */
+    const char *recipe_id;
+    int64_t if_version; /* -1 when unconditional */
+    json_t *doc;        /* the recipe (create, replace) or merge patch (patch) */
+    int64_t received_at_us;
+};
+
+/* A recipe write; doc is borrowed (NULL for delete). */
+char *envelope_build_recipe(const char *id, const char *principal, int64_t received_us,
+                            const char *operation, const char *recipe_id, int64_t if_version,
+                            json_t *doc, size_t *len);
+int envelope_parse_recipe(const void *data, size_t len, struct recipe_envelope *out, char *err,
+                          size_t errlen);
+void envelope_recipe_free(struct recipe_envelope *r);
+
 #endif

@@ -64,7 +64,7 @@ struct stream {
     struct persist_batch batch;
 };
 
-#define STREAM_COUNT 3
+#define STREAM_COUNT 4
 
 struct persist {
     struct persist_config cfg;
@@ -424,7 +424,8 @@ static int start(struct persist *p, struct admin_http **admin)
         const struct persist_writer *writer;
     } collections[STREAM_COUNT] = {{"events", &persist_writer_events},
                                    {"users", &persist_writer_users},
-                                   {"epochs", &persist_writer_epochs}};
+                                   {"epochs", &persist_writer_epochs},
+                                   {"recipes", &persist_writer_recipes}};
     for (size_t i = 0; i < STREAM_COUNT; i++) {
         struct stream *st = &p->streams[i];
         st->collection = collections[i].collection;
@@ -462,8 +463,8 @@ static int start(struct persist *p, struct admin_http **admin)
         log_error("cannot start admin server", "detail", err);
         return -1;
     }
-    log_info("consuming", "topics", "events, users, epochs", "group", p->cfg.group, "admin",
-             p->cfg.admin_listen);
+    log_info("consuming", "topics", "events, users, epochs, recipes", "group", p->cfg.group,
+             "admin", p->cfg.admin_listen);
     return 0;
 }
 
@@ -488,10 +489,9 @@ int main(int argc, char **argv)
 {
     static struct persist p;
     int code;
-    if (config_from_args(
-            argc, argv,
-            "sluice-persist: writes sluice.events, sluice.users and sluice.epochs to PostgreSQL.",
-            config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
+    if (config_from_args(argc, argv,
+                         "sluice-persist: writes events, users, epochs and recipes to PostgreSQL.",
+                         config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
         return code;
     log_set_process("sluice-persist");
     log_set_level(p.cfg.log_level);

@@ -33,6 +33,7 @@ void persist_batch_clear(struct persist_batch *b)
         envelope_event_free(&b->items[i].ev);
         envelope_user_free(&b->items[i].user);
         envelope_epoch_free(&b->items[i].epoch);
+        envelope_recipe_free(&b->items[i].recipe);
         rd_kafka_message_destroy(b->items[i].msg);
     }
     b->count = 0;
@@ -202,8 +203,11 @@ static enum step_result notify_waiters(struct batch_ctx *c)
                               it->poison    ? "rejected"
                               : it->created ? "created"
                                             : "exists");
-        if (p && it->poison)
+        if (p && it->poison) {
             json_object_set_new(p, "error", json_string(it->error));
+            json_object_set_new(p, "status",
+                                json_integer(it->reject_status ? it->reject_status : 422));
+        }
         char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
         if (text)
             json_array_append_new(payloads, json_string(text));

@@ -24,16 +24,18 @@
 #define PERSIST_ERROR_MAX 256
 
 struct persist_item {
-    rd_kafka_message_t *msg;     /* borrowed */
-    struct event_envelope ev;    /* events */
-    struct user_envelope user;   /* users */
-    struct epoch_envelope epoch; /* epochs */
-    const char *record_id;       /* the envelope id, borrowed; NULL when unparsable */
+    rd_kafka_message_t *msg;       /* borrowed */
+    struct event_envelope ev;      /* events */
+    struct user_envelope user;     /* users */
+    struct epoch_envelope epoch;   /* epochs */
+    struct recipe_envelope recipe; /* recipes */
+    const char *record_id;         /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
-    bool skip;    /* already applied by an earlier transaction */
-    bool poison;  /* can never be written: goes to the DLQ */
-    bool wait;    /* a client waits for the outcome (Prefer: wait): NOTIFY it */
-    bool created; /* this batch inserted the row (only tracked for wait) */
+    bool skip;         /* already applied by an earlier transaction */
+    bool poison;       /* can never be written: goes to the DLQ */
+    bool wait;         /* a client waits for the outcome (Prefer: wait): NOTIFY it */
+    bool created;      /* this batch inserted the row (only tracked for wait) */
+    int reject_status; /* the HTTP status a rejection means (422 when 0) */
     char error[PERSIST_ERROR_MAX];
 };
 
@@ -77,6 +79,7 @@ struct persist_writer;
 extern const struct persist_writer persist_writer_events;
 extern const struct persist_writer persist_writer_users;
 extern const struct persist_writer persist_writer_epochs;
+extern const struct persist_writer persist_writer_recipes;
 
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
                                         const struct persist_writer *writer,
