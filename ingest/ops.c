@@ -74,60 +74,11 @@ enum MHD_Result ops_metrics(struct request *req)
     return http_respond(req, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_steal(&out), len, NULL);
 }
 
-/* The API description, kept beside the route table it describes. */
-static const char openapi[] =
-    "{\"openapi\":\"3.1.0\","
-    "\"info\":{\"title\":\"Sluice\",\"version\":\"1.0.0\",\"description\":\"Writes over HTTP, "
-    "acknowledged once Kafka holds them, persisted to PostgreSQL by workers.\"},"
-    "\"components\":{\"schemas\":{"
-    "\"Accepted\":{\"type\":\"object\",\"required\":[\"id\",\"status\"],\"properties\":{\"id\":{"
-    "\"type\":\"string\",\"format\":\"uuid\"},\"status\":{\"const\":\"accepted\"}}},"
-    "\"Event\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"format\":"
-    "\"uuid\"},\"external_id\":{\"type\":[\"string\",\"null\"]},\"type\":{\"type\":[\"string\","
-    "\"null\"]},\"occurred_at\":{\"type\":\"string\",\"format\":\"date-time\"},\"received_at\":{"
-    "\"type\":\"string\",\"format\":\"date-time\"},\"body\":{\"type\":\"object\"}}},"
-    "\"EventPage\":{\"type\":\"object\",\"properties\":{\"items\":{\"type\":\"array\",\"items\":{"
-    "\"$ref\":\"#/components/schemas/Event\"}},\"next_cursor\":{\"type\":[\"string\",\"null\"]}}},"
-    "\"Problem\":{\"type\":\"object\",\"properties\":{\"type\":{\"type\":\"string\"},\"title\":{"
-    "\"type\":\"string\"},\"status\":{\"type\":\"integer\"},\"detail\":{\"type\":\"string\"},"
-    "\"errors\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"pointer\":{"
-    "\"type\":\"string\"},\"message\":{\"type\":\"string\"}}}}}}},"
-    "\"responses\":{\"Problem\":{\"description\":\"RFC 9457 problem\",\"content\":{"
-    "\"application/problem+json\":{\"schema\":{\"$ref\":\"#/components/schemas/Problem\"}}}}}},"
-    "\"paths\":{"
-    "\"/v1/events\":{\"post\":{\"summary\":\"Ingest an event (any JSON object)\",\"parameters\":[{"
-    "\"name\":\"Idempotency-Key\",\"in\":\"header\",\"schema\":{\"type\":\"string\"}}],"
-    "\"requestBody\":{\"required\":true,\"content\":{\"application/json\":{\"schema\":{\"type\":"
-    "\"object\"}}}},\"responses\":{\"202\":{\"description\":\"Acknowledged by Kafka\","
-    "\"content\":{\"application/json\":{\"schema\":{\"$ref\":\"#/components/schemas/Accepted\"}}}},"
-    "\"400\":{\"$ref\":\"#/components/responses/Problem\"},\"413\":{\"$ref\":\"#/components/"
-    "responses/Problem\"},\"415\":{\"$ref\":\"#/components/responses/Problem\"},\"422\":{\"$ref\":"
-    "\"#/components/responses/Problem\"},\"503\":{\"$ref\":\"#/components/responses/Problem\"}}},"
-    "\"get\":{\"summary\":\"Query events\",\"parameters\":["
-    "{\"name\":\"after\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
-    "{\"name\":\"before\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
-    "{\"name\":\"contains\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
-    "{\"name\":\"type\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}},"
-    "{\"name\":\"limit\",\"in\":\"query\",\"schema\":{\"type\":\"integer\",\"minimum\":1,"
-    "\"maximum\":1000}},"
-    "{\"name\":\"cursor\",\"in\":\"query\",\"schema\":{\"type\":\"string\"}}],"
-    "\"responses\":{\"200\":{\"description\":\"A page of events\",\"content\":{\"application/"
-    "json\":{\"schema\":{\"$ref\":\"#/components/schemas/EventPage\"}}}},\"400\":{\"$ref\":\"#/"
-    "components/responses/Problem\"}}}},"
-    "\"/v1/events/{id}\":{\"get\":{\"summary\":\"One event by id or external id\",\"parameters\":[{"
-    "\"name\":\"id\",\"in\":\"path\",\"required\":true,\"schema\":{\"type\":\"string\"}}],"
-    "\"responses\":{\"200\":{\"description\":\"The event\",\"content\":{\"application/json\":{"
-    "\"schema\":{\"$ref\":\"#/components/schemas/Event\"}}}},\"404\":{\"$ref\":\"#/components/"
-    "responses/Problem\"}}}},"
-    "\"/"
-    "healthz\":{\"get\":{\"summary\":\"Alive\",\"responses\":{\"200\":{\"description\":\"OK\"}}}},"
-    "\"/readyz\":{\"get\":{\"summary\":\"Kafka and PostgreSQL answer\",\"responses\":{\"200\":{"
-    "\"description\":\"Ready\"},\"503\":{\"$ref\":\"#/components/responses/Problem\"}}}},"
-    "\"/metrics\":{\"get\":{\"summary\":\"Prometheus metrics\",\"responses\":{\"200\":{"
-    "\"description\":\"Prometheus text format\"}}}}}}";
+/* ingest/openapi.json, compiled in by CMake (openapi_data.c). */
+extern const char openapi_json[];
 
 enum MHD_Result ops_openapi(struct request *req)
 {
-    char *copy = strdup(openapi);
+    char *copy = strdup(openapi_json);
     return http_respond(req, MHD_HTTP_OK, "application/json", copy, copy ? strlen(copy) : 0, NULL);
 }
