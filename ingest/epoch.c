@@ -4,6 +4,7 @@
  * trusted proxies (netaddr_client). */
 #include "envelope.h"
 #include "http.h"
+#include "reads.h"
 #include "netaddr.h"
 #include "routes.h"
 #include "timeutil.h"
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #define EPOCH_DEFAULT_WAIT_S 5
-#define PG_WAIT_MS 2000
 
 /* {"key","epoch","ip"}: epoch as seconds with exactly three decimals, which a
  * double could not promise. Returns heap text. */
@@ -89,21 +89,15 @@ enum MHD_Result epoch_get(struct request *req)
     if (uuid_parse(req->param, &u) != 0)
         return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Epoch not found",
                                     "Epoch keys are UUIDs.", NULL, NULL);
-    char err[256];
-    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn)
-        return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
-                                    "Database unavailable", err, NULL, NULL);
     const char *params[] = {req->param};
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT key::text, epoch_ms, host(ip) FROM epochs "
-                                 "WHERE key = $1::uuid",
-                                 1, NULL, params, NULL, NULL, 0);
+    bool transient;
+    PGresult *res = reads_query(req->app,
+                                "SELECT key::text, epoch_ms, host(ip) FROM epochs "
+                                "WHERE key = $1::uuid",
+                                1, params, &transient);
     enum MHD_Result ret;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ret = http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
-                                   "Database unavailable", "The database did not answer.", NULL,
-                                   NULL);
+    if (!res) {
+        ret = reads_failed(req, transient);
     } else if (PQntuples(res) == 0) {
         ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Epoch not found",
                                    "No epoch has this key.", NULL, NULL);
@@ -113,6 +107,5 @@ enum MHD_Result epoch_get(struct request *req)
         ret = http_respond(req, MHD_HTTP_OK, "application/json", body, strlen(body), NULL);
     }
     PQclear(res);
-    pgpool_put(req->app->pg, conn);
     return ret;
 }

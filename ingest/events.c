@@ -5,7 +5,7 @@
 #include "envelope.h"
 #include "http.h"
 #include "log.h"
-#include "pg.h"
+#include "reads.h"
 #include "routes.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -19,7 +19,6 @@
 
 #define QUERY_LIMIT_DEFAULT 100
 #define QUERY_LIMIT_MAX 1000
-#define PG_WAIT_MS 2000
 
 static void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_LENGTH + 1])
 {
@@ -57,24 +56,18 @@ enum stored_state { STORED_ABSENT, STORED_SAME, STORED_DIFFERENT, STORED_UNKNOWN
 static enum stored_state stored_fingerprint(struct ingest *app, const char *id,
                                             const char *fingerprint)
 {
-    char err[256];
-    PGconn *conn = pgpool_get(app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn)
-        return STORED_UNKNOWN;
     const char *params[] = {id};
-    PGresult *res = PQexecParams(conn, "SELECT fingerprint FROM events WHERE id = $1::uuid", 1,
-                                 NULL, params, NULL, NULL, 0);
-    enum stored_state state = STORED_UNKNOWN;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        if (PQntuples(res) == 0)
-            state = STORED_ABSENT;
-        else if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), fingerprint) != 0)
-            state = STORED_DIFFERENT;
-        else
-            state = STORED_SAME;
-    }
+    bool transient;
+    PGresult *res = reads_query(app, "SELECT fingerprint FROM events WHERE id = $1::uuid", 1,
+                                params, &transient);
+    if (!res)
+        return STORED_UNKNOWN;
+    enum stored_state state = STORED_SAME;
+    if (PQntuples(res) == 0)
+        state = STORED_ABSENT;
+    else if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), fingerprint) != 0)
+        state = STORED_DIFFERENT;
     PQclear(res);
-    pgpool_put(app->pg, conn);
     return state;
 }
 
@@ -211,44 +204,20 @@ static json_t *event_row(const PGresult *res, int row)
                      body ? body : json_null());
 }
 
-static enum MHD_Result database_unavailable(struct request *req, const char *why)
-{
-    log_warn("database unavailable for a read", "request_id", req->request_id, "detail", why);
-    const char *headers[] = {"Retry-After", "1", NULL};
-    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
-                                "Database unavailable",
-                                "The database did not answer; retry shortly.", NULL, headers);
-}
-
 /* Reads one event by its Sluice id as the API's object (a new reference). */
 static int fetch_event(struct ingest *app, const char *id, json_t **out)
 {
-    char err[256];
-    PGconn *conn = pgpool_get(app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn)
-        return -1;
     const char *params[] = {id};
-    PGresult *res = PQexecParams(conn, "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid",
-                                 1, NULL, params, NULL, NULL, 0);
+    bool transient;
+    PGresult *res = reads_query(app, "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid", 1,
+                                params, &transient);
     int rc = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+    if (res && PQntuples(res) == 1) {
         *out = event_row(res, 0);
         rc = 0;
     }
     PQclear(res);
-    pgpool_put(app->pg, conn);
     return rc;
-}
-
-/* A failed read: 503 when the database is away (retry helps), 500 otherwise. */
-static enum MHD_Result read_failed(struct request *req, PGconn *conn, const PGresult *res)
-{
-    if (pg_error_is_transient(conn, res))
-        return database_unavailable(req, PQerrorMessage(conn));
-    log_error("query failed", "request_id", req->request_id, "detail", PQerrorMessage(conn));
-    return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "Internal error",
-                                "The query failed; the request id is in the server log.", NULL,
-                                NULL);
 }
 
 enum MHD_Result events_get(struct request *req)
@@ -258,39 +227,24 @@ enum MHD_Result events_get(struct request *req)
     if (!validate_utf8(req->param))
         return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Event not found",
                                     "No event has this id or external id.", NULL, NULL);
-    const char *sql = is_uuid ? "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid "
-                                "OR external_id = $1 ORDER BY id = $1::uuid DESC LIMIT 1"
+    /* $1 is text throughout: an external id may look like a UUID. */
+    const char *sql = is_uuid ? "SELECT " EVENT_COLUMNS " FROM events WHERE external_id = $1::text "
+                                "OR id = $1::text::uuid ORDER BY id = $1::text::uuid DESC LIMIT 1"
                               : "SELECT " EVENT_COLUMNS " FROM events WHERE external_id = $1 "
                                 "LIMIT 1";
-    char err[256];
-    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn)
-        return database_unavailable(req, err);
     const char *params[] = {req->param};
-    PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+    bool transient;
+    PGresult *res = reads_query(req->app, sql, 1, params, &transient);
     enum MHD_Result ret;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        ret = read_failed(req, conn, res);
+    if (!res)
+        ret = reads_failed(req, transient);
     else if (PQntuples(res) == 0)
         ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Event not found",
                                    "No event has this id or external id.", NULL, NULL);
     else
         ret = http_respond_json(req, MHD_HTTP_OK, event_row(res, 0), NULL);
     PQclear(res);
-    pgpool_put(req->app->pg, conn);
     return ret;
-}
-
-/* Escapes LIKE wildcards so contains= is a literal substring. */
-static void like_pattern(const char *text, struct buf *out)
-{
-    buf_puts(out, "%");
-    for (const char *p = text; *p; p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
-            buf_append(out, "\\", 1);
-        buf_append(out, p, 1);
-    }
-    buf_puts(out, "%");
 }
 
 struct event_query {
@@ -348,7 +302,7 @@ enum MHD_Result events_query(struct request *req)
     }
     const char *contains = http_query(req, "contains");
     if (contains && *contains) {
-        like_pattern(contains, &q.like);
+        reads_like_pattern(contains, &q.like);
         query_add(&q, "body::text ILIKE $%d", q.like.data);
     }
     const char *type = http_query(req, "type");
@@ -390,35 +344,11 @@ check:;
     /* One row more than asked tells whether a next page exists. */
     buf_printf(&q.sql, " ORDER BY occurred_at, id LIMIT %ld", q.limit + 1);
 
-    char err[256];
-    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn) {
-        ret = database_unavailable(req, err);
-        goto out;
-    }
-    PGresult *res = PQexecParams(conn, q.sql.data, q.nparams, NULL, q.params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ret = read_failed(req, conn, res);
-    } else {
-        int rows = PQntuples(res);
-        int shown = rows > q.limit ? (int)q.limit : rows;
-        json_t *items = json_array();
-        for (int i = 0; i < shown; i++)
-            json_array_append_new(items, event_row(res, i));
-        json_t *next = json_null();
-        if (rows > q.limit) {
-            char c[CURSOR_STR_LEN];
-            struct uuid last;
-            uuid_parse(PQgetvalue(res, shown - 1, 0), &last);
-            cursor_encode(strtoll(PQgetvalue(res, shown - 1, 6), NULL, 10), &last, c);
-            json_decref(next);
-            next = json_string(c);
-        }
-        ret = http_respond_json(req, MHD_HTTP_OK,
-                                json_pack("{s:o, s:o}", "items", items, "next_cursor", next), NULL);
-    }
+    bool transient;
+    PGresult *res = reads_query(req->app, q.sql.data, q.nparams, q.params, &transient);
+    ret = res ? http_respond_json(req, MHD_HTTP_OK, reads_page(res, q.limit, event_row, 0, 6), NULL)
+              : reads_failed(req, transient);
     PQclear(res);
-    pgpool_put(req->app->pg, conn);
 out:
     problem_errors_free(&pe);
     buf_free(&q.sql);

@@ -5,6 +5,7 @@
 #include "birthday.h"
 #include "envelope.h"
 #include "http.h"
+#include "reads.h"
 #include "routes.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -15,7 +16,6 @@
 #include <string.h>
 
 #define HELLO_DEFAULT_WAIT_S 5
-#define PG_WAIT_MS 2000
 
 static int64_t today_utc(void)
 {
@@ -92,22 +92,16 @@ enum MHD_Result hello_get(struct request *req)
 {
     if (!birthday_valid_username(req->param))
         return bad_request(req, NULL, "The username must be 1 to 100 ASCII letters.");
-    char err[256];
-    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn)
-        return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
-                                    "Database unavailable", err, NULL, NULL);
     const char *params[] = {req->param};
-    PGresult *res = PQexecParams(conn,
-                                 "SELECT extract(month FROM date_of_birth)::int, "
-                                 "extract(day FROM date_of_birth)::int FROM users "
-                                 "WHERE username = $1",
-                                 1, NULL, params, NULL, NULL, 0);
+    bool transient;
+    PGresult *res = reads_query(req->app,
+                                "SELECT extract(month FROM date_of_birth)::int, "
+                                "extract(day FROM date_of_birth)::int FROM users "
+                                "WHERE username = $1",
+                                1, params, &transient);
     enum MHD_Result ret;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        ret = http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
-                                   "Database unavailable", "The database did not answer.", NULL,
-                                   NULL);
+    if (!res) {
+        ret = reads_failed(req, transient);
     } else if (PQntuples(res) == 0) {
         ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Unknown user",
                                    "No date of birth is stored for this username.", NULL, NULL);
@@ -119,6 +113,5 @@ enum MHD_Result hello_get(struct request *req)
         ret = http_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "message", message), NULL);
     }
     PQclear(res);
-    pgpool_put(req->app->pg, conn);
     return ret;
 }

@@ -6,7 +6,7 @@
 #include "cursor.h"
 #include "envelope.h"
 #include "http.h"
-#include "log.h"
+#include "reads.h"
 #include "mergepatch.h"
 #include "recipe.h"
 #include "routes.h"
@@ -20,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define PG_WAIT_MS 2000
 #define SEARCH_LIMIT_DEFAULT 20
 #define SEARCH_LIMIT_MAX 100
 
@@ -52,24 +51,19 @@ static int fetch_recipe(struct ingest *app, const char *id, json_t **out, long l
     struct uuid u;
     if (uuid_parse(id, &u) != 0)
         return 1;
-    char err[256];
-    PGconn *conn = pgpool_get(app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn)
-        return -1;
     const char *params[] = {id};
-    PGresult *res = PQexecParams(conn, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE id = $1::uuid",
-                                 1, NULL, params, NULL, NULL, 0);
-    int rc = -1;
-    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-        rc = PQntuples(res) == 0 ? 1 : 0;
-        if (rc == 0) {
-            *version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-            if (out)
-                *out = recipe_row(res, 0);
-        }
+    bool transient;
+    PGresult *res = reads_query(app, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE id = $1::uuid",
+                                1, params, &transient);
+    if (!res)
+        return -1;
+    int rc = PQntuples(res) == 0 ? 1 : 0;
+    if (rc == 0) {
+        *version = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        if (out)
+            *out = recipe_row(res, 0);
     }
     PQclear(res);
-    pgpool_put(app->pg, conn);
     return rc;
 }
 
@@ -94,14 +88,6 @@ static enum MHD_Result not_found(struct request *req)
 {
     return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Recipe not found",
                                 "No recipe has this id.", NULL, NULL);
-}
-
-static enum MHD_Result unavailable(struct request *req)
-{
-    const char *headers[] = {"Retry-After", "1", NULL};
-    return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
-                                "Database unavailable",
-                                "The database did not answer; retry shortly.", NULL, headers);
 }
 
 /* The answer to a recipe write once Kafka (and, when asked, the worker) spoke. */
@@ -177,7 +163,7 @@ static int precondition(struct request *req, long long *if_version, json_t **sto
     long long version = 0;
     int found = fetch_recipe(req->app, req->param, stored, &version);
     if (found < 0) {
-        *answered = unavailable(req);
+        *answered = reads_failed(req, true);
         return -1;
     }
     if (found > 0) {
@@ -262,7 +248,7 @@ enum MHD_Result recipes_get(struct request *req)
     long long version;
     int found = fetch_recipe(req->app, req->param, &recipe, &version);
     if (found < 0)
-        return unavailable(req);
+        return reads_failed(req, true);
     if (found > 0)
         return not_found(req);
     return respond_recipe(req, MHD_HTTP_OK, recipe, false);
@@ -371,13 +357,7 @@ enum MHD_Result recipes_search(struct request *req)
         if (!validate_utf8(q)) {
             problem_errors_add(&pe, "#/query/q", "must be valid UTF-8");
         } else {
-            buf_puts(&like, "%");
-            for (const char *p = q; *p; p++) {
-                if (*p == '%' || *p == '_' || *p == '\\')
-                    buf_append(&like, "\\", 1);
-                buf_append(&like, p, 1);
-            }
-            buf_puts(&like, "%");
+            reads_like_pattern(q, &like);
             params[n++] = like.data;
             buf_printf(&sql, " AND search_text LIKE lower($%d)", n);
         }
@@ -414,36 +394,11 @@ enum MHD_Result recipes_search(struct request *req)
         goto out;
     }
     buf_printf(&sql, " ORDER BY created_at, id LIMIT %ld", limit + 1);
-    char err[256];
-    PGconn *conn = pgpool_get(req->app->pg, PG_WAIT_MS, err, sizeof(err));
-    if (!conn) {
-        ret = unavailable(req);
-        goto out;
-    }
-    PGresult *res = PQexecParams(conn, sql.data, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_warn("recipe search failed", "request_id", req->request_id, "detail",
-                 PQerrorMessage(conn));
-        ret = unavailable(req);
-    } else {
-        int rows = PQntuples(res);
-        int shown = rows > limit ? (int)limit : rows;
-        json_t *items = json_array();
-        for (int i = 0; i < shown; i++)
-            json_array_append_new(items, recipe_row(res, i));
-        json_t *next = json_null();
-        if (rows > limit) {
-            char cur[CURSOR_STR_LEN];
-            struct uuid last;
-            uuid_parse(PQgetvalue(res, shown - 1, 0), &last);
-            cursor_encode(strtoll(PQgetvalue(res, shown - 1, 5), NULL, 10), &last, cur);
-            next = json_string(cur);
-        }
-        ret = http_respond_json(req, MHD_HTTP_OK,
-                                json_pack("{s:o, s:o}", "items", items, "next_cursor", next), NULL);
-    }
+    bool transient;
+    PGresult *res = reads_query(req->app, sql.data, n, params, &transient);
+    ret = res ? http_respond_json(req, MHD_HTTP_OK, reads_page(res, limit, recipe_row, 0, 5), NULL)
+              : reads_failed(req, transient);
     PQclear(res);
-    pgpool_put(req->app->pg, conn);
 out:
     problem_errors_free(&pe);
     buf_free(&sql);

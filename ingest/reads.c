@@ -1,0 +1,75 @@
+#include "reads.h"
+
+#include "cursor.h"
+#include "log.h"
+#include "pg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_POOL_WAIT_MS 2000
+
+PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *const *params,
+                      bool *transient)
+{
+    char err[256];
+    PGconn *conn = pgpool_get(app->pg, READ_POOL_WAIT_MS, err, sizeof(err));
+    if (!conn) {
+        log_warn("database unavailable for a read", "detail", err);
+        *transient = true;
+        return NULL;
+    }
+    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        *transient = pg_error_is_transient(conn, res);
+        log_msg(*transient ? LOG_WARN : LOG_ERROR, "read failed", "detail", PQerrorMessage(conn),
+                NULL);
+        PQclear(res);
+        res = NULL;
+    }
+    pgpool_put(app->pg, conn);
+    return res;
+}
+
+enum MHD_Result reads_failed(struct request *req, bool transient)
+{
+    if (transient) {
+        const char *headers[] = {"Retry-After", "1", NULL};
+        return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "database-unavailable",
+                                    "Database unavailable",
+                                    "The database did not answer; retry shortly.", NULL, headers);
+    }
+    return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "Internal error",
+                                "The query failed; the request id is in the server log.", NULL,
+                                NULL);
+}
+
+json_t *reads_page(const PGresult *res, long limit, json_t *(*row)(const PGresult *, int),
+                   int id_col, int ts_col)
+{
+    int rows = PQntuples(res);
+    int shown = rows > limit ? (int)limit : rows;
+    json_t *items = json_array();
+    for (int i = 0; i < shown; i++)
+        json_array_append_new(items, row(res, i));
+    json_t *next = json_null();
+    if (rows > limit) {
+        char c[CURSOR_STR_LEN];
+        struct uuid last;
+        uuid_parse(PQgetvalue(res, shown - 1, id_col), &last);
+        cursor_encode(strtoll(PQgetvalue(res, shown - 1, ts_col), NULL, 10), &last, c);
+        next = json_string(c);
+    }
+    return json_pack("{s:o, s:o}", "items", items, "next_cursor", next);
+}
+
+void reads_like_pattern(const char *text, struct buf *out)
+{
+    buf_puts(out, "%");
+    for (const char *p = text; *p; p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            buf_append(out, "\\", 1);
+        buf_append(out, p, 1);
+    }
+    buf_puts(out, "%");
+}

@@ -1,0 +1,30 @@
+/* reads: what every GET handler does with PostgreSQL: run a query on a pooled
+ * connection, answer a failure (503 when the database is away, 500 when the
+ * query itself failed), and shape a keyset page. */
+#ifndef SLUICE_READS_H
+#define SLUICE_READS_H
+
+#include "buf.h"
+#include "http.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+/* Runs sql; returns a tuples result the caller clears, or NULL with
+ * *transient telling whether the database was away (logged here). */
+PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *const *params,
+                      bool *transient);
+/* The answer to a failed reads_query. */
+enum MHD_Result reads_failed(struct request *req, bool transient);
+
+/* {"items": [row(res, i)...], "next_cursor": ...} from a result of up to
+ * limit + 1 rows; the extra row only says a next page exists, and the cursor
+ * is the (microseconds, uuid) of the last row shown, from ts_col and id_col. */
+json_t *reads_page(const PGresult *res, long limit, json_t *(*row)(const PGresult *, int),
+                   int id_col, int ts_col);
+
+/* "%text%" for LIKE/ILIKE with the wildcards in text escaped. */
+void reads_like_pattern(const char *text, struct buf *out);
+
+#endif
