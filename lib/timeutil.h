@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TIME_STR_LEN 32 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" and the NUL */
+/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" and the NUL, with room the compiler can prove
+ * for any int fields (it cannot know years stay below 10000). */
+#define TIME_STR_LEN 48
 
 int64_t time_now_us(void);
 bool time_is_leap_year(int year);
