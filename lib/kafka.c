@@ -67,25 +67,14 @@ rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
 {
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%d", timeout_ms);
-    const char *pairs[] = {"bootstrap.servers",
-                           brokers,
-                           "acks",
-                           "all",
-                           "enable.idempotence",
-                           "true",
-                           "linger.ms",
-                           "1",
-                           "message.timeout.ms",
-                           timeout,
-                           "queue.buffering.max.messages",
-                           "200000",
-                           "compression.type",
-                           "lz4",
-                           "socket.nagle.disable",
-                           "true",
-                           "log.connection.close",
-                           "false",
-                           NULL};
+    const char *pairs[] = {"bootstrap.servers", brokers, "acks", "all", "enable.idempotence",
+                           "true", "linger.ms", "1", "message.timeout.ms", timeout,
+                           /* A broker thread backing off a dead broker scans for
+                            * timed-out messages only between attempts: with the
+                            * default 10 s backoff a 503 could come 10 s late. */
+                           "reconnect.backoff.ms", "100", "reconnect.backoff.max.ms", "500",
+                           "queue.buffering.max.messages", "200000", "compression.type", "lz4",
+                           "socket.nagle.disable", "true", "log.connection.close", "false", NULL};
     rd_kafka_conf_t *conf = conf_from_pairs(pairs, err, errlen);
     if (!conf)
         return NULL;

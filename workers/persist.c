@@ -322,7 +322,9 @@ static void fill(struct persist *p)
         }
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait_ms);
         if (p->revoked) {
-            rd_kafka_message_destroy(m);
+            /* The rebalance ran inside this poll, which usually returns NULL. */
+            if (m)
+                rd_kafka_message_destroy(m);
             clear_all(p);
             p->revoked = false;
             deadline = 0;

@@ -1,0 +1,61 @@
+"""A poison message placed on the events topic directly (kcat) goes to the
+DLQ with its error and source in headers, and the partition keeps flowing:
+good messages after it, on the same partition, are persisted."""
+import hashlib
+import json
+import uuid
+
+from harness import StackCase
+
+
+def envelope(eid, body, occurred_at="2024-03-01T10:00:00Z", **overrides):
+    """An envelope v1 as docs/design.md describes it."""
+    env = {"v": 1, "id": eid, "operation": "create", "collection": "events",
+           "received_at": "2024-03-01T10:00:01.000000Z", "principal": "anonymous",
+           "fingerprint": hashlib.sha256(json.dumps(body).encode()).hexdigest(),
+           "data": {"external_id": None, "type": "direct", "occurred_at": occurred_at, "body": body}}
+    env.update(overrides)
+    return json.dumps(env)
+
+
+class Poison(StackCase):
+    stack_options = {"persist": 2}
+
+    def test_poison_goes_to_dlq_and_partition_keeps_flowing(self):
+        tok = self.token
+        good = [str(uuid.uuid4()) for _ in range(3)]
+        poison = {  # key -> (value, why it can never be written)
+            f"p-notjson-{tok}": "this is not JSON",
+            f"p-empty-{tok}": "{}",
+            f"p-version-{tok}": envelope(str(uuid.uuid4()), {"tag": tok}, v=99),
+            f"p-badid-{tok}": envelope("not-a-uuid", {"tag": tok}),
+            f"p-baddate-{tok}": envelope(str(uuid.uuid4()), {"tag": tok}, occurred_at="not-a-date"),
+            f"p-nul-{tok}": envelope(str(uuid.uuid4()), {"tag": tok, "s": "a\u0000b"}),  # jsonb refuses \u0000
+            # PostgreSQL refuses year 0: if the envelope parser lets it through, the
+            # database refuses the batch and only this row may become poison.
+            f"p-year0-{tok}": envelope(str(uuid.uuid4()), {"tag": tok}, occurred_at="0000-01-01T00:00:00Z"),
+        }
+        p = list(poison.items())
+        messages = ([(good[0], envelope(good[0], {"tag": tok, "n": 0}))] + p[:3] +
+                    [(good[1], envelope(good[1], {"tag": tok, "n": 1}))] + p[3:] +
+                    [(good[2], envelope(good[2], {"tag": tok, "n": 2}))])
+        self.stack.kcat_produce(self.stack.topic, messages, partition=0)
+        http_ids = [self.post_event({"type": "after-poison", "tag": tok, "i": i}) for i in range(12)]
+
+        self.stack.wait_persisted(good + http_ids, timeout=90)
+        self.stack.wait_drained(timeout=90)
+        source = {m["key"]: m for m in self.stack.kcat_consume(self.stack.topic) if m.get("key") in poison}
+        dlq = self.wait(lambda: (lambda d: len(d) >= len(poison) and d)(self.stack.kcat_consume(self.stack.dlq)), 60,
+                         f"{len(poison)} messages on {self.stack.dlq}")
+        self.expect_eq(sorted(m.get("key") for m in dlq), sorted(poison), f"keys of the messages on {self.stack.dlq}")
+        for m in dlq:
+            key, h = m["key"], m["headers"]
+            what = f"DLQ message for {key}"
+            self.expect_eq(m.get("payload"), poison[key], f"{what}: value kept")
+            self.expect(bool(h.get("x-error")), f"{what}: x-error header", "a non-empty error", h)
+            self.expect_eq((h.get("x-source-topic"), h.get("x-source-partition"), h.get("x-source-offset")),
+                           (self.stack.topic, "0", str(source[key]["offset"])), f"{what}: source headers")
+        rows = self.stack.sql(f"SELECT id FROM events WHERE body->>'tag' = '{tok}' AND type = 'direct'")
+        self.expect_eq(sorted(r[0] for r in rows), sorted(good), "rows from the direct messages: the good ones only")
+        for i, proc in enumerate(self.stack.persist):
+            self.expect(proc.alive(), f"persist-{i} still running", "alive", proc.popen.poll())
