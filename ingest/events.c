@@ -346,7 +346,7 @@ check:;
         goto out;
     }
     /* One row more than asked tells whether a next page exists. */
-    buf_printf(&q.sql, " ORDER BY occurred_at, id LIMIT %ld", q.limit + 1);
+    buf_printf(&q.sql, " ORDER BY events.occurred_at, events.id LIMIT %ld", q.limit + 1);
 
     bool transient;
     PGresult *res = reads_query(req->app, q.sql.data, q.nparams, q.params, &transient);

@@ -393,7 +393,7 @@ enum MHD_Result recipes_search(struct request *req)
                                    "One or more query parameters are invalid.", &pe, NULL);
         goto out;
     }
-    buf_printf(&sql, " ORDER BY created_at, id LIMIT %ld", limit + 1);
+    buf_printf(&sql, " ORDER BY recipes.created_at, recipes.id LIMIT %ld", limit + 1);
     bool transient;
     PGresult *res = reads_query(req->app, sql.data, n, params, &transient);
     ret = res ? http_respond_json(req, MHD_HTTP_OK, reads_page(res, limit, recipe_row, 0, 5), NULL)
