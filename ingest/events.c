@@ -1,6 +1,8 @@
 /* events: POST /v1/events (validate, produce, answer from the delivery report)
  * and the reads GET /v1/events/{id} and GET /v1/events?... served from
  * PostgreSQL. */
+#include "events.h"
+
 #include "cursor.h"
 #include "envelope.h"
 #include "http.h"
@@ -105,6 +107,29 @@ static enum MHD_Result respond_waited(struct request *req, const struct wait_res
                              event, headers);
 }
 
+char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *idem_key,
+                      char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
+                      size_t *len)
+{
+    struct event_input in;
+    int64_t now = time_now_us();
+    if (validate_event(obj, now, &in, pe) > 0)
+        return NULL;
+    sha256_hex(raw, rawlen, fingerprint);
+    event_id(&in, idem_key, now, id);
+    struct event_fields f = {
+        .id = id,
+        .principal = WRITE_PRINCIPAL,
+        .fingerprint = fingerprint,
+        .external_id = in.external_id[0] ? in.external_id : NULL,
+        .type = in.type,
+        .received_at_us = now,
+        .occurred_at_us = in.occurred_at_us,
+        .body = obj,
+    };
+    return envelope_build_event(&f, len);
+}
+
 enum MHD_Result events_post(struct request *req)
 {
     if (!validate_json_content_type(http_header(req, "Content-Type")))
@@ -128,16 +153,19 @@ enum MHD_Result events_post(struct request *req)
 
     enum MHD_Result ret;
     struct problem_errors pe = {0};
-    struct event_input in;
-    int64_t now = time_now_us();
-    if (validate_event(body, now, &in, &pe) > 0) {
-        ret = http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
-                                   "Invalid event", "One or more fields are invalid.", &pe, NULL);
+    char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
+    size_t len;
+    char *value = events_envelope(body, req->body.data, req->body.len, idem_key, req->id,
+                                  fingerprint, &pe, &len);
+    if (!value) {
+        ret = pe.count ? http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
+                                              "Invalid event", "One or more fields are invalid.",
+                                              &pe, NULL)
+                       : http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                              "Internal error", "Could not encode the event.", NULL,
+                                              NULL);
         goto out;
     }
-    char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
-    sha256_hex(req->body.data, req->body.len, fingerprint);
-    event_id(&in, idem_key, now, req->id);
 
     /* IETF Idempotency-Key draft: a retry gets the first answer; another body
      * under the same key is refused where we can see it. */
@@ -148,6 +176,7 @@ enum MHD_Result events_post(struct request *req)
             struct wait_result done = {.outcome = WAIT_EXISTS};
             ret = waiters_parse_prefer(http_header(req, "Prefer")) > 0 ? respond_waited(req, &done)
                                                                        : respond_accepted(req);
+            free(value);
             goto out;
         }
         if (st == STORED_DIFFERENT) {
@@ -157,27 +186,11 @@ enum MHD_Result events_post(struct request *req)
                 "This Idempotency-Key was already used with a different body; the first body "
                 "was kept. Use a new key for a new event.",
                 NULL, NULL);
+            free(value);
             goto out;
         }
     }
 
-    struct event_fields f = {
-        .id = req->id,
-        .principal = WRITE_PRINCIPAL,
-        .fingerprint = fingerprint,
-        .external_id = in.external_id[0] ? in.external_id : NULL,
-        .type = in.type,
-        .received_at_us = now,
-        .occurred_at_us = in.occurred_at_us,
-        .body = body,
-    };
-    size_t len;
-    char *value = envelope_build_event(&f, &len);
-    if (!value) {
-        ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-                                   "Internal error", "Could not encode the event.", NULL, NULL);
-        goto out;
-    }
     ret = write_start(req, req->app->events_topic, req->id, strlen(req->id), value, len,
                       waiters_parse_prefer(http_header(req, "Prefer")), respond_waited);
 out:

@@ -109,17 +109,14 @@ static enum MHD_Result too_large(struct request *req)
 
 static enum MHD_Result dispatch(struct request *req)
 {
-    const struct route *route = NULL;
-    char allow[128];
-    switch (route_match(routes, route_count, req->method, req->path, &route, req->param,
-                        sizeof(req->param), allow, sizeof(allow))) {
+    switch (req->match) {
     case ROUTE_FOUND:
-        return route->handler(req);
+        return req->route->handler(req);
     case ROUTE_METHOD_NOT_ALLOWED: {
         char detail[256];
         snprintf(detail, sizeof(detail), "%s is not allowed here; allowed: %s.", req->method,
-                 allow);
-        const char *headers[] = {"Allow", allow, NULL};
+                 req->allow);
+        const char *headers[] = {"Allow", req->allow, NULL};
         return http_respond_problem(req, MHD_HTTP_METHOD_NOT_ALLOWED, "method-not-allowed",
                                     "Method not allowed", detail, NULL, headers);
     }
@@ -147,12 +144,25 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->started_us = time_now_us();
         request_id_init(req);
         *con_cls = req;
+        /* Matched once, as soon as the headers are in: a streaming route
+         * must take the body as it arrives. */
+        req->match = route_match(routes, route_count, method, url, &req->route, req->param,
+                                 sizeof(req->param), req->allow, sizeof(req->allow));
+        if (req->match == ROUTE_FOUND && req->route->begin) {
+            enum MHD_Result ret = req->route->begin(req);
+            if (req->status || ret != MHD_YES || req->feed)
+                return ret;
+        }
         /* Refuse a declared oversize body before reading any of it. */
         const char *length = http_header(req, "Content-Length");
         if (length && strtoull(length, NULL, 10) > (unsigned long long)app->cfg.max_body_bytes) {
             req->body_too_large = true;
             return too_large(req);
         }
+        return MHD_YES;
+    }
+    if (*upload_data_size && req->feed) {
+        *upload_data_size -= req->feed(req, upload_data, *upload_data_size);
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -194,6 +204,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metric_add(&app->metrics[M_REQ_4XX], 1);
     else if (req->status >= 200)
         metric_add(&app->metrics[M_REQ_2XX], 1);
+    if (req->stream_release)
+        req->stream_release(req);
     buf_free(&req->body);
     free(req);
     *con_cls = NULL;

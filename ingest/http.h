@@ -24,10 +24,21 @@
 #define HTTP_PARAM_MAX 256
 
 struct request;
+struct route;
 struct wait_result;
 typedef enum MHD_Result (*request_fn)(struct request *req);
+/* A streaming upload's consumer: takes what it can of the bytes and returns
+ * how many it took (it may suspend the connection to apply back-pressure). */
+typedef size_t (*request_feed_fn)(struct request *req, const char *data, size_t len);
+
+/* Whoever a produced message belongs to: its delivery report calls
+ * delivered on the producer's poll thread. */
+struct dr_target {
+    void (*delivered)(struct dr_target *target, rd_kafka_resp_err_t err);
+};
 
 struct request {
+    struct dr_target dr; /* the delivery report of this request's write */
     struct ingest *app;
     struct MHD_Connection *conn;
     const char *method; /* borrowed from libmicrohttpd for the request's life */
@@ -36,7 +47,16 @@ struct request {
     int64_t started_us;
     struct buf body;
     bool body_too_large;
+    /* Streaming routes (bulk import) consume the body as it arrives instead
+     * of buffering it; stream_state is theirs, released by stream_release
+     * when the request completes. */
+    request_feed_fn feed;
+    void *stream_state;
+    void (*stream_release)(struct request *req);
     char param[HTTP_PARAM_MAX]; /* the {id} segment of the matched route */
+    int match;                  /* enum route_result of the request's path */
+    const struct route *route;  /* when match is ROUTE_FOUND */
+    char allow[128];            /* when match is ROUTE_METHOD_NOT_ALLOWED */
     unsigned status;            /* for metrics, once a response is queued */
 
     /* Asynchronous completion (a write waiting for its delivery report). */

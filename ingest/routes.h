@@ -13,7 +13,10 @@
 struct route {
     const char *method;
     const char *pattern;
-    request_fn handler;
+    request_fn handler; /* answers once the whole body is in */
+    /* For a streaming route: runs when the headers are in, sets req->feed
+     * (or answers at once). NULL: the body is buffered, up to the limit. */
+    request_fn begin;
 };
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
@@ -42,6 +45,9 @@ enum MHD_Result hello_put(struct request *req);
 enum MHD_Result hello_get(struct request *req);
 enum MHD_Result epoch_post(struct request *req);
 enum MHD_Result epoch_get(struct request *req);
+enum MHD_Result bulk_begin(struct request *req);
+enum MHD_Result bulk_post(struct request *req);
+enum MHD_Result imports_get(struct request *req);
 enum MHD_Result ops_healthz(struct request *req);
 enum MHD_Result ops_readyz(struct request *req);
 enum MHD_Result ops_metrics(struct request *req);

@@ -45,10 +45,16 @@ static enum MHD_Result write_acked(struct request *req)
 
 void write_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
-    struct request *req = msg->_private;
-    if (!req)
-        return;
-    req->kafka_err = msg->err;
+    struct dr_target *target = msg->_private;
+    if (target)
+        target->delivered(target, msg->err);
+}
+
+/* A single write's report: the request is the target's container. */
+static void request_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
+{
+    struct request *req = (struct request *)target; /* dr is the first member */
+    req->kafka_err = err;
     http_resume(req);
 }
 
@@ -57,6 +63,7 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
 {
     struct ingest *app = req->app;
     req->respond = respond;
+    req->dr.delivered = request_delivered;
     /* Registered before producing: the worker may report before the ack. */
     if (wait_s > 0 && app->waiters)
         req->waiting =
@@ -75,7 +82,7 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
     rd_kafka_resp_err_t err =
         rd_kafka_producev(app->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
                           RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(req), RD_KAFKA_V_END);
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&req->dr), RD_KAFKA_V_END);
     if (err) {
         /* Not enqueued: we still own value and headers. */
         free(value);

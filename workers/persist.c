@@ -155,9 +155,18 @@ static void assign_from_database(struct persist *p, rd_kafka_topic_partition_lis
         if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
             int64_t next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
             int64_t low = 0, high = 0;
-            if (rd_kafka_query_watermark_offsets(p->consumer, tp->topic, tp->partition, &low, &high,
-                                                 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                next > high) {
+            bool known =
+                rd_kafka_query_watermark_offsets(p->consumer, tp->topic, tp->partition, &low, &high,
+                                                 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+            if (known && next < low) {
+                /* Retention removed messages no one applied: they are lost to
+                 * PostgreSQL. Say how many, loudly; the partition goes on. */
+                char lost[32];
+                snprintf(lost, sizeof(lost), "%lld", (long long)(low - next));
+                log_error("messages were deleted from the log before they were applied", "topic",
+                          tp->topic, "partition", partition, "lost", lost);
+            }
+            if (known && next > high) {
                 log_warn("stored offset is past the end of the log; the log was recreated, "
                          "starting the partition over",
                          "topic", tp->topic, "partition", partition);

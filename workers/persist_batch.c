@@ -173,6 +173,16 @@ static enum step_result lock_offsets(struct batch_ctx *c)
     for (size_t i = 0; i < c->b->count; i++) {
         struct persist_item *it = &c->b->items[i];
         struct part_state *ps = part_find(c, it->msg->partition);
+        if (!ps->seen && it->msg->offset > ps->stored_next) {
+            /* The log no longer holds what comes next (retention, or a
+             * reset past unread data): those messages never reach PostgreSQL. */
+            char lost[32], part[16];
+            snprintf(lost, sizeof(lost), "%lld", (long long)(it->msg->offset - ps->stored_next));
+            snprintf(part, sizeof(part), "%d", (int)ps->partition);
+            log_error("messages missing from the log were never applied", "topic", c->topic,
+                      "partition", part, "lost", lost);
+        }
+        ps->seen = true;
         it->skip = it->msg->offset < ps->stored_next;
         if (!it->skip && it->msg->offset + 1 > ps->new_next)
             ps->new_next = it->msg->offset + 1;
@@ -264,13 +274,44 @@ static int send_poison(struct batch_ctx *c, const struct persist_sink *sink,
     return 0;
 }
 
-static bool wants_wait(const rd_kafka_message_t *msg)
+/* The value of header name, or NULL; *size is its length. */
+static const char *header(const rd_kafka_message_t *msg, const char *name, size_t *size)
 {
     rd_kafka_headers_t *hdrs;
     const void *value;
-    size_t size;
-    return rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-           rd_kafka_header_get_last(hdrs, "x-wait", &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &value, size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return NULL;
+    return value;
+}
+
+/* Each bulk import's share of the batch: every record of it this transaction
+ * handled (written, already there, or rejected), so `persisted` reaches
+ * `accepted` exactly once, however often the batch is replayed. */
+static enum step_result count_imports(struct batch_ctx *c)
+{
+    for (size_t i = 0; i < c->b->count; i++) {
+        const struct persist_item *first = &c->b->items[i];
+        if (first->skip || !first->import_id[0])
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = !c->b->items[j].skip && strcmp(c->b->items[j].import_id, first->import_id) == 0;
+        if (seen)
+            continue;
+        long n = 0;
+        for (size_t j = i; j < c->b->count; j++)
+            n += !c->b->items[j].skip && strcmp(c->b->items[j].import_id, first->import_id) == 0;
+        char count[24];
+        snprintf(count, sizeof(count), "%ld", n);
+        const char *params[] = {first->import_id, count};
+        enum step_result r = persist_exec(
+            c, "UPDATE imports SET persisted = persisted + $2::bigint WHERE id = $1::uuid", 2,
+            params, NULL, "counting import progress");
+        if (r != STEP_OK)
+            return r;
+    }
+    return STEP_OK;
 }
 
 static void parse_items(struct persist_batch *b, const struct persist_writer *w)
@@ -280,7 +321,13 @@ static void parse_items(struct persist_batch *b, const struct persist_writer *w)
         if (it->parsed)
             continue;
         it->parsed = true;
-        it->wait = wants_wait(it->msg);
+        size_t size;
+        it->wait = header(it->msg, "x-wait", &size) != NULL;
+        const char *import = header(it->msg, "x-import-id", &size);
+        if (import && size < sizeof(it->import_id)) {
+            memcpy(it->import_id, import, size);
+            it->import_id[size] = '\0';
+        }
         if (w->parse(it) != 0)
             it->poison = true;
     }
@@ -323,6 +370,8 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
             r = store_offsets(&c);
         if (r == STEP_OK)
             r = notify_waiters(&c);
+        if (r == STEP_OK)
+            r = count_imports(&c);
         if (r == STEP_OK && send_poison(&c, sink, &run) != 0) {
             snprintf(err, errlen, "the dead-letter topic did not acknowledge");
             r = STEP_TRANSIENT;

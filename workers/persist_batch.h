@@ -31,11 +31,12 @@ struct persist_item {
     struct recipe_envelope recipe; /* recipes */
     const char *record_id;         /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
-    bool skip;         /* already applied by an earlier transaction */
-    bool poison;       /* can never be written: goes to the DLQ */
-    bool wait;         /* a client waits for the outcome (Prefer: wait): NOTIFY it */
-    bool created;      /* this batch inserted the row (only tracked for wait) */
-    int reject_status; /* the HTTP status a rejection means (422 when 0) */
+    bool skip;          /* already applied by an earlier transaction */
+    bool poison;        /* can never be written: goes to the DLQ */
+    bool wait;          /* a client waits for the outcome (Prefer: wait): NOTIFY it */
+    bool created;       /* this batch inserted the row (only tracked for wait) */
+    int reject_status;  /* the HTTP status a rejection means (422 when 0) */
+    char import_id[40]; /* x-import-id: the bulk import this record came in; "" when none */
     char error[PERSIST_ERROR_MAX];
 };
 

@@ -15,6 +15,7 @@ struct part_state {
     int32_t partition;
     int64_t stored_next; /* next_offset in PostgreSQL when the batch began */
     int64_t new_next;
+    bool seen; /* the batch's first message of the partition was checked */
 };
 
 struct batch_ctx {

@@ -58,7 +58,7 @@ trap 'stop_all' EXIT
 pg_url=$(deploy/dev/pg.sh start "$run/pg")
 
 rm -f "$run/kafka.bootstrap"
-"$build/sluice-devkafka" --brokers 3 --partitions 6 --bootstrap-file "$run/kafka.bootstrap" \
+"$build/sluice-devkafka" --brokers 3 --bootstrap-file "$run/kafka.bootstrap" \
     >"$run/logs/devkafka.log" 2>&1 &
 devkafka_pid=$!
 wait_for "sluice-devkafka" 30 test -s "$run/kafka.bootstrap"

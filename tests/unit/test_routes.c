@@ -51,14 +51,14 @@ static enum MHD_Result h_root(struct request *req)
 }
 
 static const struct route table[] = {
-    {"GET", "/items", h_list},
-    {"POST", "/items", h_create},
-    {"GET", "/items/{id}", h_get},
-    {"DELETE", "/items/{id}", h_delete},
-    {"GET", "/items/{id}/parts", h_parts},
-    {"GET", "/{slug}", h_slug},
-    {"GET", "/about", h_about}, /* after /{slug}, yet the literal wins */
-    {"GET", "/", h_root},
+    {"GET", "/items", h_list, NULL},
+    {"POST", "/items", h_create, NULL},
+    {"GET", "/items/{id}", h_get, NULL},
+    {"DELETE", "/items/{id}", h_delete, NULL},
+    {"GET", "/items/{id}/parts", h_parts, NULL},
+    {"GET", "/{slug}", h_slug, NULL},
+    {"GET", "/about", h_about, NULL}, /* after /{slug}, yet the literal wins */
+    {"GET", "/", h_root, NULL},
 };
 #define TABLE_N (sizeof(table) / sizeof(table[0]))
 

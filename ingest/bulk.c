@@ -1,0 +1,469 @@
+/* bulk: POST /v1/bulk?collection=events|recipes streams a JSON array or NDJSON
+ * (optionally gzip) record by record: each record is validated alone,
+ * produced with back-pressure (the upload stops being read while too many
+ * records wait for Kafka), and the answer 202 {import_id, accepted, rejected}
+ * comes once every produced record is acknowledged. Memory stays flat: one
+ * record, one inflate window and the producer's bounded queue.
+ * GET /v1/imports/{id} reports progress; persisted is counted by the worker in
+ * the transaction that writes the rows.
+ *
+ * An import outlives its request when the client goes away mid-upload: it is
+ * freed by whichever comes last, the request's end or the last delivery
+ * report (refs). */
+#include "envelope.h"
+#include "events.h"
+#include "http.h"
+#include "jsonsplit.h"
+#include "log.h"
+#include "reads.h"
+#include "recipe.h"
+#include "routes.h"
+#include "timeutil.h"
+#include "validate.h"
+#include "write.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+
+#define IMPORT_ERRORS_KEPT 1000
+#define INFLATE_CHUNK 65536
+/* Produced but not yet acknowledged records of one import: reading stops at
+ * HIGH and starts again at LOW. */
+#define OUTSTANDING_HIGH 20000
+#define OUTSTANDING_LOW 5000
+
+struct import {
+    struct dr_target dr; /* first member: the delivery reports' target */
+    pthread_mutex_t lock;
+    int refs; /* the request + each unacknowledged record */
+    long outstanding, acked, failed;
+    bool paused, finishing, orphaned;
+    struct request *req;
+
+    char id[UUID_STR_LEN];
+    const char *collection; /* "events" or "recipes" */
+    const char *topic;
+    bool gzip;
+    bool inflate_ready, inflate_done;
+    z_stream zs;
+    struct jsonsplit split;
+    long received, produced, rejected;
+    json_t *errors; /* the first IMPORT_ERRORS_KEPT {index, message} */
+    char fatal[160];
+};
+
+static void import_free(struct import *imp)
+{
+    jsonsplit_free(&imp->split);
+    if (imp->inflate_ready)
+        inflateEnd(&imp->zs);
+    json_decref(imp->errors);
+    pthread_mutex_destroy(&imp->lock);
+    free(imp);
+}
+
+/* Drops one reference; the last one frees. */
+static void import_unref(struct import *imp)
+{
+    pthread_mutex_lock(&imp->lock);
+    bool last = --imp->refs == 0;
+    pthread_mutex_unlock(&imp->lock);
+    if (last)
+        import_free(imp);
+}
+
+static void reject(struct import *imp, size_t index, const char *message)
+{
+    imp->rejected++;
+    if (json_array_size(imp->errors) < IMPORT_ERRORS_KEPT) {
+        json_t *m = json_string(message);
+        json_array_append_new(imp->errors, json_pack("{s:I, s:o}", "index", (json_int_t)index,
+                                                     "message", m ? m : json_string("invalid")));
+    }
+}
+
+static void first_problem(const struct problem_errors *pe, char *out, size_t outlen)
+{
+    json_t *e = json_array_get(pe->list, 0);
+    snprintf(out, outlen, "%s: %s", json_string_value(json_object_get(e, "pointer")),
+             json_string_value(json_object_get(e, "message")));
+}
+
+/* A recipe record: an "id" (a UUID, or any text) names the recipe, so
+ * importing the same file twice creates nothing new. */
+static char *recipe_record(struct import *imp, json_t *obj, char id[UUID_STR_LEN], char *why,
+                           size_t whylen, size_t *len)
+{
+    struct uuid u;
+    json_t *given = json_object_get(obj, "id");
+    if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
+        uuid_format(&u, id);
+    } else if (json_is_string(given) || json_is_integer(given)) {
+        char name[400];
+        int n = json_is_string(given) ? snprintf(name, sizeof(name), "recipes\nexternal\n%s",
+                                                 json_string_value(given))
+                                      : snprintf(name, sizeof(name), "recipes\nexternal\n%lld",
+                                                 (long long)json_integer_value(given));
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n < sizeof(name) ? (size_t)n : 0);
+        uuid_format(&u, id);
+    } else if (given && !json_is_null(given)) {
+        snprintf(why, whylen, "/id: must be a string or an integer");
+        return NULL;
+    } else if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) == 0) {
+        uuid_format(&u, id);
+    }
+    json_object_del(obj, "id");
+    struct problem_errors pe = {0};
+    if (recipe_validate(obj, &pe) > 0) {
+        first_problem(&pe, why, whylen);
+        problem_errors_free(&pe);
+        return NULL;
+    }
+    char write_id[UUID_STR_LEN];
+    if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0)
+        return NULL;
+    uuid_format(&u, write_id);
+    (void)imp;
+    return envelope_build_recipe(write_id, WRITE_PRINCIPAL, time_now_us(), "create", id, -1, obj,
+                                 len);
+}
+
+static void produce(struct import *imp, size_t index, const char *key, char *value, size_t len)
+{
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(hdrs, "x-import-id", -1, imp->id, -1);
+    rd_kafka_header_add(hdrs, "x-request-id", -1, imp->req->request_id, -1);
+    pthread_mutex_lock(&imp->lock);
+    imp->outstanding++;
+    imp->refs++;
+    pthread_mutex_unlock(&imp->lock);
+    /* F_BLOCK: when the shared producer queue is full, wait for room (the
+     * poll thread keeps draining it) rather than fail a record of a valid
+     * upload. */
+    rd_kafka_resp_err_t err =
+        rd_kafka_producev(imp->req->app->producer, RD_KAFKA_V_TOPIC(imp->topic),
+                          RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value, len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE | RD_KAFKA_MSG_F_BLOCK),
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&imp->dr), RD_KAFKA_V_END);
+    if (err) {
+        free(value);
+        rd_kafka_headers_destroy(hdrs);
+        pthread_mutex_lock(&imp->lock);
+        imp->outstanding--;
+        imp->refs--;
+        pthread_mutex_unlock(&imp->lock);
+        char why[160];
+        snprintf(why, sizeof(why), "Kafka refused the record: %s", rd_kafka_err2str(err));
+        reject(imp, index, why);
+        return;
+    }
+    imp->produced++;
+}
+
+/* jsonsplit's callback: one record (or why it could not be cut). */
+static void on_record(void *opaque, size_t index, const char *data, size_t len, const char *error)
+{
+    struct import *imp = opaque;
+    imp->received++;
+    if (!data) {
+        reject(imp, index, error);
+        return;
+    }
+    char why[300];
+    json_t *obj = validate_parse_object(data, len, why, sizeof(why));
+    if (!obj) {
+        reject(imp, index, why);
+        return;
+    }
+    char id[UUID_STR_LEN] = "";
+    size_t vlen = 0;
+    char *value;
+    if (strcmp(imp->collection, "events") == 0) {
+        char fingerprint[65];
+        struct problem_errors pe = {0};
+        value = events_envelope(obj, data, len, NULL, id, fingerprint, &pe, &vlen);
+        if (!value)
+            first_problem(&pe, why, sizeof(why));
+        problem_errors_free(&pe);
+    } else {
+        value = recipe_record(imp, obj, id, why, sizeof(why), &vlen);
+    }
+    json_decref(obj);
+    if (!value) {
+        reject(imp, index, why);
+        return;
+    }
+    produce(imp, index, id, value, vlen);
+}
+
+static void fail_stream(struct import *imp, const char *why)
+{
+    if (imp->fatal[0])
+        return;
+    snprintf(imp->fatal, sizeof(imp->fatal), "%s", why);
+    imp->received++;
+    reject(imp, imp->split.index, why);
+}
+
+static void feed_plain(struct import *imp, const char *data, size_t len)
+{
+    if (!imp->fatal[0] && !imp->split.failed)
+        jsonsplit_feed(&imp->split, data, len);
+}
+
+static void feed_gzip(struct import *imp, const char *data, size_t len)
+{
+    unsigned char out[INFLATE_CHUNK];
+    imp->zs.next_in = (unsigned char *)data;
+    imp->zs.avail_in = (unsigned)len;
+    while (imp->zs.avail_in > 0 && !imp->inflate_done && !imp->fatal[0]) {
+        imp->zs.next_out = out;
+        imp->zs.avail_out = sizeof(out);
+        int rc = inflate(&imp->zs, Z_NO_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+            fail_stream(imp, "the gzip stream is corrupt");
+            return;
+        }
+        feed_plain(imp, (const char *)out, sizeof(out) - imp->zs.avail_out);
+        if (rc == Z_STREAM_END)
+            imp->inflate_done = true;
+        else if (rc == Z_BUF_ERROR)
+            break;
+    }
+}
+
+/* The delivery report of one record. */
+static void import_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
+{
+    struct import *imp = (struct import *)target; /* dr is the first member */
+    pthread_mutex_lock(&imp->lock);
+    imp->outstanding--;
+    if (err)
+        imp->failed++;
+    else
+        imp->acked++;
+    bool wake = false, finished = false;
+    if (!imp->orphaned) {
+        if (imp->paused && imp->outstanding <= OUTSTANDING_LOW) {
+            imp->paused = false;
+            wake = true;
+        } else if (imp->finishing && imp->outstanding == 0) {
+            imp->finishing = false;
+            finished = true;
+        }
+    }
+    bool last = --imp->refs == 0;
+    /* Resumed under the lock: the request cannot complete (and orphan the
+     * import) while it is suspended. */
+    if (wake)
+        MHD_resume_connection(imp->req->conn);
+    if (finished)
+        http_resume(imp->req);
+    pthread_mutex_unlock(&imp->lock);
+    if (last)
+        import_free(imp);
+}
+
+static size_t bulk_feed(struct request *req, const char *data, size_t len)
+{
+    struct import *imp = req->stream_state;
+    pthread_mutex_lock(&imp->lock);
+    if (imp->outstanding >= OUTSTANDING_HIGH) {
+        /* Back-pressure: keep the bytes, stop reading until Kafka catches up. */
+        imp->paused = true;
+        MHD_suspend_connection(req->conn);
+        pthread_mutex_unlock(&imp->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&imp->lock);
+    if (imp->gzip)
+        feed_gzip(imp, data, len);
+    else
+        feed_plain(imp, data, len);
+    return len;
+}
+
+static void bulk_release(struct request *req)
+{
+    struct import *imp = req->stream_state;
+    pthread_mutex_lock(&imp->lock);
+    imp->orphaned = true;
+    pthread_mutex_unlock(&imp->lock);
+    import_unref(imp);
+}
+
+static enum MHD_Result bad_upload(struct request *req, unsigned status, const char *slug,
+                                  const char *detail)
+{
+    return http_respond_problem(req, status, slug, "Import refused", detail, NULL, NULL);
+}
+
+enum MHD_Result bulk_begin(struct request *req)
+{
+    const char *collection = http_query(req, "collection");
+    if (!collection || !*collection)
+        collection = "events"; /* the seed's POST /v1/bulk */
+    const char *topic = NULL;
+    if (strcmp(collection, "events") == 0)
+        topic = req->app->events_topic;
+    else if (strcmp(collection, "recipes") == 0)
+        topic = req->app->recipes_topic;
+    else
+        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "unknown-collection",
+                          "collection must be events or recipes.");
+    const char *ct = http_header(req, "Content-Type");
+    size_t ctlen = ct ? strcspn(ct, "; ") : 0;
+    bool ndjson = ct && ((ctlen == 20 && strncasecmp(ct, "application/x-ndjson", 20) == 0) ||
+                         (ctlen == 20 && strncasecmp(ct, "application/jsonlines", 20) == 0));
+    if (!ndjson && !validate_json_content_type(ct))
+        return bad_upload(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
+                          "Send a JSON array (application/json) or NDJSON "
+                          "(application/x-ndjson).");
+    const char *encoding = http_header(req, "Content-Encoding");
+    bool gzip = encoding && strcasecmp(encoding, "gzip") == 0;
+    if (encoding && !gzip && strcasecmp(encoding, "identity") != 0)
+        return bad_upload(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-encoding",
+                          "Content-Encoding may be gzip or identity.");
+
+    struct import *imp = calloc(1, sizeof(*imp));
+    struct uuid u;
+    if (!imp || uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0) {
+        free(imp);
+        return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                    "Internal error", "Could not start the import.", NULL, NULL);
+    }
+    uuid_format(&u, imp->id);
+    const char *params[] = {imp->id, collection};
+    bool transient;
+    PGresult *res = reads_query(req->app,
+                                "INSERT INTO imports (id, collection, status, started_at) "
+                                "VALUES ($1::uuid, $2, 'receiving', now()) RETURNING id",
+                                2, params, &transient);
+    if (!res) {
+        free(imp);
+        return reads_failed(req, transient);
+    }
+    PQclear(res);
+    pthread_mutex_init(&imp->lock, NULL);
+    imp->dr.delivered = import_delivered;
+    imp->refs = 1;
+    imp->req = req;
+    imp->collection = strcmp(collection, "events") == 0 ? "events" : "recipes";
+    imp->topic = topic;
+    imp->errors = json_array();
+    imp->gzip = gzip;
+    if (gzip) {
+        /* 16 + MAX_WBITS: a gzip header and trailer, not raw deflate. */
+        if (inflateInit2(&imp->zs, 16 + MAX_WBITS) != Z_OK) {
+            import_free(imp);
+            return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                        "Internal error", "Could not start inflating.", NULL, NULL);
+        }
+        imp->inflate_ready = true;
+    }
+    jsonsplit_init(&imp->split, (size_t)req->app->cfg.max_body_bytes, on_record, imp);
+    if (ndjson)
+        imp->split.mode = JSONSPLIT_NDJSON;
+    req->stream_state = imp;
+    req->stream_release = bulk_release;
+    req->feed = bulk_feed;
+    return MHD_YES;
+}
+
+/* Every produced record is acknowledged (or failed): record the counts and
+ * answer. */
+static enum MHD_Result bulk_done(struct request *req)
+{
+    struct import *imp = req->stream_state;
+    long accepted = imp->acked, rejected = imp->rejected + imp->failed;
+    char received[24], acc[24], rej[24];
+    snprintf(received, sizeof(received), "%ld", imp->received);
+    snprintf(acc, sizeof(acc), "%ld", accepted);
+    snprintf(rej, sizeof(rej), "%ld", rejected);
+    char *errors = json_dumps(imp->errors, JSON_COMPACT);
+    const char *params[] = {imp->id, received, acc, rej, errors ? errors : "[]"};
+    bool transient;
+    PGresult *res = reads_query(
+        req->app,
+        "UPDATE imports SET status = 'persisting', received = $2::bigint, accepted = $3::bigint, "
+        "rejected = $4::bigint, errors = $5::jsonb, finished_at = now() WHERE id = $1::uuid "
+        "RETURNING id",
+        5, params, &transient);
+    free(errors);
+    PQclear(res);
+    if (!res)
+        log_warn("could not record the import's counts", "import_id", imp->id);
+    if (imp->failed) {
+        char detail[200];
+        snprintf(detail, sizeof(detail),
+                 "Kafka did not acknowledge %ld record(s); %ld were accepted. Import %s.",
+                 imp->failed, accepted, imp->id);
+        const char *headers[] = {"Retry-After", "1", NULL};
+        return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "broker-unavailable",
+                                    "Import incomplete", detail, NULL, headers);
+    }
+    char location[64];
+    snprintf(location, sizeof(location), "/v1/imports/%s", imp->id);
+    const char *headers[] = {"Location", location, NULL};
+    return http_respond_json(req, MHD_HTTP_ACCEPTED,
+                             json_pack("{s:s, s:I, s:I}", "import_id", imp->id, "accepted",
+                                       (json_int_t)accepted, "rejected", (json_int_t)rejected),
+                             headers);
+}
+
+enum MHD_Result bulk_post(struct request *req)
+{
+    struct import *imp = req->stream_state;
+    if (!imp) /* begin answered already */
+        return MHD_YES;
+    if (imp->gzip && !imp->inflate_done && !imp->fatal[0])
+        fail_stream(imp, "the gzip stream ended early");
+    if (!imp->fatal[0])
+        jsonsplit_finish(&imp->split);
+    pthread_mutex_lock(&imp->lock);
+    bool wait = imp->outstanding > 0;
+    if (wait) {
+        imp->finishing = true;
+        http_suspend(req, bulk_done);
+    }
+    pthread_mutex_unlock(&imp->lock);
+    return wait ? MHD_YES : bulk_done(req);
+}
+
+enum MHD_Result imports_get(struct request *req)
+{
+    struct uuid u;
+    if (uuid_parse(req->param, &u) != 0)
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Import not found",
+                                    "Import ids are UUIDs.", NULL, NULL);
+    const char *params[] = {req->param};
+    bool transient;
+    PGresult *res = reads_query(
+        req->app,
+        "SELECT json_build_object('id', id, 'collection', collection, 'status', "
+        "CASE WHEN status = 'persisting' AND persisted >= accepted THEN 'done' ELSE status END, "
+        "'received', received, 'accepted', accepted, 'rejected', rejected, 'persisted', "
+        "persisted, 'errors', errors, "
+        "'started_at', to_char(started_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+        "'finished_at', to_char(finished_at AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text FROM imports WHERE id = $1::uuid",
+        1, params, &transient);
+    if (!res)
+        return reads_failed(req, transient);
+    enum MHD_Result ret;
+    if (PQntuples(res) == 0) {
+        ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Import not found",
+                                   "No import has this id.", NULL, NULL);
+    } else {
+        char *text = strdup(PQgetvalue(res, 0, 0));
+        ret =
+            http_respond(req, MHD_HTTP_OK, "application/json", text, text ? strlen(text) : 0, NULL);
+    }
+    PQclear(res);
+    return ret;
+}
