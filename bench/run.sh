@@ -6,6 +6,8 @@
 #   2. Persist: BENCH_EVENTS (1,000,000) events on sluice.events -> all rows in
 #      PostgreSQL with two sluice-persist replicas, against psql \copy of the
 #      same rows into a table with the same indexes.
+#   3. Bulk import of as many events from an NDJSON file, until done, with
+#      ingest's peak RSS.
 # Results go to stdout and bench/results-latest.md.
 set -euo pipefail
 
@@ -121,6 +123,51 @@ start_ns=$(date +%s%N)
 psql "$SLUICE_PG_URL" -qc "\\copy events_copy FROM '$work/events.tsv'"
 copy_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
 
+# 3. Bulk import: the same number of events from an NDJSON file through
+# POST /v1/bulk, timed until GET /v1/imports/{id} says done, with ingest's
+# peak RSS sampled throughout.
+for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+pids=()
+start_kafka import
+psql "$SLUICE_PG_URL" -qc "TRUNCATE events; DELETE FROM kafka_offsets;"
+/usr/bin/python3 - "$events" "$work/import.ndjson" <<'PY'
+import json, sys, uuid
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"id": f"imp-{i}", "type": "page.viewed", "occurred_at": "2024-05-01T12:00:00Z",
+                            "user": {"id": f"u-{i}", "plan": "pro", "country": "FR"},
+                            "page": "/pricing/enterprise", "referrer": "https://example.com/blog/post-about-things",
+                            "session": str(uuid.uuid4()), "n": i}) + "\n")
+PY
+port=$(free_port)
+SLUICE_LISTEN=127.0.0.1:$port "$build/sluice-ingest" >"$work/ingest-import.log" 2>&1 &
+ingest_pid=$!
+pids+=("$ingest_pid")
+wait_for sluice-ingest 60 curl -fsS "http://127.0.0.1:$port/readyz"
+for i in 1 2; do
+    SLUICE_ADMIN_LISTEN=127.0.0.1:$(free_port) "$build/sluice-persist" >"$work/persist-import-$i.log" 2>&1 &
+    pids+=("$!")
+done
+(while kill -0 "$ingest_pid" 2>/dev/null; do
+    awk '/VmRSS/ {print $2}' "/proc/$ingest_pid/status" 2>/dev/null
+    sleep 0.2
+done) >"$work/rss.log" &
+rss_sampler=$!
+start_ns=$(date +%s%N)
+import_id=$(curl -fsS -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$work/import.ndjson" \
+    "http://127.0.0.1:$port/v1/bulk" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["import_id"])')
+upload_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
+deadline=$((SECONDS + 1800))
+until curl -fsS "http://127.0.0.1:$port/v1/imports/$import_id" | grep -q '"status":"done"'; do
+    ((SECONDS < deadline)) || { echo "bench: import not done in 30 min; logs in $work" >&2; exit 1; }
+    sleep 0.5
+done
+import_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
+kill "$rss_sampler" 2>/dev/null || true
+rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
+
 ratio() { echo "scale=2; $1 / $2" | bc; }
 persist_rate=$(echo "$events / $persist_s" | bc)
 copy_rate=$(echo "$events / $copy_s" | bc)
@@ -141,6 +188,13 @@ report=$(
 | psql \\copy of the same rows, same indexes | $events | $copy_s | $copy_rate |
 
 - persist / COPY: **$(ratio "$copy_s" "$persist_s")x** (target >= 0.8)
+
+| bulk import (NDJSON file, POST /v1/bulk) | rows | seconds | rows/s |
+|---|---:|---:|---:|
+| upload answered (all records acknowledged by Kafka) | $events | $upload_s | $(echo "$events / $upload_s" | bc) |
+| import status done (all rows in PostgreSQL) | $events | $import_s | $(echo "$events / $import_s" | bc) |
+
+- import / COPY: **$(ratio "$copy_s" "$import_s")x** (target >= 0.7); ingest peak RSS **$rss_mib MiB** (target < 64)
 MD
 )
 echo "$report"

@@ -460,9 +460,8 @@ enum MHD_Result imports_get(struct request *req)
         ret = http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Import not found",
                                    "No import has this id.", NULL, NULL);
     } else {
-        char *text = strdup(PQgetvalue(res, 0, 0));
-        ret =
-            http_respond(req, MHD_HTTP_OK, "application/json", text, text ? strlen(text) : 0, NULL);
+        json_t *doc = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        ret = doc ? http_respond_json(req, MHD_HTTP_OK, doc, NULL) : reads_failed(req, false);
     }
     PQclear(res);
     return ret;
