@@ -43,7 +43,7 @@ wait_for() { # what seconds command...
 
 start_kafka() {
     rm -f "$work/bootstrap"
-    "$build/sluice-devkafka" --partitions 48 --bootstrap-file "$work/bootstrap" >"$work/devkafka-$1.log" 2>&1 &
+    "$build/sluice-devkafka" --partitions 200 --bootstrap-file "$work/bootstrap" >"$work/devkafka-$1.log" 2>&1 &
     kafka_pid=$!
     pids+=("$kafka_pid")
     wait_for sluice-devkafka 30 test -s "$work/bootstrap"
@@ -99,8 +99,8 @@ bare_rps=$rps bare_p99=$p99
 kill -TERM "$bare_pid" && wait "$bare_pid" || true
 
 # 2. Persist: a fresh broker and empty tables, so only the benchmark's events count.
-# The embedded broker keeps ~100,000 messages per partition: 48 partitions hold
-# the whole million before the workers start.
+# The embedded broker keeps the last 5 MiB of each partition: 200 partitions
+# hold the whole million before the workers start.
 kill -TERM "$kafka_pid" && wait "$kafka_pid" || true
 start_kafka persist
 psql "$SLUICE_PG_URL" -qc "TRUNCATE events; DELETE FROM kafka_offsets;"

@@ -5,9 +5,9 @@
  * cluster cannot create topics through the Admin API). Nothing in Sluice knows
  * this is not Apache Kafka: clients only see the bootstrap list. The log lives
  * in memory and is gone when the process exits; each partition keeps only
- * about its last 100,000 messages (older segments are dropped, as retention
- * would), so the default of 24 partitions lets a backlog of ~2.4M wait for
- * slow consumers. */
+ * its last 5 MiB (older message sets are dropped, as retention would), so the
+ * default of 128 partitions lets ~640 MiB (about a million typical events)
+ * wait for slow consumers. */
 #include "kafka.h"
 #include "log.h"
 
@@ -33,9 +33,9 @@ static void usage(FILE *out, const char *prog)
             "Usage: %s [--brokers N] [--partitions N] [--bootstrap-file PATH]\n\n"
             "Embedded Kafka (librdkafka mock cluster) on loopback for local runs and tests.\n"
             "  --brokers N          brokers in the cluster (default 3)\n"
-            "  --partitions N       partitions per topic (default 24: the mock keeps only\n"
-            "                       about 100,000 messages per partition, so more\n"
-            "                       partitions hold a larger backlog)\n"
+            "  --partitions N       partitions per topic (default 128: the mock keeps only\n"
+            "                       the last 5 MiB of each partition, so partitions are\n"
+            "                       what holds a backlog for slow consumers)\n"
             "  --bootstrap-file P   write the bootstrap servers to P once topics exist\n\n"
             "Environment:\n"
             "  SLUICE_TOPIC_PREFIX  topic name prefix (default: sluice.)\n",
@@ -55,7 +55,7 @@ static int parse_count(const char *prog, const char *flag, const char *value, in
 
 int main(int argc, char **argv)
 {
-    int brokers = 3, partitions = 24;
+    int brokers = 3, partitions = 128;
     const char *bootstrap_file = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

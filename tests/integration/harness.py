@@ -398,7 +398,7 @@ class Stack:
     def start_devkafka(self):
         boot = os.path.join(self.dir, "kafka.bootstrap")
         self.devkafka = Proc("sluice-devkafka", [os.path.join(BIN, "sluice-devkafka"), "--brokers", "3",
-                                                 "--partitions", "6", "--bootstrap-file", boot],
+                                                 "--partitions", "32", "--bootstrap-file", boot],
                              self.env(), self.log("devkafka")).start()
 
         def ready():
