@@ -52,7 +52,8 @@ struct import {
     z_stream zs;
     struct jsonsplit split;
     long received, produced, rejected;
-    json_t *errors; /* the first IMPORT_ERRORS_KEPT {index, message} */
+    rd_kafka_resp_err_t first_error; /* of a record Kafka did not take */
+    json_t *errors;                  /* the first IMPORT_ERRORS_KEPT {index, message} */
     char fatal[160];
 };
 
@@ -141,11 +142,11 @@ static void produce(struct import *imp, size_t index, const char *key, char *val
     imp->outstanding++;
     imp->refs++;
     pthread_mutex_unlock(&imp->lock);
-    /* F_BLOCK: when the shared producer queue is full, wait for room (the
+    /* F_BLOCK: when the bulk producer queue is full, wait for room (the
      * poll thread keeps draining it) rather than fail a record of a valid
      * upload. */
     rd_kafka_resp_err_t err =
-        rd_kafka_producev(imp->req->app->producer, RD_KAFKA_V_TOPIC(imp->topic),
+        rd_kafka_producev(imp->req->app->bulk_producer, RD_KAFKA_V_TOPIC(imp->topic),
                           RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value, len),
                           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE | RD_KAFKA_MSG_F_BLOCK),
                           RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&imp->dr), RD_KAFKA_V_END);
@@ -242,8 +243,8 @@ static void import_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
     struct import *imp = (struct import *)target; /* dr is the first member */
     pthread_mutex_lock(&imp->lock);
     imp->outstanding--;
-    if (err)
-        imp->failed++;
+    if (err && !imp->failed++)
+        imp->first_error = err;
     else
         imp->acked++;
     bool wake = false, finished = false;
@@ -398,10 +399,13 @@ static enum MHD_Result bulk_done(struct request *req)
     if (!res)
         log_warn("could not record the import's counts", "import_id", imp->id);
     if (imp->failed) {
-        char detail[200];
+        char detail[300], failed[24];
+        snprintf(failed, sizeof(failed), "%ld", imp->failed);
+        log_warn("import records not acknowledged by Kafka", "import_id", imp->id, "count", failed,
+                 "error", rd_kafka_err2name(imp->first_error));
         snprintf(detail, sizeof(detail),
-                 "Kafka did not acknowledge %ld record(s); %ld were accepted. Import %s.",
-                 imp->failed, accepted, imp->id);
+                 "Kafka did not acknowledge %ld record(s) (%s); %ld were accepted. Import %s.",
+                 imp->failed, rd_kafka_err2str(imp->first_error), accepted, imp->id);
         const char *headers[] = {"Retry-After", "1", NULL};
         return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "broker-unavailable",
                                     "Import incomplete", detail, NULL, headers);

@@ -25,6 +25,7 @@ struct ingest_config {
     long http_threads;
     long max_body_bytes;
     long ack_timeout_ms;
+    long bulk_ack_timeout_ms;
     long topic_partitions;
     long topic_replication;
     long pg_pool_size;
@@ -43,8 +44,10 @@ enum ingest_metric {
 
 struct ingest {
     struct ingest_config cfg;
-    rd_kafka_t *producer;
+    rd_kafka_t *producer; /* interactive writes */
     struct kafka_poller poller;
+    rd_kafka_t *bulk_producer; /* bulk imports */
+    struct kafka_poller bulk_poller;
     struct pgpool *pg;
     struct waiters *waiters;
     char events_topic[256];

@@ -35,21 +35,43 @@ static int start_database(struct ingest *app)
     return 0;
 }
 
+/* A producer and the thread that serves its delivery reports. */
+static rd_kafka_t *start_producer(struct ingest *app, long timeout_ms, struct kafka_poller *poller)
+{
+    char err[512];
+    rd_kafka_t *rk = kafka_producer_new(app->cfg.kafka_brokers, (int)timeout_ms, write_on_delivery,
+                                        app, err, sizeof(err));
+    if (!rk) {
+        log_error("cannot create Kafka producer", "detail", err);
+        return NULL;
+    }
+    if (kafka_poller_start(poller, rk) != 0) {
+        log_error("cannot start the delivery-report thread");
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    return rk;
+}
+
+static void stop_producer(rd_kafka_t **rk, struct kafka_poller *poller)
+{
+    if (!*rk)
+        return;
+    kafka_poller_stop(poller);
+    rd_kafka_destroy(*rk);
+    *rk = NULL;
+}
+
 static int start_kafka(struct ingest *app)
 {
     char err[512];
-    app->producer = kafka_producer_new(app->cfg.kafka_brokers, (int)app->cfg.ack_timeout_ms,
-                                       write_on_delivery, app, err, sizeof(err));
-    if (!app->producer) {
-        log_error("cannot create Kafka producer", "detail", err);
+    /* Bulk imports get their own producer: their backlog never delays an
+     * interactive write, and a long upload may wait longer for acks. */
+    app->producer = start_producer(app, app->cfg.ack_timeout_ms, &app->poller);
+    app->bulk_producer =
+        app->producer ? start_producer(app, app->cfg.bulk_ack_timeout_ms, &app->bulk_poller) : NULL;
+    if (!app->bulk_producer)
         return -1;
-    }
-    if (kafka_poller_start(&app->poller, app->producer) != 0) {
-        log_error("cannot start the delivery-report thread");
-        rd_kafka_destroy(app->producer);
-        app->producer = NULL;
-        return -1;
-    }
     static const char *const collections[] = {"events", "users", "epochs", "recipes"};
     char *const topics_out[] = {app->events_topic, app->users_topic, app->epochs_topic,
                                 app->recipes_topic};
@@ -96,6 +118,8 @@ void ingest_drain(struct ingest *app)
     /* Flushing makes every queued message end in a delivery report (success or
      * timeout), which resumes its request; then wait for the responses. */
     rd_kafka_flush(app->producer, (int)app->cfg.ack_timeout_ms + 1000);
+    if (app->bulk_producer)
+        rd_kafka_flush(app->bulk_producer, (int)app->cfg.ack_timeout_ms + 1000);
     int64_t deadline = time_now_us() + (app->cfg.ack_timeout_ms + 2000) * 1000;
     while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline) {
         struct timespec ts = {0, 10 * 1000000L};
@@ -105,11 +129,8 @@ void ingest_drain(struct ingest *app)
 
 void ingest_stop(struct ingest *app)
 {
-    if (app->producer) {
-        kafka_poller_stop(&app->poller);
-        rd_kafka_destroy(app->producer);
-        app->producer = NULL;
-    }
+    stop_producer(&app->bulk_producer, &app->bulk_poller);
+    stop_producer(&app->producer, &app->poller);
     pgpool_free(app->pg);
     app->pg = NULL;
 }

@@ -19,6 +19,8 @@ static const struct config_entry config_table[] = {
      "largest accepted request body (413 above)"},
     {"SLUICE_ACK_TIMEOUT_MS", CONFIG_INT, "5000", CFG(ack_timeout_ms), 100, 300000,
      "how long a write waits for Kafka before 503"},
+    {"SLUICE_BULK_ACK_TIMEOUT_MS", CONFIG_INT, "120000", CFG(bulk_ack_timeout_ms), 1000, 3600000,
+     "how long an imported record may wait for Kafka"},
     {"SLUICE_TOPIC_PARTITIONS", CONFIG_INT, "6", CFG(topic_partitions), 1, 10000,
      "partitions of topics ingest creates"},
     {"SLUICE_TOPIC_REPLICATION", CONFIG_INT, "3", CFG(topic_replication), 1, 16,

@@ -62,16 +62,16 @@ class Bulk(StackCase):
 
     def test_ndjson_gzip_and_reimport(self):
         tag = f"nd{self.token}"
-        lines = b"\n".join(records(tag, 20_000)) + b"\n"
+        lines = b"\n".join(records(tag, 100_000)) + b"\n"
         r = self.upload(lines, "application/x-ndjson", "?collection=events")
         self.expect_status(r, 202, "NDJSON import")
         first = self.until_done(r.json()["import_id"])
-        self.expect_eq((first["accepted"], first["rejected"], first["persisted"]), (20_000, 0, 20_000), "NDJSON counts")
+        self.expect_eq((first["accepted"], first["rejected"], first["persisted"]), (100_000, 0, 100_000), "NDJSON counts")
         r = self.upload(gzip.compress(lines), "application/x-ndjson", encoding="gzip")
         self.expect_status(r, 202, "the same records again, gzip")
         again = self.until_done(r.json()["import_id"])
-        self.expect_eq(again["persisted"], 20_000, "second import persisted (as no-ops)")
-        self.expect_eq(self.count(tag), 20_000, "importing the same file twice adds no rows")
+        self.expect_eq(again["persisted"], 100_000, "second import persisted (as no-ops)")
+        self.expect_eq(self.count(tag), 100_000, "importing the same file twice adds no rows")
 
     def test_refusals(self):
         self.expect_problem(self.upload(b"[]", "application/json", "?collection=planets"), 400, "unknown collection")

@@ -217,6 +217,41 @@ class Collections(StackCase):
         self.expect_status(again, 200, "retry of a created recipe")
         self.expect_eq(again.json()["id"], first["id"], "same id on retry")
 
+    def produced(self):
+        text = self.http.get("/metrics").body.decode()
+        return int(next(l.split()[1] for l in text.splitlines()
+                        if l.startswith("sluice_ingest_produced_total ")))
+
+    def test_worker_rejections_reach_a_waiting_client(self):
+        """Writes ingest let through but the worker must refuse (the recipe moved on
+        in between): a waiting client gets the worker's status."""
+        rec = self.create_recipe()
+        rid = rec["id"]
+        self.stack.kill_persist(0)  # writes queue up in Kafka; ingest still checks against the table
+        r = self.http.request("PUT", f"/v1/recipes/{rid}", dict(RECIPE, title="First"), {"If-Match": '"1"'})
+        self.expect_status(r, 202, "PUT If-Match 1 while the worker is away")
+        results = {}
+
+        def stale_put():
+            c = self.stack.http(timeout=60)
+            results["put"] = c.request("PUT", f"/v1/recipes/{rid}", dict(RECIPE, title="Second"),
+                                       {"If-Match": '"1"', "Prefer": "wait=30"})
+            c.close()
+
+        produced = self.produced()
+        t = threading.Thread(target=stale_put)
+        t.start()
+        # Only once Kafka holds the second PUT may the worker run: then ingest
+        # has checked it against version 1, and the worker must refuse it.
+        wait_until(lambda: self.produced() > produced, 30, "the second PUT acknowledged by Kafka")
+        self.stack.start_persist(0)
+        t.join(60)
+        r = results.get("put")
+        self.expect_problem(r, 412, "second PUT with the same If-Match, decided by the worker")
+        self.expect_eq(r.header("Preference-Applied"), "wait", "Preference-Applied on the worker's answer")
+        final = self.http.get(f"/v1/recipes/{rid}").json()
+        self.expect_eq((final["title"], final["version"]), ("First", 2), "only the first PUT applied")
+
     # -- Prefer: wait on events
 
     def test_event_prefer_wait_201(self):
