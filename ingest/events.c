@@ -266,7 +266,7 @@ enum MHD_Result events_get(struct request *req)
 
 struct event_query {
     const char *params[8];
-    char storage[4][TIME_STR_LEN + UUID_STR_LEN];
+    char storage[2][TIME_STR_LEN];
     int nparams;
     struct buf sql;
     struct buf like;
@@ -325,30 +325,15 @@ enum MHD_Result events_query(struct request *req)
     const char *type = http_query(req, "type");
     if (type && *type)
         query_add(&q, "type = $%d", type);
-    const char *limit = http_query(req, "limit");
-    if (limit) {
-        char *end;
-        errno = 0;
-        q.limit = strtol(limit, &end, 10);
-        if (errno || *end || end == limit || q.limit < 1 || q.limit > QUERY_LIMIT_MAX)
-            problem_errors_add(&pe, "#/query/limit", "must be an integer from 1 to %d",
-                               QUERY_LIMIT_MAX);
-    }
-    const char *cursor = http_query(req, "cursor");
-    if (cursor && *cursor) {
-        int64_t ts;
-        struct uuid last;
-        if (cursor_decode(cursor, &ts, &last) != 0 || !time_in_range(ts)) {
-            problem_errors_add(&pe, "#/query/cursor", "is not a cursor this API returned");
-        } else {
-            time_format(ts, q.storage[2]);
-            uuid_format(&last, q.storage[3]);
-            q.params[q.nparams++] = q.storage[2];
-            q.params[q.nparams++] = q.storage[3];
-            buf_puts(&q.sql, q.nparams == 2 ? " WHERE " : " AND ");
-            buf_printf(&q.sql, "(occurred_at, id) > ($%d::timestamptz, $%d::uuid)", q.nparams - 1,
-                       q.nparams);
-        }
+    struct page_params page;
+    reads_page_params(req, QUERY_LIMIT_DEFAULT, QUERY_LIMIT_MAX, &page, &pe);
+    q.limit = page.limit;
+    if (page.has_cursor) {
+        q.params[q.nparams++] = page.after_ts;
+        q.params[q.nparams++] = page.after_id;
+        buf_puts(&q.sql, q.nparams == 2 ? " WHERE " : " AND ");
+        buf_printf(&q.sql, "(occurred_at, id) > ($%d::timestamptz, $%d::uuid)", q.nparams - 1,
+                   q.nparams);
     }
 check:;
     enum MHD_Result ret;

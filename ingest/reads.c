@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,4 +73,31 @@ void reads_like_pattern(const char *text, struct buf *out)
         buf_append(out, p, 1);
     }
     buf_puts(out, "%");
+}
+
+void reads_page_params(struct request *req, long default_limit, long max_limit,
+                       struct page_params *out, struct problem_errors *pe)
+{
+    memset(out, 0, sizeof(*out));
+    out->limit = default_limit;
+    const char *limit = http_query(req, "limit");
+    if (limit) {
+        char *end;
+        errno = 0;
+        out->limit = strtol(limit, &end, 10);
+        if (errno || *end || end == limit || out->limit < 1 || out->limit > max_limit)
+            problem_errors_add(pe, "#/query/limit", "must be an integer from 1 to %ld", max_limit);
+    }
+    const char *cursor = http_query(req, "cursor");
+    if (cursor && *cursor) {
+        int64_t ts;
+        struct uuid last;
+        if (cursor_decode(cursor, &ts, &last) != 0 || !time_in_range(ts)) {
+            problem_errors_add(pe, "#/query/cursor", "is not a cursor this API returned");
+            return;
+        }
+        time_format(ts, out->after_ts);
+        uuid_format(&last, out->after_id);
+        out->has_cursor = true;
+    }
 }

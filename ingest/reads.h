@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "timeutil.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -23,6 +24,17 @@ enum MHD_Result reads_failed(struct request *req, bool transient);
  * is the (microseconds, uuid) of the last row shown, from ts_col and id_col. */
 json_t *reads_page(const PGresult *res, long limit, json_t *(*row)(const PGresult *, int),
                    int id_col, int ts_col);
+
+/* limit= and cursor= of a keyset page; a bad value adds a problem. With a
+ * cursor, after_ts/after_id hold the last row seen (as SQL text). */
+struct page_params {
+    long limit;
+    bool has_cursor;
+    char after_ts[TIME_STR_LEN];
+    char after_id[UUID_STR_LEN];
+};
+void reads_page_params(struct request *req, long default_limit, long max_limit,
+                       struct page_params *out, struct problem_errors *pe);
 
 /* "%text%" for LIKE/ILIKE with the wildcards in text escaped. */
 void reads_like_pattern(const char *text, struct buf *out);

@@ -332,7 +332,7 @@ enum MHD_Result recipes_search(struct request *req)
     const char *params[6];
     int n = 0;
     struct buf sql = {0}, like = {0};
-    char lowered[2][512], cursor_ts[TIME_STR_LEN], cursor_id[UUID_STR_LEN];
+    char lowered[2][512];
     buf_puts(&sql, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE true");
     static const char *const names[] = {"ingredient", "tag"};
     static const char *const conds[] = {"ingredient_names @> ARRAY[lower($%d)]",
@@ -362,29 +362,13 @@ enum MHD_Result recipes_search(struct request *req)
             buf_printf(&sql, " AND search_text LIKE lower($%d)", n);
         }
     }
-    long limit = SEARCH_LIMIT_DEFAULT;
-    const char *l = http_query(req, "limit");
-    if (l) {
-        char *end;
-        errno = 0;
-        limit = strtol(l, &end, 10);
-        if (errno || *end || end == l || limit < 1 || limit > SEARCH_LIMIT_MAX)
-            problem_errors_add(&pe, "#/query/limit", "must be an integer from 1 to %d",
-                               SEARCH_LIMIT_MAX);
-    }
-    const char *c = http_query(req, "cursor");
-    if (c && *c) {
-        int64_t ts;
-        struct uuid last;
-        if (cursor_decode(c, &ts, &last) != 0 || !time_in_range(ts)) {
-            problem_errors_add(&pe, "#/query/cursor", "is not a cursor this API returned");
-        } else {
-            time_format(ts, cursor_ts);
-            uuid_format(&last, cursor_id);
-            params[n++] = cursor_ts;
-            params[n++] = cursor_id;
-            buf_printf(&sql, " AND (created_at, id) > ($%d::timestamptz, $%d::uuid)", n - 1, n);
-        }
+    struct page_params page;
+    reads_page_params(req, SEARCH_LIMIT_DEFAULT, SEARCH_LIMIT_MAX, &page, &pe);
+    long limit = page.limit;
+    if (page.has_cursor) {
+        params[n++] = page.after_ts;
+        params[n++] = page.after_id;
+        buf_printf(&sql, " AND (created_at, id) > ($%d::timestamptz, $%d::uuid)", n - 1, n);
     }
     enum MHD_Result ret;
     if (pe.count) {
