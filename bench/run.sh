@@ -1,205 +1,397 @@
 #!/usr/bin/env bash
-# make bench: one run, one machine, everything on loopback.
-#   1. HTTP: wrk -t2 -c64 posting a ~300-byte event to sluice-ingest (durable
-#      ack), to the FastAPI + confluent-kafka peer on the same broker, and to a
-#      bare libmicrohttpd server (the ceiling); req/s, p99 and the ratios.
-#   2. Persist: BENCH_EVENTS (1,000,000) events on sluice.events -> all rows in
-#      PostgreSQL with two sluice-persist replicas, against psql \copy of the
-#      same rows into a table with the same indexes.
-#   3. Bulk import of as many events from an NDJSON file, until done, with
-#      ingest's peak RSS.
-# Results go to stdout and bench/results-latest.md.
+# make bench: one run, one machine, everything on loopback (see bench/README.md).
+#   bench/run.sh BUILD_DIR
+#   1. HTTP: wrk -t2 -c64 posting a ~300-byte event (bench/post_event.lua) to
+#      sluice-ingest (durable ack), to the FastAPI + confluent-kafka peer on the
+#      same broker, and to a bare libmicrohttpd server (the ceiling): req/s,
+#      p99 and the ratios.
+#   2. Persist: BENCH_EVENTS (1,000,000) envelopes on sluice.events, then
+#      sluice-persist replicas started and timed until SELECT count(*) FROM
+#      events reaches it; against psql \copy of the same rows into an empty
+#      table with the same indexes.
+#   3. Bulk import: the same event bodies as NDJSON through POST /v1/bulk,
+#      timed until GET /v1/imports/{id} says done, with ingest's peak RSS.
+# Results: a markdown report on stdout and in bench/results-latest.md.
+#
+# Knobs (environment): BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s),
+# BENCH_EVENTS (1000000), BENCH_PERSIST_REPLICAS (2), BENCH_PARTITIONS (200),
+# BENCH_TIMEOUT (900 s bound on each persist/import wait), BENCH_SKIP_PERSIST=1,
+# BENCH_SKIP_IMPORT=1, BENCH_KEEP=1 (keep the work directory).
 set -euo pipefail
 
+[ $# -le 1 ] || { echo "usage: $0 [BUILD_DIR]" >&2; exit 2; }
 build=$(cd "${1:-build}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${BENCH_DURATION:-10}
+warmup=${BENCH_WARMUP:-2}
 events=${BENCH_EVENTS:-1000000}
+replicas=${BENCH_PERSIST_REPLICAS:-2}
+partitions=${BENCH_PARTITIONS:-200}
+timeout=${BENCH_TIMEOUT:-900}
+py=/usr/bin/python3
+
+for bin in sluice-devkafka sluice-ingest sluice-persist bench-bare-mhd; do
+    [ -x "$build/$bin" ] || { echo "bench: $build/$bin is missing (make bench builds it)" >&2; exit 1; }
+done
+for tool in wrk psql curl; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
+done
+$py -c 'import fastapi, uvicorn, confluent_kafka' 2>/dev/null ||
+    { echo "bench: $py lacks fastapi, uvicorn or confluent_kafka (scripts/deps.sh --bench)" >&2; exit 1; }
+
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
+ok=0
+
+log() { echo "bench: $*" >&2; }
+
+# Stops each pid (TERM, then KILL after 30 s) and reaps it.
+stop() {
+    local pid deadline
+    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "$@"; do
+        deadline=$((SECONDS + 30))
+        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
 
 cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    trap - EXIT INT TERM
+    ((${#pids[@]})) && stop "${pids[@]}"
     deploy/dev/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
+    rm -f "$work"/*.tsv "$work"/*.ndjson
+    if [ "$ok" = 1 ] && [ -z "${BENCH_KEEP:-}" ]; then
+        rm -rf "$work" "$(readlink -f "$work/pg" 2>/dev/null || echo "$work/pg")"
+    else
+        log "logs kept in $work"
+    fi
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+# Starts a command in the background and records its pid in $started.
+start() {
+    local logfile=$1
+    shift
+    "$@" >"$logfile" 2>&1 &
+    started=$!
+    pids+=("$started")
 }
 
-wait_for() { # what seconds command...
-    local what=$1 seconds=$2 deadline
-    shift 2
+# Forgets pids that stop() ended.
+forget() {
+    local keep=() pid gone g
+    for pid in "${pids[@]}"; do
+        gone=0
+        for g in "$@"; do [ "$pid" = "$g" ] && gone=1; done
+        [ "$gone" = 1 ] || keep+=("$pid")
+    done
+    pids=("${keep[@]+"${keep[@]}"}")
+}
+
+# A free loopback port: bind to port 0 and let the kernel pick.
+free_port() {
+    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for WHAT SECONDS PID COMMAND...: polls COMMAND until it succeeds; fails
+# when SECONDS pass or PID dies first.
+wait_for() {
+    local what=$1 seconds=$2 pid=$3 deadline
+    shift 3
     deadline=$((SECONDS + seconds))
     until "$@" >/dev/null 2>&1; do
-        ((SECONDS < deadline)) || { echo "bench: $what not ready after ${seconds}s (logs in $work)" >&2; exit 1; }
-        sleep 0.1
+        kill -0 "$pid" 2>/dev/null || { log "$what exited during start-up (logs in $work)"; exit 1; }
+        ((SECONDS < deadline)) || { log "$what not ready after ${seconds}s (logs in $work)"; exit 1; }
+        sleep 0.05
     done
+}
+
+now_ns() { date +%s%N; }
+elapsed() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN {printf "%.2f", (b - a) / 1e9}'; }
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN {if (b > 0) printf f, a / b; else printf "n/a"}'; }
+# met VALUE OP TARGET -> "met" or "NOT met"
+met() {
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+        if (v !~ /^[0-9.]+$/) { print "not measured"; exit }
+        r = (op == ">=") ? v + 0 >= t + 0 : v + 0 <= t + 0
+        print (r ? "met" : "NOT met")
+    }'
+}
+
+# CPU seconds (user + system) used so far by the given pids and their children.
+cpu_s() {
+    local tck total=0 p
+    tck=$(getconf CLK_TCK)
+    for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
+        [ -r "/proc/$p/stat" ] || continue
+        total=$((total + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat")))
+    done
+    awk -v t="$total" -v h="$tck" 'BEGIN {printf "%.2f", t / h}'
 }
 
 start_kafka() {
     rm -f "$work/bootstrap"
-    "$build/sluice-devkafka" --partitions 200 --bootstrap-file "$work/bootstrap" >"$work/devkafka-$1.log" 2>&1 &
-    kafka_pid=$!
-    pids+=("$kafka_pid")
-    wait_for sluice-devkafka 30 test -s "$work/bootstrap"
-    export SLUICE_KAFKA_BROKERS=$(cat "$work/bootstrap")
+    start "$work/devkafka-$1.log" "$build/sluice-devkafka" --brokers 3 --partitions "$partitions" \
+        --bootstrap-file "$work/bootstrap"
+    kafka_pid=$started
+    wait_for sluice-devkafka 60 "$kafka_pid" test -s "$work/bootstrap"
+    SLUICE_KAFKA_BROKERS=$(cat "$work/bootstrap")
+    export SLUICE_KAFKA_BROKERS
 }
 
-# wrk against URL; sets rps and p99 (ms).
+stop_kafka() {
+    stop "$kafka_pid"
+    forget "$kafka_pid"
+}
+
+psql_q() { PGOPTIONS="-c client_min_messages=warning" psql "$SLUICE_PG_URL" -v ON_ERROR_STOP=1 -qtAc "$1"; }
+
+# measure NAME URL SERVER_PID: warm-up, then the timed wrk run; sets
+# rps, p50, p99, non2xx, server_cpu and broker_cpu (cores busy on average).
 measure() {
-    local url=$1 out
-    wrk -t2 -c64 -d2s -s bench/post_event.lua "$url" >/dev/null 2>&1 # warm-up
-    out=$(wrk -t2 -c64 -d"${duration}s" -s bench/post_event.lua "$url")
-    echo "$out" >>"$work/wrk.log"
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p99=$(echo "$out" | awk -F= '/^p99_ms=/ {print $2}')
-    local errors=$(echo "$out" | awk -F= '/^errors=/ {print $2}')
-    local non2xx=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
-    if [ "${errors:-0}" != 0 ] || [ -n "$non2xx" ]; then
-        echo "bench: $url had errors (${errors} socket/status errors, ${non2xx:-0} non-2xx); see $work/wrk.log" >&2
-    fi
+    local name=$1 url=$2 server=$3 out c0 k0 t0
+    wrk -t2 -c64 -d"${warmup}s" --timeout 10s -s bench/post_event.lua "$url" >/dev/null 2>&1
+    c0=$(cpu_s "$server") k0=$(cpu_s "$kafka_pid") t0=$(now_ns)
+    out=$(wrk -t2 -c64 -d"${duration}s" --timeout 10s -s bench/post_event.lua "$url")
+    local secs
+    secs=$(elapsed "$t0")
+    server_cpu=$(div "$(awk -v a="$c0" -v b="$(cpu_s "$server")" 'BEGIN {print b - a}')" "$secs")
+    broker_cpu=$(div "$(awk -v a="$k0" -v b="$(cpu_s "$kafka_pid")" 'BEGIN {print b - a}')" "$secs")
+    printf '### %s\n%s\n\n' "$name" "$out" >>"$work/wrk.log"
+    local line
+    line=$(echo "$out" | grep '^BENCH ') || { log "$name: no BENCH line from wrk:"; echo "$out" >&2; exit 1; }
+    field() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+    rps=$(field rps) p50=$(field p50_ms) p99=$(field p99_ms) non2xx=$(field non2xx)
+    local sock
+    sock=$(field socket_errors)
+    non2xx=$((non2xx + sock))
+    ((non2xx == 0)) || log "$name: $non2xx requests failed (non-2xx or socket errors); see $work/wrk.log"
+    log "$name: $rps req/s, p99 $p99 ms, server $server_cpu cores, broker $broker_cpu cores"
 }
 
-export SLUICE_PG_URL=$(deploy/dev/pg.sh start "$work/pg")
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load_start" 'BEGIN {exit !(l > 0.5)}'; then
+    log "load average is $load_start before starting: other processes are busy and the figures will suffer"
+fi
+
+SLUICE_PG_URL=$(deploy/dev/pg.sh start "$work/pg")
+export SLUICE_PG_URL
+
+# ---------------------------------------------------------------- 1. HTTP
 start_kafka http
-
-# 1. HTTP
-port=$(free_port)
-SLUICE_LISTEN=127.0.0.1:$port "$build/sluice-ingest" >"$work/ingest.log" 2>&1 &
-ingest_pid=$!
-pids+=("$ingest_pid")
-wait_for sluice-ingest 60 curl -fsS "http://127.0.0.1:$port/readyz"
-measure "http://127.0.0.1:$port/v1/events"
-ingest_rps=$rps ingest_p99=$p99
-kill -TERM "$ingest_pid" && wait "$ingest_pid" || true
+url_ingest=http://127.0.0.1:$(free_port)
+start "$work/ingest.log" env SLUICE_LISTEN="${url_ingest#http://}" "$build/sluice-ingest"
+ingest_pid=$started
+wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url_ingest/readyz"
+measure sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
+ingest=("$rps" "$p50" "$p99" "$non2xx" "$server_cpu" "$broker_cpu")
+stop "$ingest_pid"
+forget "$ingest_pid"
 
 port=$(free_port)
-/usr/bin/python3 -m uvicorn fastapi_peer:app --app-dir bench --workers 2 --host 127.0.0.1 \
-    --port "$port" --no-access-log --log-level warning >"$work/fastapi.log" 2>&1 &
-fastapi_pid=$!
-pids+=("$fastapi_pid")
-wait_for "FastAPI peer" 60 curl -fsS -X POST -H 'Content-Type: application/json' -d '{}' \
-    "http://127.0.0.1:$port/v1/events"
-measure "http://127.0.0.1:$port/v1/events"
-fastapi_rps=$rps fastapi_p99=$p99
-kill -TERM "$fastapi_pid" && wait "$fastapi_pid" || true
+start "$work/fastapi.log" $py -m uvicorn fastapi_peer:app --app-dir bench --workers 2 \
+    --host 127.0.0.1 --port "$port" --no-access-log --log-level warning
+fastapi_pid=$started
+wait_for "FastAPI peer" 60 "$fastapi_pid" curl -fsS -X POST -H 'Content-Type: application/json' \
+    -d '{}' "http://127.0.0.1:$port/v1/events"
+measure "FastAPI peer" "http://127.0.0.1:$port/v1/events" "$fastapi_pid"
+fastapi=("$rps" "$p50" "$p99" "$non2xx" "$server_cpu" "$broker_cpu")
+stop "$fastapi_pid"
+forget "$fastapi_pid"
 
 port=$(free_port)
-"$build/bench-bare-mhd" "$port" 2 >"$work/bare.log" 2>&1 &
-bare_pid=$!
-pids+=("$bare_pid")
-wait_for bench-bare-mhd 10 curl -fsS -X POST -d '{}' "http://127.0.0.1:$port/v1/events"
-measure "http://127.0.0.1:$port/v1/events"
-bare_rps=$rps bare_p99=$p99
-kill -TERM "$bare_pid" && wait "$bare_pid" || true
+start "$work/bare.log" "$build/bench-bare-mhd" "127.0.0.1:$port" 2
+bare_pid=$started
+wait_for bench-bare-mhd 10 "$bare_pid" curl -fsS -X POST -d '{}' "http://127.0.0.1:$port/v1/events"
+measure bench-bare-mhd "http://127.0.0.1:$port/v1/events" "$bare_pid"
+bare=("$rps" "$p50" "$p99" "$non2xx" "$server_cpu" "-")
+stop "$bare_pid"
+forget "$bare_pid"
+stop_kafka
 
-# 2. Persist: a fresh broker and empty tables, so only the benchmark's events count.
-# The embedded broker keeps the last 5 MiB of each partition: 200 partitions
-# hold the whole million before the workers start.
-kill -TERM "$kafka_pid" && wait "$kafka_pid" || true
-start_kafka persist
-psql "$SLUICE_PG_URL" -qc "TRUNCATE events; DELETE FROM kafka_offsets;"
-/usr/bin/python3 bench/produce_events.py "$SLUICE_KAFKA_BROKERS" "$events" 2>>"$work/produce.log"
-start_ns=$(date +%s%N)
-for i in 1 2; do
-    SLUICE_ADMIN_LISTEN=127.0.0.1:$(free_port) "$build/sluice-persist" >"$work/persist-$i.log" 2>&1 &
-    pids+=("$!")
-done
-deadline=$((SECONDS + 1800))
-until [ "$(psql "$SLUICE_PG_URL" -tAc 'SELECT count(*) FROM events')" -ge "$events" ]; do
-    ((SECONDS < deadline)) || { echo "bench: persist did not finish in 30 min; logs in $work" >&2; exit 1; }
-    sleep 0.5
-done
-persist_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
+# ------------------------------------------------------------- 2. Persist
+# A fresh broker and empty tables, so only the benchmark's events count. The
+# embedded broker keeps the last 5 MiB of each partition: $partitions
+# partitions hold the whole backlog before the workers start.
+persist_workers() { # prefix: starts $replicas sluice-persist, pids in $workers, admin URLs in $admins
+    workers=() admins=()
+    local i a
+    for ((i = 1; i <= replicas; i++)); do
+        a=127.0.0.1:$(free_port)
+        start "$work/$1-$i.log" env SLUICE_ADMIN_LISTEN="$a" "$build/sluice-persist"
+        workers+=("$started") admins+=("http://$a")
+    done
+}
+persist_metric() { # name: the sum over the replicas, empty when one does not answer
+    local a v sum=0
+    for a in "${admins[@]}"; do
+        v=$(curl -fsS --max-time 2 "$a/metrics" 2>/dev/null | awk -v k="$1" '$1 == k {print $2}') || return 0
+        [ -n "$v" ] || return 0
+        sum=$(awk -v s="$sum" -v v="$v" 'BEGIN {printf "%d", s + v}')
+    done
+    echo "$sum"
+}
 
-psql "$SLUICE_PG_URL" -qc "\\copy events TO '$work/events.tsv'"
-psql "$SLUICE_PG_URL" -qc "CREATE TABLE events_copy (LIKE events INCLUDING ALL)"
-start_ns=$(date +%s%N)
-psql "$SLUICE_PG_URL" -qc "\\copy events_copy FROM '$work/events.tsv'"
-copy_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
+if [ -z "${BENCH_SKIP_PERSIST:-}" ] || [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
+    start_kafka persist
+    psql_q "TRUNCATE events; DELETE FROM kafka_offsets;" >/dev/null
+    log "producing $events events to sluice.events"
+    t0=$(now_ns)
+    $py bench/produce_events.py "$SLUICE_KAFKA_BROKERS" "$events" "$work/bodies.ndjson" 2>>"$work/produce.log" ||
+        { log "producing failed:"; tail -n 5 "$work/produce.log" >&2; exit 1; }
+    produce_s=$(elapsed "$t0")
+fi
 
-# 3. Bulk import: the same number of events from an NDJSON file through
-# POST /v1/bulk, timed until GET /v1/imports/{id} says done, with ingest's
-# peak RSS sampled throughout.
-for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-pids=()
-start_kafka import
-psql "$SLUICE_PG_URL" -qc "TRUNCATE events; DELETE FROM kafka_offsets;"
-/usr/bin/python3 - "$events" "$work/import.ndjson" <<'PY'
-import json, sys, uuid
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    for i in range(n):
-        f.write(json.dumps({"id": f"imp-{i}", "type": "page.viewed", "occurred_at": "2024-05-01T12:00:00Z",
-                            "user": {"id": f"u-{i}", "plan": "pro", "country": "FR"},
-                            "page": "/pricing/enterprise", "referrer": "https://example.com/blog/post-about-things",
-                            "session": str(uuid.uuid4()), "n": i}) + "\n")
-PY
-port=$(free_port)
-SLUICE_LISTEN=127.0.0.1:$port "$build/sluice-ingest" >"$work/ingest-import.log" 2>&1 &
-ingest_pid=$!
-pids+=("$ingest_pid")
-wait_for sluice-ingest 60 curl -fsS "http://127.0.0.1:$port/readyz"
-for i in 1 2; do
-    SLUICE_ADMIN_LISTEN=127.0.0.1:$(free_port) "$build/sluice-persist" >"$work/persist-import-$i.log" 2>&1 &
-    pids+=("$!")
-done
-(while kill -0 "$ingest_pid" 2>/dev/null; do
-    awk '/VmRSS/ {print $2}' "/proc/$ingest_pid/status" 2>/dev/null
-    sleep 0.2
-done) >"$work/rss.log" &
-rss_sampler=$!
-start_ns=$(date +%s%N)
-import_id=$(curl -fsS -X POST -H 'Content-Type: application/x-ndjson' --data-binary @"$work/import.ndjson" \
-    "http://127.0.0.1:$port/v1/bulk" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["import_id"])')
-upload_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
-deadline=$((SECONDS + 1800))
-until curl -fsS "http://127.0.0.1:$port/v1/imports/$import_id" | grep -q '"status":"done"'; do
-    ((SECONDS < deadline)) || { echo "bench: import not done in 30 min; logs in $work" >&2; exit 1; }
-    sleep 0.5
-done
-import_s=$(echo "scale=2; ($(date +%s%N) - $start_ns) / 1000000000" | bc)
-kill "$rss_sampler" 2>/dev/null || true
-rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
+if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
+    psql_q "CHECKPOINT" >/dev/null
+    log "persist: $replicas sluice-persist replicas draining $events events"
+    t0=$(now_ns)
+    persist_workers persist
+    deadline=$((SECONDS + timeout))
+    next_count=$SECONDS
+    # The workers' row counters are cheap to poll; count(*) confirms (and is the
+    # fallback every 2 s should the metrics not answer).
+    while :; do
+        rows=$(persist_metric sluice_persist_rows_total)
+        if [ -z "$rows" ] || ((rows >= events)) || ((SECONDS >= next_count)); then
+            next_count=$((SECONDS + 2))
+            (($(psql_q "SELECT count(*) FROM events") >= events)) && break
+        fi
+        for w in "${workers[@]}"; do
+            kill -0 "$w" 2>/dev/null || { log "a sluice-persist replica died (logs in $work)"; exit 1; }
+        done
+        ((SECONDS < deadline)) || { log "persist: not all $events rows after ${timeout}s (${rows:-?} so far)"; exit 1; }
+        sleep 0.1
+    done
+    persist_s=$(elapsed "$t0")
+    persist_dlq=$(persist_metric sluice_persist_dlq_total)
+    stop "${workers[@]}"
+    forget "${workers[@]}"
+    stop_kafka
+    persist_rows=$(psql_q "SELECT count(*) FROM events")
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
-persist_rate=$(echo "$events / $persist_s" | bc)
-copy_rate=$(echo "$events / $copy_s" | bc)
+    # psql \copy of the very same rows from a file written beforehand.
+    psql_q "\\copy events TO '$work/events.tsv'" >/dev/null
+    psql_q "DROP TABLE IF EXISTS events_copy; CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
+    psql_q "CHECKPOINT" >/dev/null
+    log "copy: psql \\copy of the same $persist_rows rows"
+    t0=$(now_ns)
+    psql_q "\\copy events_copy FROM '$work/events.tsv'" >/dev/null
+    copy_s=$(elapsed "$t0")
+    copy_rows=$(psql_q "SELECT count(*) FROM events_copy")
+    psql_q "DROP TABLE events_copy" >/dev/null
+    rm -f "$work/events.tsv"
+elif [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
+    stop_kafka
+fi
+
+# ----------------------------------------------------------- 3. Bulk import
+if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
+    start_kafka import
+    psql_q "TRUNCATE events; DELETE FROM kafka_offsets" >/dev/null
+    psql_q "CHECKPOINT" >/dev/null
+    url=http://127.0.0.1:$(free_port)
+    start "$work/ingest-import.log" env SLUICE_LISTEN="${url#http://}" "$build/sluice-ingest"
+    ingest_pid=$started
+    wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url/readyz"
+    persist_workers persist-import
+    for a in "${admins[@]}"; do wait_for sluice-persist 60 "${workers[0]}" curl -fsS "$a/healthz"; done
+    (while kill -0 "$ingest_pid" 2>/dev/null; do
+        awk '/^VmRSS/ {print $2}' "/proc/$ingest_pid/status" 2>/dev/null || true
+        sleep 0.1
+    done) >"$work/rss.log" &
+    rss_sampler=$!
+    pids+=("$rss_sampler")
+    log "import: POST /v1/bulk of $events NDJSON records"
+    t0=$(now_ns)
+    curl -sS --max-time "$timeout" -o "$work/import.json" -w '%{http_code}' -X POST -H 'Expect:' \
+        -H 'Content-Type: application/x-ndjson' -T "$work/bodies.ndjson" "$url/v1/bulk" >"$work/import.status" ||
+        { log "import: upload failed (logs in $work)"; exit 1; }
+    upload_s=$(elapsed "$t0")
+    [ "$(cat "$work/import.status")" = 202 ] ||
+        { log "import: answered $(cat "$work/import.status"): $(cat "$work/import.json")"; exit 1; }
+    import_id=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["import_id"])' "$work/import.json")
+    import_rejected=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["rejected"])' "$work/import.json")
+    deadline=$((SECONDS + timeout))
+    until curl -fsS "$url/v1/imports/$import_id" 2>/dev/null | grep -q '"status":"done"'; do
+        ((SECONDS < deadline)) || { log "import: not done after ${timeout}s (logs in $work)"; exit 1; }
+        kill -0 "$ingest_pid" || { log "sluice-ingest died during the import (logs in $work)"; exit 1; }
+        sleep 0.1
+    done
+    import_s=$(elapsed "$t0")
+    import_rows=$(psql_q "SELECT count(*) FROM events")
+    stop "$rss_sampler"
+    rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
+    stop "$ingest_pid" "${workers[@]}"
+    forget "$ingest_pid" "${workers[@]}" "$rss_sampler"
+    stop_kafka
+fi
+
+# ---------------------------------------------------------------- report
+row() { # label array-name
+    local -n r=$2
+    printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$1" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "${r[4]}" "${r[5]}"
+}
+r_fastapi=$(div "${ingest[0]}" "${fastapi[0]}")
+r_bare=$(div "${ingest[0]}" "${bare[0]}")
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 report=$(
-    cat <<MD
-| run | req/s | p99 (ms) |
-|---|---:|---:|
-| sluice-ingest (durable ack) | $ingest_rps | $ingest_p99 |
-| FastAPI + confluent-kafka, 2 workers | $fastapi_rps | $fastapi_p99 |
-| bare libmicrohttpd, no Kafka (ceiling) | $bare_rps | $bare_p99 |
-
-- ingest / FastAPI: **$(ratio "$ingest_rps" "$fastapi_rps")x** (target >= 4)
-- ingest / bare: **$(ratio "$ingest_rps" "$bare_rps")x** (target >= 0.6); ingest p99 $ingest_p99 ms (target <= 5)
-
-| persist | rows | seconds | rows/s |
-|---|---:|---:|---:|
-| 2 x sluice-persist, topic -> PostgreSQL | $events | $persist_s | $persist_rate |
-| psql \\copy of the same rows, same indexes | $events | $copy_s | $copy_rate |
-
-- persist / COPY: **$(ratio "$copy_s" "$persist_s")x** (target >= 0.8)
-
-| bulk import (NDJSON file, POST /v1/bulk) | rows | seconds | rows/s |
-|---|---:|---:|---:|
-| upload answered (all records acknowledged by Kafka) | $events | $upload_s | $(echo "$events / $upload_s" | bc) |
-| import status done (all rows in PostgreSQL) | $events | $import_s | $(echo "$events / $import_s" | bc) |
-
-- import / COPY: **$(ratio "$copy_s" "$import_s")x** (target >= 0.7); ingest peak RSS **$rss_mib MiB** (target < 64)
-MD
+    echo "# make bench, $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo
+    echo "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
+        "$load_start at start; commit $commit. Everything (wrk, servers, broker, PostgreSQL) shares these cores."
+    echo
+    echo "## HTTP: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua\` after a ${warmup} s warm-up"
+    echo
+    echo "| server | req/s | p50 (ms) | p99 (ms) | failed | server CPU (cores) | broker CPU (cores) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    row "sluice-ingest, durable ack (2 MHD threads)" ingest
+    row "FastAPI + confluent-kafka, 2 uvicorn workers" fastapi
+    row "bare libmicrohttpd, no Kafka (ceiling)" bare
+    echo
+    echo "- ingest / FastAPI: **${r_fastapi}x** (target >= 4: $(met "$r_fastapi" ">=" 4))"
+    echo "- ingest / bare: **${r_bare}x** (target >= 0.6: $(met "$r_bare" ">=" 0.6))"
+    echo "- ingest p99: **${ingest[2]} ms** (target <= 5: $(met "${ingest[2]}" "<=" 5))"
+    if [ -n "${persist_s:-}" ]; then
+        persist_rate=$(div "$events" "$persist_s" %.0f)
+        copy_rate=$(div "$copy_rows" "$copy_s" %.0f)
+        r_persist=$(div "$persist_rate" "$copy_rate")
+        echo
+        echo "## Persist: $events events on sluice.events ($partitions partitions, produced in ${produce_s} s) -> PostgreSQL"
+        echo
+        echo "| writer | rows | seconds | rows/s |"
+        echo "|---|---:|---:|---:|"
+        echo "| $replicas x sluice-persist, from start until count(*) = $events | $persist_rows | $persist_s | $persist_rate |"
+        echo "| psql \\copy of the same rows into an empty copy of events (same indexes) | $copy_rows | $copy_s | $copy_rate |"
+        echo
+        echo "- persist / COPY: **${r_persist}x** (target >= 0.8: $(met "$r_persist" ">=" 0.8)); DLQ: ${persist_dlq:-?} messages"
+    fi
+    if [ -n "${import_s:-}" ]; then
+        import_rate=$(div "$import_rows" "$import_s" %.0f)
+        echo
+        echo "## Bulk import: the same $events event bodies as one NDJSON file, \`POST /v1/bulk\`, $replicas persist replicas"
+        echo
+        echo "| stage | rows | seconds | rows/s |"
+        echo "|---|---:|---:|---:|"
+        echo "| upload answered 202 (every record acknowledged by Kafka) | $events | $upload_s | $(div "$events" "$upload_s" %.0f) |"
+        echo "| import status done (all rows in PostgreSQL) | $import_rows | $import_s | $import_rate |"
+        echo
+        if [ -n "${copy_rate:-}" ]; then
+            r_import=$(div "$import_rate" "$copy_rate")
+            echo "- import / COPY: **${r_import}x** (target >= 0.7: $(met "$r_import" ">=" 0.7)); rejected: $import_rejected"
+        else
+            echo "- import / COPY: not measured (BENCH_SKIP_PERSIST); rejected: $import_rejected"
+        fi
+        echo "- ingest peak RSS during the import: **$rss_mib MiB** (target < 64: $(met "$rss_mib" "<=" 64))"
+    fi
 )
 echo "$report"
-{
-    echo "# make bench, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores"
-    echo
-    echo "$report"
-} >bench/results-latest.md
+echo "$report" >bench/results-latest.md
+ok=1
