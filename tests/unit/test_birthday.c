@@ -3,6 +3,8 @@
 #include "birthday.h"
 #include "timeutil.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,9 +105,5 @@ int main(void)
     tcase_add_test(tc, test_leap_day_birthdays);
     tcase_add_test(tc, test_messages);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

@@ -3,6 +3,8 @@
  * a fake lookup function instead of the environment. */
 #include "config.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -423,9 +425,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(config_suite());
 }

@@ -3,6 +3,8 @@
  * the wrong content). */
 #include "cursor.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -262,9 +264,5 @@ static Suite *cursor_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(cursor_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(cursor_suite());
 }

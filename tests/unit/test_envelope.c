@@ -5,6 +5,8 @@
 
 #include "timeutil.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -466,9 +468,5 @@ static Suite *envelope_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(envelope_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(envelope_suite());
 }

@@ -2,6 +2,8 @@
  * the bytes are chunked, oversize records skipped, broken framing reported. */
 #include "jsonsplit.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,9 +98,5 @@ int main(void)
     tcase_add_test(tc, test_ndjson);
     tcase_add_test(tc, test_oversize_records_are_skipped);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

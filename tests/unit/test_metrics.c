@@ -3,6 +3,8 @@
  * histogram (cumulative buckets, +Inf equal to _count, _sum in seconds). */
 #include "metrics.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <math.h>
@@ -300,9 +302,5 @@ static Suite *metrics_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(metrics_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(metrics_suite());
 }

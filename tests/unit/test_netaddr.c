@@ -2,6 +2,8 @@
  * X-Forwarded-For walk that must never believe what a client prepends. */
 #include "netaddr.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +123,5 @@ int main(void)
     tcase_add_test(tc, test_untrusted_peer_is_the_client);
     tcase_add_test(tc, test_trusted_proxy_chain);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

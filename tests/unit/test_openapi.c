@@ -2,6 +2,8 @@
  * method, so the document cannot drift from what the server answers. */
 #include "routes.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -75,9 +77,5 @@ int main(void)
     tcase_add_test(tc, test_every_route_is_documented);
     tcase_add_test(tc, test_every_documented_operation_is_routed);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

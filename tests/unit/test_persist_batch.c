@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "envelope.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,9 +296,5 @@ static Suite *persist_batch_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(persist_batch_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(persist_batch_suite());
 }

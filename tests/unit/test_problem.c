@@ -2,6 +2,8 @@
  * cap, and RFC 6901 pointer escaping. */
 #include "problem.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -299,9 +301,5 @@ static Suite *problem_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(problem_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(problem_suite());
 }

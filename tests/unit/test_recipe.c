@@ -3,6 +3,8 @@
 #include "mergepatch.h"
 #include "recipe.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,9 +156,5 @@ int main(void)
     tcase_add_test(tc, test_limits_of_lists);
     tcase_add_test(tc, test_merge_patch_rfc_examples);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

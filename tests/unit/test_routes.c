@@ -3,6 +3,8 @@
  * Allow; on a table of our own and on the real one. */
 #include "routes.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -400,9 +402,5 @@ static Suite *routes_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(routes_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(routes_suite());
 }

@@ -2,6 +2,8 @@
  * every kind of bad file refused with the place of the problem. */
 #include "routing.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +92,5 @@ int main(void)
     tcase_add_test(tc, test_good_file);
     tcase_add_test(tc, test_bad_files);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(s);
 }

@@ -2,6 +2,8 @@
  * parsing (real dates only, offsets, fractions) and formatting. */
 #include "timeutil.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -543,9 +545,5 @@ static Suite *timeutil_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(timeutil_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(timeutil_suite());
 }

@@ -2,6 +2,8 @@
  * variant bits, v7 timestamps, and strict parsing of the canonical form. */
 #include "uuid.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -359,9 +361,5 @@ static Suite *uuid_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(uuid_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(uuid_suite());
 }

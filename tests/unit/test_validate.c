@@ -2,6 +2,8 @@
  * hostile ones), the recognised event fields, UTF-8 and idempotency keys. */
 #include "validate.h"
 
+#include "check_main.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -647,9 +649,5 @@ static Suite *validate_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(validate_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(validate_suite());
 }
