@@ -145,13 +145,11 @@ enum MHD_Result events_post(struct request *req)
             req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key", "Invalid idempotency key",
             "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL, NULL);
 
-    char detail[300];
-    json_t *body = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
-    if (!body)
-        return http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "malformed-body", "Malformed body",
-                                    detail, NULL, NULL);
-
     enum MHD_Result ret;
+    json_t *body = http_body_object(req, &ret);
+    if (!body)
+        return ret;
+
     struct problem_errors pe = {0};
     char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
     size_t len;

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "routes.h"
 #include "timeutil.h"
+#include "validate.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -14,6 +15,16 @@
 const char *http_header(struct request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+json_t *http_body_object(struct request *req, enum MHD_Result *answered)
+{
+    char detail[300];
+    json_t *body = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
+    if (!body)
+        *answered = http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "malformed-body",
+                                         "Malformed body", detail, NULL, NULL);
+    return body;
 }
 
 const char *http_query(struct request *req, const char *name)

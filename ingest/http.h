@@ -89,6 +89,9 @@ enum MHD_Result http_respond_problem(struct request *req, unsigned status, const
                                      const char *const *headers);
 
 const char *http_header(struct request *req, const char *name);
+/* The request body parsed as a JSON object (a new reference), or NULL after
+ * answering 400 with the reason into *answered. */
+json_t *http_body_object(struct request *req, enum MHD_Result *answered);
 const char *http_query(struct request *req, const char *name);
 
 /* Parks the connection until http_resume; on_resume then answers. */

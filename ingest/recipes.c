@@ -194,13 +194,9 @@ static json_t *recipe_body(struct request *req, enum MHD_Result *answered)
                                          "Send the recipe as application/json.", NULL, NULL);
         return NULL;
     }
-    char detail[300];
-    json_t *body = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
-    if (!body) {
-        *answered = http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "malformed-body",
-                                         "Malformed body", detail, NULL, NULL);
+    json_t *body = http_body_object(req, answered);
+    if (!body)
         return NULL;
-    }
     struct problem_errors pe = {0};
     if (recipe_validate(body, &pe) > 0) {
         *answered =
@@ -282,12 +278,10 @@ enum MHD_Result recipes_patch(struct request *req)
                                     "Unsupported media type",
                                     "Send a JSON Merge Patch as application/merge-patch+json.",
                                     NULL, NULL);
-    char detail[300];
-    json_t *patch = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
-    if (!patch)
-        return http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "malformed-body", "Malformed body",
-                                    detail, NULL, NULL);
     enum MHD_Result answered;
+    json_t *patch = http_body_object(req, &answered);
+    if (!patch)
+        return answered;
     long long if_version;
     json_t *stored = NULL;
     if (precondition(req, &if_version, &stored, &answered) != 0) {
