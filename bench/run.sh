@@ -14,6 +14,7 @@
 # Results: a markdown report on stdout and in bench/results-latest.md.
 #
 # Knobs (environment): BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s),
+# BENCH_ROUNDS (1: measure each server that many times, keep its best),
 # BENCH_EVENTS (1000000), BENCH_PERSIST_REPLICAS (2), BENCH_PARTITIONS (200),
 # BENCH_TIMEOUT (900 s bound on each persist/import wait), BENCH_SKIP_PERSIST=1,
 # BENCH_SKIP_IMPORT=1, BENCH_KEEP=1 (keep the work directory).
@@ -24,6 +25,7 @@ build=$(cd "${1:-build}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${BENCH_DURATION:-10}
+rounds=${BENCH_ROUNDS:-1}
 warmup=${BENCH_WARMUP:-2}
 events=${BENCH_EVENTS:-1000000}
 replicas=${BENCH_PERSIST_REPLICAS:-2}
@@ -124,13 +126,14 @@ met() {
     }'
 }
 
-# CPU seconds (user + system) used so far by the given pids and their children.
+# CPU seconds (user + system) used so far by the given pids and their children,
+# those that exited included (cutime, cstime: PostgreSQL's ended backends).
 cpu_s() {
     local tck total=0 p
     tck=$(getconf CLK_TCK)
     for p in "$@" $(for q in "$@"; do pgrep -P "$q" || true; done); do
         [ -r "/proc/$p/stat" ] || continue
-        total=$((total + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat")))
+        total=$((total + $(awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' "/proc/$p/stat")))
     done
     awk -v t="$total" -v h="$tck" 'BEGIN {printf "%.2f", t / h}'
 }
@@ -152,67 +155,106 @@ stop_kafka() {
 
 psql_q() { PGOPTIONS="-c client_min_messages=warning" psql "$SLUICE_PG_URL" -v ON_ERROR_STOP=1 -qtAc "$1"; }
 
-# measure NAME URL SERVER_PID: warm-up, then the timed wrk run; sets
-# rps, p50, p99, non2xx, server_cpu and broker_cpu (cores busy on average).
+# Busy CPU seconds of the whole machine so far (all cores, from /proc/stat).
+machine_s() { awk -v h="$(getconf CLK_TCK)" '$1 == "cpu" {printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / h; exit}' /proc/stat; }
+# Sets $children to the CPU seconds of the children this shell has reaped so
+# far (the builtin times; not in a subshell, which would count its own).
+children_s() {
+    times >"$work/times"
+    children=$(awk 'NR == 2 {
+        for (i = 1; i <= 2; i++) { split($i, t, "m"); sub("s", "", t[2]); s += t[1] * 60 + t[2] }
+        printf "%.2f", s
+    }' "$work/times")
+}
+# acct_begin PIDS... / acct_end PIDS...: around a phase, sets $rest to the
+# cores that processes other than PIDS (and their children), this shell's
+# children and PostgreSQL kept busy on average: how disturbed the phase was.
+acct_begin() {
+    children_s
+    a_children=$children a_machine=$(machine_s) a_ours=$(cpu_s "$pg_pid" "$@") a_t0=$(now_ns)
+}
+acct_end() {
+    local secs ours machine
+    secs=$(elapsed "$a_t0") machine=$(machine_s) ours=$(cpu_s "$pg_pid" "$@")
+    children_s
+    rest=$(awk -v s="$secs" -v m0="$a_machine" -v m1="$machine" -v o0="$a_ours" -v o1="$ours" \
+        -v c0="$a_children" -v c1="$children" \
+        'BEGIN {r = ((m1 - m0) - (o1 - o0) - (c1 - c0)) / s; printf "%.2f", r < 0 ? 0 : r}')
+}
+per_s() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN {printf "%.2f", (b - a) / s}'; }
+
+# measure NAME URL SERVER_PID: a warm-up, then the timed wrk run. Sets rps,
+# p50, p99, failed and the cores kept busy on average by the server (with its
+# children), the broker, wrk and everything else on the machine.
 measure() {
-    local name=$1 url=$2 server=$3 out c0 k0 t0
+    local name=$1 url=$2 server=$3 out line c0 k0 w0 m0 t0 c1 k1 w1 m1 secs sock
     wrk -t2 -c64 -d"${warmup}s" --timeout 10s -s bench/post_event.lua "$url" >/dev/null 2>&1
-    c0=$(cpu_s "$server") k0=$(cpu_s "$kafka_pid") t0=$(now_ns)
+    c0=$(cpu_s "$server") k0=$(cpu_s "$kafka_pid")
+    children_s
+    w0=$children m0=$(machine_s) t0=$(now_ns)
     out=$(wrk -t2 -c64 -d"${duration}s" --timeout 10s -s bench/post_event.lua "$url")
-    local secs
-    secs=$(elapsed "$t0")
-    server_cpu=$(div "$(awk -v a="$c0" -v b="$(cpu_s "$server")" 'BEGIN {print b - a}')" "$secs")
-    broker_cpu=$(div "$(awk -v a="$k0" -v b="$(cpu_s "$kafka_pid")" 'BEGIN {print b - a}')" "$secs")
+    secs=$(elapsed "$t0") m1=$(machine_s)
+    children_s
+    w1=$children
+    c1=$(cpu_s "$server") k1=$(cpu_s "$kafka_pid")
+    server_cpu=$(per_s "$c0" "$c1" "$secs") broker_cpu=$(per_s "$k0" "$k1" "$secs")
+    wrk_cpu=$(per_s "$w0" "$w1" "$secs")
+    other_cpu=$(awk -v m="$(per_s "$m0" "$m1" "$secs")" -v a="$server_cpu" -v b="$broker_cpu" -v c="$wrk_cpu" \
+        'BEGIN {o = m - a - b - c; printf "%.2f", o < 0 ? 0 : o}')
     printf '### %s\n%s\n\n' "$name" "$out" >>"$work/wrk.log"
-    local line
     line=$(echo "$out" | grep '^BENCH ') || { log "$name: no BENCH line from wrk:"; echo "$out" >&2; exit 1; }
     field() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-    rps=$(field rps) p50=$(field p50_ms) p99=$(field p99_ms) non2xx=$(field non2xx)
-    local sock
-    sock=$(field socket_errors)
-    non2xx=$((non2xx + sock))
-    ((non2xx == 0)) || log "$name: $non2xx requests failed (non-2xx or socket errors); see $work/wrk.log"
-    log "$name: $rps req/s, p99 $p99 ms, server $server_cpu cores, broker $broker_cpu cores"
+    rps=$(field rps) p50=$(field p50_ms) p99=$(field p99_ms) failed=$(field non2xx) sock=$(field socket_errors)
+    failed=$((failed + sock))
+    ((failed == 0)) || log "$name: $failed requests failed (non-2xx or socket errors); see $work/wrk.log"
+    log "$name: $rps req/s, p99 $p99 ms; cores busy: server $server_cpu, broker $broker_cpu, wrk $wrk_cpu, rest $other_cpu"
+}
+
+# best NAME: measure, and keep in the array NAME the round with the most req/s.
+best() {
+    local -n b=$1
+    measure "$2" "$3" "$4"
+    if ((${#b[@]} == 0)) || awk -v n="$rps" -v o="${b[0]}" 'BEGIN {exit !(n > o)}'; then
+        b=("$rps" "$p50" "$p99" "$failed" "$server_cpu" "$broker_cpu" "$wrk_cpu" "$other_cpu")
+    fi
 }
 
 load_start=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load_start" 'BEGIN {exit !(l > 0.5)}'; then
+if awk -v l="$load_start" 'BEGIN {exit !(l > 1)}'; then
     log "load average is $load_start before starting: other processes are busy and the figures will suffer"
 fi
 
 SLUICE_PG_URL=$(deploy/dev/pg.sh start "$work/pg")
 export SLUICE_PG_URL
+pg_pid=$(head -n 1 "$work/pg/data/postmaster.pid")
 
 # ---------------------------------------------------------------- 1. HTTP
+# The three servers run side by side (ingest and the peer on the same broker)
+# and are measured in turn, BENCH_ROUNDS times; the best round of each counts.
 start_kafka http
 url_ingest=http://127.0.0.1:$(free_port)
 start "$work/ingest.log" env SLUICE_LISTEN="${url_ingest#http://}" "$build/sluice-ingest"
 ingest_pid=$started
-wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url_ingest/readyz"
-measure sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
-ingest=("$rps" "$p50" "$p99" "$non2xx" "$server_cpu" "$broker_cpu")
-stop "$ingest_pid"
-forget "$ingest_pid"
-
-port=$(free_port)
+url_fastapi=http://127.0.0.1:$(free_port)
+port=${url_fastapi##*:}
 start "$work/fastapi.log" $py -m uvicorn fastapi_peer:app --app-dir bench --workers 2 \
     --host 127.0.0.1 --port "$port" --no-access-log --log-level warning
 fastapi_pid=$started
-wait_for "FastAPI peer" 60 "$fastapi_pid" curl -fsS -X POST -H 'Content-Type: application/json' \
-    -d '{}' "http://127.0.0.1:$port/v1/events"
-measure "FastAPI peer" "http://127.0.0.1:$port/v1/events" "$fastapi_pid"
-fastapi=("$rps" "$p50" "$p99" "$non2xx" "$server_cpu" "$broker_cpu")
-stop "$fastapi_pid"
-forget "$fastapi_pid"
-
-port=$(free_port)
-start "$work/bare.log" "$build/bench-bare-mhd" "127.0.0.1:$port" 2
+url_bare=http://127.0.0.1:$(free_port)
+start "$work/bare.log" "$build/bench-bare-mhd" "${url_bare#http://}" 2
 bare_pid=$started
-wait_for bench-bare-mhd 10 "$bare_pid" curl -fsS -X POST -d '{}' "http://127.0.0.1:$port/v1/events"
-measure bench-bare-mhd "http://127.0.0.1:$port/v1/events" "$bare_pid"
-bare=("$rps" "$p50" "$p99" "$non2xx" "$server_cpu" "-")
-stop "$bare_pid"
-forget "$bare_pid"
+wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url_ingest/readyz"
+wait_for "FastAPI peer" 60 "$fastapi_pid" curl -fsS -X POST -H 'Content-Type: application/json' \
+    -d '{}' "$url_fastapi/v1/events"
+wait_for bench-bare-mhd 10 "$bare_pid" curl -fsS -X POST -d '{}' "$url_bare/v1/events"
+ingest=() fastapi=() bare=()
+for ((round = 1; round <= rounds; round++)); do
+    best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
+    best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid"
+    best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid"
+done
+stop "$ingest_pid" "$fastapi_pid" "$bare_pid"
+forget "$ingest_pid" "$fastapi_pid" "$bare_pid"
 stop_kafka
 
 # ------------------------------------------------------------- 2. Persist
@@ -251,6 +293,7 @@ fi
 if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
     psql_q "CHECKPOINT" >/dev/null
     log "persist: $replicas sluice-persist replicas draining $events events"
+    acct_begin "$kafka_pid"
     t0=$(now_ns)
     persist_workers persist
     deadline=$((SECONDS + timeout))
@@ -270,6 +313,8 @@ if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
         sleep 0.1
     done
     persist_s=$(elapsed "$t0")
+    acct_end "$kafka_pid" "${workers[@]}"
+    persist_rest=$rest
     persist_dlq=$(persist_metric sluice_persist_dlq_total)
     stop "${workers[@]}"
     forget "${workers[@]}"
@@ -281,9 +326,12 @@ if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
     psql_q "DROP TABLE IF EXISTS events_copy; CREATE TABLE events_copy (LIKE events INCLUDING ALL)" >/dev/null
     psql_q "CHECKPOINT" >/dev/null
     log "copy: psql \\copy of the same $persist_rows rows"
+    acct_begin
     t0=$(now_ns)
     psql_q "\\copy events_copy FROM '$work/events.tsv'" >/dev/null
     copy_s=$(elapsed "$t0")
+    acct_end
+    copy_rest=$rest
     copy_rows=$(psql_q "SELECT count(*) FROM events_copy")
     psql_q "DROP TABLE events_copy" >/dev/null
     rm -f "$work/events.tsv"
@@ -309,6 +357,7 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     rss_sampler=$!
     pids+=("$rss_sampler")
     log "import: POST /v1/bulk of $events NDJSON records"
+    acct_begin "$kafka_pid" "$ingest_pid" "${workers[@]}" "$rss_sampler"
     t0=$(now_ns)
     curl -sS --max-time "$timeout" -o "$work/import.json" -w '%{http_code}' -X POST -H 'Expect:' \
         -H 'Content-Type: application/x-ndjson' -T "$work/bodies.ndjson" "$url/v1/bulk" >"$work/import.status" ||
@@ -325,6 +374,8 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
         sleep 0.1
     done
     import_s=$(elapsed "$t0")
+    acct_end "$kafka_pid" "$ingest_pid" "${workers[@]}" "$rss_sampler"
+    import_rest=$rest
     import_rows=$(psql_q "SELECT count(*) FROM events")
     stop "$rss_sampler"
     rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
@@ -336,7 +387,7 @@ fi
 # ---------------------------------------------------------------- report
 row() { # label array-name
     local -n r=$2
-    printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$1" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "${r[4]}" "${r[5]}"
+    printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "${r[@]}"
 }
 r_fastapi=$(div "${ingest[0]}" "${fastapi[0]}")
 r_bare=$(div "${ingest[0]}" "${bare[0]}")
@@ -348,10 +399,13 @@ report=$(
     echo "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
         "$load_start at start; commit $commit. Everything (wrk, servers, broker, PostgreSQL) shares these cores."
     echo
-    echo "## HTTP: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua\` after a ${warmup} s warm-up"
+    echo "## HTTP: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua URL\`"
     echo
-    echo "| server | req/s | p50 (ms) | p99 (ms) | failed | server CPU (cores) | broker CPU (cores) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "After a ${warmup} s warm-up each; best of $rounds round(s). The last four columns are the cores kept busy" \
+        "on average during the run (\"rest\": everything else on the machine, 0 when it was idle)."
+    echo
+    echo "| server | req/s | p50 (ms) | p99 (ms) | failed | server | broker | wrk | rest |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     row "sluice-ingest, durable ack (2 MHD threads)" ingest
     row "FastAPI + confluent-kafka, 2 uvicorn workers" fastapi
     row "bare libmicrohttpd, no Kafka (ceiling)" bare
@@ -366,10 +420,10 @@ report=$(
         echo
         echo "## Persist: $events events on sluice.events ($partitions partitions, produced in ${produce_s} s) -> PostgreSQL"
         echo
-        echo "| writer | rows | seconds | rows/s |"
-        echo "|---|---:|---:|---:|"
-        echo "| $replicas x sluice-persist, from start until count(*) = $events | $persist_rows | $persist_s | $persist_rate |"
-        echo "| psql \\copy of the same rows into an empty copy of events (same indexes) | $copy_rows | $copy_s | $copy_rate |"
+        echo "| writer | rows | seconds | rows/s | rest (cores) |"
+        echo "|---|---:|---:|---:|---:|"
+        echo "| $replicas x sluice-persist, from start until count(*) = $events | $persist_rows | $persist_s | $persist_rate | $persist_rest |"
+        echo "| psql \\copy of the same rows into an empty copy of events (same indexes) | $copy_rows | $copy_s | $copy_rate | $copy_rest |"
         echo
         echo "- persist / COPY: **${r_persist}x** (target >= 0.8: $(met "$r_persist" ">=" 0.8)); DLQ: ${persist_dlq:-?} messages"
     fi
@@ -378,10 +432,10 @@ report=$(
         echo
         echo "## Bulk import: the same $events event bodies as one NDJSON file, \`POST /v1/bulk\`, $replicas persist replicas"
         echo
-        echo "| stage | rows | seconds | rows/s |"
-        echo "|---|---:|---:|---:|"
-        echo "| upload answered 202 (every record acknowledged by Kafka) | $events | $upload_s | $(div "$events" "$upload_s" %.0f) |"
-        echo "| import status done (all rows in PostgreSQL) | $import_rows | $import_s | $import_rate |"
+        echo "| stage | rows | seconds | rows/s | rest (cores) |"
+        echo "|---|---:|---:|---:|---:|"
+        echo "| upload answered 202 (every record acknowledged by Kafka) | $events | $upload_s | $(div "$events" "$upload_s" %.0f) | |"
+        echo "| import status done (all rows in PostgreSQL) | $import_rows | $import_s | $import_rate | $import_rest |"
         echo
         if [ -n "${copy_rate:-}" ]; then
             r_import=$(div "$import_rate" "$copy_rate")
