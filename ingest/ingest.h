@@ -13,7 +13,10 @@
 #include "pgpool.h"
 #include "waiters.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
+
+struct routing;
 
 struct ingest_config {
     char *listen;
@@ -30,6 +33,7 @@ struct ingest_config {
     long topic_replication;
     long pg_pool_size;
     char *trusted_proxies;
+    char *routing_file;
 };
 
 enum ingest_metric {
@@ -54,14 +58,23 @@ struct ingest {
     char users_topic[256];
     char epochs_topic[256];
     char recipes_topic[256];
+    char assistance_topic[256];
     struct cidr trusted_proxies[CONFIG_MAX_CIDRS];
     size_t trusted_proxy_count;
     struct metric metrics[M_METRIC_COUNT];
     struct metric_histogram ack_latency;
+    /* The assistance routing file's topics; swapped by a SIGHUP reload while
+     * handlers read it, hence the lock. */
+    pthread_rwlock_t routing_lock;
+    struct routing *routing;
     /* Requests waiting on a delivery report; shutdown waits for zero. */
     atomic_long inflight;
 };
 
 void ingest_metrics_init(struct ingest *app);
+
+/* Loads the routing file again (SIGHUP); an invalid file is refused with a
+ * log line and the routing in force stays. */
+void ingest_reload_routing(struct ingest *app);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "routing.h"
 #include "write.h"
 #include "timeutil.h"
 
@@ -72,25 +73,60 @@ static int start_kafka(struct ingest *app)
         app->producer ? start_producer(app, app->cfg.bulk_ack_timeout_ms, &app->bulk_poller) : NULL;
     if (!app->bulk_producer)
         return -1;
-    static const char *const collections[] = {"events", "users", "epochs", "recipes"};
-    char *const topics_out[] = {app->events_topic, app->users_topic, app->epochs_topic,
-                                app->recipes_topic};
-    char dlqs[4][256];
-    const char *topics[8];
-    for (size_t i = 0; i < 4; i++) {
+    static const char *const collections[] = {"events", "users", "epochs", "recipes", "assistance"};
+    enum { N = sizeof(collections) / sizeof(collections[0]) };
+    char *const topics_out[N] = {app->events_topic, app->users_topic, app->epochs_topic,
+                                 app->recipes_topic, app->assistance_topic};
+    char dlqs[N][256];
+    const char *topics[2 * N];
+    for (size_t i = 0; i < N; i++) {
         kafka_topic_name(topics_out[i], sizeof(app->events_topic), app->cfg.topic_prefix,
                          collections[i], false);
         kafka_topic_name(dlqs[i], sizeof(dlqs[i]), app->cfg.topic_prefix, collections[i], true);
         topics[2 * i] = topics_out[i];
         topics[2 * i + 1] = dlqs[i];
     }
-    if (kafka_ensure_topics(app->producer, topics, 8, (int)app->cfg.topic_partitions,
+    if (kafka_ensure_topics(app->producer, topics, 2 * N, (int)app->cfg.topic_partitions,
                             (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
                             sizeof(err)) != 0) {
         log_error("kafka topics are not usable", "detail", err);
         return -1;
     }
     return 0;
+}
+
+/* Ingest only needs the topics of the routing file: the channels' secrets
+ * belong to the notify workers, so a ${VAR} here is never looked up. */
+static char *routing_placeholder(const char *name)
+{
+    (void)name;
+    return "(expanded by sluice-notify)";
+}
+
+static struct routing *load_routing(const struct ingest *app)
+{
+    char err[512];
+    struct routing *r = routing_load(app->cfg.routing_file, routing_placeholder, err, sizeof(err));
+    if (!r)
+        log_error("routing file refused", "path", app->cfg.routing_file, "detail", err);
+    return r;
+}
+
+void ingest_reload_routing(struct ingest *app)
+{
+    struct routing *fresh = load_routing(app);
+    if (!fresh) {
+        log_error("routing file refused; keeping the previous one", "path", app->cfg.routing_file);
+        return;
+    }
+    pthread_rwlock_wrlock(&app->routing_lock);
+    struct routing *old = app->routing;
+    app->routing = fresh;
+    pthread_rwlock_unlock(&app->routing_lock);
+    routing_free(old);
+    char topics[1024];
+    routing_topic_list(fresh, topics, sizeof(topics));
+    log_info("routing reloaded", "path", app->cfg.routing_file, "topics", topics);
 }
 
 int ingest_start(struct ingest *app)
@@ -103,6 +139,10 @@ int ingest_start(struct ingest *app)
         log_error("SLUICE_TRUSTED_PROXIES is invalid", "detail", err);
         return -1;
     }
+    pthread_rwlock_init(&app->routing_lock, NULL);
+    app->routing = load_routing(app);
+    if (!app->routing)
+        return -1;
     if (start_database(app) != 0)
         return -1;
     return start_kafka(app);
@@ -133,4 +173,6 @@ void ingest_stop(struct ingest *app)
     stop_producer(&app->producer, &app->poller);
     pgpool_free(app->pg);
     app->pg = NULL;
+    routing_free(app->routing);
+    app->routing = NULL;
 }

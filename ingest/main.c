@@ -29,15 +29,20 @@ static const struct config_entry config_table[] = {
      "proxies whose X-Forwarded-For is believed (CIDR list)"},
     {"SLUICE_PG_POOL", CONFIG_INT, "4", CFG(pg_pool_size), 1, 256,
      "PostgreSQL connections for reads"},
+    {"SLUICE_ROUTING_FILE", CONFIG_STRING, SLUICE_DEFAULT_ROUTING_FILE, CFG(routing_file), 0, 0,
+     "assistance routing file (its topics; SIGHUP reloads it)"},
 };
 
-/* Set by the signal handler, polled by main. */
+/* Set by the signal handlers, polled by main. */
 static volatile sig_atomic_t running = 1;
+static volatile sig_atomic_t reload = 0;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    running = 0;
+    if (sig == SIGHUP)
+        reload = 1;
+    else
+        running = 0;
 }
 
 int main(int argc, char **argv)
@@ -66,8 +71,14 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    while (running)
+    sigaction(SIGHUP, &sa, NULL);
+    while (running) {
         pause();
+        if (reload) {
+            reload = 0;
+            ingest_reload_routing(&app);
+        }
+    }
 
     log_info("stopping: no new connections, draining writes");
     http_quiesce(daemon);

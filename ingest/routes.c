@@ -23,6 +23,8 @@ const struct route routes[] = {
     {"GET", "/hello/{username}", hello_get, NULL},
     {"POST", "/epoch", epoch_post, NULL},
     {"GET", "/epoch/{key}", epoch_get, NULL},
+    {"POST", "/v1/assistance", assistance_post, NULL},
+    {"GET", "/v1/assistance/{id}", assistance_get, NULL},
     {"GET", "/healthz", ops_healthz, NULL},
     {"GET", "/readyz", ops_readyz, NULL},
     {"GET", "/metrics", ops_metrics, NULL},

@@ -48,6 +48,8 @@ enum MHD_Result epoch_get(struct request *req);
 enum MHD_Result bulk_begin(struct request *req);
 enum MHD_Result bulk_post(struct request *req);
 enum MHD_Result imports_get(struct request *req);
+enum MHD_Result assistance_post(struct request *req);
+enum MHD_Result assistance_get(struct request *req);
 enum MHD_Result ops_healthz(struct request *req);
 enum MHD_Result ops_readyz(struct request *req);
 enum MHD_Result ops_metrics(struct request *req);

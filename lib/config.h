@@ -14,6 +14,10 @@
 #define SLUICE_DEFAULT_SCHEMA_DIR "schema"
 #endif
 
+#ifndef SLUICE_DEFAULT_ROUTING_FILE
+#define SLUICE_DEFAULT_ROUTING_FILE "deploy/routing.json"
+#endif
+
 #define CONFIG_MAX_CIDRS 64
 
 enum config_type {

@@ -268,3 +268,55 @@ void envelope_recipe_free(struct recipe_envelope *r)
     json_decref(r->root);
     memset(r, 0, sizeof(*r));
 }
+
+size_t envelope_utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+char *envelope_build_assistance(const char *id, const char *principal, int64_t received_us,
+                                const char *topic, const char *description, const char *request_id,
+                                size_t *len)
+{
+    json_t *data = json_pack("{s:s, s:s, s:o}", "topic", topic, "description", description,
+                             "request_id", string_or_null(request_id));
+    return data ? build("assistance", "create", id, principal, received_us, NULL, data, len) : NULL;
+}
+
+int envelope_parse_assistance(const void *data, size_t len, struct assistance_envelope *out,
+                              char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    json_t *d;
+    if (parse_common(data, len, "assistance", &out->root, &out->id, &out->received_at_us, &d, err,
+                     errlen) != 0)
+        return -1;
+    out->received_at = json_string_value(json_object_get(out->root, "received_at"));
+    out->topic = json_string_value(json_object_get(d, "topic"));
+    out->description = json_string_value(json_object_get(d, "description"));
+    size_t chars = out->description ? envelope_utf8_length(out->description) : 0;
+    bool lower = out->topic != NULL;
+    for (const char *p = out->topic; lower && *p; p++)
+        lower = !(*p >= 'A' && *p <= 'Z');
+    if (!out->topic || !*out->topic || strlen(out->topic) > 199 || !lower)
+        snprintf(err, errlen, "assistance topic is not a lower-case name of 1 to 199 bytes");
+    else if (!out->description || chars < 1 || chars > ENVELOPE_DESCRIPTION_MAX ||
+             strlen(out->description) != json_string_length(json_object_get(d, "description")))
+        snprintf(err, errlen, "assistance description is not 1 to %d characters",
+                 ENVELOPE_DESCRIPTION_MAX);
+    else if (optional_string(d, "request_id", &out->request_id) != 0)
+        snprintf(err, errlen, "assistance request_id is not a string");
+    else
+        return 0;
+    envelope_assistance_free(out);
+    return -1;
+}
+
+void envelope_assistance_free(struct assistance_envelope *a)
+{
+    json_decref(a->root);
+    memset(a, 0, sizeof(*a));
+}

@@ -97,4 +97,27 @@ int envelope_parse_recipe(const void *data, size_t len, struct recipe_envelope *
                           size_t errlen);
 void envelope_recipe_free(struct recipe_envelope *r);
 
+struct assistance_envelope {
+    json_t *root; /* owned */
+    const char *id;
+    const char *topic; /* lower-cased */
+    const char *description;
+    const char *request_id; /* NULL when absent */
+    const char *received_at;
+    int64_t received_at_us;
+};
+
+#define ENVELOPE_DESCRIPTION_MAX 4000 /* characters (code points) */
+
+/* The characters (code points) of valid UTF-8 text. */
+size_t envelope_utf8_length(const char *s);
+
+/* An assistance request: data is {"topic", "description", "request_id"}. */
+char *envelope_build_assistance(const char *id, const char *principal, int64_t received_us,
+                                const char *topic, const char *description, const char *request_id,
+                                size_t *len);
+int envelope_parse_assistance(const void *data, size_t len, struct assistance_envelope *out,
+                              char *err, size_t errlen);
+void envelope_assistance_free(struct assistance_envelope *a);
+
 #endif

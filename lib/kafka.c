@@ -1,6 +1,7 @@
 #include "kafka.h"
 
 #include "log.h"
+#include "timeutil.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -252,4 +253,31 @@ void kafka_poller_stop(struct kafka_poller *p)
 {
     atomic_store(&p->stop, true);
     pthread_join(p->thread, NULL);
+}
+
+/* Leaves the group, but never waits for a broker that is gone:
+ * rd_kafka_consumer_close() blocks until the coordinator answers, so close
+ * through a queue with a deadline and skip the close on destroy if needed.
+ * Nothing is lost either way: offsets were committed after each batch. */
+void kafka_consumer_close_bounded(rd_kafka_t *rk, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(rk, q);
+    if (error) {
+        log_warn("cannot leave the group", "detail", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    int64_t deadline = time_now_us() + (int64_t)timeout_ms * 1000;
+    while (!error && !rd_kafka_consumer_closed(rk) && time_now_us() < deadline) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        /* The final revocation comes as an event here, not to the callback. */
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            rd_kafka_assign(rk, NULL);
+        rd_kafka_event_destroy(ev);
+    }
+    bool closed = rd_kafka_consumer_closed(rk);
+    if (!closed)
+        log_warn("left without saying goodbye to the group: Kafka did not answer");
+    rd_kafka_queue_destroy(q);
+    rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }

@@ -44,6 +44,11 @@ int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int
 /* True when the cluster answers a metadata request within timeout_ms. */
 bool kafka_cluster_reachable(rd_kafka_t *rk, int timeout_ms);
 
+/* Leaves the consumer group and destroys rk, waiting at most timeout_ms for
+ * the coordinator (rd_kafka_consumer_close alone blocks forever when the
+ * broker is gone). */
+void kafka_consumer_close_bounded(rd_kafka_t *rk, int timeout_ms);
+
 /* A thread that polls a producer (serving delivery reports) until stopped. */
 struct kafka_poller {
     rd_kafka_t *rk;

@@ -1,5 +1,6 @@
 #include "pg.h"
 
+#include "buf.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -67,8 +68,10 @@ int pg_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
     ExecStatusType st = PQresultStatus(res);
     int rc = 0;
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "%s", PQerrorMessage(conn));
-        err[strcspn(err, "\n")] = '\0';
+        if (err && errlen) {
+            snprintf(err, errlen, "%s", PQerrorMessage(conn));
+            err[strcspn(err, "\n")] = '\0';
+        }
         rc = -1;
     }
     PQclear(res);
@@ -198,4 +201,15 @@ out:
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     return rc;
+}
+
+void pg_text_array_add(struct buf *out, const char *s)
+{
+    buf_puts(out, out->len > 1 ? ",\"" : "\"");
+    for (const char *p = s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            buf_append(out, "\\", 1);
+        buf_append(out, p, 1);
+    }
+    buf_puts(out, "\"");
 }

@@ -21,12 +21,18 @@ PGconn *pg_connect_retry(const char *url, int deadline_ms, char *err, size_t err
  * itself is at fault (for example class 22 or 23). */
 bool pg_error_is_transient(PGconn *conn, const PGresult *res);
 
-/* Runs a statement that returns no rows; -1 with the server's message in err. */
+/* Runs a statement that returns no rows; -1 with the server's message in err
+ * (which may be NULL when the caller only needs to know). */
 int pg_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
 
 /* Applies numbered migrations (NNN_name.sql) from dir that are not yet recorded
  * in schema_migrations, each in its own transaction, under an advisory lock so
  * many replicas starting together apply each exactly once. */
 int pg_migrate(PGconn *conn, const char *dir, char *err, size_t errlen);
+
+/* Appends s as one quoted element of a text[] literal that out holds from its
+ * opening "{" (the caller closes it with "}"). */
+struct buf;
+void pg_text_array_add(struct buf *out, const char *s);
 
 #endif

@@ -289,6 +289,11 @@ const char *routing_topic_fallback(const struct routing *r, const char *topic)
     return t ? json_string_value(json_object_get(t, "fallback")) : NULL;
 }
 
+const json_t *routing_channels(const struct routing *r)
+{
+    return json_object_get(r->doc, "channels");
+}
+
 const json_t *routing_channel(const struct routing *r, const char *name)
 {
     return json_object_get(json_object_get(r->doc, "channels"), name);

@@ -30,6 +30,8 @@ void routing_free(struct routing *r);
 const json_t *routing_topic_channels(const struct routing *r, const char *topic);
 /* The fallback channel of a topic, or NULL. */
 const char *routing_topic_fallback(const struct routing *r, const char *topic);
+/* Every channel: an object of name -> settings; borrowed. */
+const json_t *routing_channels(const struct routing *r);
 /* A channel's settings (with "type"), or NULL; borrowed. */
 const json_t *routing_channel(const struct routing *r, const char *name);
 /* The known topics, sorted, comma-separated, into out (for a 422 message). */

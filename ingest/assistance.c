@@ -1,0 +1,181 @@
+/* assistance: POST /v1/assistance takes a request for help on a topic the
+ * routing file knows and produces it to sluice.assistance; sluice-notify
+ * records it with one delivery per channel and sends them. GET
+ * /v1/assistance/{id} shows the request and where each delivery stands. */
+#include "envelope.h"
+#include "http.h"
+#include "reads.h"
+#include "routes.h"
+#include "routing.h"
+#include "timeutil.h"
+#include "validate.h"
+#include "write.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPIC_MAX 199
+
+static enum MHD_Result respond_written(struct request *req, const struct wait_result *r)
+{
+    char location[64];
+    snprintf(location, sizeof(location), "/v1/assistance/%s", req->id);
+    const char *applied = req->waiting ? "Preference-Applied" : NULL;
+    const char *headers[] = {"Location", location, applied, "wait", NULL};
+    if (r->outcome == WAIT_REJECTED)
+        return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
+                                    "Request rejected", r->error, NULL, headers + 2);
+    bool recorded = r->outcome == WAIT_CREATED || r->outcome == WAIT_EXISTS;
+    return http_respond_json(
+        req, recorded ? MHD_HTTP_CREATED : MHD_HTTP_ACCEPTED,
+        json_pack("{s:s, s:s}", "id", req->id, "status", recorded ? "recorded" : "accepted"),
+        headers);
+}
+
+/* The topic, lower-cased into out, when the routing file knows it; else adds
+ * the problem (naming the known topics) to pe. */
+static void check_topic(struct ingest *app, const json_t *topic, char out[TOPIC_MAX + 1],
+                        struct problem_errors *pe)
+{
+    const char *text = json_string_value(topic);
+    size_t len = text ? strlen(text) : 0;
+    if (!json_is_string(topic) || len == 0 || len > TOPIC_MAX || len != json_string_length(topic)) {
+        problem_errors_add(pe, "/topic", "must be a string naming a topic");
+        return;
+    }
+    for (size_t i = 0; i <= len; i++)
+        out[i] = (char)tolower((unsigned char)text[i]);
+    char known[1024];
+    pthread_rwlock_rdlock(&app->routing_lock);
+    bool found = routing_topic_channels(app->routing, out) != NULL;
+    if (!found)
+        routing_topic_list(app->routing, known, sizeof(known));
+    pthread_rwlock_unlock(&app->routing_lock);
+    if (!found)
+        problem_errors_add(pe, "/topic", "is not a known topic; known topics: %s", known);
+}
+
+static void check_description(const json_t *description, struct problem_errors *pe)
+{
+    const char *text = json_string_value(description);
+    if (!json_is_string(description)) {
+        problem_errors_add(pe, "/description", "must be a string of 1 to %d characters",
+                           ENVELOPE_DESCRIPTION_MAX);
+        return;
+    }
+    size_t chars = envelope_utf8_length(text);
+    if (strlen(text) != json_string_length(description))
+        problem_errors_add(pe, "/description", "must not contain NUL characters");
+    else if (chars < 1 || chars > ENVELOPE_DESCRIPTION_MAX)
+        problem_errors_add(pe, "/description", "must be 1 to %d characters (it has %zu)",
+                           ENVELOPE_DESCRIPTION_MAX, chars);
+}
+
+/* Deterministic under an idempotency key, so a retried request is one
+ * request; fresh and time-ordered otherwise. */
+static int request_uuid(const char *idem_key, int64_t now_us, char out[UUID_STR_LEN])
+{
+    struct uuid u;
+    if (idem_key) {
+        char name[300];
+        int n = snprintf(name, sizeof(name), "%s\nassistance\n%s", WRITE_PRINCIPAL, idem_key);
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
+        return -1;
+    }
+    uuid_format(&u, out);
+    return 0;
+}
+
+enum MHD_Result assistance_post(struct request *req)
+{
+    const char *idem_key = http_header(req, "Idempotency-Key");
+    if (!idem_key)
+        idem_key = http_header(req, "webhook-id");
+    if (idem_key && !validate_idempotency_key(idem_key))
+        return http_respond_problem(
+            req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key", "Invalid idempotency key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL, NULL);
+    enum MHD_Result ret;
+    json_t *body = http_body_object(req, &ret);
+    if (!body)
+        return ret;
+    struct problem_errors pe = {0};
+    char topic[TOPIC_MAX + 1] = "";
+    const json_t *description = json_object_get(body, "description");
+    check_topic(req->app, json_object_get(body, "topic"), topic, &pe);
+    check_description(description, &pe);
+    if (pe.count) {
+        ret = http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
+                                   "Invalid assistance request", "One or more fields are invalid.",
+                                   &pe, NULL);
+        goto out;
+    }
+    int64_t now = time_now_us();
+    if (request_uuid(idem_key, now, req->id) != 0) {
+        ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                   "Internal error", "No random bytes for an id.", NULL, NULL);
+        goto out;
+    }
+    size_t len;
+    char *value = envelope_build_assistance(req->id, WRITE_PRINCIPAL, now, topic,
+                                            json_string_value(description), req->request_id, &len);
+    if (!value) {
+        ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                   "Internal error", "Could not encode the request.", NULL, NULL);
+        goto out;
+    }
+    ret = write_start(req, req->app->assistance_topic, req->id, strlen(req->id), value, len,
+                      waiters_parse_prefer(http_header(req, "Prefer")), respond_written);
+out:
+    problem_errors_free(&pe);
+    json_decref(body);
+    return ret;
+}
+
+/* One row: the request with its deliveries already shaped by PostgreSQL. */
+static const char *const ASSISTANCE_SQL =
+    "SELECT json_build_object("
+    " 'id', r.id, 'topic', r.topic, 'description', r.description, 'request_id', r.request_id,"
+    " 'received_at', to_char(r.received_at AT TIME ZONE 'UTC', "
+    "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " 'deliveries', coalesce((SELECT json_agg(json_build_object("
+    "   'channel', d.channel, 'type', d.type, 'status', d.status, 'attempts', d.attempts,"
+    "   'last_error', d.last_error, 'fallback', d.fallback, 'delivered_at',"
+    "   to_char(d.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+    "   ORDER BY d.fallback, d.created_at, d.channel)"
+    "  FROM assistance_deliveries d WHERE d.request_id = r.id), '[]'::json))::text "
+    "FROM assistance_requests r WHERE r.id = $1::uuid";
+
+enum MHD_Result assistance_get(struct request *req)
+{
+    struct uuid u;
+    if (uuid_parse(req->param, &u) != 0)
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found",
+                                    "Assistance request not found",
+                                    "Assistance request ids are UUIDs.", NULL, NULL);
+    const char *params[] = {req->param};
+    bool transient;
+    PGresult *res = reads_query(req->app, ASSISTANCE_SQL, 1, params, &transient);
+    enum MHD_Result ret;
+    if (!res) {
+        ret = reads_failed(req, transient);
+    } else if (PQntuples(res) == 0) {
+        ret = http_respond_problem(
+            req, MHD_HTTP_NOT_FOUND, "not-found", "Assistance request not found",
+            "No assistance request has this id (an accepted one appears once sluice-notify "
+            "has recorded it).",
+            NULL, NULL);
+    } else {
+        /* Re-encoded so every answer of the API has the same compact form. */
+        json_t *doc = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+        ret = doc ? http_respond_json(req, MHD_HTTP_OK, doc, NULL)
+                  : http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                         "Internal error", "Could not encode the request.", NULL,
+                                         NULL);
+    }
+    PQclear(res);
+    return ret;
+}

@@ -1,0 +1,33 @@
+/* breaker: a circuit breaker per channel, so a dead receiver is not hammered.
+ *
+ * Closed: sends go through; after `threshold` consecutive failures it opens.
+ * Open: nothing is sent until `cooldown_us` has passed; then half-open.
+ * Half-open: exactly one probe is let through; its success closes the breaker,
+ * its failure opens it again for another cooldown. The caller serialises
+ * access (the notify dispatcher owns every breaker); time is passed in. */
+#ifndef SLUICE_BREAKER_H
+#define SLUICE_BREAKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum breaker_state { BREAKER_CLOSED, BREAKER_OPEN, BREAKER_HALF_OPEN };
+
+struct breaker {
+    int threshold;
+    int64_t cooldown_us;
+    int failures; /* consecutive */
+    enum breaker_state state;
+    int64_t opened_at_us;
+    bool probing; /* half-open and the probe is out */
+};
+
+void breaker_init(struct breaker *b, int threshold, int64_t cooldown_us);
+/* The state at now (an open breaker whose cooldown is over is half-open). */
+enum breaker_state breaker_state(struct breaker *b, int64_t now_us);
+/* May one more send start now? In half-open, true once until it reports. */
+bool breaker_allow(struct breaker *b, int64_t now_us);
+void breaker_success(struct breaker *b);
+void breaker_failure(struct breaker *b, int64_t now_us);
+
+#endif

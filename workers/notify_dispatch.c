@@ -1,0 +1,600 @@
+/* notify_dispatch: sends driven from the delivery records.
+ *
+ * One thread (the dispatcher) owns a PostgreSQL connection, the breakers and
+ * the in-flight counts. It claims due pending deliveries channel by channel
+ * (FOR UPDATE SKIP LOCKED, moving next_attempt_at one lease ahead, so another
+ * replica or a restart retries whatever a dead process had claimed), hands
+ * them to a pool of sender threads, and records each outcome: delivered,
+ * retry later (the schedule with jitter, or the receiver's Retry-After), or
+ * failed for good (then the request goes to the DLQ and the topic's fallback
+ * channel gets a delivery of its own). Only the failed channel is retried.
+ *
+ * No channel may take the whole pool while others exist (one fifth stays
+ * for the rest), and an open breaker stops claims for its channel, so one
+ * slow or dead receiver never holds up the others. */
+#include "notify.h"
+
+#include "breaker.h"
+#include "buf.h"
+#include "log.h"
+#include "pg.h"
+#include "timeutil.h"
+#include "uuid.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_CHANNELS 256
+#define STOP_DEADLINE_US (15 * 1000000LL)
+#define BACKLOG_EVERY_US (2 * 1000000LL)
+
+struct job {
+    struct job *next;
+    struct channel_set *set;  /* a reference, so a reload cannot free ch */
+    const struct channel *ch; /* NULL: the channel left the routing file */
+    char request_id[UUID_STR_LEN];
+    char channel[CHANNEL_NAME_MAX];
+    char type[32];
+    int attempts; /* including this one */
+    bool fallback;
+    /* Copies of the claimed row's text (client_request_id, req_fallback may be NULL). */
+    char *topic, *description, *client_request_id, *received_at, *req_fallback, *envelope;
+    char delivery_id[UUID_STR_LEN];
+    char link[512];
+    /* Filled by the sender. */
+    enum send_result result;
+    struct send_info info;
+    char error[512];
+    int64_t latency_us;
+    bool dlq_sent;
+};
+
+struct chan_state {
+    char name[CHANNEL_NAME_MAX];
+    struct breaker breaker;
+    long inflight;
+    int64_t delivered, failed, retried;
+};
+
+struct dispatcher {
+    struct notify *n;
+    PGconn *conn;
+    pthread_t thread;
+    pthread_t *senders;
+    size_t nsenders;
+    pthread_mutex_t lock; /* guards everything below */
+    pthread_cond_t work;  /* senders wait for jobs */
+    pthread_cond_t wake;  /* the dispatcher waits for results or a wake-up */
+    struct job *todo, *todo_tail, *done;
+    bool woken, stopping, senders_exit;
+    long inflight;
+    struct chan_state chans[MAX_CHANNELS];
+    size_t nchans;
+    size_t rotate; /* which channel claims first, for fairness */
+    unsigned seed;
+};
+
+static const char *const CLAIM_COLUMNS =
+    "RETURNING d.request_id::text, d.channel, d.type, d.attempts, d.fallback, r.topic,"
+    " r.description, r.request_id,"
+    " to_char(r.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    " r.fallback, r.envelope";
+
+static void job_free(struct job *j)
+{
+    free(j->topic);
+    free(j->description);
+    free(j->client_request_id);
+    free(j->received_at);
+    free(j->req_fallback);
+    free(j->envelope);
+    channel_set_unref(j->set);
+    free(j);
+}
+
+static struct chan_state *chan_state_of(struct dispatcher *d, const char *name)
+{
+    for (size_t i = 0; i < d->nchans; i++) {
+        if (strcmp(d->chans[i].name, name) == 0)
+            return &d->chans[i];
+    }
+    if (d->nchans == MAX_CHANNELS)
+        return NULL;
+    struct chan_state *c = &d->chans[d->nchans++];
+    memset(c, 0, sizeof(*c));
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    breaker_init(&c->breaker, (int)d->n->cfg.breaker_failures,
+                 d->n->cfg.breaker_cooldown_ms * 1000);
+    return c;
+}
+
+static bool ensure_conn(struct dispatcher *d)
+{
+    if (d->conn && PQstatus(d->conn) == CONNECTION_OK)
+        return true;
+    PQfinish(d->conn);
+    char err[256];
+    d->conn = pg_connect(d->n->cfg.pg_url, err, sizeof(err));
+    if (!d->conn)
+        log_warn("dispatcher cannot reach PostgreSQL", "detail", err);
+    return d->conn != NULL;
+}
+
+/* Turns each claimed row into a job for the senders. */
+static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channel_set *set)
+{
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        struct job *j = calloc(1, sizeof(*j));
+        if (!j) {
+            log_error("out of memory for a delivery; its lease will bring it back");
+            continue;
+        }
+        snprintf(j->request_id, sizeof(j->request_id), "%s", PQgetvalue(res, i, 0));
+        snprintf(j->channel, sizeof(j->channel), "%s", PQgetvalue(res, i, 1));
+        snprintf(j->type, sizeof(j->type), "%s", PQgetvalue(res, i, 2));
+        j->attempts = atoi(PQgetvalue(res, i, 3));
+        j->fallback = PQgetvalue(res, i, 4)[0] == 't';
+        j->topic = strdup(PQgetvalue(res, i, 5));
+        j->description = strdup(PQgetvalue(res, i, 6));
+        j->client_request_id = PQgetisnull(res, i, 7) ? NULL : strdup(PQgetvalue(res, i, 7));
+        j->received_at = strdup(PQgetvalue(res, i, 8));
+        j->req_fallback = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
+        j->envelope = strdup(PQgetvalue(res, i, 10));
+        atomic_fetch_add(&set->refs, 1);
+        j->set = set;
+        j->ch = channel_set_find(set, j->channel);
+        char name[UUID_STR_LEN + CHANNEL_NAME_MAX + 2];
+        int n = snprintf(name, sizeof(name), "%s\n%s", j->request_id, j->channel);
+        struct uuid u;
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+        uuid_format(&u, j->delivery_id);
+        snprintf(j->link, sizeof(j->link), "%s/v1/assistance/%s", d->n->cfg.public_url,
+                 j->request_id);
+        pthread_mutex_lock(&d->lock);
+        struct chan_state *c = chan_state_of(d, j->channel);
+        if (c)
+            c->inflight++;
+        d->inflight++;
+        if (d->todo_tail)
+            d->todo_tail->next = j;
+        else
+            d->todo = j;
+        d->todo_tail = j;
+        pthread_cond_signal(&d->work);
+        pthread_mutex_unlock(&d->lock);
+    }
+    PQclear(res);
+    return (size_t)rows;
+}
+
+/* Claims up to limit due deliveries of one channel (or, with channel NULL,
+ * of channels no longer in the routing file, listed in known). */
+static size_t claim(struct dispatcher *d, struct channel_set *set, const char *channel,
+                    const char *known, long limit)
+{
+    char lim[24], lease[24];
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    snprintf(lease, sizeof(lease), "%ld", d->n->cfg.lease_ms);
+    struct buf sql = {0};
+    buf_printf(&sql,
+               "UPDATE assistance_deliveries d SET attempts = d.attempts + 1,"
+               " next_attempt_at = now() + $3::bigint * interval '1 millisecond'"
+               " FROM assistance_requests r WHERE r.id = d.request_id AND"
+               " (d.request_id, d.channel) IN (SELECT request_id, channel"
+               "  FROM assistance_deliveries WHERE status = 'pending' AND %s"
+               "  AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $2::int"
+               "  FOR UPDATE SKIP LOCKED) %s",
+               channel ? "channel = $1" : "channel <> ALL($1::text[])", CLAIM_COLUMNS);
+    const char *params[] = {channel ? channel : known, lim, lease};
+    PGresult *res = PQexecParams(d->conn, sql.data, 3, NULL, params, NULL, NULL, 0);
+    buf_free(&sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        log_warn("claiming deliveries failed", "detail", PQerrorMessage(d->conn));
+        PQclear(res);
+        return 0;
+    }
+    return enqueue_claimed(d, res, set);
+}
+
+static void claim_due(struct dispatcher *d)
+{
+    long free_slots = d->n->cfg.concurrency - d->inflight;
+    if (free_slots <= 0 || !ensure_conn(d))
+        return;
+    struct channel_set *set = channel_holder_get(&d->n->channels);
+    long cap = d->n->cfg.concurrency;
+    if (set->count > 1 && cap >= 5)
+        cap -= cap / 5;
+    int64_t now = time_now_us();
+    struct buf known = {0};
+    buf_puts(&known, "{");
+    for (size_t k = 0; k < set->count; k++) {
+        const char *name = set->channels[(k + d->rotate) % set->count]->name;
+        pg_text_array_add(&known, name);
+        pthread_mutex_lock(&d->lock);
+        struct chan_state *c = chan_state_of(d, name);
+        long room = c ? cap - c->inflight : 0;
+        if (room > free_slots)
+            room = free_slots;
+        bool half_open = c && breaker_state(&c->breaker, now) == BREAKER_HALF_OPEN;
+        if (room > 0 && c && !breaker_allow(&c->breaker, now))
+            room = 0;
+        if (half_open && room > 0)
+            room = 1; /* the probe */
+        pthread_mutex_unlock(&d->lock);
+        if (room <= 0)
+            continue;
+        size_t got = claim(d, set, name, NULL, room);
+        if (half_open && got == 0) {
+            pthread_mutex_lock(&d->lock);
+            c->breaker.probing = false; /* nothing to probe with yet */
+            pthread_mutex_unlock(&d->lock);
+        }
+        free_slots -= (long)got;
+    }
+    buf_puts(&known, "}");
+    d->rotate++;
+    if (free_slots > 0)
+        claim(d, set, NULL, known.data, free_slots);
+    buf_free(&known);
+    channel_set_unref(set);
+}
+
+static void *sender_main(void *arg)
+{
+    struct dispatcher *d = arg;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        while (!d->todo && !d->senders_exit)
+            pthread_cond_wait(&d->work, &d->lock);
+        struct job *j = d->todo;
+        if (!j) {
+            pthread_mutex_unlock(&d->lock);
+            return NULL;
+        }
+        d->todo = j->next;
+        if (!d->todo)
+            d->todo_tail = NULL;
+        pthread_mutex_unlock(&d->lock);
+
+        int64_t start = time_now_us();
+        if (j->ch) {
+            struct assistance req = {
+                .id = j->request_id,
+                .topic = j->topic,
+                .description = j->description,
+                .received_at = j->received_at,
+                .request_id = j->client_request_id,
+                .link = j->link,
+                .delivery_id = j->delivery_id,
+            };
+            j->result = channel_deliver(j->ch, &req, &j->info, j->error, sizeof(j->error));
+        } else {
+            j->result = SEND_DROP;
+            snprintf(j->error, sizeof(j->error), "channel \"%s\" is no longer in the routing file",
+                     j->channel);
+        }
+        j->latency_us = time_now_us() - start;
+        if (j->ch)
+            metric_observe_us(&d->n->send_latency, j->latency_us);
+
+        pthread_mutex_lock(&d->lock);
+        j->next = d->done;
+        d->done = j;
+        pthread_cond_signal(&d->wake);
+        pthread_mutex_unlock(&d->lock);
+    }
+}
+
+static int exec_params(struct dispatcher *d, const char *sql, int n, const char *const *params)
+{
+    PGresult *res = PQexecParams(d->conn, sql, n, NULL, params, NULL, NULL, 0);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (!ok)
+        log_warn("recording a delivery failed", "detail", PQerrorMessage(d->conn));
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* Failed for good: DLQ first (so a crash here ends in a retry, never in a
+ * failure nobody heard of), then the row and the fallback's delivery. */
+static int record_failed(struct dispatcher *d, struct job *j, const char *reason)
+{
+    if (!j->dlq_sent) {
+        if (notify_dlq_send(d->n, j->request_id, strlen(j->request_id), j->envelope,
+                            strlen(j->envelope), reason, j->channel, -1, -1) != 0)
+            return -1;
+        j->dlq_sent = true;
+    }
+    const char *params[] = {j->request_id, j->channel, reason};
+    if (pg_exec(d->conn, "BEGIN", NULL, 0) != 0)
+        return -1;
+    if (exec_params(d,
+                    "UPDATE assistance_deliveries SET status = 'failed', last_error = $3"
+                    " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'",
+                    3, params) != 0)
+        goto rollback;
+    const char *fallback = j->req_fallback;
+    if (!j->fallback && fallback && strcmp(fallback, j->channel) != 0) {
+        const struct channel *fb = channel_set_find(j->set, fallback);
+        if (!fb) {
+            log_warn("fallback channel is no longer in the routing file", "channel", fallback,
+                     "request", j->request_id);
+        } else {
+            const char *fp[] = {j->request_id, fallback, fb->type->name};
+            if (exec_params(
+                    d,
+                    "INSERT INTO assistance_deliveries (request_id, channel, type, fallback)"
+                    " VALUES ($1::uuid, $2, $3, true) ON CONFLICT DO NOTHING",
+                    3, fp) != 0)
+                goto rollback;
+        }
+    }
+    if (pg_exec(d->conn, "COMMIT", NULL, 0) != 0)
+        goto rollback;
+    log_warn("delivery failed", "request", j->request_id, "channel", j->channel, "error", reason,
+             "fallback", j->fallback ? NULL : fallback);
+    return 0;
+rollback:
+    PQclear(PQexec(d->conn, "ROLLBACK"));
+    return -1;
+}
+
+/* Records one outcome; -1 keeps the job to try again (PostgreSQL away). */
+static int record_result(struct dispatcher *d, struct job *j)
+{
+    const struct backoff_schedule *s = &d->n->schedule;
+    char reason[640];
+    snprintf(reason, sizeof(reason), "%s", j->error);
+    bool retry = j->result == SEND_RETRY && (size_t)j->attempts < s->attempts;
+    int rc;
+    if (j->result == SEND_OK) {
+        const char *params[] = {j->request_id, j->channel};
+        rc = exec_params(d,
+                         "UPDATE assistance_deliveries SET status = 'delivered',"
+                         " delivered_at = now(), last_error = NULL"
+                         " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'",
+                         2, params);
+    } else if (retry) {
+        double r = (double)rand_r(&d->seed) / ((double)RAND_MAX + 1.0);
+        int64_t delay = backoff_delay_ms(s, j->attempts + 1, r);
+        if (j->info.retry_after_ms > delay)
+            delay = j->info.retry_after_ms;
+        char ms[24];
+        snprintf(ms, sizeof(ms), "%lld", (long long)delay);
+        const char *params[] = {j->request_id, j->channel, reason, ms};
+        rc = exec_params(d,
+                         "UPDATE assistance_deliveries SET last_error = $3,"
+                         " next_attempt_at = now() + $4::bigint * interval '1 millisecond'"
+                         " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'",
+                         4, params);
+    } else {
+        if (j->result == SEND_RETRY)
+            snprintf(reason, sizeof(reason), "%s (gave up after %d attempts)", j->error,
+                     j->attempts);
+        rc = record_failed(d, j, reason);
+    }
+    if (rc != 0)
+        return -1;
+    pthread_mutex_lock(&d->lock);
+    struct chan_state *c = chan_state_of(d, j->channel);
+    if (c) {
+        c->inflight--;
+        if (j->result == SEND_OK) {
+            c->delivered++;
+            breaker_success(&c->breaker);
+        } else {
+            /* Only transient failures say the receiver is unwell; a refused
+             * message (4xx) says nothing about the next one. */
+            if (j->result == SEND_RETRY)
+                breaker_failure(&c->breaker, time_now_us());
+            if (retry)
+                c->retried++;
+            else
+                c->failed++;
+        }
+    }
+    d->inflight--;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+/* Records what it can of done; keeps the rest (in order) for later. */
+static struct job *record_done(struct dispatcher *d, struct job *done)
+{
+    struct job *kept = NULL;
+    while (done) {
+        struct job *j = done;
+        done = j->next;
+        if (ensure_conn(d) && record_result(d, j) == 0) {
+            job_free(j);
+        } else {
+            j->next = kept;
+            kept = j;
+        }
+    }
+    return kept;
+}
+
+static void update_backlog(struct dispatcher *d)
+{
+    if (!ensure_conn(d))
+        return;
+    PGresult *res = PQexec(d->conn, "SELECT count(*) FROM assistance_deliveries"
+                                    " WHERE status = 'pending' AND attempts > 0");
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        metric_set(&d->n->metrics[NM_BACKLOG], strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    PQclear(res);
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct dispatcher *d = arg;
+    struct job *kept = NULL;
+    int64_t next_backlog = 0, stop_deadline = 0;
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        if (!d->done && !d->woken && !d->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            long ns = until.tv_nsec + (kept ? 500 : d->n->cfg.poll_ms) * 1000000L;
+            until.tv_sec += ns / 1000000000L;
+            until.tv_nsec = ns % 1000000000L;
+            pthread_cond_timedwait(&d->wake, &d->lock, &until);
+        } else if (d->stopping && !d->done) {
+            /* Waiting for the sends in flight. */
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 50 * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&d->wake, &d->lock, &until);
+        }
+        struct job *done = d->done;
+        d->done = NULL;
+        d->woken = false;
+        bool stopping = d->stopping;
+        pthread_mutex_unlock(&d->lock);
+
+        /* Earlier outcomes first, so a delivery's records stay in order. */
+        if (kept) {
+            struct job *tail = kept;
+            while (tail->next)
+                tail = tail->next;
+            tail->next = done;
+            done = kept;
+        }
+        kept = record_done(d, done);
+        metric_set(&d->n->metrics[NM_INFLIGHT], d->inflight);
+        if (stopping) {
+            int64_t now = time_now_us();
+            if (!stop_deadline)
+                stop_deadline = now + STOP_DEADLINE_US;
+            if (d->inflight == 0 || now > stop_deadline)
+                break;
+            continue;
+        }
+        if (!kept)
+            claim_due(d);
+        if (time_now_us() >= next_backlog) {
+            update_backlog(d);
+            next_backlog = time_now_us() + BACKLOG_EVERY_US;
+        }
+    }
+    if (d->inflight)
+        log_warn("stopped with deliveries unrecorded; their lease brings them back");
+    while (kept) {
+        struct job *j = kept;
+        kept = j->next;
+        job_free(j);
+    }
+    return NULL;
+}
+
+struct dispatcher *dispatcher_start(struct notify *n, char *err, size_t errlen)
+{
+    struct dispatcher *d = calloc(1, sizeof(*d));
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->n = n;
+    d->seed = (unsigned)time_now_us();
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->work, NULL);
+    pthread_cond_init(&d->wake, NULL);
+    d->senders = calloc((size_t)n->cfg.concurrency, sizeof(*d->senders));
+    if (!d->senders) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (; d->nsenders < (size_t)n->cfg.concurrency; d->nsenders++) {
+        if (pthread_create(&d->senders[d->nsenders], NULL, sender_main, d) != 0) {
+            snprintf(err, errlen, "cannot start sender thread %zu", d->nsenders + 1);
+            goto fail;
+        }
+    }
+    if (pthread_create(&d->thread, NULL, dispatcher_main, d) != 0) {
+        snprintf(err, errlen, "cannot start the dispatcher thread");
+        goto fail;
+    }
+    return d;
+fail:
+    pthread_mutex_lock(&d->lock);
+    d->senders_exit = true;
+    pthread_cond_broadcast(&d->work);
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; i < d->nsenders; i++)
+        pthread_join(d->senders[i], NULL);
+    free(d->senders);
+    free(d);
+    return NULL;
+}
+
+void dispatcher_wake(struct dispatcher *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->woken = true;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+void dispatcher_stop(struct dispatcher *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->stopping = true;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+    pthread_join(d->thread, NULL);
+    /* Past the deadline senders may still hold jobs: they finish them. */
+    pthread_mutex_lock(&d->lock);
+    d->senders_exit = true;
+    pthread_cond_broadcast(&d->work);
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; i < d->nsenders; i++)
+        pthread_join(d->senders[i], NULL);
+    while (d->done) {
+        struct job *j = d->done;
+        d->done = j->next;
+        job_free(j);
+    }
+    PQfinish(d->conn);
+    pthread_cond_destroy(&d->work);
+    pthread_cond_destroy(&d->wake);
+    pthread_mutex_destroy(&d->lock);
+    free(d->senders);
+    free(d);
+}
+
+void dispatcher_metrics(struct dispatcher *d, struct buf *out)
+{
+    static const char *const kinds[] = {"delivered", "failed", "retry"};
+    buf_puts(out, "# HELP sluice_notify_deliveries_total Delivery outcomes by channel\n"
+                  "# TYPE sluice_notify_deliveries_total counter\n");
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < d->nchans; i++) {
+        const struct chan_state *c = &d->chans[i];
+        const int64_t values[] = {c->delivered, c->failed, c->retried};
+        for (size_t k = 0; k < 3; k++)
+            buf_printf(out, "sluice_notify_deliveries_total{channel=\"%s\",status=\"%s\"} %lld\n",
+                       c->name, kinds[k], (long long)values[k]);
+    }
+    buf_puts(out, "# HELP sluice_notify_breaker_open 1 while the channel's breaker is open or "
+                  "probing\n# TYPE sluice_notify_breaker_open gauge\n");
+    int64_t now = time_now_us();
+    for (size_t i = 0; i < d->nchans; i++)
+        buf_printf(out, "sluice_notify_breaker_open{channel=\"%s\"} %d\n", d->chans[i].name,
+                   breaker_state(&d->chans[i].breaker, now) != BREAKER_CLOSED);
+    buf_puts(out, "# HELP sluice_notify_channel_inflight Sends in flight by channel\n"
+                  "# TYPE sluice_notify_channel_inflight gauge\n");
+    for (size_t i = 0; i < d->nchans; i++)
+        buf_printf(out, "sluice_notify_channel_inflight{channel=\"%s\"} %ld\n", d->chans[i].name,
+                   d->chans[i].inflight);
+    pthread_mutex_unlock(&d->lock);
+}

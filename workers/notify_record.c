@@ -1,0 +1,166 @@
+/* notify_record: the consumer side of sluice-notify. Each request of a batch
+ * becomes, in one transaction, a row of assistance_requests and one pending
+ * row of assistance_deliveries per channel its topic routes to. Both inserts
+ * are idempotent (a redelivered message finds the request and adds nothing),
+ * so committing the offsets to Kafka after the database commit is enough for
+ * "recorded exactly once" whatever crashes in between. */
+#include "notify.h"
+
+#include "buf.h"
+#include "envelope.h"
+#include "log.h"
+#include "pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One statement per request: the deliveries are inserted only when the
+ * request row is new, so a redelivery after a reload adds no channel the
+ * request was not routed to. */
+static const char *const RECORD_SQL =
+    "WITH req AS ("
+    " INSERT INTO assistance_requests (id, topic, description, request_id, fallback, envelope,"
+    "  received_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz)"
+    " ON CONFLICT (id) DO NOTHING RETURNING id),"
+    " dl AS (INSERT INTO assistance_deliveries (request_id, channel, type)"
+    "  SELECT req.id, c.channel, c.type FROM req,"
+    "   unnest($8::text[], $9::text[]) AS c(channel, type)"
+    "  ON CONFLICT DO NOTHING RETURNING 1)"
+    "SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM dl)";
+
+static bool message_waits(const rd_kafka_message_t *m)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    return rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+           rd_kafka_header_get_last(h, "x-wait", &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+enum record_result { RECORD_OK, RECORD_POISON, RECORD_TRANSIENT };
+
+/* Records one message inside the open transaction. */
+static enum record_result record_one(struct notify *n, const struct channel_set *set,
+                                     const rd_kafka_message_t *m, char *reason, size_t reasonlen)
+{
+    struct assistance_envelope a;
+    if (envelope_parse_assistance(m->payload, m->len, &a, reason, reasonlen) != 0)
+        return RECORD_POISON;
+    enum record_result rr = RECORD_OK;
+    struct buf names = {0}, types = {0};
+    PGresult *res = NULL;
+    const json_t *channels = routing_topic_channels(set->routing, a.topic);
+    if (!channels) {
+        snprintf(reason, reasonlen, "no route for topic \"%s\" in the routing file", a.topic);
+        rr = RECORD_POISON;
+        goto out;
+    }
+    buf_puts(&names, "{");
+    buf_puts(&types, "{");
+    for (size_t i = 0; i < json_array_size(channels); i++) {
+        const char *name = json_string_value(json_array_get(channels, i));
+        const struct channel *ch = channel_set_find(set, name);
+        pg_text_array_add(&names, name);
+        pg_text_array_add(&types, ch->type->name);
+    }
+    buf_puts(&names, "}");
+    buf_puts(&types, "}");
+    char *value = strndup(m->payload, m->len);
+    const char *params[] = {a.id,
+                            a.topic,
+                            a.description,
+                            a.request_id,
+                            routing_topic_fallback(set->routing, a.topic),
+                            value,
+                            a.received_at,
+                            names.data,
+                            types.data};
+    res = PQexecParams(n->conn, RECORD_SQL, 9, NULL, params, NULL, NULL, 0);
+    free(value);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        bool transient = pg_error_is_transient(n->conn, res);
+        snprintf(reason, reasonlen, "recording the request: %s", PQerrorMessage(n->conn));
+        rr = transient ? RECORD_TRANSIENT : RECORD_POISON;
+        goto out;
+    }
+    bool created = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+    metric_add(&n->metrics[created ? NM_RECORDED : NM_DUPLICATES], 1);
+    if (message_waits(m)) {
+        /* Delivered by PostgreSQL only if this transaction commits. */
+        char payload[128];
+        snprintf(payload, sizeof(payload), "{\"id\":\"%s\",\"outcome\":\"%s\"}", a.id,
+                 created ? "created" : "exists");
+        const char *np[] = {payload};
+        PQclear(res);
+        res = PQexecParams(n->conn, "SELECT pg_notify('" ENVELOPE_PERSISTED_CHANNEL "', $1)", 1,
+                           NULL, np, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            snprintf(reason, reasonlen, "notifying a waiting client: %s", PQerrorMessage(n->conn));
+            rr = RECORD_TRANSIENT;
+        }
+    }
+out:
+    PQclear(res);
+    buf_free(&names);
+    buf_free(&types);
+    envelope_assistance_free(&a);
+    return rr;
+}
+
+/* A poison message cannot be recorded ever; it goes to the DLQ (and a
+ * statement error inside the transaction was rolled back to its savepoint). */
+static int send_poison(struct notify *n, const rd_kafka_message_t *m, const char *reason)
+{
+    char partition[16], offset[32];
+    snprintf(partition, sizeof(partition), "%d", m->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)m->offset);
+    log_warn("poison message sent to the dead-letter topic", "topic", n->topic, "partition",
+             partition, "offset", offset, "error", reason);
+    metric_add(&n->metrics[NM_POISON], 1);
+    return notify_dlq_send(n, m->key, m->key_len, m->payload, m->len, reason, NULL, m->partition,
+                           m->offset);
+}
+
+int notify_record_batch(struct notify *n, rd_kafka_message_t **msgs, size_t count, char *err,
+                        size_t errlen)
+{
+    if (!n->conn || PQstatus(n->conn) != CONNECTION_OK) {
+        PQfinish(n->conn);
+        n->conn = pg_connect(n->cfg.pg_url, err, errlen);
+        if (!n->conn)
+            return -1;
+    }
+    struct channel_set *set = channel_holder_get(&n->channels);
+    int rc = -1;
+    if (pg_exec(n->conn, "BEGIN", err, errlen) != 0)
+        goto out;
+    for (size_t i = 0; i < count; i++) {
+        char reason[512] = "";
+        if (pg_exec(n->conn, "SAVEPOINT one", err, errlen) != 0)
+            goto rollback;
+        enum record_result rr = record_one(n, set, msgs[i], reason, sizeof(reason));
+        if (rr == RECORD_TRANSIENT) {
+            snprintf(err, errlen, "%s", reason);
+            goto rollback;
+        }
+        if (rr == RECORD_POISON) {
+            if (pg_exec(n->conn, "ROLLBACK TO SAVEPOINT one", err, errlen) != 0)
+                goto rollback;
+            if (send_poison(n, msgs[i], reason) != 0) {
+                snprintf(err, errlen, "the dead-letter topic did not acknowledge a message");
+                goto rollback;
+            }
+        }
+    }
+    if (pg_exec(n->conn, "COMMIT", err, errlen) != 0)
+        goto out;
+    rc = 0;
+    goto out;
+rollback:
+    PQclear(PQexec(n->conn, "ROLLBACK"));
+out:
+    channel_set_unref(set);
+    atomic_store(&n->pg_ok, rc == 0);
+    return rc;
+}
