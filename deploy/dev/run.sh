@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # `make run`: the whole system on this machine, in the foreground.
 #   a throw-away PostgreSQL cluster under .run/pg, sluice-devkafka (embedded
-#   Kafka), sluice-ingest on $SLUICE_LISTEN (127.0.0.1:8080), and
-#   $SLUICE_PERSIST_REPLICAS (2) sluice-persist replicas.
+#   Kafka), sluice-ingest on $SLUICE_LISTEN (127.0.0.1:8080),
+#   $SLUICE_PERSIST_REPLICAS (2) sluice-persist replicas and one sluice-notify.
+# Assistance routing (.run/routing.json, written here): sales -> Slack when
+# SLACK_WEBHOOK_URL is set, pricing -> email when SMTP_URL, SMTP_FROM and
+# SMTP_TO are; otherwise, and as the fallback, the log channel
+# (.run/deliveries.log). Edit the file and send SIGHUP to reload it.
 # Ctrl-C, SIGINT or SIGTERM stops everything in order: ingest first (it drains
 # its writes into Kafka), then the workers, then the broker, then PostgreSQL.
 set -euo pipefail
@@ -38,7 +42,7 @@ wait_for() {
     done
 }
 
-ingest_pid="" devkafka_pid="" persist_pids=()
+ingest_pid="" devkafka_pid="" notify_pid="" persist_pids=()
 stopping=0
 stop_all() {
     ((stopping)) && return
@@ -46,8 +50,8 @@ stop_all() {
     trap '' INT TERM
     echo "run: stopping (ingest, workers, broker, database)"
     if [ -n "$ingest_pid" ]; then kill -TERM "$ingest_pid" 2>/dev/null || true; wait "$ingest_pid" 2>/dev/null || true; fi
-    for pid in "${persist_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${persist_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${persist_pids[@]}" $notify_pid; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${persist_pids[@]}" $notify_pid; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$devkafka_pid" ]; then kill -TERM "$devkafka_pid" 2>/dev/null || true; wait "$devkafka_pid" 2>/dev/null || true; fi
     deploy/dev/pg.sh stop "$run/pg" || true
     echo "run: stopped"
@@ -64,9 +68,36 @@ devkafka_pid=$!
 wait_for "sluice-devkafka" 30 test -s "$run/kafka.bootstrap"
 brokers=$(cat "$run/kafka.bootstrap")
 
-export SLUICE_KAFKA_BROKERS="$brokers" SLUICE_PG_URL="$pg_url"
+# Secrets stay in the environment: the file names the variables.
+sales='"ops-log"' pricing='"ops-log"' channels=""
+if [ -n "${SLACK_WEBHOOK_URL:-}" ]; then
+    channels+='"sales-slack": {"type": "slack", "webhook_url": "${SLACK_WEBHOOK_URL}"},'
+    sales='"sales-slack"'
+fi
+if [ -n "${SMTP_URL:-}" ] && [ -n "${SMTP_FROM:-}" ] && [ -n "${SMTP_TO:-}" ]; then
+    auth=""
+    [ -n "${SMTP_USERNAME:-}" ] && auth=', "username": "${SMTP_USERNAME}", "password": "${SMTP_PASSWORD}"'
+    channels+='"pricing-email": {"type": "email", "url": "${SMTP_URL}", "from": "${SMTP_FROM}", "to": "${SMTP_TO}"'"$auth"'},'
+    pricing='"pricing-email"'
+fi
+cat >"$run/routing.json" <<JSON
+{
+  "channels": {
+    $channels
+    "ops-log": {"type": "log", "path": "$run/deliveries.log"}
+  },
+  "topics": {
+    "sales": {"channels": [$sales], "fallback": "ops-log"},
+    "pricing": {"channels": [$pricing], "fallback": "ops-log"}
+  }
+}
+JSON
+
+export SLUICE_KAFKA_BROKERS="$brokers" SLUICE_PG_URL="$pg_url" SLUICE_ROUTING_FILE="$run/routing.json"
+export SLUICE_PUBLIC_URL="http://$listen"
 SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
 ingest_pid=$!
+echo "$ingest_pid" >"$run/ingest.pid"
 wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
 
 # Appends to its log: a replica started again keeps its history.
@@ -83,12 +114,24 @@ for i in $(seq 1 "$replicas"); do
     wait_for "sluice-persist replica $i" 60 curl -fsS "${admin_urls[$((i - 1))]}/healthz"
 done
 
+notify_url="http://127.0.0.1:$(free_port)"
+start_notify() {
+    SLUICE_ADMIN_LISTEN="${notify_url#http://}" "$build/sluice-notify" >>"$run/logs/notify.log" 2>&1 &
+    notify_pid=$!
+    echo "$notify_pid" >"$run/notify.pid"
+}
+: >"$run/logs/notify.log"
+start_notify
+wait_for "sluice-notify" 60 curl -fsS "$notify_url/healthz"
+
 cat >"$run/env" <<ENV
 # Written by make run; source it to reach the running system.
 export SLUICE_API_URL=http://$listen
 export SLUICE_PG_URL=$pg_url
 export SLUICE_KAFKA_BROKERS=$brokers
 export SLUICE_PERSIST_ADMIN_URLS="${admin_urls[*]}"
+export SLUICE_NOTIFY_ADMIN_URL=$notify_url
+export SLUICE_ROUTING_FILE=$run/routing.json
 ENV
 
 cat <<MSG
@@ -98,6 +141,10 @@ Sluice is running.
   PostgreSQL   $pg_url
   Kafka        $brokers
   workers      $replicas sluice-persist (admin: ${admin_urls[*]})
+               sluice-notify (admin: $notify_url)
+  routing      $run/routing.json: sales -> ${sales//\"/}, pricing -> ${pricing//\"/}
+               (reload: kill -HUP \$(cat $run/ingest.pid) \$(cat $run/notify.pid))
+  deliveries   $run/deliveries.log (the log channel)
   logs         $run/logs/
   env file     $run/env   (source it: SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS)
 
@@ -105,6 +152,9 @@ Try it:
   curl -i -X POST http://$listen/v1/events -H 'Content-Type: application/json' \\
        -d '{"type":"greeting","occurred_at":"2024-05-01T12:00:00Z","text":"hello"}'
   curl -s 'http://$listen/v1/events?contains=hello'
+  curl -s -X POST http://$listen/v1/assistance -H 'Content-Type: application/json' \\
+       -d '{"topic":"sales","description":"Can I get a quote for 40 seats?"}'
+  curl -s http://$listen/v1/assistance/<id>     # its deliveries
 
 Ctrl-C stops everything in order.
 MSG
@@ -124,11 +174,17 @@ while :; do
             start_persist "$i"
         fi
     done
+    if ! kill -0 "$notify_pid" 2>/dev/null; then
+        wait "$notify_pid" 2>/dev/null
+        echo "run: sluice-notify exited (status $?); starting it again"
+        start_notify
+    fi
     if ! kill -0 "$ingest_pid" 2>/dev/null; then
         wait "$ingest_pid" 2>/dev/null
         echo "run: sluice-ingest exited (status $?); starting it again"
         SLUICE_LISTEN="$listen" "$build/sluice-ingest" >>"$run/logs/ingest.log" 2>&1 &
         ingest_pid=$!
+        echo "$ingest_pid" >"$run/ingest.pid"
     fi
     if [ -n "$devkafka_pid" ] && ! kill -0 "$devkafka_pid" 2>/dev/null; then
         echo "run: sluice-devkafka exited; writes answer 503 until make run is restarted" >&2
