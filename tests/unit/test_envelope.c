@@ -440,6 +440,77 @@ START_TEST(test_small_error_buffer)
 }
 END_TEST
 
+/* Assistance requests: the round trip, and what the notify worker refuses. */
+START_TEST(test_assistance_round_trip)
+{
+    size_t len;
+    char *text = envelope_build_assistance(ID, "tester", 1714564801500000LL, "sales",
+                                           "Gr\xc3\xbc\xc3\x9f"
+                                           "e '; DROP TABLE x; --",
+                                           NULL, &len);
+    ck_assert_ptr_nonnull(text);
+    struct assistance_envelope a;
+    char err[200] = "";
+    ck_assert_msg(envelope_parse_assistance(text, len, &a, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_str_eq(a.id, ID);
+    ck_assert_str_eq(a.topic, "sales");
+    ck_assert_str_eq(a.description, "Gr\xc3\xbc\xc3\x9f"
+                                    "e '; DROP TABLE x; --");
+    ck_assert_ptr_null(a.request_id);
+    ck_assert_str_eq(a.received_at, "2024-05-01T12:00:01.500000Z");
+    envelope_assistance_free(&a);
+    free(text);
+    ck_assert_uint_eq(envelope_utf8_length("Gr\xc3\xbc\xc3\x9f"
+                                           "e \xf0\x9f\x8e\x89"),
+                      7);
+}
+END_TEST
+
+static void assistance_refused(const char *topic, const char *description, const char *want)
+{
+    size_t len;
+    char *text = envelope_build_assistance(ID, "tester", 1714564801500000LL, topic, description,
+                                           "rid", &len);
+    ck_assert_ptr_nonnull(text);
+    struct assistance_envelope a;
+    char err[200] = "";
+    ck_assert_msg(envelope_parse_assistance(text, len, &a, err, sizeof(err)) == -1,
+                  "accepted topic=%s", topic);
+    ck_assert_msg(strstr(err, want) != NULL, "error \"%s\" lacks \"%s\"", err, want);
+    ck_assert_ptr_null(a.root);
+    free(text);
+}
+
+START_TEST(test_assistance_rejects)
+{
+    char long_text[4002];
+    memset(long_text, 'a', 4001);
+    long_text[4001] = '\0';
+    assistance_refused("Sales", "x", "topic");
+    assistance_refused("", "x", "topic");
+    assistance_refused("sales", "", "description");
+    assistance_refused("sales", long_text, "description");
+    long_text[4000] = '\0';
+    size_t len;
+    char *text =
+        envelope_build_assistance(ID, "t", 1714564801500000LL, "sales", long_text, NULL, &len);
+    struct assistance_envelope a;
+    char err[200];
+    ck_assert_int_eq(envelope_parse_assistance(text, len, &a, err, sizeof(err)), 0);
+    envelope_assistance_free(&a);
+    free(text);
+    /* An embedded NUL could cut the text short in C: refused. */
+    const char *nul = "{\"v\":1,\"id\":\"" ID "\",\"operation\":\"create\",\"collection\":"
+                      "\"assistance\",\"received_at\":\"2024-05-01T12:00:01Z\",\"principal\":\"p\","
+                      "\"data\":{\"topic\":\"sales\",\"description\":\"a\\u0000b\"}}";
+    ck_assert_int_eq(envelope_parse_assistance(nul, strlen(nul), &a, err, sizeof(err)), -1);
+    const char *events = "{\"v\":1,\"id\":\"" ID "\",\"operation\":\"create\",\"collection\":"
+                         "\"events\",\"received_at\":\"2024-05-01T12:00:01Z\",\"principal\":\"p\","
+                         "\"data\":{\"topic\":\"sales\",\"description\":\"ab\"}}";
+    ck_assert_int_eq(envelope_parse_assistance(events, strlen(events), &a, err, sizeof(err)), -1);
+}
+END_TEST
+
 static Suite *envelope_suite(void)
 {
     Suite *s = suite_create("envelope");
@@ -462,6 +533,8 @@ static Suite *envelope_suite(void)
     tcase_add_test(bad, test_rejects_data_and_body);
     tcase_add_test(bad, test_failed_parse_leaves_no_dangling_pointers);
     tcase_add_test(bad, test_small_error_buffer);
+    tcase_add_test(ok, test_assistance_round_trip);
+    tcase_add_test(bad, test_assistance_rejects);
     suite_add_tcase(s, bad);
     return s;
 }
