@@ -34,6 +34,9 @@ struct channel_set *channel_set_load(const char *path, long lease_ms, char *err,
         if (!ch)
             goto fail;
         s->channels[s->count++] = ch;
+        /* A send must end before its claim does, or it could be sent twice. */
+        if (!json_object_get(conf, "timeout_ms") && ch->timeout_ms >= lease_ms)
+            ch->timeout_ms = lease_ms / 2;
         if (ch->timeout_ms >= lease_ms) {
             snprintf(err, errlen,
                      "%s: timeout_ms %ld must be below SLUICE_NOTIFY_LEASE_MS (%ld), or a slow "

@@ -21,8 +21,9 @@ struct channel_set {
 };
 
 /* Loads and validates path (${VAR}s from the environment) and initialises
- * every channel; a channel whose timeout is not below lease_ms is refused,
- * since its sends could outlive their claim. One reference for the caller;
+ * every channel. A send must end before its claim (lease_ms) does: a channel
+ * without "timeout_ms" gets the default or half the lease, whichever is
+ * shorter, and one whose timeout_ms is not below lease_ms is refused. One reference for the caller;
  * NULL with the reason in err. */
 struct channel_set *channel_set_load(const char *path, long lease_ms, char *err, size_t errlen);
 /* The channel called name, or NULL; borrowed from the set. */
