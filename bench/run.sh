@@ -11,13 +11,22 @@
 #      table with the same indexes.
 #   3. Bulk import: the same event bodies as NDJSON through POST /v1/bulk,
 #      timed until GET /v1/imports/{id} says done, with ingest's peak RSS.
-# Results: a markdown report on stdout and in bench/results-latest.md.
+#   4. Notify: BENCH_NOTIFY_REQUESTS (1,000) assistance requests POSTed to
+#      ingest (bench/notify_load.py), one sluice-notify sending each to a Slack
+#      stand-in (tests/tools/sink.py) that answers after BENCH_NOTIFY_DELAY_MS
+#      (200): timed until all deliveries are delivered, against the ideal of
+#      a fixed concurrency (requests x delay / concurrency).
+# Results: a markdown report on stdout and in bench/results-latest.md (a run
+# that skips a section writes bench/results-partial.md instead).
 #
 # Knobs (environment): BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s),
 # BENCH_ROUNDS (1: measure each server that many times, keep its best),
 # BENCH_EVENTS (1000000), BENCH_PERSIST_REPLICAS (2), BENCH_PARTITIONS (200),
-# BENCH_TIMEOUT (900 s bound on each persist/import wait), BENCH_SKIP_PERSIST=1,
-# BENCH_SKIP_IMPORT=1, BENCH_KEEP=1 (keep the work directory).
+# BENCH_TIMEOUT (900 s bound on each persist/import/notify wait),
+# BENCH_NOTIFY_REQUESTS (1000), BENCH_NOTIFY_DELAY_MS (200),
+# BENCH_NOTIFY_CONCURRENCY (50), BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
+# BENCH_SKIP_IMPORT=1, BENCH_SKIP_NOTIFY=1, BENCH_REPORT (the report's file),
+# BENCH_KEEP=1 (keep the work directory).
 set -euo pipefail
 
 [ $# -le 1 ] || { echo "usage: $0 [BUILD_DIR]" >&2; exit 2; }
@@ -31,16 +40,34 @@ events=${BENCH_EVENTS:-1000000}
 replicas=${BENCH_PERSIST_REPLICAS:-2}
 partitions=${BENCH_PARTITIONS:-200}
 timeout=${BENCH_TIMEOUT:-900}
+notify_requests=${BENCH_NOTIFY_REQUESTS:-1000}
+notify_delay=${BENCH_NOTIFY_DELAY_MS:-200}
+notify_concurrency=${BENCH_NOTIFY_CONCURRENCY:-50}
 py=/usr/bin/python3
+if [ -n "${BENCH_SKIP_HTTP:-}${BENCH_SKIP_PERSIST:-}${BENCH_SKIP_IMPORT:-}${BENCH_SKIP_NOTIFY:-}" ]; then
+    report_file=${BENCH_REPORT:-bench/results-partial.md} # a partial run keeps the full figures
+else
+    report_file=${BENCH_REPORT:-bench/results-latest.md}
+fi
 
-for bin in sluice-devkafka sluice-ingest sluice-persist bench-bare-mhd; do
+# What the sections to run need.
+bins=(sluice-devkafka) tools=(psql curl) modules=()
+[ -n "${BENCH_SKIP_HTTP:-}" ] || { bins+=(sluice-ingest bench-bare-mhd) tools+=(wrk) modules+=(fastapi uvicorn confluent_kafka); }
+[ -n "${BENCH_SKIP_PERSIST:-}" ] || { bins+=(sluice-persist) modules+=(confluent_kafka); }
+[ -n "${BENCH_SKIP_IMPORT:-}" ] || { bins+=(sluice-ingest sluice-persist) modules+=(confluent_kafka); }
+[ -n "${BENCH_SKIP_NOTIFY:-}" ] || bins+=(sluice-ingest sluice-notify)
+[ -n "${BENCH_SKIP_NOTIFY:-}" ] || [ -r tests/tools/sink.py ] ||
+    { echo "bench: tests/tools/sink.py (the Slack stand-in) is missing" >&2; exit 1; }
+for bin in "${bins[@]}"; do
     [ -x "$build/$bin" ] || { echo "bench: $build/$bin is missing (make bench builds it)" >&2; exit 1; }
 done
-for tool in wrk psql curl; do
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
-$py -c 'import fastapi, uvicorn, confluent_kafka' 2>/dev/null ||
-    { echo "bench: $py lacks fastapi, uvicorn or confluent_kafka (scripts/deps.sh --bench)" >&2; exit 1; }
+if ((${#modules[@]})); then
+    $py -c "import $(printf '%s\n' "${modules[@]}" | sort -u | paste -sd,)" 2>/dev/null ||
+        { echo "bench: $py lacks one of $(printf '%s\n' "${modules[@]}" | sort -u | paste -sd' ') (scripts/deps.sh --bench)" >&2; exit 1; }
+fi
 
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 chmod 755 "$work"
@@ -231,31 +258,33 @@ pg_pid=$(head -n 1 "$work/pg/data/postmaster.pid")
 # ---------------------------------------------------------------- 1. HTTP
 # The three servers run side by side (ingest and the peer on the same broker)
 # and are measured in turn, BENCH_ROUNDS times; the best round of each counts.
-start_kafka http
-url_ingest=http://127.0.0.1:$(free_port)
-start "$work/ingest.log" env SLUICE_LISTEN="${url_ingest#http://}" "$build/sluice-ingest"
-ingest_pid=$started
-url_fastapi=http://127.0.0.1:$(free_port)
-port=${url_fastapi##*:}
-start "$work/fastapi.log" $py -m uvicorn fastapi_peer:app --app-dir bench --workers 2 \
-    --host 127.0.0.1 --port "$port" --no-access-log --log-level warning
-fastapi_pid=$started
-url_bare=http://127.0.0.1:$(free_port)
-start "$work/bare.log" "$build/bench-bare-mhd" "${url_bare#http://}" 2
-bare_pid=$started
-wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url_ingest/readyz"
-wait_for "FastAPI peer" 60 "$fastapi_pid" curl -fsS -X POST -H 'Content-Type: application/json' \
-    -d '{}' "$url_fastapi/v1/events"
-wait_for bench-bare-mhd 10 "$bare_pid" curl -fsS -X POST -d '{}' "$url_bare/v1/events"
 ingest=() fastapi=() bare=()
-for ((round = 1; round <= rounds; round++)); do
-    best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
-    best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid"
-    best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid"
-done
-stop "$ingest_pid" "$fastapi_pid" "$bare_pid"
-forget "$ingest_pid" "$fastapi_pid" "$bare_pid"
-stop_kafka
+if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
+    start_kafka http
+    url_ingest=http://127.0.0.1:$(free_port)
+    start "$work/ingest.log" env SLUICE_LISTEN="${url_ingest#http://}" "$build/sluice-ingest"
+    ingest_pid=$started
+    url_fastapi=http://127.0.0.1:$(free_port)
+    port=${url_fastapi##*:}
+    start "$work/fastapi.log" $py -m uvicorn fastapi_peer:app --app-dir bench --workers 2 \
+        --host 127.0.0.1 --port "$port" --no-access-log --log-level warning
+    fastapi_pid=$started
+    url_bare=http://127.0.0.1:$(free_port)
+    start "$work/bare.log" "$build/bench-bare-mhd" "${url_bare#http://}" 2
+    bare_pid=$started
+    wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url_ingest/readyz"
+    wait_for "FastAPI peer" 60 "$fastapi_pid" curl -fsS -X POST -H 'Content-Type: application/json' \
+        -d '{}' "$url_fastapi/v1/events"
+    wait_for bench-bare-mhd 10 "$bare_pid" curl -fsS -X POST -d '{}' "$url_bare/v1/events"
+    for ((round = 1; round <= rounds; round++)); do
+        best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
+        best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid"
+        best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid"
+    done
+    stop "$ingest_pid" "$fastapi_pid" "$bare_pid"
+    forget "$ingest_pid" "$fastapi_pid" "$bare_pid"
+    stop_kafka
+fi
 
 # ------------------------------------------------------------- 2. Persist
 # A fresh broker and empty tables, so only the benchmark's events count. The
@@ -384,13 +413,100 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     stop_kafka
 fi
 
+# ---------------------------------------------------------------- 4. Notify
+# A fresh broker; one sluice-notify (a pool of $notify_concurrency senders)
+# with a routing file whose topic "sales" goes to one slack channel, the
+# stand-in answering every call after $notify_delay ms. All requests are
+# POSTed at once (16 keep-alive connections) while notify runs, timed from
+# the first POST until count(*) of delivered deliveries reaches them.
+notify_metric() { # name: its value in the last scrape ($work/notify-metrics.txt)
+    awk -v k="$1" '$1 == k {print $2; exit}' "$work/notify-metrics.txt"
+}
+if [ -z "${BENCH_SKIP_NOTIFY:-}" ]; then
+    start_kafka notify
+    start "$work/sink.log" $py tests/tools/sink.py --port 0 --delay-ms "$notify_delay"
+    sink_pid=$started
+    wait_for "Slack stand-in" 30 "$sink_pid" grep -q '^port=' "$work/sink.log"
+    sink_port=$(sed -n 's/^port=//p' "$work/sink.log")
+    # Only the one channel: with a second one (a fallback), slack would get
+    # at most four fifths of the pool.
+    cat >"$work/routing.json" <<JSON
+{"channels": {"sales-slack": {"type": "slack", "webhook_url": "http://127.0.0.1:$sink_port/services/bench"}},
+ "topics": {"sales": {"channels": ["sales-slack"]}}}
+JSON
+    url=http://127.0.0.1:$(free_port)
+    start "$work/ingest-notify.log" env SLUICE_LISTEN="${url#http://}" SLUICE_ROUTING_FILE="$work/routing.json" \
+        "$build/sluice-ingest"
+    ingest_pid=$started
+    wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url/readyz"
+    admin=http://127.0.0.1:$(free_port)
+    start "$work/notify.log" env SLUICE_ADMIN_LISTEN="${admin#http://}" SLUICE_ROUTING_FILE="$work/routing.json" \
+        SLUICE_NOTIFY_CONCURRENCY="$notify_concurrency" SLUICE_PUBLIC_URL="$url" "$build/sluice-notify"
+    notify_pid=$started
+    wait_for sluice-notify 60 "$notify_pid" curl -fsS "$admin/readyz"
+    # The group join is start-up, not sending: the clock starts once notify
+    # has its partitions.
+    wait_for "sluice-notify's partition assignment" 60 "$notify_pid" grep -q 'partitions assigned' "$work/notify.log"
+    psql_q "TRUNCATE assistance_deliveries, assistance_requests" >/dev/null
+    psql_q "CHECKPOINT" >/dev/null
+    log "notify: $notify_requests requests, stand-in answering after $notify_delay ms, $notify_concurrency senders"
+    acct_begin "$kafka_pid" "$ingest_pid" "$notify_pid" "$sink_pid"
+    timeout --kill-after=5 "$timeout" $py bench/notify_load.py "$url" "$notify_requests" sales 16 \
+        >"$work/notify-load.out" 2>"$work/notify-load.log" ||
+        { log "notify: posting failed:"; cat "$work/notify-load.out" >&2; tail -n 5 "$work/notify-load.log" >&2; exit 1; }
+    load_line=$(grep '^NOTIFY_LOAD ' "$work/notify-load.out")
+    load_field() { echo "$load_line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
+    notify_t0=$(load_field first_post_ns) notify_post_s=$(load_field seconds)
+    notify_post_retried=$(load_field retried)
+    # sluice_notify_inflight is sampled at each poll while sends go on.
+    : >"$work/inflight.log"
+    deadline=$((SECONDS + timeout))
+    while :; do
+        delivered=$(psql_q "SELECT count(*) FROM assistance_deliveries WHERE status = 'delivered'")
+        ((delivered >= notify_requests)) && break
+        kill -0 "$notify_pid" 2>/dev/null || { log "sluice-notify died (logs in $work)"; exit 1; }
+        ((SECONDS < deadline)) ||
+            { log "notify: $delivered of $notify_requests delivered after ${timeout}s (logs in $work)"; exit 1; }
+        if ((delivered > 0)); then
+            curl -fsS --max-time 1 "$admin/metrics" 2>/dev/null |
+                awk '$1 == "sluice_notify_inflight" {print $2}' >>"$work/inflight.log" || true
+        fi
+        sleep 0.1
+    done
+    notify_s=$(elapsed "$notify_t0")
+    acct_end "$kafka_pid" "$ingest_pid" "$notify_pid" "$sink_pid"
+    notify_rest=$rest
+    curl -fsS --max-time 5 "$admin/metrics" >"$work/notify-metrics.txt" 2>/dev/null || : >"$work/notify-metrics.txt"
+    IFS='|' read -r notify_rows notify_delivered notify_attempts notify_sends_s notify_recorded_s < <(psql_q "
+        SELECT count(*), count(*) FILTER (WHERE d.status = 'delivered'), sum(d.attempts),
+               round(extract(epoch FROM max(d.delivered_at) - min(d.created_at))::numeric, 2),
+               round(extract(epoch FROM max(r.recorded_at) - min(r.received_at))::numeric, 2)
+        FROM assistance_deliveries d JOIN assistance_requests r ON r.id = d.request_id")
+    notify_requests_rows=$(psql_q "SELECT count(*) FROM assistance_requests")
+    inflight_mean=$(awk '{s += $1; n++} END {if (n) printf "%.1f", s / n; else print "n/a"}' "$work/inflight.log")
+    inflight_max=$(sort -n "$work/inflight.log" | tail -n 1)
+    send_count=$(notify_metric sluice_notify_send_seconds_count)
+    send_mean_ms=$(awk -v s="$(notify_metric sluice_notify_send_seconds_sum)" -v c="$send_count" \
+        'BEGIN {if (c > 0) printf "%.0f", s / c * 1000; else print "n/a"}')
+    notify_dups=$(notify_metric sluice_notify_requests_duplicate_total)
+    # Notify first (it finishes its sends in flight), then the stand-in, which
+    # prints how many calls it received when it stops.
+    stop "$notify_pid"
+    stop "$sink_pid" "$ingest_pid"
+    forget "$notify_pid" "$sink_pid" "$ingest_pid"
+    stop_kafka
+    sink_requests=$(sed -n 's/^requests=//p' "$work/sink.log")
+    notify_ideal=$(awk -v n="$notify_requests" -v d="$notify_delay" -v c="$notify_concurrency" \
+        'BEGIN {printf "%.2f", n * d / 1000 / c}')
+    log "notify: $notify_delivered delivered in $notify_s s (sends alone $notify_sends_s s, ideal $notify_ideal s);" \
+        "the stand-in received ${sink_requests:-?} calls; inflight mean $inflight_mean, send mean $send_mean_ms ms"
+fi
+
 # ---------------------------------------------------------------- report
 row() { # label array-name
     local -n r=$2
     printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "${r[@]}"
 }
-r_fastapi=$(div "${ingest[0]}" "${fastapi[0]}")
-r_bare=$(div "${ingest[0]}" "${bare[0]}")
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 report=$(
@@ -398,21 +514,31 @@ report=$(
     echo
     echo "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
         "$load_start at start; commit $commit. Everything (wrk, servers, broker, PostgreSQL) shares these cores."
-    echo
-    echo "## HTTP: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua URL\`"
-    echo
-    echo "After a ${warmup} s warm-up each; best of $rounds round(s). The last four columns are the cores kept busy" \
-        "on average during the run (\"rest\": everything else on the machine, 0 when it was idle)."
-    echo
-    echo "| server | req/s | p50 (ms) | p99 (ms) | failed | server | broker | wrk | rest |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
-    row "sluice-ingest, durable ack (2 MHD threads)" ingest
-    row "FastAPI + confluent-kafka, 2 uvicorn workers" fastapi
-    row "bare libmicrohttpd, no Kafka (ceiling)" bare
-    echo
-    echo "- ingest / FastAPI: **${r_fastapi}x** (target >= 4: $(met "$r_fastapi" ">=" 4))"
-    echo "- ingest / bare: **${r_bare}x** (target >= 0.6: $(met "$r_bare" ">=" 0.6))"
-    echo "- ingest p99: **${ingest[2]} ms** (target <= 5: $(met "${ingest[2]}" "<=" 5))"
+    skipped=""
+    for k in HTTP PERSIST IMPORT NOTIFY; do
+        v=BENCH_SKIP_$k
+        [ -z "${!v:-}" ] || skipped="$skipped $v=1"
+    done
+    [ -z "$skipped" ] || { echo; echo "A partial run:$skipped."; }
+    if ((${#ingest[@]})); then
+        r_fastapi=$(div "${ingest[0]}" "${fastapi[0]}")
+        r_bare=$(div "${ingest[0]}" "${bare[0]}")
+        echo
+        echo "## HTTP: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua URL\`"
+        echo
+        echo "After a ${warmup} s warm-up each; best of $rounds round(s). The last four columns are the cores kept busy" \
+            "on average during the run (\"rest\": everything else on the machine, 0 when it was idle)."
+        echo
+        echo "| server | req/s | p50 (ms) | p99 (ms) | failed | server | broker | wrk | rest |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        row "sluice-ingest, durable ack (2 MHD threads)" ingest
+        row "FastAPI + confluent-kafka, 2 uvicorn workers" fastapi
+        row "bare libmicrohttpd, no Kafka (ceiling)" bare
+        echo
+        echo "- ingest / FastAPI: **${r_fastapi}x** (target >= 4: $(met "$r_fastapi" ">=" 4))"
+        echo "- ingest / bare: **${r_bare}x** (target >= 0.6: $(met "$r_bare" ">=" 0.6))"
+        echo "- ingest p99: **${ingest[2]} ms** (target <= 5: $(met "${ingest[2]}" "<=" 5))"
+    fi
     if [ -n "${persist_s:-}" ]; then
         persist_rate=$(div "$events" "$persist_s" %.0f)
         copy_rate=$(div "$copy_rows" "$copy_s" %.0f)
@@ -445,7 +571,34 @@ report=$(
         fi
         echo "- ingest peak RSS during the import: **$rss_mib MiB** (target < 64: $(met "$rss_mib" "<=" 64))"
     fi
+    if [ -n "${notify_s:-}" ]; then
+        r_notify=$(div "$notify_s" "$notify_ideal")
+        exact=$([ "${sink_requests:-}" = "$notify_requests" ] && echo met || echo "NOT met")
+        echo
+        echo "## Notify: $notify_requests assistance requests, one sluice-notify ($notify_concurrency senders)," \
+            "a Slack stand-in answering after $notify_delay ms"
+        echo
+        echo "| stage | deliveries | seconds | deliveries/s | rest (cores) |"
+        echo "|---|---:|---:|---:|---:|"
+        echo "| all POSTs answered 202 (16 connections) | $notify_requests | $notify_post_s | | |"
+        echo "| first POST until count(delivered) = $notify_requests | $notify_delivered | $notify_s |" \
+            "$(div "$notify_delivered" "$notify_s" %.0f) | $notify_rest |"
+        echo "| sends alone: min(created_at) to max(delivered_at) of the deliveries | $notify_delivered |" \
+            "$notify_sends_s | $(div "$notify_delivered" "$notify_sends_s" %.0f) | |"
+        echo "| ideal: $notify_requests x $notify_delay ms / $notify_concurrency | $notify_requests | $notify_ideal |" \
+            "$(div "$notify_requests" "$notify_ideal" %.0f) | |"
+        echo
+        echo "- total / ideal: **${r_notify}x** (target <= 2: $(met "$r_notify" "<=" 2)); a serial sender:" \
+            "$(awk -v n="$notify_requests" -v d="$notify_delay" 'BEGIN {printf "%.0f", n * d / 1000}') s"
+        echo "- calls the stand-in received: **${sink_requests:-?}** (target exactly $notify_requests: $exact);" \
+            "$notify_requests_rows requests and $notify_rows deliveries recorded, $notify_attempts attempts," \
+            "${notify_dups:-?} duplicates; all requests recorded $notify_recorded_s s after the first was received;" \
+            "$notify_post_retried POSTs retried"
+        echo "- sluice_notify_inflight, sampled every 0.1 s while sending: mean $inflight_mean, max ${inflight_max:-n/a};" \
+            "sluice_notify_send_seconds: ${send_count:-?} sends, mean $send_mean_ms ms"
+    fi
 )
 echo "$report"
-echo "$report" >bench/results-latest.md
+echo "$report" >"$report_file"
+log "report written to $report_file"
 ok=1
