@@ -351,6 +351,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    /* A log channel on a closed pipe must fail its write, not end the process. */
+    signal(SIGPIPE, SIG_IGN);
 
     struct admin_http *admin = NULL;
     code = 1;

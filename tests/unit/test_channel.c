@@ -1,0 +1,177 @@
+/* Unit tests for channels/channel.c: the table of types, channel_new's
+ * checks (name, type, timeout_ms) and its "<name>: reason" errors, and
+ * channel_deliver's format-then-send (with the log channel, which needs no
+ * network). */
+#include "channel.h"
+#include "check_main.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct assistance plain = {
+    .id = "0190b1c4-7d2a-7c3e-9b1f-2a3b4c5d6e7f",
+    .topic = "sales",
+    .description = "Need a quote for 40 seats",
+    .received_at = "2024-03-05T10:00:00.000000Z",
+    .request_id = NULL,
+    .link = NULL,
+    .delivery_id = "dlv-1",
+};
+
+static struct channel *make(const char *name, const char *settings, char *err, size_t errlen)
+{
+    json_t *conf = json_loads(settings, JSON_DECODE_ANY, NULL);
+    ck_assert_msg(conf != NULL, "test settings are not JSON: %s", settings);
+    struct channel *ch = channel_new(name, conf, err, errlen);
+    json_decref(conf);
+    return ch;
+}
+
+START_TEST(test_types)
+{
+    static const char *const names[] = {"slack", "email", "webhook", "log"};
+    static const struct channel_type *const types[] = {&channel_slack, &channel_email,
+                                                       &channel_webhook, &channel_log};
+    for (size_t i = 0; i < 4; i++) {
+        const struct channel_type *t = channel_type_find(names[i]);
+        ck_assert_ptr_eq(t, types[i]);
+        ck_assert_str_eq(t->name, names[i]);
+        ck_assert_ptr_nonnull(t->init);
+        ck_assert_ptr_nonnull(t->format);
+        ck_assert_ptr_nonnull(t->send);
+        ck_assert_ptr_nonnull(t->destroy);
+    }
+    ck_assert_ptr_null(channel_type_find("fax"));
+    ck_assert_ptr_null(channel_type_find("Slack"));
+    ck_assert_ptr_null(channel_type_find(""));
+    ck_assert_ptr_null(channel_type_find(NULL));
+}
+END_TEST
+
+START_TEST(test_refused)
+{
+    char long_name[CHANNEL_NAME_MAX + 1];
+    memset(long_name, 'n', CHANNEL_NAME_MAX);
+    long_name[CHANNEL_NAME_MAX] = '\0';
+    static const struct {
+        const char *settings, *want;
+    } cases[] = {
+        {"[]", "ops: a channel's settings are an object with a \"type\""},
+        {"\"log\"", "ops: a channel's settings are an object with a \"type\""},
+        {"{}", "ops: \"\" is not a channel type (slack, email, webhook, log)"},
+        {"{\"type\": 5}", "ops: \"\" is not a channel type (slack, email, webhook, log)"},
+        {"{\"type\": \"fax\"}", "ops: \"fax\" is not a channel type (slack, email, webhook, log)"},
+        {"{\"type\": \"log\", \"timeout_ms\": 99}", "ops: timeout_ms is an integer from 100 to "
+                                                    "120000"},
+        {"{\"type\": \"log\", \"timeout_ms\": 120001}", "ops: timeout_ms is an integer from 100 "
+                                                        "to 120000"},
+        {"{\"type\": \"log\", \"timeout_ms\": -1}", "ops: timeout_ms"},
+        {"{\"type\": \"log\", \"timeout_ms\": 0}", "ops: timeout_ms"},
+        {"{\"type\": \"log\", \"timeout_ms\": 5000.0}", "ops: timeout_ms"},
+        {"{\"type\": \"log\", \"timeout_ms\": \"5000\"}", "ops: timeout_ms"},
+        {"{\"type\": \"log\", \"timeout_ms\": true}", "ops: timeout_ms"},
+        {"{\"type\": \"log\", \"timeout_ms\": null}", "ops: timeout_ms"},
+        {"{\"type\": \"log\", \"timeout_ms\": 99999999999999}", "ops: timeout_ms"},
+        {"{\"type\": \"slack\"}", "ops: webhook_url:"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[256] = "";
+        struct channel *ch = make("ops", cases[i].settings, err, sizeof(err));
+        ck_assert_msg(ch == NULL, "accepted %s", cases[i].settings);
+        ck_assert_msg(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0,
+                      "for %s: error \"%s\", expected it to start \"%s\"", cases[i].settings, err,
+                      cases[i].want);
+    }
+    char err[256] = "";
+    ck_assert_ptr_null(make(long_name, "{\"type\": \"log\"}", err, sizeof(err)));
+    ck_assert_str_eq(err, "a channel name is 1 to 127 bytes");
+    ck_assert_ptr_null(make("", "{\"type\": \"log\"}", err, sizeof(err)));
+    ck_assert_str_eq(err, "a channel name is 1 to 127 bytes");
+    json_t *conf = json_pack("{s:s}", "type", "log");
+    ck_assert_ptr_null(channel_new(NULL, conf, err, sizeof(err)));
+    json_decref(conf);
+    /* A short error buffer is cut, never overrun. */
+    char tiny[8];
+    ck_assert_ptr_null(make("ops", "{\"type\": \"fax\"}", tiny, sizeof(tiny)));
+    ck_assert_str_eq(tiny, "ops: \"f");
+}
+END_TEST
+
+START_TEST(test_accepted)
+{
+    char err[256] = "";
+    char name[CHANNEL_NAME_MAX];
+    memset(name, 'n', CHANNEL_NAME_MAX - 1);
+    name[CHANNEL_NAME_MAX - 1] = '\0';
+    struct channel *ch = make(name, "{\"type\": \"log\"}", err, sizeof(err));
+    ck_assert_msg(ch != NULL, "refused: %s", err);
+    name[0] = 'X'; /* the channel has its own copy */
+    ck_assert_int_eq(ch->name[0], 'n');
+    ck_assert_uint_eq(strlen(ch->name), CHANNEL_NAME_MAX - 1);
+    ck_assert_ptr_eq(ch->type, &channel_log);
+    ck_assert_int_eq(ch->timeout_ms, CHANNEL_DEFAULT_TIMEOUT_MS);
+    ck_assert_ptr_nonnull(ch->state);
+    channel_free(ch);
+    ch = make("a", "{\"type\": \"log\", \"timeout_ms\": 100}", err, sizeof(err));
+    ck_assert_int_eq(ch->timeout_ms, 100);
+    channel_free(ch);
+    ch = make("a", "{\"type\": \"log\", \"timeout_ms\": 120000}", err, sizeof(err));
+    ck_assert_int_eq(ch->timeout_ms, 120000);
+    channel_free(ch);
+    ch = make("a",
+              "{\"type\": \"webhook\", \"url\": \"https://r.example/in\", \"secret\": "
+              "\"whsec_c2VjcmV0LTI=\", \"timeout_ms\": 2500}",
+              err, sizeof(err));
+    ck_assert_msg(ch != NULL, "refused: %s", err);
+    ck_assert_int_eq(ch->timeout_ms, 2500);
+    channel_free(ch);
+    channel_free(NULL);
+}
+END_TEST
+
+START_TEST(test_deliver)
+{
+    char dir[] = "/tmp/sluice-test-channel-XXXXXX", path[300], settings[400], err[256] = "";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/out.log", dir);
+    snprintf(settings, sizeof(settings), "{\"type\": \"log\", \"path\": \"%s\"}", path);
+    struct channel *ch = make("ops", settings, err, sizeof(err));
+    ck_assert_msg(ch != NULL, "refused: %s", err);
+    struct send_info info = {.status = 99, .retry_after_ms = 99};
+    ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_OK);
+    ck_assert_int_eq(info.status, 0);
+    ck_assert_int_eq(info.retry_after_ms, 0);
+    ck_assert_int_eq(channel_deliver(ch, &plain, NULL, err, sizeof(err)), SEND_OK);
+    /* What cannot be formatted (not UTF-8) is dropped, not retried. */
+    struct assistance bad = plain;
+    bad.description = "\xff\xfe";
+    ck_assert_int_eq(channel_deliver(ch, &bad, &info, err, sizeof(err)), SEND_DROP);
+    ck_assert_str_eq(err, "cannot format the log message");
+    channel_free(ch);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[1024];
+    int lines = 0;
+    while (fgets(line, sizeof(line), f))
+        lines++;
+    fclose(f);
+    ck_assert_int_eq(lines, 2);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("channel");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, test_types);
+    tcase_add_test(tc, test_refused);
+    tcase_add_test(tc, test_accepted);
+    tcase_add_test(tc, test_deliver);
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
