@@ -91,14 +91,10 @@ static int request_uuid(const char *idem_key, int64_t now_us, char out[UUID_STR_
 
 enum MHD_Result assistance_post(struct request *req)
 {
-    const char *idem_key = http_header(req, "Idempotency-Key");
-    if (!idem_key)
-        idem_key = http_header(req, "webhook-id");
-    if (idem_key && !validate_idempotency_key(idem_key))
-        return http_respond_problem(
-            req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key", "Invalid idempotency key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL, NULL);
+    const char *idem_key;
     enum MHD_Result ret;
+    if (!http_write_preconditions(req, "request", &idem_key, &ret))
+        return ret;
     json_t *body = http_body_object(req, &ret);
     if (!body)
         return ret;

@@ -132,20 +132,10 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *i
 
 enum MHD_Result events_post(struct request *req)
 {
-    if (!validate_json_content_type(http_header(req, "Content-Type")))
-        return http_respond_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
-                                    "Unsupported media type",
-                                    "Send the event as Content-Type: application/json.", NULL,
-                                    NULL);
-    const char *idem_key = http_header(req, "Idempotency-Key");
-    if (!idem_key)
-        idem_key = http_header(req, "webhook-id");
-    if (idem_key && !validate_idempotency_key(idem_key))
-        return http_respond_problem(
-            req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key", "Invalid idempotency key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL, NULL);
-
+    const char *idem_key;
     enum MHD_Result ret;
+    if (!http_write_preconditions(req, "event", &idem_key, &ret))
+        return ret;
     json_t *body = http_body_object(req, &ret);
     if (!body)
         return ret;

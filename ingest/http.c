@@ -27,6 +27,29 @@ json_t *http_body_object(struct request *req, enum MHD_Result *answered)
     return body;
 }
 
+bool http_write_preconditions(struct request *req, const char *what, const char **idem_key,
+                              enum MHD_Result *answered)
+{
+    char detail[128];
+    if (!validate_json_content_type(http_header(req, "Content-Type"))) {
+        snprintf(detail, sizeof(detail), "Send the %s as Content-Type: application/json.", what);
+        *answered =
+            http_respond_problem(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
+                                 "Unsupported media type", detail, NULL, NULL);
+        return false;
+    }
+    *idem_key = http_header(req, "Idempotency-Key");
+    if (!*idem_key)
+        *idem_key = http_header(req, "webhook-id");
+    if (*idem_key && !validate_idempotency_key(*idem_key)) {
+        *answered = http_respond_problem(
+            req, MHD_HTTP_BAD_REQUEST, "invalid-idempotency-key", "Invalid idempotency key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL, NULL);
+        return false;
+    }
+    return true;
+}
+
 const char *http_query(struct request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);

@@ -92,6 +92,12 @@ const char *http_header(struct request *req, const char *name);
 /* The request body parsed as a JSON object (a new reference), or NULL after
  * answering 400 with the reason into *answered. */
 json_t *http_body_object(struct request *req, enum MHD_Result *answered);
+/* What every JSON write checks first: a JSON Content-Type (else 415) and a
+ * well-formed Idempotency-Key, or webhook-id as Standard Webhooks senders
+ * send it (else 400), into *idem_key (NULL when none). False after
+ * answering into *answered; what names the body in the 415's detail. */
+bool http_write_preconditions(struct request *req, const char *what, const char **idem_key,
+                              enum MHD_Result *answered);
 const char *http_query(struct request *req, const char *name);
 
 /* Parks the connection until http_resume; on_resume then answers. */

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "ingest_start.h"
 #include "log.h"
+#include "signals.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -33,18 +34,6 @@ static const struct config_entry config_table[] = {
      "assistance routing file (its topics; SIGHUP reloads it)"},
 };
 
-/* Set by the signal handlers, polled by main. */
-static volatile sig_atomic_t running = 1;
-static volatile sig_atomic_t reload = 0;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGHUP)
-        reload = 1;
-    else
-        running = 0;
-}
-
 int main(int argc, char **argv)
 {
     static struct ingest app;
@@ -56,6 +45,9 @@ int main(int argc, char **argv)
     log_set_process("sluice-ingest");
     log_set_level(app.cfg.log_level);
 
+    /* Before anything starts: a SIGHUP sent as soon as /readyz answers must
+     * reload, not end the process. */
+    signals_install(true);
     struct MHD_Daemon *daemon = NULL;
     code = 1;
     if (ingest_start(&app) != 0)
@@ -68,14 +60,10 @@ int main(int argc, char **argv)
     }
     log_info("listening", "addr", app.cfg.listen);
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    while (running) {
+    while (signals_running) {
         pause();
-        if (reload) {
-            reload = 0;
+        if (signals_reload) {
+            signals_reload = 0;
             ingest_reload_routing(&app);
         }
     }

@@ -9,6 +9,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "signals.h"
 #include "timeutil.h"
 
 #include <curl/curl.h>
@@ -45,18 +46,6 @@ static const struct config_entry config_table[] = {
      "requests recorded per transaction"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
-
-/* Set by the signal handlers, read by the main loop. */
-static volatile sig_atomic_t running = 1;
-static volatile sig_atomic_t reload = 0;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGHUP)
-        reload = 1;
-    else
-        running = 0;
-}
 
 static void sleep_ms(long ms)
 {
@@ -168,14 +157,14 @@ static void run(struct notify *n)
         log_error("out of memory for a batch");
         return;
     }
-    while (running) {
-        if (reload) {
-            reload = 0;
+    while (signals_running) {
+        if (signals_reload) {
+            signals_reload = 0;
             reload_routing(n);
         }
         size_t count = 0;
         int64_t deadline = 0;
-        while (running && count < (size_t)n->cfg.batch_max) {
+        while (signals_running && count < (size_t)n->cfg.batch_max) {
             int wait_ms = deadline ? (int)((deadline - time_now_us()) / 1000) : 200;
             if (deadline && wait_ms <= 0)
                 break;
@@ -196,7 +185,7 @@ static void run(struct notify *n)
                 deadline = time_now_us() + 20 * 1000;
         }
         long backoff = 100;
-        while (count && running) {
+        while (count && signals_running) {
             char err[512] = "";
             if (notify_record_batch(n, msgs, count, err, sizeof(err)) == 0) {
                 commit_offsets(n, msgs, count);
@@ -322,11 +311,11 @@ static int start(struct notify *n, struct admin_http **admin)
 static void stop(struct notify *n, struct admin_http *admin)
 {
     admin_http_stop(admin);
-    if (n->consumer) {
-        kafka_consumer_close_bounded(n->consumer, 10000);
-    }
-    /* The sends in flight finish and are recorded before the process goes. */
+    /* First stop claiming: the sends in flight finish and are recorded
+     * before the process goes; then leave the group. */
     dispatcher_stop(n->dispatcher);
+    if (n->consumer)
+        kafka_consumer_close_bounded(n->consumer, 10000);
     if (n->dlq) {
         rd_kafka_flush(n->dlq, 5000);
         rd_kafka_destroy(n->dlq);
@@ -347,10 +336,7 @@ int main(int argc, char **argv)
     log_set_process("sluice-notify");
     log_set_level(n.cfg.log_level);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    signals_install(true);
     /* A log channel on a closed pipe must fail its write, not end the process. */
     signal(SIGPIPE, SIG_IGN);
 

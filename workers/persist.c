@@ -8,6 +8,7 @@
 #include "metrics.h"
 #include "persist_batch.h"
 #include "pg.h"
+#include "signals.h"
 #include "timeutil.h"
 
 #include <pthread.h>
@@ -85,15 +86,6 @@ struct persist {
     size_t lag_count;
     atomic_bool pg_ok;
 };
-
-/* Set by the signal handler, read by the main loop. */
-static volatile sig_atomic_t running = 1;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    running = 0;
-}
 
 static void sleep_ms(long ms)
 {
@@ -253,7 +245,7 @@ static bool write_batch(struct persist *p, struct stream *st)
     p->current = st;
     struct persist_sink sink = {dlq_send, dlq_flush, p};
     long backoff = 100;
-    while (running) {
+    while (signals_running) {
         char err[512] = "";
         if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
             PQfinish(p->conn);
@@ -321,7 +313,7 @@ static void clear_all(struct persist *p)
 static void fill(struct persist *p)
 {
     int64_t deadline = 0;
-    while (running && pending(p) < (size_t)p->cfg.batch_max) {
+    while (signals_running && pending(p) < (size_t)p->cfg.batch_max) {
         int wait_ms = 100;
         if (deadline) {
             int64_t left = (deadline - time_now_us()) / 1000;
@@ -359,10 +351,10 @@ static void fill(struct persist *p)
 
 static void run(struct persist *p)
 {
-    while (running) {
+    while (signals_running) {
         p->revoked = false;
         fill(p);
-        for (size_t i = 0; i < STREAM_COUNT && running; i++) {
+        for (size_t i = 0; i < STREAM_COUNT && signals_running; i++) {
             struct stream *st = &p->streams[i];
             if (st->batch.count && write_batch(p, st))
                 commit_to_kafka(p, st);
@@ -504,9 +496,7 @@ int main(int argc, char **argv)
         return code;
     log_set_process("sluice-persist");
     log_set_level(p.cfg.log_level);
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    signals_install(false);
 
     struct admin_http *admin = NULL;
     code = 1;
