@@ -42,7 +42,7 @@ static const struct config_entry config_table[] = {
      "how often due deliveries are looked for"},
     {"SLUICE_PUBLIC_URL", CONFIG_STRING, "http://127.0.0.1:8080", CFG(public_url), 0, 0,
      "base URL of the API, for links in messages"},
-    {"SLUICE_BATCH_MAX", CONFIG_INT, "500", CFG(batch_max), 1, 100000,
+    {"SLUICE_NOTIFY_BATCH_MAX", CONFIG_INT, "500", CFG(batch_max), 1, 100000,
      "requests recorded per transaction"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
