@@ -3,16 +3,17 @@
  * channel_deliver's format-then-send (with the log channel, which needs no
  * network). */
 #include "channel.h"
+#include "channel_fixtures.h"
 #include "check_main.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+/* The sample request, but without request_id and link. */
 static const struct assistance plain = {
-    .id = "0190b1c4-7d2a-7c3e-9b1f-2a3b4c5d6e7f",
+    .id = SAMPLE_ID,
     .topic = "sales",
     .description = "Need a quote for 40 seats",
     .received_at = "2024-03-05T10:00:00.000000Z",
@@ -20,15 +21,6 @@ static const struct assistance plain = {
     .link = NULL,
     .delivery_id = "dlv-1",
 };
-
-static struct channel *make(const char *name, const char *settings, char *err, size_t errlen)
-{
-    json_t *conf = json_loads(settings, JSON_DECODE_ANY, NULL);
-    ck_assert_msg(conf != NULL, "test settings are not JSON: %s", settings);
-    struct channel *ch = channel_new(name, conf, err, errlen);
-    json_decref(conf);
-    return ch;
-}
 
 START_TEST(test_types)
 {
@@ -79,23 +71,19 @@ START_TEST(test_refused)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
-        struct channel *ch = make("ops", cases[i].settings, err, sizeof(err));
-        ck_assert_msg(ch == NULL, "accepted %s", cases[i].settings);
-        ck_assert_msg(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0,
-                      "for %s: error \"%s\", expected it to start \"%s\"", cases[i].settings, err,
-                      cases[i].want);
+        assert_refused("ops", cases[i].settings, cases[i].want, err, sizeof(err));
     }
     char err[256] = "";
-    ck_assert_ptr_null(make(long_name, "{\"type\": \"log\"}", err, sizeof(err)));
+    ck_assert_ptr_null(channel_from_json(long_name, "{\"type\": \"log\"}", err, sizeof(err)));
     ck_assert_str_eq(err, "a channel name is 1 to 127 bytes");
-    ck_assert_ptr_null(make("", "{\"type\": \"log\"}", err, sizeof(err)));
+    ck_assert_ptr_null(channel_from_json("", "{\"type\": \"log\"}", err, sizeof(err)));
     ck_assert_str_eq(err, "a channel name is 1 to 127 bytes");
     json_t *conf = json_pack("{s:s}", "type", "log");
     ck_assert_ptr_null(channel_new(NULL, conf, err, sizeof(err)));
     json_decref(conf);
     /* A short error buffer is cut, never overrun. */
     char tiny[8];
-    ck_assert_ptr_null(make("ops", "{\"type\": \"fax\"}", tiny, sizeof(tiny)));
+    ck_assert_ptr_null(channel_from_json("ops", "{\"type\": \"fax\"}", tiny, sizeof(tiny)));
     ck_assert_str_eq(tiny, "ops: \"f");
 }
 END_TEST
@@ -106,7 +94,7 @@ START_TEST(test_accepted)
     char name[CHANNEL_NAME_MAX];
     memset(name, 'n', CHANNEL_NAME_MAX - 1);
     name[CHANNEL_NAME_MAX - 1] = '\0';
-    struct channel *ch = make(name, "{\"type\": \"log\"}", err, sizeof(err));
+    struct channel *ch = channel_from_json(name, "{\"type\": \"log\"}", err, sizeof(err));
     ck_assert_msg(ch != NULL, "refused: %s", err);
     name[0] = 'X'; /* the channel has its own copy */
     ck_assert_int_eq(ch->name[0], 'n');
@@ -115,16 +103,16 @@ START_TEST(test_accepted)
     ck_assert_int_eq(ch->timeout_ms, CHANNEL_DEFAULT_TIMEOUT_MS);
     ck_assert_ptr_nonnull(ch->state);
     channel_free(ch);
-    ch = make("a", "{\"type\": \"log\", \"timeout_ms\": 100}", err, sizeof(err));
+    ch = channel_from_json("a", "{\"type\": \"log\", \"timeout_ms\": 100}", err, sizeof(err));
     ck_assert_int_eq(ch->timeout_ms, 100);
     channel_free(ch);
-    ch = make("a", "{\"type\": \"log\", \"timeout_ms\": 120000}", err, sizeof(err));
+    ch = channel_from_json("a", "{\"type\": \"log\", \"timeout_ms\": 120000}", err, sizeof(err));
     ck_assert_int_eq(ch->timeout_ms, 120000);
     channel_free(ch);
-    ch = make("a",
-              "{\"type\": \"webhook\", \"url\": \"https://r.example/in\", \"secret\": "
-              "\"whsec_c2VjcmV0LTI=\", \"timeout_ms\": 2500}",
-              err, sizeof(err));
+    ch = channel_from_json("a",
+                           "{\"type\": \"webhook\", \"url\": \"https://r.example/in\", \"secret\": "
+                           "\"whsec_c2VjcmV0LTI=\", \"timeout_ms\": 2500}",
+                           err, sizeof(err));
     ck_assert_msg(ch != NULL, "refused: %s", err);
     ck_assert_int_eq(ch->timeout_ms, 2500);
     channel_free(ch);
@@ -134,11 +122,10 @@ END_TEST
 
 START_TEST(test_deliver)
 {
-    char dir[] = "/tmp/sluice-test-channel-XXXXXX", path[300], settings[400], err[256] = "";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/out.log", dir);
+    char path[300], settings[400], err[256] = "";
+    temp_file_path(path, sizeof(path), "out.log");
     snprintf(settings, sizeof(settings), "{\"type\": \"log\", \"path\": \"%s\"}", path);
-    struct channel *ch = make("ops", settings, err, sizeof(err));
+    struct channel *ch = channel_from_json("ops", settings, err, sizeof(err));
     ck_assert_msg(ch != NULL, "refused: %s", err);
     struct send_info info = {.status = 99, .retry_after_ms = 99};
     ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_OK);
@@ -151,16 +138,13 @@ START_TEST(test_deliver)
     ck_assert_int_eq(channel_deliver(ch, &bad, &info, err, sizeof(err)), SEND_DROP);
     ck_assert_str_eq(err, "cannot format the log message");
     channel_free(ch);
-    FILE *f = fopen(path, "r");
-    ck_assert_ptr_nonnull(f);
-    char line[1024];
+    char *text = read_whole_file(path);
     int lines = 0;
-    while (fgets(line, sizeof(line), f))
-        lines++;
-    fclose(f);
+    for (const char *c = text; *c; c++)
+        lines += *c == '\n';
     ck_assert_int_eq(lines, 2);
-    unlink(path);
-    rmdir(dir);
+    free(text);
+    temp_file_remove(path);
 }
 END_TEST
 

@@ -5,13 +5,12 @@
  * scripted SMTP server on a loopback port (accepted, 4xx, 5xx, refused login,
  * no answer). */
 #include "channel.h"
+#include "channel_fixtures.h"
 #include "check_main.h"
+#include "http_stub.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <ctype.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,21 +21,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define ID "0190b1c4-7d2a-7c3e-9b1f-2a3b4c5d6e7f"
-#define LINK "http://127.0.0.1:8080/v1/assistance/" ID
 #define SETTINGS                                                                                   \
     "{\"type\": \"email\", \"url\": \"smtp://127.0.0.1:2525\", \"from\": \"notify@sluice.test\","  \
     " \"to\": [\"sales@corp.test\", \"boss@corp.test\"]}"
 
-static const struct assistance plain = {
-    .id = ID,
-    .topic = "sales",
-    .description = "Need a quote for 40 seats",
-    .received_at = "2024-03-05T10:00:00.000000Z",
-    .request_id = "req-42",
-    .link = LINK,
-    .delivery_id = "dlv-0190b1c4-pricing",
-};
+static const struct assistance plain = SAMPLE_ASSISTANCE("dlv-0190b1c4-pricing");
 
 /* No word of 4 letters or more here may appear in a header by chance. */
 static const char *const hostile[] = {
@@ -52,21 +41,9 @@ static const char *const hostile[] = {
     "tab\there \x01\x02\x1b[31m control \x7f",
 };
 
-static struct channel *make(const char *settings, char *err, size_t errlen)
-{
-    json_t *conf = json_loads(settings, 0, NULL);
-    ck_assert_msg(conf != NULL, "test settings are not JSON: %s", settings);
-    struct channel *ch = channel_new("mail", conf, err, errlen);
-    json_decref(conf);
-    return ch;
-}
-
 static struct channel *make_ok(const char *settings)
 {
-    char err[256] = "";
-    struct channel *ch = make(settings, err, sizeof(err));
-    ck_assert_msg(ch != NULL, "refused %s: %s", settings, err);
-    return ch;
+    return channel_from_json_ok("mail", settings);
 }
 
 START_TEST(test_refused_settings)
@@ -128,10 +105,7 @@ START_TEST(test_refused_settings)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
-        struct channel *ch = make(cases[i].settings, err, sizeof(err));
-        ck_assert_msg(ch == NULL, "accepted %s", cases[i].settings);
-        ck_assert_msg(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0,
-                      "case %zu: error \"%s\", expected it to start \"%s\"", i, err, cases[i].want);
+        assert_refused("mail", cases[i].settings, cases[i].want, err, sizeof(err));
         ck_assert_ptr_null(strchr(err, '\n'));
     }
 }
@@ -309,17 +283,10 @@ static char *canonical(const char *s)
     return buf_steal(&b);
 }
 
-static char *format(const struct channel *ch, const struct assistance *req)
-{
-    struct buf out = {0};
-    ck_assert_int_eq(ch->type->format(ch, req, &out), 0);
-    return buf_steal(&out);
-}
-
 START_TEST(test_plain_message)
 {
     struct channel *ch = make_ok(SETTINGS);
-    char *msg = format(ch, &plain);
+    char *msg = channel_format_text(ch, &plain);
     struct parsed p;
     parse(msg, &p);
     ck_assert_str_eq(p.subject, "[Sluice] Assistance request: sales");
@@ -334,9 +301,9 @@ START_TEST(test_plain_message)
                              "\r\n"
                              "Need a quote for 40 seats\r\n"
                              "\r\n"
-                             "Request:      " ID "\r\n"
+                             "Request:      " SAMPLE_ID "\r\n"
                              "X-Request-ID: req-42\r\n"
-                             "Link:         " LINK "\r\n"
+                             "Link:         " SAMPLE_LINK "\r\n"
                              "Received at:  2024-03-05T10:00:00.000000Z\r\n");
     parsed_free(&p);
     free(msg);
@@ -347,7 +314,7 @@ END_TEST
 START_TEST(test_date_is_now_in_rfc5322)
 {
     struct channel *ch = make_ok(SETTINGS);
-    char *msg = format(ch, &plain);
+    char *msg = channel_format_text(ch, &plain);
     struct parsed p;
     parse(msg, &p);
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
@@ -384,10 +351,10 @@ START_TEST(test_without_request_id_link_and_delivery_id)
     req.request_id = NULL;
     req.link = NULL;
     req.delivery_id = NULL;
-    char *msg = format(ch, &req);
+    char *msg = channel_format_text(ch, &req);
     struct parsed p;
     parse(msg, &p);
-    ck_assert_str_eq(p.id, "<" ID "@sluice>");
+    ck_assert_str_eq(p.id, "<" SAMPLE_ID "@sluice>");
     ck_assert_ptr_null(strstr(p.body, "X-Request-ID"));
     ck_assert_ptr_null(strstr(p.body, "Link:"));
     ck_assert_ptr_nonnull(strstr(p.body, "Received at:  2024-03-05T10:00:00.000000Z\r\n"));
@@ -424,7 +391,7 @@ static void check_hostile(const char *description, size_t count)
         buf_puts(&d, description);
     struct assistance req = plain;
     req.description = d.data;
-    char *msg = format(ch, &req);
+    char *msg = channel_format_text(ch, &req);
     struct parsed p;
     parse(msg, &p);
     ck_assert_ptr_null(strstr(p.headers, d.data));
@@ -456,7 +423,7 @@ START_TEST(test_crlf_description_byte_exact)
     struct channel *ch = make_ok(SETTINGS);
     struct assistance req = plain;
     req.description = "one\r\n.\r\nBcc: x@y\r\n\r\ntwo";
-    char *msg = format(ch, &req);
+    char *msg = channel_format_text(ch, &req);
     struct parsed p;
     parse(msg, &p);
     ck_assert_ptr_nonnull(strstr(p.body, "\r\n\r\none\r\n.\r\nBcc: x@y\r\n\r\ntwo\r\n\r\n"));
@@ -471,7 +438,7 @@ static char *subject_of(const char *settings, const char *topic)
     struct channel *ch = make_ok(settings);
     struct assistance req = plain;
     req.topic = topic;
-    char *msg = format(ch, &req);
+    char *msg = channel_format_text(ch, &req);
     struct parsed p;
     parse(msg, &p);
     char *subject = strdup(p.subject);
@@ -518,7 +485,7 @@ START_TEST(test_recipients_and_message_id)
                 " \"to\": \" one@x.test,two@x.test , three@x.test\"}");
     struct assistance req = plain;
     req.delivery_id = "dlv <x>\r\n@evil";
-    char *msg = format(ch, &req);
+    char *msg = channel_format_text(ch, &req);
     struct parsed p;
     parse(msg, &p);
     ck_assert_str_eq(p.to, "one@x.test, two@x.test, three@x.test");
@@ -534,7 +501,7 @@ START_TEST(test_recipients_and_message_id)
         buf_printf(&settings, "%s\"recipient-number-%02d@corp.test\"", i ? ", " : "", i);
     buf_puts(&settings, "]}");
     ch = make_ok(settings.data);
-    msg = format(ch, &plain);
+    msg = channel_format_text(ch, &plain);
     parse(msg, &p);
     ck_assert_ptr_nonnull(strstr(p.to, "recipient-number-00@corp.test, "));
     ck_assert_ptr_nonnull(strstr(p.to, " recipient-number-19@corp.test"));
@@ -633,13 +600,7 @@ static void *smtp_run(void *arg)
 
 static void smtp_start(struct smtp_stub *s)
 {
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    ck_assert_int_eq(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(listen(s->fd, 4), 0);
-    ck_assert_int_eq(getsockname(s->fd, (struct sockaddr *)&a, &alen), 0);
-    s->port = ntohs(a.sin_port);
+    s->fd = loopback_listen(&s->port);
     if (!s->greeting)
         s->greeting = "220 stub ESMTP";
     ck_assert_int_eq(pthread_create(&s->thread, NULL, smtp_run, s), 0);
@@ -683,7 +644,7 @@ START_TEST(test_send_accepted)
     ck_assert_ptr_null(strstr(s.log, "AUTH"));
     /* What came is the message, but for the Date of the moment. */
     struct channel *ch = make_ok(SETTINGS);
-    char *msg = format(ch, &plain);
+    char *msg = channel_format_text(ch, &plain);
     ck_assert_str_eq(strstr(s.data, "\r\nFrom: "), strstr(msg, "\r\nFrom: "));
     free(msg);
     channel_free(ch);
@@ -771,17 +732,11 @@ END_TEST
 
 START_TEST(test_send_refused_connection_retries)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
     char settings[256], err[256] = "";
     snprintf(settings, sizeof(settings),
              "{\"type\": \"email\", \"url\": \"smtp://127.0.0.1:%d\", \"from\": \"a@b.test\","
              " \"to\": \"c@d.test\"}",
-             ntohs(a.sin_port));
+             loopback_unused_port());
     struct channel *ch = make_ok(settings);
     struct send_info info;
     ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_RETRY);
@@ -793,10 +748,6 @@ END_TEST
 
 int main(void)
 {
-    /* The stubs are on loopback: never through a proxy of the environment. */
-    setenv("no_proxy", "127.0.0.1", 1);
-    setenv("NO_PROXY", "127.0.0.1", 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     Suite *s = suite_create("email");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_refused_settings);
@@ -817,7 +768,5 @@ int main(void)
     tcase_add_test(tc, test_send_silent_server_times_out);
     tcase_add_test(tc, test_send_refused_connection_retries);
     suite_add_tcase(s, tc);
-    int rc = check_run(s);
-    curl_global_cleanup();
-    return rc;
+    return loopback_check_run(s);
 }

@@ -3,79 +3,13 @@
  * reply, a long body, a redirect, a timeout, a refused connection). */
 #include "check_main.h"
 #include "http_post.h"
+#include "http_stub.h"
 
-#include <arpa/inet.h>
 #include <check.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-
-/* A one-shot HTTP server: takes one connection, reads one request (headers
- * and Content-Length bytes), answers response (or, when it is NULL, waits for
- * the client to hang up) and closes. */
-struct stub {
-    int fd, port;
-    pthread_t thread;
-    const char *response;
-    char request[65536];
-    size_t request_len;
-};
-
-static void *stub_run(void *arg)
-{
-    struct stub *s = arg;
-    int c = accept(s->fd, NULL, NULL);
-    if (c < 0)
-        return NULL;
-    size_t want = 0;
-    for (;;) {
-        ssize_t n =
-            recv(c, s->request + s->request_len, sizeof(s->request) - 1 - s->request_len, 0);
-        if (n <= 0)
-            break;
-        s->request_len += (size_t)n;
-        s->request[s->request_len] = '\0';
-        char *end = strstr(s->request, "\r\n\r\n");
-        if (end && !want) {
-            const char *cl = strcasestr(s->request, "\r\ncontent-length:");
-            want = (size_t)(end + 4 - s->request) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
-        }
-        if (want && s->request_len >= want && s->response)
-            break;
-    }
-    if (s->response)
-        send(c, s->response, strlen(s->response), MSG_NOSIGNAL);
-    close(c);
-    return NULL;
-}
-
-static void stub_start(struct stub *s, const char *response)
-{
-    memset(s, 0, sizeof(*s));
-    s->response = response;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    ck_assert_int_ge(s->fd, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    ck_assert_int_eq(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(listen(s->fd, 4), 0);
-    ck_assert_int_eq(getsockname(s->fd, (struct sockaddr *)&a, &alen), 0);
-    s->port = ntohs(a.sin_port);
-    ck_assert_int_eq(pthread_create(&s->thread, NULL, stub_run, s), 0);
-}
-
-static void stub_join(struct stub *s)
-{
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-}
 
 static const char *const json_headers[] = {"Content-Type: application/json", "Expect:", NULL};
 
@@ -212,16 +146,16 @@ END_TEST
 
 START_TEST(test_post_reply)
 {
-    struct stub s;
-    stub_start(&s, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 12\r\n"
-                   "retry-after:   30  \r\nConnection: close\r\n\r\nrate_limited");
+    struct http_stub s;
+    http_stub_start(&s, "HTTP/1.1 429 Too Many Requests\r\nContent-Length: 12\r\n"
+                        "retry-after:   30  \r\nConnection: close\r\n\r\nrate_limited");
     char url[128], err[256] = "";
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/services/T1/B1/secret", s.port);
     const char *body = "{\"text\":\"hi\"}";
     struct http_reply r;
     ck_assert_int_eq(http_post(url, json_headers, body, strlen(body), 2000, &r, err, sizeof(err)),
                      0);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(r.status, 429);
     ck_assert_str_eq(r.retry_after, "30");
     ck_assert_str_eq(r.body, "rate_limited");
@@ -246,8 +180,8 @@ START_TEST(test_post_long_body_kept_short)
     snprintf(response, sizeof(response),
              "HTTP/1.1 400 Bad Request\r\nContent-Length: 2000\r\nConnection: close\r\n\r\n%s",
              big);
-    struct stub s;
-    stub_start(&s, response);
+    struct http_stub s;
+    http_stub_start(&s, response);
     char url[128], err[256] = "";
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
     struct http_reply r;
@@ -256,7 +190,7 @@ START_TEST(test_post_long_body_kept_short)
     memset(body, 'b', sizeof(body));
     ck_assert_int_eq(http_post(url, json_headers, body, sizeof(body), 2000, &r, err, sizeof(err)),
                      0);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(r.status, 400);
     ck_assert_uint_eq(r.body_len, HTTP_BODY_KEEP);
     ck_assert_uint_eq(strlen(r.body), HTTP_BODY_KEEP);
@@ -266,22 +200,22 @@ END_TEST
 
 START_TEST(test_post_no_redirect)
 {
-    struct stub s;
-    stub_start(&s, "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\n"
-                   "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    struct http_stub s;
+    http_stub_start(&s, "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\n"
+                        "Content-Length: 0\r\nConnection: close\r\n\r\n");
     char url[128], err[256] = "";
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
     struct http_reply r;
     ck_assert_int_eq(http_post(url, json_headers, "{}", 2, 2000, &r, err, sizeof(err)), 0);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(r.status, 302);
 }
 END_TEST
 
 START_TEST(test_post_timeout)
 {
-    struct stub s;
-    stub_start(&s, NULL); /* reads, never answers */
+    struct http_stub s;
+    http_stub_start(&s, NULL); /* reads, never answers */
     char url[128], err[256] = "";
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
     struct http_reply r;
@@ -289,7 +223,7 @@ START_TEST(test_post_timeout)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ck_assert_int_eq(http_post(url, json_headers, "{}", 2, 300, &r, err, sizeof(err)), -1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_str_eq(err, "timeout after 300 ms");
     ck_assert_int_eq(r.status, 0);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
@@ -299,15 +233,8 @@ END_TEST
 
 START_TEST(test_post_refused)
 {
-    /* A port that was free a moment ago and has no listener now. */
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-    close(fd);
     char url[128], err[256] = "";
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/services/secret-token", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/services/secret-token", loopback_unused_port());
     struct http_reply r;
     ck_assert_int_eq(http_post(url, json_headers, "{}", 2, 2000, &r, err, sizeof(err)), -1);
     ck_assert_msg(err[0] != '\0', "no reason given");
@@ -318,10 +245,6 @@ END_TEST
 
 int main(void)
 {
-    /* The stubs are on loopback: never through a proxy of the environment. */
-    setenv("no_proxy", "127.0.0.1", 1);
-    setenv("NO_PROXY", "127.0.0.1", 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     Suite *s = suite_create("http_post");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_retry_after_seconds);
@@ -335,7 +258,5 @@ int main(void)
     tcase_add_test(tc, test_post_timeout);
     tcase_add_test(tc, test_post_refused);
     suite_add_tcase(s, tc);
-    int rc = check_run(s);
-    curl_global_cleanup();
-    return rc;
+    return loopback_check_run(s);
 }

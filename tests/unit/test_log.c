@@ -2,6 +2,7 @@
  * text that stays on one JSON line, appending to a file, stdout by default,
  * lines from many threads that never interleave, and a full disk. */
 #include "channel.h"
+#include "channel_fixtures.h"
 #include "check_main.h"
 #include "timeutil.h"
 
@@ -14,18 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define ID "0190b1c4-7d2a-7c3e-9b1f-2a3b4c5d6e7f"
-#define LINK "http://127.0.0.1:8080/v1/assistance/" ID
-
-static const struct assistance plain = {
-    .id = ID,
-    .topic = "sales",
-    .description = "Need a quote for 40 seats",
-    .received_at = "2024-03-05T10:00:00.000000Z",
-    .request_id = "req-42",
-    .link = LINK,
-    .delivery_id = "dlv-1",
-};
+static const struct assistance plain = SAMPLE_ASSISTANCE("dlv-1");
 
 static const char *const hostile[] = {
     "line one\r\nline two\nline three\rfour", "end of data\r\n.\r\nMAIL FROM:<evil@example.com>",
@@ -36,46 +26,17 @@ static const char *const hostile[] = {
 
 static struct channel *make(const char *settings, char *err, size_t errlen)
 {
-    json_t *conf = json_loads(settings, 0, NULL);
-    ck_assert_msg(conf != NULL, "test settings are not JSON: %s", settings);
-    struct channel *ch = channel_new("ops-log", conf, err, errlen);
-    json_decref(conf);
-    return ch;
+    return channel_from_json("ops-log", settings, err, errlen);
 }
 
-/* A channel on a fresh file in a fresh directory; path gets its name. */
+/* A channel on a fresh file in a fresh directory; path gets its name (remove
+ * both with temp_file_remove()). */
 static struct channel *make_file(char *path, size_t pathlen)
 {
-    char dir[] = "/tmp/sluice-test-log-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, pathlen, "%s/notify.log", dir);
-    char settings[256], err[256] = "";
+    temp_file_path(path, pathlen, "notify.log");
+    char settings[256];
     snprintf(settings, sizeof(settings), "{\"type\": \"log\", \"path\": \"%s\"}", path);
-    struct channel *ch = make(settings, err, sizeof(err));
-    ck_assert_msg(ch != NULL, "refused: %s", err);
-    return ch;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    struct buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(f);
-    return buf_steal(&b);
-}
-
-static void remove_file(const char *path)
-{
-    unlink(path);
-    char dir[256];
-    snprintf(dir, sizeof(dir), "%s", path);
-    *strrchr(dir, '/') = '\0';
-    rmdir(dir);
+    return channel_from_json_ok("ops-log", settings);
 }
 
 START_TEST(test_refused_settings)
@@ -116,9 +77,9 @@ START_TEST(test_line)
     /* {"ts":"<27 characters>", then the rest exactly. */
     ck_assert_int_eq(strncmp(out.data, "{\"ts\":\"", 7), 0);
     ck_assert_str_eq(out.data + 7 + 27,
-                     "\",\"channel\":\"ops-log\",\"topic\":\"sales\",\"id\":\"" ID "\","
+                     "\",\"channel\":\"ops-log\",\"topic\":\"sales\",\"id\":\"" SAMPLE_ID "\","
                      "\"description\":\"Need a quote for 40 seats\",\"request_id\":\"req-42\","
-                     "\"link\":\"" LINK "\",\"delivery_id\":\"dlv-1\"}\n");
+                     "\"link\":\"" SAMPLE_LINK "\",\"delivery_id\":\"dlv-1\"}\n");
     char ts[28];
     memcpy(ts, out.data + 7, 27);
     ts[27] = '\0';
@@ -187,13 +148,13 @@ START_TEST(test_appends_to_file)
     req.description = hostile[0];
     ck_assert_int_eq(channel_deliver(ch, &req, &info, err, sizeof(err)), SEND_OK);
     channel_free(ch);
-    char *text = slurp(path);
+    char *text = read_whole_file(path);
     char *second = strchr(text, '\n') + 1;
     ck_assert_ptr_eq(strchr(second, '\n'), text + strlen(text) - 1);
     ck_assert_ptr_nonnull(strstr(text, "\"description\":\"Need a quote for 40 seats\""));
     ck_assert_ptr_nonnull(strstr(second, "\"description\":\"line one\\r\\nline two"));
     free(text);
-    remove_file(path);
+    temp_file_remove(path);
 }
 END_TEST
 
@@ -215,7 +176,7 @@ START_TEST(test_stdout_by_default)
     close(saved);
     close(fd);
     ck_assert_int_eq(r, SEND_OK);
-    char *text = slurp(path);
+    char *text = read_whole_file(path);
     ck_assert_ptr_nonnull(strstr(text, "\"channel\":\"ops-log\""));
     ck_assert_int_eq(text[strlen(text) - 1], '\n');
     free(text);
@@ -255,7 +216,7 @@ START_TEST(test_threads_never_interleave)
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     channel_free(ch);
-    char *text = slurp(path);
+    char *text = read_whole_file(path);
     int lines = 0;
     for (char *line = text, *next; *line; line = next + 1) {
         next = strchr(line, '\n');
@@ -268,7 +229,7 @@ START_TEST(test_threads_never_interleave)
     }
     ck_assert_int_eq(lines, THREADS * LINES);
     free(text);
-    remove_file(path);
+    temp_file_remove(path);
 }
 END_TEST
 

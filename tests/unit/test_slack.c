@@ -3,32 +3,16 @@
  * no broken JSON), long ones spread over sections Slack accepts, and sends
  * to a one-shot HTTP server on a loopback port. */
 #include "channel.h"
+#include "channel_fixtures.h"
 #include "check_main.h"
+#include "http_stub.h"
 
-#include <arpa/inet.h>
 #include <check.h>
-#include <curl/curl.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#define ID "0190b1c4-7d2a-7c3e-9b1f-2a3b4c5d6e7f"
-#define LINK "http://127.0.0.1:8080/v1/assistance/" ID
-
-static const struct assistance plain = {
-    .id = ID,
-    .topic = "sales",
-    .description = "Need a quote for 40 seats",
-    .received_at = "2024-03-05T10:00:00.000000Z",
-    .request_id = "req-42",
-    .link = LINK,
-    .delivery_id = "dlv-1",
-};
+static const struct assistance plain = SAMPLE_ASSISTANCE("dlv-1");
 
 static const char *const hostile[] = {
     "line one\r\nline two\nline three\rfour",
@@ -44,23 +28,10 @@ static const char *const hostile[] = {
     "tab\there, nul-free, \x01\x02\x1b[31m control",
 };
 
-static struct channel *make(const char *settings, char *err, size_t errlen)
-{
-    json_t *conf = json_loads(settings, 0, NULL);
-    ck_assert_msg(conf != NULL, "test settings are not JSON: %s", settings);
-    struct channel *ch = channel_new("sales-slack", conf, err, errlen);
-    json_decref(conf);
-    return ch;
-}
-
 static struct channel *make_ok(void)
 {
-    char err[256] = "";
-    struct channel *ch =
-        make("{\"type\": \"slack\", \"webhook_url\": \"https://hooks.example/T1/B1/x\"}", err,
-             sizeof(err));
-    ck_assert_msg(ch != NULL, "refused: %s", err);
-    return ch;
+    return channel_from_json_ok(
+        "sales-slack", "{\"type\": \"slack\", \"webhook_url\": \"https://hooks.example/T1/B1/x\"}");
 }
 
 /* What the test expects Slack's escaping to make of s. */
@@ -91,16 +62,18 @@ static size_t utf16_len(const char *s)
     return n;
 }
 
+/* The message for req, parsed; its text too when text is not NULL (the
+ * caller frees both). */
 static json_t *format(const struct channel *ch, const struct assistance *req, char **text)
 {
-    struct buf out = {0};
-    ck_assert_int_eq(ch->type->format(ch, req, &out), 0);
+    char *out = channel_format_text(ch, req);
     json_error_t jerr;
-    json_t *doc = json_loads(out.data, 0, &jerr);
-    ck_assert_msg(doc != NULL, "not JSON (%s): %s", jerr.text, out.data);
+    json_t *doc = json_loads(out, 0, &jerr);
+    ck_assert_msg(doc != NULL, "not JSON (%s): %s", jerr.text, out);
     if (text)
-        *text = buf_steal(&out);
-    buf_free(&out);
+        *text = out;
+    else
+        free(out);
     return doc;
 }
 
@@ -124,11 +97,7 @@ START_TEST(test_refused_settings)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[256] = "";
-        struct channel *ch = make(cases[i].settings, err, sizeof(err));
-        ck_assert_msg(ch == NULL, "accepted %s", cases[i].settings);
-        ck_assert_msg(strncmp(err, cases[i].want, strlen(cases[i].want)) == 0,
-                      "for %s: error \"%s\", expected it to start \"%s\"", cases[i].settings, err,
-                      cases[i].want);
+        assert_refused("sales-slack", cases[i].settings, cases[i].want, err, sizeof(err));
         ck_assert_msg(!strstr(err, "secret-token"), "the error shows the URL: %s", err);
     }
 }
@@ -141,19 +110,19 @@ START_TEST(test_plain_message)
     json_decref(format(ch, &plain, &text));
     ck_assert_str_eq(
         text,
-        "{\"text\":\"Assistance requested: sales\\nNeed a quote for 40 seats\\nRequest " ID
-        " (X-Request-ID req-42)\\n" LINK "\","
+        "{\"text\":\"Assistance requested: sales\\nNeed a quote for 40 seats\\nRequest " SAMPLE_ID
+        " (X-Request-ID req-42)\\n" SAMPLE_LINK "\","
         "\"blocks\":["
         "{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"*Assistance requested:* "
         "sales\"}},"
         "{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"Need a quote for 40 "
         "seats\",\"verbatim\":true}},"
         "{\"type\":\"context\",\"elements\":["
-        "{\"type\":\"mrkdwn\",\"text\":\"Request " ID "\",\"verbatim\":true},"
+        "{\"type\":\"mrkdwn\",\"text\":\"Request " SAMPLE_ID "\",\"verbatim\":true},"
         "{\"type\":\"mrkdwn\",\"text\":\"X-Request-ID req-42\",\"verbatim\":true},"
         "{\"type\":\"mrkdwn\",\"text\":\"Received 2024-03-05T10:00:00.000000Z\","
         "\"verbatim\":true}]},"
-        "{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"<" LINK
+        "{\"type\":\"section\",\"text\":{\"type\":\"mrkdwn\",\"text\":\"<" SAMPLE_LINK
         "|Open the request>\"}}]}");
     free(text);
     channel_free(ch);
@@ -169,7 +138,7 @@ START_TEST(test_without_request_id_and_link)
     char *text;
     json_t *doc = format(ch, &req, &text);
     ck_assert_str_eq(json_string_value(json_object_get(doc, "text")),
-                     "Assistance requested: sales\nNeed a quote for 40 seats\nRequest " ID);
+                     "Assistance requested: sales\nNeed a quote for 40 seats\nRequest " SAMPLE_ID);
     json_t *blocks = json_object_get(doc, "blocks");
     ck_assert_int_eq(json_array_size(blocks), 3);
     json_t *elements = json_object_get(json_array_get(blocks, 2), "elements");
@@ -204,7 +173,8 @@ static char *description_of(json_t *doc)
             if (json_is_true(json_object_get(text, "verbatim")))
                 buf_puts(&joined, t);
             else if (i > 0)
-                ck_assert_msg(strncmp(t, "<" LINK "|", strlen(LINK) + 2) == 0, "stray link: %s", t);
+                ck_assert_msg(strncmp(t, "<" SAMPLE_LINK "|", strlen(SAMPLE_LINK) + 2) == 0,
+                              "stray link: %s", t);
         } else {
             ck_assert_str_eq(type, "context");
             size_t k;
@@ -339,79 +309,27 @@ START_TEST(test_invalid_utf8_refused)
 }
 END_TEST
 
-/* A one-shot HTTP server on a loopback port (as in test_http_post.c). */
-struct stub {
-    int fd, port;
-    pthread_t thread;
-    const char *response;
-    char request[65536];
-    size_t request_len;
-};
-
-static void *stub_run(void *arg)
+/* Starts s to answer response, and a channel that posts to it. */
+static struct channel *start(struct http_stub *s, const char *response)
 {
-    struct stub *s = arg;
-    int c = accept(s->fd, NULL, NULL);
-    if (c < 0)
-        return NULL;
-    size_t want = 0;
-    for (;;) {
-        ssize_t n =
-            recv(c, s->request + s->request_len, sizeof(s->request) - 1 - s->request_len, 0);
-        if (n <= 0)
-            break;
-        s->request_len += (size_t)n;
-        s->request[s->request_len] = '\0';
-        char *end = strstr(s->request, "\r\n\r\n");
-        if (end && !want) {
-            const char *cl = strcasestr(s->request, "\r\ncontent-length:");
-            want = (size_t)(end + 4 - s->request) + (cl ? strtoul(cl + 17, NULL, 10) : 0);
-        }
-        if (want && s->request_len >= want)
-            break;
-    }
-    send(c, s->response, strlen(s->response), MSG_NOSIGNAL);
-    close(c);
-    return NULL;
-}
-
-static struct channel *stub_start(struct stub *s, const char *response)
-{
-    memset(s, 0, sizeof(*s));
-    s->response = response;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof(a);
-    ck_assert_int_eq(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    ck_assert_int_eq(listen(s->fd, 4), 0);
-    ck_assert_int_eq(getsockname(s->fd, (struct sockaddr *)&a, &alen), 0);
-    s->port = ntohs(a.sin_port);
-    ck_assert_int_eq(pthread_create(&s->thread, NULL, stub_run, s), 0);
-    char settings[256], err[256] = "";
+    http_stub_start(s, response);
+    char settings[256];
     snprintf(settings, sizeof(settings),
              "{\"type\": \"slack\", \"webhook_url\": \"http://127.0.0.1:%d/services/secret-token\","
              " \"timeout_ms\": 3000}",
              s->port);
-    struct channel *ch = make(settings, err, sizeof(err));
-    ck_assert_msg(ch != NULL, "refused: %s", err);
-    return ch;
-}
-
-static void stub_join(struct stub *s)
-{
-    pthread_join(s->thread, NULL);
-    close(s->fd);
+    return channel_from_json_ok("sales-slack", settings);
 }
 
 START_TEST(test_send_ok)
 {
-    struct stub s;
+    struct http_stub s;
     struct channel *ch =
-        stub_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
     struct send_info info;
     char err[256] = "";
     ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_OK);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(info.status, 200);
     ck_assert_int_eq(info.retry_after_ms, 0);
     ck_assert(strncmp(s.request, "POST /services/secret-token HTTP/1.1\r\n", 38) == 0);
@@ -426,14 +344,14 @@ END_TEST
 
 START_TEST(test_send_rate_limited)
 {
-    struct stub s;
-    struct channel *ch = stub_start(&s, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n"
-                                        "Content-Length: 12\r\nConnection: close\r\n\r\n"
-                                        "rate_limited");
+    struct http_stub s;
+    struct channel *ch = start(&s, "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\n"
+                                   "Content-Length: 12\r\nConnection: close\r\n\r\n"
+                                   "rate_limited");
     struct send_info info;
     char err[256] = "";
     ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_RETRY);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(info.status, 429);
     ck_assert_int_eq(info.retry_after_ms, 7000);
     ck_assert_str_eq(err, "slack answered 429: rate_limited");
@@ -443,13 +361,13 @@ END_TEST
 
 START_TEST(test_send_not_found_drops)
 {
-    struct stub s;
-    struct channel *ch = stub_start(&s, "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n"
-                                        "Connection: close\r\n\r\nno_service");
+    struct http_stub s;
+    struct channel *ch = start(&s, "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n"
+                                   "Connection: close\r\n\r\nno_service");
     struct send_info info;
     char err[256] = "";
     ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_DROP);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(info.status, 404);
     ck_assert_str_eq(err, "slack answered 404: no_service");
     channel_free(ch);
@@ -458,13 +376,13 @@ END_TEST
 
 START_TEST(test_send_server_error_retries)
 {
-    struct stub s;
-    struct channel *ch = stub_start(&s, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\n"
-                                        "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    struct http_stub s;
+    struct channel *ch = start(&s, "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\n"
+                                   "Content-Length: 0\r\nConnection: close\r\n\r\n");
     struct send_info info;
     char err[256] = "";
     ck_assert_int_eq(channel_deliver(ch, &plain, &info, err, sizeof(err)), SEND_RETRY);
-    stub_join(&s);
+    http_stub_join(&s);
     ck_assert_int_eq(info.status, 503);
     ck_assert_int_eq(info.retry_after_ms, 2000);
     ck_assert_ptr_null(strstr(err, "secret-token"));
@@ -474,10 +392,6 @@ END_TEST
 
 int main(void)
 {
-    /* The stubs are on loopback: never through a proxy of the environment. */
-    setenv("no_proxy", "127.0.0.1", 1);
-    setenv("NO_PROXY", "127.0.0.1", 1);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     Suite *s = suite_create("slack");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_refused_settings);
@@ -493,7 +407,5 @@ int main(void)
     tcase_add_test(tc, test_send_not_found_drops);
     tcase_add_test(tc, test_send_server_error_retries);
     suite_add_tcase(s, tc);
-    int rc = check_run(s);
-    curl_global_cleanup();
-    return rc;
+    return loopback_check_run(s);
 }
