@@ -1,8 +1,10 @@
 """Integration test harness: a throw-away Sluice stack per test module.
 
 A Stack is a PostgreSQL cluster (deploy/dev/pg.sh), sluice-devkafka, N
-sluice-persist replicas and sluice-ingest, all on free loopback ports, each
-logging to a file under the stack's temporary directory. It offers the
+sluice-persist replicas, M sluice-notify workers (default none) and
+sluice-ingest, all on free loopback ports, each logging to a file under the
+stack's temporary directory. Stack(routing=...) writes DIR/routing.json and
+points ingest and notify at it (SLUICE_ROUTING_FILE). It offers the
 failure drills the tests need (SIGKILL a replica, stop PostgreSQL keeping its
 port, kill the broker) and clients for HTTP, psql and kcat.
 
@@ -240,7 +242,8 @@ def _pg_bindir():
 class Stack:
     """A whole Sluice system for one test module. Use start()/stop()."""
 
-    def __init__(self, name, persist=1, ingest=True, env=None, ingest_env=None, persist_env=None):
+    def __init__(self, name, persist=1, ingest=True, env=None, ingest_env=None, persist_env=None,
+                 notify=0, notify_env=None, routing=None):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=f"sluice-it-{name}-")
         os.chmod(self.dir, 0o755)  # the postgres user must reach DIR/pg when we are root
@@ -257,6 +260,13 @@ class Stack:
         self.problems = []  # bad exits found by stop()
         self.stopped = False
         self.prefix = self.extra_env.get("SLUICE_TOPIC_PREFIX", "sluice.")
+        self.n_notify, self.notify_env = notify, notify_env or {}
+        self.notify = []
+        self.notify_ports = []
+        self.routing_file = None
+        if routing is not None:
+            self.write_routing(routing)
+            self.extra_env.setdefault("SLUICE_ROUTING_FILE", self.routing_file)
         STACKS.append(self)
 
     # -- environment and locations
@@ -281,7 +291,10 @@ class Stack:
         return os.path.join(self.logs, f"{name}.log")
 
     def where(self):
-        return f"logs in {self.logs}/ (ingest.log, persist-N.log, devkafka.log), PostgreSQL log {self.pg_dir}/server.log"
+        notify = ", notify-N.log" if self.n_notify else ""
+        routing = f", routing file {self.routing_file}" if self.routing_file else ""
+        return (f"logs in {self.logs}/ (ingest.log, persist-N.log{notify}, devkafka.log){routing}, "
+                f"PostgreSQL log {self.pg_dir}/server.log")
 
     @property
     def topic(self):
@@ -291,10 +304,19 @@ class Stack:
     def dlq(self):
         return self.prefix + "events.dlq"
 
+    @property
+    def assistance_topic(self):
+        return self.prefix + "assistance"
+
+    @property
+    def assistance_dlq(self):
+        return self.prefix + "assistance.dlq"
+
     # -- lifecycle
 
     def start(self):
-        for b in ("sluice-devkafka", "sluice-ingest", "sluice-persist"):
+        needed = ("sluice-devkafka", "sluice-ingest", "sluice-persist") + (("sluice-notify",) if self.n_notify else ())
+        for b in needed:
             if not os.access(os.path.join(BIN, b), os.X_OK):
                 raise RuntimeError(f"{BIN}/{b} is missing: build first (make build-san) or set SLUICE_BIN")
         self.start_pg()
@@ -305,6 +327,10 @@ class Stack:
             self.persist_ports.append(free_port())
             self.persist.append(None)
             self.start_persist(i)
+        for i in range(self.n_notify):
+            self.notify_ports.append(free_port())
+            self.notify.append(None)
+            self.start_notify(i)
         return self
 
     def stop(self):
@@ -313,7 +339,7 @@ class Stack:
         if self.stopped:
             return
         self.stopped = True
-        for proc in [self.ingest] + self.persist + [self.devkafka]:
+        for proc in [self.ingest] + self.persist + self.notify + [self.devkafka]:
             if proc is not None:
                 problem = proc.stop()
                 if problem:
@@ -456,11 +482,14 @@ class Stack:
         wait_until(drained, timeout, lambda: f"persist to apply the topic up to {ends} "
                                              f"(kafka_offsets: {state.get('applied')}); {self.where()}")
 
-    def kcat_produce(self, topic, messages, partition=None):
-        """Produces [(key, value)] in order (values must not contain newlines or tabs)."""
+    def kcat_produce(self, topic, messages, partition=None, headers=None):
+        """Produces [(key, value)] in order (values must not contain newlines
+        or tabs), each with the headers {name: value} when given."""
         cmd = ["kcat", "-P", "-b", self.brokers, "-t", topic, "-K", "\t", "-X", "acks=all"]
         if partition is not None:
             cmd += ["-p", str(partition)]
+        for name, value in (headers or {}).items():
+            cmd += ["-H", f"{name}={value}"]
         data = "".join(f"{k}\t{v}\n" for k, v in messages)
         out = subprocess.run(cmd, input=data, capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
@@ -510,6 +539,143 @@ class Stack:
     def admin(self, i):
         return Http("127.0.0.1", self.persist_ports[i])
 
+    # -- notify
+
+    def start_notify(self, i):
+        """Starts sluice-notify-i (admin port kept across restarts) and waits
+        for GET /readyz 200."""
+        env = self.env(SLUICE_ADMIN_LISTEN=f"127.0.0.1:{self.notify_ports[i]}", **self.notify_env)
+        proc = Proc(f"sluice-notify-{i}", [os.path.join(BIN, "sluice-notify")], env, self.log(f"notify-{i}"))
+        self.notify[i] = proc.start()
+        admin = Http("127.0.0.1", self.notify_ports[i])
+
+        def ready():
+            if not proc.alive():
+                raise Abort(f"sluice-notify-{i} exited with {proc.popen.returncode}")
+            return admin.get("/readyz").status == 200
+
+        try:
+            wait_until(ready, 90, f"sluice-notify-{i} GET /readyz 200; see {proc.log}")
+        finally:
+            admin.close()
+
+    def kill_notify(self, i):
+        self.notify[i].kill()
+
+    def stop_notify(self, i):
+        """SIGTERM; a bad exit is kept in self.problems."""
+        problem = self.notify[i].stop()
+        if problem:
+            self.problems.append(f"{problem}; see {self.notify[i].log}")
+
+    def restart_notify(self, i):
+        if self.notify[i] is not None and self.notify[i].alive():
+            self.stop_notify(i)
+        self.start_notify(i)
+
+    def notify_admin(self, i=0):
+        return Http("127.0.0.1", self.notify_ports[i])
+
+    def notify_metrics(self, i=0):
+        """The text of notify-i's GET /metrics."""
+        admin = self.notify_admin(i)
+        try:
+            r = admin.get("/metrics")
+        finally:
+            admin.close()
+        if r.status != 200:
+            raise RuntimeError(f"GET /metrics of sluice-notify-{i} answered {r}")
+        return r.body.decode()
+
+    def metric(self, name, i=0, **labels):
+        """The sum of notify-i's samples called `name` whose labels include
+        `labels`, or None when there is no such sample."""
+        found = None
+        for sname, slabels, value in parse_metrics(self.notify_metrics(i)):
+            if sname == name and all(slabels.get(k) == v for k, v in labels.items()):
+                found = (found or 0.0) + value
+        return found
+
+    # -- routing file, signals and logs
+
+    def write_routing(self, routing):
+        """Writes the routing file DIR/routing.json at once (rename), so a
+        process reloading it never reads half a file. routing: a dict, a
+        callable(stack) giving one, or str/bytes written as they are."""
+        if callable(routing):
+            routing = routing(self)
+        if isinstance(routing, (dict, list)):
+            routing = json.dumps(routing, indent=2)
+        if isinstance(routing, str):
+            routing = routing.encode()
+        self.routing_file = os.path.join(self.dir, "routing.json")
+        tmp = self.routing_file + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(routing)
+        os.replace(tmp, self.routing_file)
+        return self.routing_file
+
+    def proc(self, which):
+        """A Proc from a Proc or a name: "ingest", "notify-0", "persist-1"."""
+        if isinstance(which, Proc):
+            return which
+        if which == "ingest":
+            return self.ingest
+        kind, _, i = which.rpartition("-")
+        return {"notify": self.notify, "persist": self.persist}[kind][int(i)]
+
+    def log_offset(self, which):
+        """The size of a process's log now: pass it as since= to wait_log."""
+        path = self.proc(which).log
+        return os.path.getsize(path) if os.path.exists(path) else 0
+
+    def sighup(self, which):
+        """Sends SIGHUP; returns the log offset from before it (for wait_log)."""
+        proc = self.proc(which)
+        offset = self.log_offset(proc)
+        if not proc.alive():
+            raise AssertionError(f"{proc.name} is not running; cannot send SIGHUP; see {proc.log}")
+        proc.popen.send_signal(signal.SIGHUP)
+        return offset
+
+    def log_lines(self, which, since=0):
+        with open(self.proc(which).log, "rb") as f:
+            f.seek(since)
+            return f.read().decode("utf-8", "replace").splitlines()
+
+    def wait_log(self, which, substring, timeout, since=0, level=None):
+        """Waits for a line of the process's log, after byte offset `since`,
+        that contains `substring` (and, when it is a JSON log line and level
+        is given, has that "level"); returns the line (parsed when JSON)."""
+        proc = self.proc(which)
+
+        def found():
+            for line in self.log_lines(proc, since):
+                if substring not in line:
+                    continue
+                try:
+                    parsed = json.loads(line)
+                except ValueError:
+                    parsed = None
+                if level is not None and (not isinstance(parsed, dict) or parsed.get("level") != level):
+                    continue
+                return parsed if isinstance(parsed, dict) else line
+            if not proc.alive():
+                raise Abort(f"{proc.name} exited with {proc.popen.returncode}")
+            return None
+
+        lvl = f" with level {level!r}" if level else ""
+        return wait_until(found, timeout, f"a line containing {substring!r}{lvl} in {proc.log} after byte {since}")
+
+    def dlq_barrier(self, topic, partition, dlq, timeout=60):
+        """Produces a poison message to topic[partition] and waits until the
+        worker has put it on `dlq`: after it, every earlier message of that
+        partition has been consumed."""
+        key = f"barrier-{uuid.uuid4().hex}"
+        self.kcat_produce(topic, [(key, f"not an envelope: {key}")], partition=partition)
+        wait_until(lambda: any(m.get("key") == key for m in self.kcat_consume(dlq)), timeout,
+                   f"the barrier message {key} of {topic}[{partition}] on {dlq}; {self.where()}")
+
     # -- event helpers
 
     def wait_persisted(self, ids, timeout=60):
@@ -518,6 +684,23 @@ class Stack:
         quoted = ",".join(f"'{i}'" for i in ids)
         wait_until(lambda: int(self.sql_value(f"SELECT count(*) FROM events WHERE id IN ({quoted})")) == len(ids),
                    timeout, lambda: f"{len(ids)} event(s) in PostgreSQL (ids {ids[:3]}...); {self.where()}")
+
+
+def parse_metrics(text):
+    """[(name, {label: value}, float)] of a Prometheus text exposition."""
+    samples = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)', line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        try:
+            samples.append((m.group(1), labels, float(m.group(3))))
+        except ValueError:
+            continue
+    return samples
 
 
 # ------------------------------------------------------------------ load
@@ -707,3 +890,62 @@ class StackCase(unittest.TestCase):
         r = self.http.get(path)
         self.expect_status(r, 200, f"GET {path}")
         return r.json()
+
+    # -- assistance requests
+
+    def post_assistance(self, topic, description, headers=None, http=None):
+        """POST /v1/assistance expecting 202 {id, status: accepted} and
+        Location; returns the id."""
+        body = {"topic": topic, "description": description}
+        r = (http or self.http).post_json("/v1/assistance", body, headers, retry=True)
+        self.expect_status(r, 202, f"POST /v1/assistance {json.dumps(body)[:100]}")
+        j = r.json()
+        self.expect(isinstance(j, dict) and set(j) >= {"id", "status"} and j["status"] == "accepted", "202 body",
+                    '{"id": ..., "status": "accepted"}', r)
+        uuid.UUID(j["id"])
+        self.expect_eq(r.header("Location"), f"/v1/assistance/{j['id']}", "Location header of the 202")
+        return j["id"]
+
+    def get_assistance(self, rid, timeout=30):
+        """GET /v1/assistance/{rid} once it answers 200 (notify records the
+        request after ingest accepted it); returns the document."""
+        state = {}
+
+        def found():
+            state["r"] = self.http.get(f"/v1/assistance/{rid}")
+            if state["r"].status not in (200, 404):
+                raise Abort(f"GET /v1/assistance/{rid} answered {state['r']}")
+            return state["r"].status == 200
+
+        self.wait(found, timeout, lambda: f"GET /v1/assistance/{rid} to answer 200 (last: {state.get('r')})")
+        return state["r"].json()
+
+    def wait_delivery(self, rid, channel, status, timeout=30, fallback=None):
+        """Waits until GET /v1/assistance/{rid} shows the delivery to
+        `channel` (with that fallback flag, when given) in `status`; returns
+        (delivery, document). A delivery that reached the other final status
+        stops the wait at once."""
+        final = {"delivered", "failed"}
+        state = {}
+
+        def reached():
+            r = self.http.get(f"/v1/assistance/{rid}")
+            state["r"] = r
+            if r.status == 404:
+                return None
+            if r.status != 200:
+                raise Abort(f"GET /v1/assistance/{rid} answered {r}")
+            doc = r.json()
+            for d in doc.get("deliveries") or []:
+                if d.get("channel") != channel or (fallback is not None and d.get("fallback") != fallback):
+                    continue
+                if d.get("status") == status:
+                    return d, doc
+                if d.get("status") in final and status in final:
+                    raise Abort(f"the delivery to {channel} of {rid} ended {d.get('status')!r}, "
+                                f"not {status!r}: {d}; {self.stack.where()}")
+            return None
+
+        return self.wait(reached, timeout,
+                         lambda: f"delivery of {rid} to channel {channel!r} in status {status!r}"
+                                 f"{'' if fallback is None else f' (fallback {fallback})'} (last: {state.get('r')})")
