@@ -6,7 +6,8 @@
 # Assistance routing (.run/routing.json, written here): sales -> Slack when
 # SLACK_WEBHOOK_URL is set, pricing -> email when SMTP_URL, SMTP_FROM and
 # SMTP_TO are; otherwise, and as the fallback, the log channel
-# (.run/deliveries.log). Edit the file and send SIGHUP to reload it.
+# (.run/deliveries.log). Edit the file and send SIGHUP to reload it; it is
+# written anew at each start unless SLUICE_ROUTING_FILE names a file of yours.
 # Ctrl-C, SIGINT or SIGTERM stops everything in order: ingest first (it drains
 # its writes into Kafka), then the workers, then the broker, then PostgreSQL.
 set -euo pipefail
@@ -80,7 +81,10 @@ if [ -n "${SMTP_URL:-}" ] && [ -n "${SMTP_FROM:-}" ] && [ -n "${SMTP_TO:-}" ]; t
     channels+='"pricing-email": {"type": "email", "url": "${SMTP_URL}", "from": "${SMTP_FROM}", "to": "${SMTP_TO}"'"$auth"'},'
     pricing='"pricing-email"'
 fi
-cat >"$run/routing.json" <<JSON
+routing=${SLUICE_ROUTING_FILE:-$run/routing.json}
+routes="sales -> ${sales//\"/}, pricing -> ${pricing//\"/}"
+[ -z "${SLUICE_ROUTING_FILE:-}" ] || routes="yours"
+[ -n "${SLUICE_ROUTING_FILE:-}" ] || cat >"$run/routing.json" <<JSON
 {
   "channels": {
     $channels
@@ -93,7 +97,7 @@ cat >"$run/routing.json" <<JSON
 }
 JSON
 
-export SLUICE_KAFKA_BROKERS="$brokers" SLUICE_PG_URL="$pg_url" SLUICE_ROUTING_FILE="$run/routing.json"
+export SLUICE_KAFKA_BROKERS="$brokers" SLUICE_PG_URL="$pg_url" SLUICE_ROUTING_FILE="$routing"
 export SLUICE_PUBLIC_URL="http://$listen"
 SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
 ingest_pid=$!
@@ -131,7 +135,7 @@ export SLUICE_PG_URL=$pg_url
 export SLUICE_KAFKA_BROKERS=$brokers
 export SLUICE_PERSIST_ADMIN_URLS="${admin_urls[*]}"
 export SLUICE_NOTIFY_ADMIN_URL=$notify_url
-export SLUICE_ROUTING_FILE=$run/routing.json
+export SLUICE_ROUTING_FILE=$routing
 ENV
 
 cat <<MSG
@@ -142,7 +146,7 @@ Sluice is running.
   Kafka        $brokers
   workers      $replicas sluice-persist (admin: ${admin_urls[*]})
                sluice-notify (admin: $notify_url)
-  routing      $run/routing.json: sales -> ${sales//\"/}, pricing -> ${pricing//\"/}
+  routing      $routing ($routes)
                (reload: kill -HUP \$(cat $run/ingest.pid) \$(cat $run/notify.pid))
   deliveries   $run/deliveries.log (the log channel)
   logs         $run/logs/
