@@ -89,6 +89,25 @@ static int request_uuid(const char *idem_key, int64_t now_us, char out[UUID_STR_
     return 0;
 }
 
+/* Under an Idempotency-Key: was this id recorded already, and with the same
+ * request? 1 same, 0 not recorded (or unknown: the database is away, and the
+ * write goes on as usual), -1 another request under the same key. */
+static int recorded_before(struct ingest *app, const char *id, const char *topic,
+                           const char *description)
+{
+    const char *params[] = {id, topic, description};
+    bool transient;
+    PGresult *res = reads_query(app,
+                                "SELECT topic = $2 AND description = $3 FROM assistance_requests "
+                                "WHERE id = $1::uuid",
+                                3, params, &transient);
+    int state = 0;
+    if (res && PQntuples(res) == 1)
+        state = PQgetvalue(res, 0, 0)[0] == 't' ? 1 : -1;
+    PQclear(res);
+    return state;
+}
+
 enum MHD_Result assistance_post(struct request *req)
 {
     const char *idem_key;
@@ -115,9 +134,26 @@ enum MHD_Result assistance_post(struct request *req)
                                    "Internal error", "No random bytes for an id.", NULL, NULL);
         goto out;
     }
+    const char *text = json_string_value(description);
+    int before = idem_key ? recorded_before(req->app, req->id, topic, text) : 0;
+    if (before < 0) {
+        ret = http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency-key-reused",
+                                   "Idempotency key reused",
+                                   "This Idempotency-Key was already used for another request; "
+                                   "the first one was kept. Use a new key for a new request.",
+                                   NULL, NULL);
+        goto out;
+    }
+    if (before > 0) {
+        /* A retry of a recorded request: its first answer, nothing produced. */
+        req->waiting = waiters_parse_prefer(http_header(req, "Prefer")) > 0;
+        struct wait_result done = {.outcome = req->waiting ? WAIT_EXISTS : WAIT_PENDING};
+        ret = respond_written(req, &done);
+        goto out;
+    }
     size_t len;
-    char *value = envelope_build_assistance(req->id, WRITE_PRINCIPAL, now, topic,
-                                            json_string_value(description), req->request_id, &len);
+    char *value = envelope_build_assistance(req->id, WRITE_PRINCIPAL, now, topic, text,
+                                            req->request_id, &len);
     if (!value) {
         ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                    "Internal error", "Could not encode the request.", NULL, NULL);

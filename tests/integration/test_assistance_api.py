@@ -221,6 +221,10 @@ class AssistanceApi(StackCase):
         for ch in ("sales-log", "pricing-log"):
             self.wait_delivery(rid, ch, "delivered")
         self.expect_eq(self.post_assistance("support", desc, headers), rid, "a 4th POST after delivery: the same id")
+        r = self.http.post_json("/v1/assistance", {"topic": "support", "description": desc + " (changed)"},
+                                headers, retry=True)
+        p = self.expect_problem(r, 422, "the recorded key reused with another description")
+        self.expect(p.get("type", "").endswith("idempotency-key-reused"), "problem type", "idempotency-key-reused", r)
         other = self.post_assistance("support", desc, {"Idempotency-Key": f"other-{self.token}"})
         self.expect(other != rid, "a POST with another Idempotency-Key", "another id", other)
         self.expect(self.post_assistance("support", desc) not in (rid, other), "a POST without Idempotency-Key",
