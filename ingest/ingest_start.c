@@ -103,22 +103,21 @@ static char *routing_placeholder(const char *name)
     return "(expanded by sluice-notify)";
 }
 
-static struct routing *load_routing(const struct ingest *app)
+/* The routing file, or NULL after one log line with msg and the reason. */
+static struct routing *load_routing(const struct ingest *app, const char *msg)
 {
     char err[512];
     struct routing *r = routing_load(app->cfg.routing_file, routing_placeholder, err, sizeof(err));
     if (!r)
-        log_error("routing file refused", "path", app->cfg.routing_file, "detail", err);
+        log_error(msg, "path", app->cfg.routing_file, "detail", err);
     return r;
 }
 
 void ingest_reload_routing(struct ingest *app)
 {
-    struct routing *fresh = load_routing(app);
-    if (!fresh) {
-        log_error("routing file refused; keeping the previous one", "path", app->cfg.routing_file);
+    struct routing *fresh = load_routing(app, "routing file refused; keeping the previous one");
+    if (!fresh)
         return;
-    }
     pthread_rwlock_wrlock(&app->routing_lock);
     struct routing *old = app->routing;
     app->routing = fresh;
@@ -140,7 +139,7 @@ int ingest_start(struct ingest *app)
         return -1;
     }
     pthread_rwlock_init(&app->routing_lock, NULL);
-    app->routing = load_routing(app);
+    app->routing = load_routing(app, "routing file refused");
     if (!app->routing)
         return -1;
     if (start_database(app) != 0)

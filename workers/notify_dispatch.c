@@ -10,8 +10,11 @@
  * channel gets a delivery of its own). Only the failed channel is retried.
  *
  * No channel may take the whole pool while others exist (one fifth stays
- * for the rest), and an open breaker stops claims for its channel, so one
- * slow or dead receiver never holds up the others. */
+ * for the rest), and an open breaker stops sends to its channel, so one slow
+ * or dead receiver never holds up the others. While a breaker is open its
+ * channel's due deliveries are not sent but still use up the attempt they
+ * were due for (recorded as "not sent: breaker open"), so a dead receiver
+ * is not hammered and its requests still reach the fallback on schedule. */
 #include "notify.h"
 
 #include "breaker.h"
@@ -50,6 +53,7 @@ struct job {
     char error[512];
     int64_t latency_us;
     bool dlq_sent;
+    bool short_circuited; /* not sent: the channel's breaker was open */
 };
 
 struct chan_state {
@@ -124,7 +128,11 @@ static bool ensure_conn(struct dispatcher *d)
 }
 
 /* Turns each claimed row into a job for the senders. */
-static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channel_set *set)
+/* How claimed deliveries proceed. */
+enum claim_mode { CLAIM_SEND, CLAIM_SHORT_CIRCUIT };
+
+static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channel_set *set,
+                              enum claim_mode mode)
 {
     int rows = PQntuples(res);
     for (int i = 0; i < rows; i++) {
@@ -159,12 +167,23 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         if (c)
             c->inflight++;
         d->inflight++;
-        if (d->todo_tail)
-            d->todo_tail->next = j;
-        else
-            d->todo = j;
-        d->todo_tail = j;
-        pthread_cond_signal(&d->work);
+        if (mode == CLAIM_SHORT_CIRCUIT) {
+            /* Straight to the outcomes: the dispatcher records it next. */
+            j->short_circuited = true;
+            j->result = SEND_RETRY;
+            snprintf(j->error, sizeof(j->error),
+                     "not sent: the channel's circuit breaker is open after %d failures in a row",
+                     c ? c->breaker.failures : 0);
+            j->next = d->done;
+            d->done = j;
+        } else {
+            if (d->todo_tail)
+                d->todo_tail->next = j;
+            else
+                d->todo = j;
+            d->todo_tail = j;
+            pthread_cond_signal(&d->work);
+        }
         pthread_mutex_unlock(&d->lock);
     }
     PQclear(res);
@@ -174,7 +193,7 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
 /* Claims up to limit due deliveries of one channel (or, with channel NULL,
  * of channels no longer in the routing file, listed in known). */
 static size_t claim(struct dispatcher *d, struct channel_set *set, const char *channel,
-                    const char *known, long limit)
+                    const char *known, long limit, enum claim_mode mode)
 {
     char lim[24], lease[24];
     snprintf(lim, sizeof(lim), "%ld", limit);
@@ -197,7 +216,7 @@ static size_t claim(struct dispatcher *d, struct channel_set *set, const char *c
         PQclear(res);
         return 0;
     }
-    return enqueue_claimed(d, res, set);
+    return enqueue_claimed(d, res, set, mode);
 }
 
 static void claim_due(struct dispatcher *d)
@@ -220,16 +239,20 @@ static void claim_due(struct dispatcher *d)
         long room = c ? cap - c->inflight : 0;
         if (room > free_slots)
             room = free_slots;
-        bool half_open = c && breaker_state(&c->breaker, now) == BREAKER_HALF_OPEN;
-        if (room > 0 && c && !breaker_allow(&c->breaker, now))
-            room = 0;
-        if (half_open && room > 0)
-            room = 1; /* the probe */
+        enum breaker_state state = c ? breaker_state(&c->breaker, now) : BREAKER_CLOSED;
+        bool probe = state == BREAKER_HALF_OPEN && room > 0 && breaker_allow(&c->breaker, now);
+        enum claim_mode mode = CLAIM_SEND;
+        if (probe) {
+            room = 1;
+        } else if (c && state != BREAKER_CLOSED) {
+            mode = CLAIM_SHORT_CIRCUIT; /* resolved at once: no sender needed */
+            room = free_slots;
+        }
         pthread_mutex_unlock(&d->lock);
         if (room <= 0)
             continue;
-        size_t got = claim(d, set, name, NULL, room);
-        if (half_open && got == 0) {
+        size_t got = claim(d, set, name, NULL, room, mode);
+        if (probe && got == 0) {
             pthread_mutex_lock(&d->lock);
             c->breaker.probing = false; /* nothing to probe with yet */
             pthread_mutex_unlock(&d->lock);
@@ -239,7 +262,7 @@ static void claim_due(struct dispatcher *d)
     buf_puts(&known, "}");
     d->rotate++;
     if (free_slots > 0)
-        claim(d, set, NULL, known.data, free_slots);
+        claim(d, set, NULL, known.data, free_slots, CLAIM_SEND);
     buf_free(&known);
     channel_set_unref(set);
 }
@@ -390,7 +413,7 @@ static int record_result(struct dispatcher *d, struct job *j)
         } else {
             /* Only transient failures say the receiver is unwell; a refused
              * message (4xx) says nothing about the next one. */
-            if (j->result == SEND_RETRY)
+            if (j->result == SEND_RETRY && !j->short_circuited)
                 breaker_failure(&c->breaker, time_now_us());
             if (retry)
                 c->retried++;

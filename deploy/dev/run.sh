@@ -72,13 +72,14 @@ brokers=$(cat "$run/kafka.bootstrap")
 # Secrets stay in the environment: the file names the variables.
 sales='"ops-log"' pricing='"ops-log"' channels=""
 if [ -n "${SLACK_WEBHOOK_URL:-}" ]; then
-    channels+='"sales-slack": {"type": "slack", "webhook_url": "${SLACK_WEBHOOK_URL}"},'
+    channels+='"sales-slack": {"type": "slack", "webhook_url": "${SLACK_WEBHOOK_URL}"},'$'\n    '
     sales='"sales-slack"'
 fi
 if [ -n "${SMTP_URL:-}" ] && [ -n "${SMTP_FROM:-}" ] && [ -n "${SMTP_TO:-}" ]; then
     auth=""
     [ -n "${SMTP_USERNAME:-}" ] && auth=', "username": "${SMTP_USERNAME}", "password": "${SMTP_PASSWORD}"'
-    channels+='"pricing-email": {"type": "email", "url": "${SMTP_URL}", "from": "${SMTP_FROM}", "to": "${SMTP_TO}"'"$auth"'},'
+    channels+='"pricing-email": {"type": "email", "url": "${SMTP_URL}", "from": "${SMTP_FROM}",'
+    channels+=' "to": "${SMTP_TO}"'"$auth"'},'$'\n    '
     pricing='"pricing-email"'
 fi
 routing=${SLUICE_ROUTING_FILE:-$run/routing.json}
@@ -87,8 +88,7 @@ routes="sales -> ${sales//\"/}, pricing -> ${pricing//\"/}"
 [ -n "${SLUICE_ROUTING_FILE:-}" ] || cat >"$run/routing.json" <<JSON
 {
   "channels": {
-    $channels
-    "ops-log": {"type": "log", "path": "$run/deliveries.log"}
+    $channels"ops-log": {"type": "log", "path": "$run/deliveries.log"}
   },
   "topics": {
     "sales": {"channels": [$sales], "fallback": "ops-log"},

@@ -371,6 +371,23 @@ class Notify(StackCase):
         self.expect(failed is not None and failed >= 1,
                     'sluice_notify_deliveries_total{channel="broken-hook",status="failed"}', ">= 1", failed)
 
+    def test_open_breaker_spares_the_receiver_and_keeps_the_schedule(self):
+        """While the breaker is open, due attempts are used up unsent: every
+        request still fails over on schedule, and the dead receiver sees far
+        fewer calls than requests x attempts."""
+        rids = [self.post_assistance("broken", f"Breaker {i} {self.token}") for i in range(6)]
+        for rid in rids:
+            d, _ = self.delivery(rid, "broken-hook", "failed", timeout=30, fallback=False)
+            self.expect_eq(d.get("attempts"), ATTEMPTS, f"attempts of {rid} on the dead channel: {d}")
+            self.delivery(rid, "broken-fallback", "delivered", timeout=30, fallback=True)
+        calls = sum(self.sinks["broken"].count(self.of(rid)) for rid in rids)
+        self.expect(calls < len(rids) * ATTEMPTS, "calls the dead receiver got for 6 requests x 3 attempts",
+                    f"fewer than {len(rids) * ATTEMPTS} (breaker after 3 failures, 4 s cooldown)", calls)
+        unsent = self.stack.sql_value(
+            "SELECT count(*) FROM assistance_deliveries WHERE channel = 'broken-hook' "
+            "AND last_error LIKE 'not sent: the channel''s circuit breaker is open%'")
+        self.expect(int(unsent) >= 1, "deliveries whose last attempt was not sent (breaker open)", ">= 1", unsent)
+
     # -- independence and crashes
 
     def test_slow_channel_does_not_delay_another(self):
