@@ -409,6 +409,23 @@ class Notify(StackCase):
         finally:
             slow.reset()
 
+    def test_database_outage_delays_but_loses_nothing(self):
+        """PostgreSQL stopped while requests arrive: ingest still accepts them
+        (Kafka holds them), notify retries recording, and once the database is
+        back each is delivered exactly once."""
+        self.stack.pg_stop()
+        try:
+            rids = [self.post_assistance("sales", f"During the outage {i} {self.token}") for i in range(3)]
+        finally:
+            self.stack.pg_start()
+        # Reads answer 503 until ingest's pooled connections are back.
+        self.wait(lambda: self.http.get("/readyz").status == 200, 30, "ingest /readyz 200 after the restart")
+        for rid in rids:
+            self.delivery(rid, "sales-slack", "delivered", timeout=60, fallback=False)
+        self.barrier(rids[-1])
+        for rid in rids:
+            self.expect_eq(self.sinks["sales"].count(self.of(rid)), 1, f"Slack requests naming {rid}")
+
     def test_notify_killed_mid_send_resumes(self):
         sink, tok = self.sinks["kill"], self.token
         sink.script([hang(30)] * 5)  # the first five sends are held; later ones answer 200
