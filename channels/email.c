@@ -471,7 +471,8 @@ static enum send_result email_send(const struct channel *ch, const struct assist
         snprintf(err, errlen, "timeout after %ld ms", ch->timeout_ms);
     } else if (res == CURLE_LOGIN_DENIED) {
         snprintf(err, errlen, "the SMTP server refused the login (%ld): %s", code, detail);
-        result = SEND_DROP;
+        /* 454 is a temporary authentication failure: worth another try. */
+        result = code >= 400 && code <= 499 ? SEND_RETRY : SEND_DROP;
     } else if (code >= 500 && code <= 599) {
         snprintf(err, errlen, "the SMTP server answered %ld: %s", code, detail);
         result = SEND_DROP;

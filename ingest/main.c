@@ -45,9 +45,10 @@ int main(int argc, char **argv)
     log_set_process("sluice-ingest");
     log_set_level(app.cfg.log_level);
 
-    /* Before anything starts: a SIGHUP sent as soon as /readyz answers must
-     * reload, not end the process. */
-    signals_install(true);
+    /* Before any thread starts, so every thread inherits it: SIGHUP and the
+     * stop signals are taken by the loop below alone, and one sent as soon
+     * as /readyz answers reloads rather than ending the process. */
+    signals_block();
     struct MHD_Daemon *daemon = NULL;
     code = 1;
     if (ingest_start(&app) != 0)
@@ -60,13 +61,8 @@ int main(int argc, char **argv)
     }
     log_info("listening", "addr", app.cfg.listen);
 
-    while (signals_running) {
-        pause();
-        if (signals_reload) {
-            signals_reload = 0;
-            ingest_reload_routing(&app);
-        }
-    }
+    while (signals_next() == SIGHUP)
+        ingest_reload_routing(&app);
 
     log_info("stopping: no new connections, draining writes");
     http_quiesce(daemon);

@@ -24,7 +24,19 @@ static void pg_notice(void *arg, const char *message)
 
 PGconn *pg_connect(const char *url, char *err, size_t errlen)
 {
-    PGconn *conn = PQconnectdb(url);
+    /* Without these a server that vanishes without a reset (a failover, a
+     * black-holed network) blocks a worker for the kernel's TCP retries,
+     * many minutes, while its claims expire. Settings in url win: they come
+     * after these in the expanded dbname. */
+    static const char *const keys[] = {"connect_timeout",
+                                       "keepalives_idle",
+                                       "keepalives_interval",
+                                       "keepalives_count",
+                                       "tcp_user_timeout",
+                                       "dbname",
+                                       NULL};
+    const char *values[] = {"10", "30", "10", "3", "30000", url, NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
         snprintf(err, errlen, "%s", PQerrorMessage(conn));
         /* libpq messages end with a newline; keep log lines one line. */

@@ -9,7 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Connects once; NULL with the reason in err. */
+/* Connects once, with connect and TCP keepalive timeouts unless url sets
+ * its own; NULL with the reason in err. */
 PGconn *pg_connect(const char *url, char *err, size_t errlen);
 
 /* Connects, retrying with backoff until deadline_ms has passed. */

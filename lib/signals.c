@@ -1,5 +1,7 @@
 #include "signals.h"
 
+#include <pthread.h>
+
 volatile sig_atomic_t signals_running = 1;
 volatile sig_atomic_t signals_reload = 0;
 
@@ -19,4 +21,29 @@ void signals_install(bool reload)
     sigaction(SIGTERM, &sa, NULL);
     if (reload)
         sigaction(SIGHUP, &sa, NULL);
+}
+
+static void stop_and_reload(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+void signals_block(void)
+{
+    sigset_t set;
+    stop_and_reload(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int signals_next(void)
+{
+    sigset_t set;
+    stop_and_reload(&set);
+    int sig = 0;
+    while (sigwait(&set, &sig) != 0)
+        ;
+    return sig;
 }

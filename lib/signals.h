@@ -1,8 +1,8 @@
 /* signals: the stop and reload flags every process's main loop polls.
  *
  * SIGINT and SIGTERM clear signals_running; SIGHUP sets signals_reload (the
- * routing file). These are globals because a signal handler can reach
- * nothing else; only the handler writes them, and main loops read them
+ * routing file). Or, for a main thread with nothing else to do, sigwait. These are globals because
+ * a signal handler can reach nothing else; only the handler writes them, and main loops read them
  * (clearing signals_reload once they have reloaded). */
 #ifndef SLUICE_SIGNALS_H
 #define SLUICE_SIGNALS_H
@@ -13,7 +13,15 @@
 extern volatile sig_atomic_t signals_running;
 extern volatile sig_atomic_t signals_reload;
 
-/* Installs the handlers; SIGHUP only when the process reloads something. */
+/* Installs the handlers, for main loops that poll the flags; SIGHUP only
+ * when the process reloads something. */
 void signals_install(bool reload);
+
+/* For a main thread that only waits for signals: blocks SIGINT, SIGTERM and
+ * SIGHUP in the calling thread and in every thread it starts afterwards (so
+ * call it first), and signals_next returns the next one. Nothing is lost
+ * between two waits: a signal that comes meanwhile stays pending. */
+void signals_block(void);
+int signals_next(void);
 
 #endif

@@ -71,9 +71,24 @@ struct notify {
     struct metric_histogram send_latency;
 };
 
+/* The broker's answer to one dead letter: done turns 1 once it came (err
+ * then says how it went). Written by whichever thread polls the producer. */
+struct notify_dlq_ack {
+    atomic_int done;
+    rd_kafka_resp_err_t err;
+};
+
 /* Produces a copy of value to the dead-letter topic with x-error (and
- * x-channel when not NULL, x-source-* when partition >= 0) and waits for the
- * broker's acknowledgement; -1 when it did not come. Any thread. */
+ * x-channel when not NULL, x-source-* when partition >= 0) without waiting;
+ * ack must live until ack->done (serve it with notify_dlq_poll). -1 when it
+ * could not even be queued. Any thread. */
+int notify_dlq_produce(struct notify *n, const char *key, size_t keylen, const char *value,
+                       size_t len, const char *error, const char *channel, int32_t partition,
+                       int64_t offset, struct notify_dlq_ack *ack);
+/* Serves the dead-letter producer's acknowledgements. */
+void notify_dlq_poll(struct notify *n, int timeout_ms);
+/* notify_dlq_produce, then waits for the acknowledgement (bounded by the
+ * producer's message timeout); 0 once the broker has the message. */
 int notify_dlq_send(struct notify *n, const char *key, size_t keylen, const char *value, size_t len,
                     const char *error, const char *channel, int32_t partition, int64_t offset);
 

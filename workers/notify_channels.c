@@ -34,14 +34,14 @@ struct channel_set *channel_set_load(const char *path, long lease_ms, char *err,
         if (!ch)
             goto fail;
         s->channels[s->count++] = ch;
-        /* A send must end before its claim does, or it could be sent twice. */
-        if (!json_object_get(conf, "timeout_ms") && ch->timeout_ms >= lease_ms)
+        /* A send must end, with time to record it, before its claim does. */
+        if (!json_object_get(conf, "timeout_ms") && ch->timeout_ms > lease_ms / 2)
             ch->timeout_ms = lease_ms / 2;
-        if (ch->timeout_ms >= lease_ms) {
+        if (ch->timeout_ms + CHANNEL_RECORD_MARGIN_MS > lease_ms) {
             snprintf(err, errlen,
-                     "%s: timeout_ms %ld must be below SLUICE_NOTIFY_LEASE_MS (%ld), or a slow "
-                     "send could be claimed twice",
-                     name, ch->timeout_ms, lease_ms);
+                     "%s: timeout_ms %ld leaves under %d ms of SLUICE_NOTIFY_LEASE_MS (%ld) to "
+                     "record the outcome, so a slow send could be claimed twice",
+                     name, ch->timeout_ms, CHANNEL_RECORD_MARGIN_MS, lease_ms);
             goto fail;
         }
     }

@@ -21,10 +21,12 @@ struct channel_set {
 };
 
 /* Loads and validates path (${VAR}s from the environment) and initialises
- * every channel. A send must end before its claim (lease_ms) does: a channel
- * without "timeout_ms" gets the default or half the lease, whichever is
- * shorter, and one whose timeout_ms is not below lease_ms is refused. One reference for the caller;
- * NULL with the reason in err. */
+ * every channel. A send must end, with time to record it, before its claim
+ * (lease_ms) does: a channel without "timeout_ms" gets the default or half
+ * the lease, whichever is shorter, and one whose timeout_ms leaves less than
+ * CHANNEL_RECORD_MARGIN_MS of the lease is refused. One reference for the
+ * caller; NULL with the reason in err. */
+#define CHANNEL_RECORD_MARGIN_MS 500
 struct channel_set *channel_set_load(const char *path, long lease_ms, char *err, size_t errlen);
 /* The channel called name, or NULL; borrowed from the set. */
 struct channel *channel_set_find(const struct channel_set *s, const char *name);

@@ -31,17 +31,19 @@
 #include <time.h>
 
 #define MAX_CHANNELS 256
-#define STOP_DEADLINE_US (15 * 1000000LL)
+/* How long a stopping dispatcher waits beyond its slowest channel's timeout
+ * for the sends in flight and for the dead-letter topic's acknowledgements. */
+#define STOP_MARGIN_US (5 * 1000000LL)
 #define BACKLOG_EVERY_US (2 * 1000000LL)
 
 struct job {
     struct job *next;
     struct channel_set *set;  /* a reference, so a reload cannot free ch */
-    const struct channel *ch; /* NULL: the channel left the routing file */
+    const struct channel *ch; /* NULL: not in this replica's routing file */
     char request_id[UUID_STR_LEN];
     char channel[CHANNEL_NAME_MAX];
     char type[32];
-    int attempts; /* including this one */
+    int attempts; /* including this one: the claim's mark on the row */
     bool fallback;
     /* Copies of the claimed row's text (client_request_id, req_fallback may be NULL). */
     char *topic, *description, *client_request_id, *received_at, *req_fallback, *envelope;
@@ -52,8 +54,11 @@ struct job {
     struct send_info info;
     char error[512];
     int64_t latency_us;
-    bool dlq_sent;
-    bool short_circuited; /* not sent: the channel's breaker was open */
+    bool short_circuited; /* not sent: breaker open, or channel unknown here */
+    bool probe;           /* the one send a half-open breaker lets through */
+    /* Failed for good: the dead letter goes out before the row says so. */
+    enum { DLQ_NONE, DLQ_PRODUCED, DLQ_ACKED } dlq_state;
+    struct notify_dlq_ack dlq;
 };
 
 struct chan_state {
@@ -73,6 +78,7 @@ struct dispatcher {
     pthread_cond_t work;  /* senders wait for jobs */
     pthread_cond_t wake;  /* the dispatcher waits for results or a wake-up */
     struct job *todo, *todo_tail, *done;
+    struct job *kept; /* outcomes not recorded yet (PostgreSQL or the DLQ away) */
     bool woken, stopping, senders_exit;
     long inflight;
     struct chan_state chans[MAX_CHANNELS];
@@ -115,6 +121,23 @@ static struct chan_state *chan_state_of(struct dispatcher *d, const char *name)
     return c;
 }
 
+/* Forgets channels that left the routing file and have nothing in flight,
+ * so reloads over months never fill the table. */
+static void prune_channels(struct dispatcher *d, const struct channel_set *set)
+{
+    pthread_mutex_lock(&d->lock);
+    size_t kept = 0;
+    for (size_t i = 0; i < d->nchans; i++) {
+        if (d->chans[i].inflight == 0 && !channel_set_find(set, d->chans[i].name))
+            continue;
+        if (kept != i)
+            d->chans[kept] = d->chans[i];
+        kept++;
+    }
+    d->nchans = kept;
+    pthread_mutex_unlock(&d->lock);
+}
+
 static bool ensure_conn(struct dispatcher *d)
 {
     if (d->conn && PQstatus(d->conn) == CONNECTION_OK)
@@ -132,15 +155,18 @@ static bool ensure_conn(struct dispatcher *d)
 enum claim_mode { CLAIM_SEND, CLAIM_SHORT_CIRCUIT };
 
 static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channel_set *set,
-                              enum claim_mode mode)
+                              enum claim_mode mode, bool probe)
 {
     int rows = PQntuples(res);
+    size_t jobs = 0;
     for (int i = 0; i < rows; i++) {
         struct job *j = calloc(1, sizeof(*j));
         if (!j) {
             log_error("out of memory for a delivery; its lease will bring it back");
             continue;
         }
+        jobs++;
+        j->probe = probe;
         snprintf(j->request_id, sizeof(j->request_id), "%s", PQgetvalue(res, i, 0));
         snprintf(j->channel, sizeof(j->channel), "%s", PQgetvalue(res, i, 1));
         snprintf(j->type, sizeof(j->type), "%s", PQgetvalue(res, i, 2));
@@ -187,13 +213,13 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         pthread_mutex_unlock(&d->lock);
     }
     PQclear(res);
-    return (size_t)rows;
+    return jobs;
 }
 
 /* Claims up to limit due deliveries of one channel (or, with channel NULL,
  * of channels no longer in the routing file, listed in known). */
 static size_t claim(struct dispatcher *d, struct channel_set *set, const char *channel,
-                    const char *known, long limit, enum claim_mode mode)
+                    const char *known, long limit, enum claim_mode mode, bool probe)
 {
     char lim[24], lease[24];
     snprintf(lim, sizeof(lim), "%ld", limit);
@@ -216,7 +242,7 @@ static size_t claim(struct dispatcher *d, struct channel_set *set, const char *c
         PQclear(res);
         return 0;
     }
-    return enqueue_claimed(d, res, set, mode);
+    return enqueue_claimed(d, res, set, mode, probe);
 }
 
 static void claim_due(struct dispatcher *d)
@@ -229,6 +255,7 @@ static void claim_due(struct dispatcher *d)
     if (set->count > 1 && cap >= 5)
         cap -= cap / 5;
     int64_t now = time_now_us();
+    prune_channels(d, set);
     struct buf known = {0};
     buf_puts(&known, "{");
     for (size_t k = 0; k < set->count; k++) {
@@ -251,7 +278,7 @@ static void claim_due(struct dispatcher *d)
         pthread_mutex_unlock(&d->lock);
         if (room <= 0)
             continue;
-        size_t got = claim(d, set, name, NULL, room, mode);
+        size_t got = claim(d, set, name, NULL, room, mode, probe);
         if (probe && got == 0) {
             pthread_mutex_lock(&d->lock);
             c->breaker.probing = false; /* nothing to probe with yet */
@@ -262,7 +289,7 @@ static void claim_due(struct dispatcher *d)
     buf_puts(&known, "}");
     d->rotate++;
     if (free_slots > 0)
-        claim(d, set, NULL, known.data, free_slots, CLAIM_SEND);
+        claim(d, set, NULL, known.data, free_slots, CLAIM_SEND, false);
     buf_free(&known);
     channel_set_unref(set);
 }
@@ -297,9 +324,12 @@ static void *sender_main(void *arg)
             };
             j->result = channel_deliver(j->ch, &req, &j->info, j->error, sizeof(j->error));
         } else {
-            j->result = SEND_DROP;
-            snprintf(j->error, sizeof(j->error), "channel \"%s\" is no longer in the routing file",
-                     j->channel);
+            /* Another replica may already run a routing file that has it
+             * (a rollout, a reload not yet everywhere): retry on schedule. */
+            j->result = SEND_RETRY;
+            j->short_circuited = true;
+            snprintf(j->error, sizeof(j->error),
+                     "not sent: channel \"%s\" is not in this replica's routing file", j->channel);
         }
         j->latency_us = time_now_us() - start;
         if (j->ch)
@@ -323,30 +353,67 @@ static int exec_params(struct dispatcher *d, const char *sql, int n, const char 
     return ok ? 0 : -1;
 }
 
-/* Failed for good: DLQ first (so a crash here ends in a retry, never in a
- * failure nobody heard of), then the row and the fallback's delivery. */
-static int record_failed(struct dispatcher *d, struct job *j, const char *reason)
+/* Is the row still at the attempt this job claimed? A replica that stalled
+ * past its lease may find another one took over (and maybe delivered). */
+static int still_claimed(struct dispatcher *d, const struct job *j, const char *attempts)
 {
-    if (!j->dlq_sent) {
-        if (notify_dlq_send(d->n, j->request_id, strlen(j->request_id), j->envelope,
-                            strlen(j->envelope), reason, j->channel, -1, -1) != 0)
+    const char *params[] = {j->request_id, j->channel, attempts};
+    PGresult *res = PQexecParams(d->conn,
+                                 "SELECT 1 FROM assistance_deliveries WHERE request_id = $1::uuid"
+                                 " AND channel = $2 AND status = 'pending' AND attempts = $3::int",
+                                 3, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) != PGRES_TUPLES_OK ? -1 : PQntuples(res) == 1;
+    PQclear(res);
+    return rc;
+}
+
+/* Failed for good: the dead letter first, so a crash in between ends in a
+ * retry, never in a failure nobody heard of; then the row, and the
+ * fallback's delivery only when the row was still this claim's. The
+ * dead letter's acknowledgement is awaited across passes, never blocking
+ * the dispatcher. 0 recorded, 1 stale, -1 not yet. */
+static int record_failed(struct dispatcher *d, struct job *j, const char *reason,
+                         const char *attempts)
+{
+    if (j->dlq_state == DLQ_NONE) {
+        int ours = still_claimed(d, j, attempts);
+        if (ours <= 0)
+            return ours < 0 ? -1 : 1;
+        if (notify_dlq_produce(d->n, j->request_id, strlen(j->request_id), j->envelope,
+                               strlen(j->envelope), reason, j->channel, -1, -1, &j->dlq) != 0)
             return -1;
-        j->dlq_sent = true;
+        j->dlq_state = DLQ_PRODUCED;
     }
-    const char *params[] = {j->request_id, j->channel, reason};
+    if (j->dlq_state == DLQ_PRODUCED) {
+        notify_dlq_poll(d->n, 0);
+        if (!atomic_load(&j->dlq.done))
+            return -1;
+        if (j->dlq.err) {
+            j->dlq_state = DLQ_NONE; /* produce it again on the next pass */
+            return -1;
+        }
+        j->dlq_state = DLQ_ACKED;
+    }
+    const char *params[] = {j->request_id, j->channel, reason, attempts};
     if (pg_exec(d->conn, "BEGIN", NULL, 0) != 0)
         return -1;
-    if (exec_params(d,
-                    "UPDATE assistance_deliveries SET status = 'failed', last_error = $3"
-                    " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'",
-                    3, params) != 0)
+    PGresult *res =
+        PQexecParams(d->conn,
+                     "UPDATE assistance_deliveries SET status = 'failed', last_error = $3"
+                     " WHERE request_id = $1::uuid AND channel = $2"
+                     " AND status = 'pending' AND attempts = $4::int",
+                     4, NULL, params, NULL, NULL, 0);
+    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    bool ours = ok && strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    if (!ok)
         goto rollback;
     const char *fallback = j->req_fallback;
-    if (!j->fallback && fallback && strcmp(fallback, j->channel) != 0) {
+    if (ours && !j->fallback && fallback && strcmp(fallback, j->channel) != 0) {
         const struct channel *fb = channel_set_find(j->set, fallback);
         if (!fb) {
-            log_warn("fallback channel is no longer in the routing file", "channel", fallback,
-                     "request", j->request_id);
+            log_warn("fallback channel is not in the routing file", "channel", fallback, "request",
+                     j->request_id);
         } else {
             const char *fp[] = {j->request_id, fallback, fb->type->name};
             if (exec_params(
@@ -359,29 +426,34 @@ static int record_failed(struct dispatcher *d, struct job *j, const char *reason
     }
     if (pg_exec(d->conn, "COMMIT", NULL, 0) != 0)
         goto rollback;
-    log_warn("delivery failed", "request", j->request_id, "channel", j->channel, "error", reason,
-             "fallback", j->fallback ? NULL : fallback);
-    return 0;
+    if (ours)
+        log_warn("delivery failed", "request", j->request_id, "channel", j->channel, "error",
+                 reason, "fallback", j->fallback ? NULL : fallback);
+    return ours ? 0 : 1;
 rollback:
     PQclear(PQexec(d->conn, "ROLLBACK"));
     return -1;
 }
 
-/* Records one outcome; -1 keeps the job to try again (PostgreSQL away). */
+/* Records one outcome; -1 keeps the job to try again (PostgreSQL or the
+ * DLQ away). Every update names the attempt it claimed, so a stale outcome
+ * (its lease ran out and another replica took over) changes nothing. */
 static int record_result(struct dispatcher *d, struct job *j)
 {
     const struct backoff_schedule *s = &d->n->schedule;
-    char reason[640];
+    char reason[640], attempts[16];
     snprintf(reason, sizeof(reason), "%s", j->error);
+    snprintf(attempts, sizeof(attempts), "%d", j->attempts);
     bool retry = j->result == SEND_RETRY && (size_t)j->attempts < s->attempts;
     int rc;
     if (j->result == SEND_OK) {
-        const char *params[] = {j->request_id, j->channel};
+        const char *params[] = {j->request_id, j->channel, attempts};
         rc = exec_params(d,
                          "UPDATE assistance_deliveries SET status = 'delivered',"
                          " delivered_at = now(), last_error = NULL"
-                         " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'",
-                         2, params);
+                         " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'"
+                         " AND attempts = $3::int",
+                         3, params);
     } else if (retry) {
         double r = (double)rand_r(&d->seed) / ((double)RAND_MAX + 1.0);
         int64_t delay = backoff_delay_ms(s, j->attempts + 1, r);
@@ -389,17 +461,20 @@ static int record_result(struct dispatcher *d, struct job *j)
             delay = j->info.retry_after_ms;
         char ms[24];
         snprintf(ms, sizeof(ms), "%lld", (long long)delay);
-        const char *params[] = {j->request_id, j->channel, reason, ms};
+        const char *params[] = {j->request_id, j->channel, reason, ms, attempts};
         rc = exec_params(d,
                          "UPDATE assistance_deliveries SET last_error = $3,"
                          " next_attempt_at = now() + $4::bigint * interval '1 millisecond'"
-                         " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'",
-                         4, params);
+                         " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'"
+                         " AND attempts = $5::int",
+                         5, params);
     } else {
         if (j->result == SEND_RETRY)
             snprintf(reason, sizeof(reason), "%s (gave up after %d attempts)", j->error,
                      j->attempts);
-        rc = record_failed(d, j, reason);
+        rc = record_failed(d, j, reason, attempts);
+        if (rc == 1)
+            rc = 0; /* stale: nothing left to record */
     }
     if (rc != 0)
         return -1;
@@ -407,40 +482,64 @@ static int record_result(struct dispatcher *d, struct job *j)
     struct chan_state *c = chan_state_of(d, j->channel);
     if (c) {
         c->inflight--;
-        if (j->result == SEND_OK) {
-            c->delivered++;
-            breaker_success(&c->breaker);
+        if (j->probe)
+            c->breaker.probing = false;
+        if (j->short_circuited) {
+            /* Not sent: says nothing about the receiver. */
+        } else if (j->result == SEND_RETRY) {
+            breaker_failure(&c->breaker, time_now_us());
         } else {
-            /* Only transient failures say the receiver is unwell; a refused
-             * message (4xx) says nothing about the next one. */
-            if (j->result == SEND_RETRY && !j->short_circuited)
-                breaker_failure(&c->breaker, time_now_us());
-            if (retry)
-                c->retried++;
-            else
-                c->failed++;
+            /* The receiver answered, even if it refused this message. */
+            breaker_success(&c->breaker);
         }
+        if (j->result == SEND_OK)
+            c->delivered++;
+        else if (retry)
+            c->retried++;
+        else
+            c->failed++;
     }
     d->inflight--;
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
 
-/* Records what it can of done; keeps the rest (in order) for later. */
+/* Records what it can of done, in order; returns the rest, in order. */
 static struct job *record_done(struct dispatcher *d, struct job *done)
 {
-    struct job *kept = NULL;
+    struct job *kept = NULL, **tail = &kept;
+    bool connected = done && ensure_conn(d);
     while (done) {
         struct job *j = done;
         done = j->next;
-        if (ensure_conn(d) && record_result(d, j) == 0) {
+        j->next = NULL;
+        if (connected && record_result(d, j) == 0) {
             job_free(j);
         } else {
-            j->next = kept;
-            kept = j;
+            *tail = j;
+            tail = &j->next;
         }
     }
     return kept;
+}
+
+/* Appends list to *head. */
+static void jobs_append(struct job **head, struct job *list)
+{
+    while (*head)
+        head = &(*head)->next;
+    *head = list;
+}
+
+/* The slowest channel's timeout: how long a send in flight may still take. */
+static int64_t slowest_send_us(struct dispatcher *d)
+{
+    struct channel_set *set = channel_holder_get(&d->n->channels);
+    long ms = 0;
+    for (size_t i = 0; i < set->count; i++)
+        ms = set->channels[i]->timeout_ms > ms ? set->channels[i]->timeout_ms : ms;
+    channel_set_unref(set);
+    return (int64_t)ms * 1000;
 }
 
 static void update_backlog(struct dispatcher *d)
@@ -457,24 +556,17 @@ static void update_backlog(struct dispatcher *d)
 static void *dispatcher_main(void *arg)
 {
     struct dispatcher *d = arg;
-    struct job *kept = NULL;
     int64_t next_backlog = 0, stop_deadline = 0;
     for (;;) {
         pthread_mutex_lock(&d->lock);
-        if (!d->done && !d->woken && !d->stopping) {
+        if (!d->done && !d->woken) {
+            /* Stopping: only the sends in flight are awaited, briefly. */
+            long wait_ms = d->stopping ? 50 : d->kept ? 500 : d->n->cfg.poll_ms;
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            long ns = until.tv_nsec + (kept ? 500 : d->n->cfg.poll_ms) * 1000000L;
+            long ns = until.tv_nsec + wait_ms * 1000000L;
             until.tv_sec += ns / 1000000000L;
             until.tv_nsec = ns % 1000000000L;
-            pthread_cond_timedwait(&d->wake, &d->lock, &until);
-        } else if (d->stopping && !d->done) {
-            /* Waiting for the sends in flight. */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 50 * 1000000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&d->wake, &d->lock, &until);
         }
         struct job *done = d->done;
@@ -484,36 +576,24 @@ static void *dispatcher_main(void *arg)
         pthread_mutex_unlock(&d->lock);
 
         /* Earlier outcomes first, so a delivery's records stay in order. */
-        if (kept) {
-            struct job *tail = kept;
-            while (tail->next)
-                tail = tail->next;
-            tail->next = done;
-            done = kept;
-        }
-        kept = record_done(d, done);
+        jobs_append(&d->kept, done);
+        d->kept = record_done(d, d->kept);
         metric_set(&d->n->metrics[NM_INFLIGHT], d->inflight);
         if (stopping) {
             int64_t now = time_now_us();
             if (!stop_deadline)
-                stop_deadline = now + STOP_DEADLINE_US;
+                stop_deadline = now + slowest_send_us(d) + STOP_MARGIN_US;
             if (d->inflight == 0 || now > stop_deadline)
                 break;
             continue;
         }
-        if (!kept)
-            claim_due(d);
+        /* Outcomes waiting for PostgreSQL or the DLQ hold their slots; the
+         * rest of the pool keeps sending. */
+        claim_due(d);
         if (time_now_us() >= next_backlog) {
             update_backlog(d);
             next_backlog = time_now_us() + BACKLOG_EVERY_US;
         }
-    }
-    if (d->inflight)
-        log_warn("stopped with deliveries unrecorded; their lease brings them back");
-    while (kept) {
-        struct job *j = kept;
-        kept = j->next;
-        job_free(j);
     }
     return NULL;
 }
@@ -582,9 +662,28 @@ void dispatcher_stop(struct dispatcher *d)
     pthread_mutex_unlock(&d->lock);
     for (size_t i = 0; i < d->nsenders; i++)
         pthread_join(d->senders[i], NULL);
-    while (d->done) {
-        struct job *j = d->done;
-        d->done = j->next;
+    /* Whatever finished late is still recorded, while the DLQ answers. */
+    jobs_append(&d->kept, d->done);
+    d->done = NULL;
+    int64_t deadline = time_now_us() + STOP_MARGIN_US;
+    while (d->kept && time_now_us() < deadline) {
+        d->kept = record_done(d, d->kept);
+        if (d->kept)
+            notify_dlq_poll(d->n, 100);
+    }
+    if (d->kept) {
+        log_warn("stopped with deliveries unrecorded; their lease brings them back");
+        /* A dead letter still in the producer points into its job: purge
+         * it and serve the reports before the jobs go. */
+        rd_kafka_purge(d->n->dlq, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        for (struct job *j = d->kept; j; j = j->next) {
+            while (j->dlq_state == DLQ_PRODUCED && !atomic_load(&j->dlq.done))
+                notify_dlq_poll(d->n, 100);
+        }
+    }
+    while (d->kept) {
+        struct job *j = d->kept;
+        d->kept = j->next;
         job_free(j);
     }
     PQfinish(d->conn);

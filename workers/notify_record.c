@@ -38,7 +38,32 @@ static bool message_waits(const rd_kafka_message_t *m)
            rd_kafka_header_get_last(h, "x-wait", &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-enum record_result { RECORD_OK, RECORD_POISON, RECORD_TRANSIENT };
+enum record_result {
+    RECORD_OK,
+    RECORD_POISON,     /* can never be recorded: the DLQ */
+    RECORD_DATA_ERROR, /* PostgreSQL refused this request's data (class 22, 23) */
+    RECORD_TRANSIENT,  /* anything else: retry the batch */
+};
+
+/* Only a refusal of the data itself makes a request poison; a missing
+ * table, a permission, a crash are the operator's to fix, not the DLQ's. */
+static bool refused_data(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state && (strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0);
+}
+
+/* A request recorded before (a replay after its topic left the routing
+ * file is no poison). */
+static bool recorded(struct notify *n, const char *id)
+{
+    const char *params[] = {id};
+    PGresult *res = PQexecParams(n->conn, "SELECT 1 FROM assistance_requests WHERE id = $1::uuid",
+                                 1, NULL, params, NULL, NULL, 0);
+    bool found = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+    PQclear(res);
+    return found;
+}
 
 /* Records one message inside the open transaction. */
 static enum record_result record_one(struct notify *n, const struct channel_set *set,
@@ -52,6 +77,10 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
     PGresult *res = NULL;
     const json_t *channels = routing_topic_channels(set->routing, a.topic);
     if (!channels) {
+        if (recorded(n, a.id)) {
+            metric_add(&n->metrics[NM_DUPLICATES], 1);
+            goto out;
+        }
         snprintf(reason, reasonlen, "no route for topic \"%s\" in the routing file", a.topic);
         rr = RECORD_POISON;
         goto out;
@@ -79,9 +108,9 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
     res = PQexecParams(n->conn, RECORD_SQL, 9, NULL, params, NULL, NULL, 0);
     free(value);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        bool transient = pg_error_is_transient(n->conn, res);
         snprintf(reason, reasonlen, "recording the request: %s", PQerrorMessage(n->conn));
-        rr = transient ? RECORD_TRANSIENT : RECORD_POISON;
+        reason[strcspn(reason, "\n")] = '\0';
+        rr = refused_data(res) ? RECORD_DATA_ERROR : RECORD_TRANSIENT;
         goto out;
     }
     bool created = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
@@ -108,8 +137,8 @@ out:
     return rr;
 }
 
-/* A poison message cannot be recorded ever; it goes to the DLQ (and a
- * statement error inside the transaction was rolled back to its savepoint). */
+/* A poison message cannot be recorded ever; it goes to the DLQ once the
+ * transaction that found it is over, so a retried batch resends nothing. */
 static int send_poison(struct notify *n, const rd_kafka_message_t *m, const char *reason)
 {
     char partition[16], offset[32];
@@ -122,6 +151,55 @@ static int send_poison(struct notify *n, const rd_kafka_message_t *m, const char
                            m->offset);
 }
 
+struct poison {
+    size_t index;
+    char reason[512];
+};
+
+enum batch_result { BATCH_COMMITTED, BATCH_DATA_ERROR, BATCH_TRANSIENT };
+
+/* msgs[from, to) in one transaction. Poison found on the way is listed in
+ * *poisons (the caller sends it after the commit); a data error rolls back
+ * and says so, to be redone message by message. */
+static enum batch_result record_range(struct notify *n, struct channel_set *set,
+                                      rd_kafka_message_t **msgs, size_t from, size_t to,
+                                      struct poison *poisons, size_t *npoisons, char *err,
+                                      size_t errlen)
+{
+    *npoisons = 0;
+    if (pg_exec(n->conn, "BEGIN", err, errlen) != 0)
+        return BATCH_TRANSIENT;
+    for (size_t i = from; i < to; i++) {
+        struct poison *p = &poisons[*npoisons];
+        enum record_result rr = record_one(n, set, msgs[i], p->reason, sizeof(p->reason));
+        if (rr == RECORD_POISON) {
+            p->index = i;
+            (*npoisons)++;
+        } else if (rr != RECORD_OK) {
+            snprintf(err, errlen, "%s", p->reason);
+            PQclear(PQexec(n->conn, "ROLLBACK"));
+            return rr == RECORD_DATA_ERROR ? BATCH_DATA_ERROR : BATCH_TRANSIENT;
+        }
+    }
+    if (pg_exec(n->conn, "COMMIT", err, errlen) != 0) {
+        PQclear(PQexec(n->conn, "ROLLBACK"));
+        return BATCH_TRANSIENT;
+    }
+    return BATCH_COMMITTED;
+}
+
+static int send_poisons(struct notify *n, rd_kafka_message_t **msgs, const struct poison *poisons,
+                        size_t npoisons, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < npoisons; k++) {
+        if (send_poison(n, msgs[poisons[k].index], poisons[k].reason) != 0) {
+            snprintf(err, errlen, "the dead-letter topic did not acknowledge a message");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int notify_record_batch(struct notify *n, rd_kafka_message_t **msgs, size_t count, char *err,
                         size_t errlen)
 {
@@ -132,35 +210,41 @@ int notify_record_batch(struct notify *n, rd_kafka_message_t **msgs, size_t coun
             return -1;
     }
     struct channel_set *set = channel_holder_get(&n->channels);
+    struct poison *poisons = calloc(count, sizeof(*poisons));
+    size_t npoisons = 0;
     int rc = -1;
-    if (pg_exec(n->conn, "BEGIN", err, errlen) != 0)
+    if (!poisons) {
+        snprintf(err, errlen, "out of memory");
         goto out;
-    for (size_t i = 0; i < count; i++) {
-        char reason[512] = "";
-        if (pg_exec(n->conn, "SAVEPOINT one", err, errlen) != 0)
-            goto rollback;
-        enum record_result rr = record_one(n, set, msgs[i], reason, sizeof(reason));
-        if (rr == RECORD_TRANSIENT) {
-            snprintf(err, errlen, "%s", reason);
-            goto rollback;
-        }
-        if (rr == RECORD_POISON) {
-            if (pg_exec(n->conn, "ROLLBACK TO SAVEPOINT one", err, errlen) != 0)
-                goto rollback;
-            if (send_poison(n, msgs[i], reason) != 0) {
-                snprintf(err, errlen, "the dead-letter topic did not acknowledge a message");
-                goto rollback;
-            }
-        }
     }
-    if (pg_exec(n->conn, "COMMIT", err, errlen) != 0)
+    /* The whole batch in one transaction, without a savepoint per message
+     * (hundreds of subtransactions slow every snapshot of the cluster). */
+    enum batch_result br = record_range(n, set, msgs, 0, count, poisons, &npoisons, err, errlen);
+    if (br == BATCH_TRANSIENT)
         goto out;
+    if (br == BATCH_COMMITTED) {
+        rc = send_poisons(n, msgs, poisons, npoisons, err, errlen);
+        goto out;
+    }
+    /* PostgreSQL refused one request's data: redo one by one to find it. */
+    for (size_t i = 0; i < count; i++) {
+        char reason[512];
+        br = record_range(n, set, msgs, i, i + 1, poisons, &npoisons, reason, sizeof(reason));
+        if (br == BATCH_DATA_ERROR) {
+            snprintf(poisons[0].reason, sizeof(poisons[0].reason), "%s", reason);
+            poisons[0].index = i;
+            npoisons = 1;
+        } else if (br == BATCH_TRANSIENT) {
+            snprintf(err, errlen, "%s", reason);
+            goto out;
+        }
+        if (send_poisons(n, msgs, poisons, npoisons, err, errlen) != 0)
+            goto out;
+    }
     rc = 0;
-    goto out;
-rollback:
-    PQclear(PQexec(n->conn, "ROLLBACK"));
 out:
+    free(poisons);
     channel_set_unref(set);
-    atomic_store(&n->pg_ok, rc == 0);
+    atomic_store(&n->pg_ok, rc == 0 || PQstatus(n->conn) == CONNECTION_OK);
     return rc;
 }

@@ -58,10 +58,11 @@ END_TEST
 START_TEST(test_refusals)
 {
     char err[256] = "";
-    write_file("{\"channels\": {\"l\": {\"type\": \"log\", \"timeout_ms\": 5000}},"
+    write_file("{\"channels\": {\"l\": {\"type\": \"log\", \"timeout_ms\": 4600}},"
                " \"topics\": {\"sales\": {\"channels\": [\"l\"]}}}");
     ck_assert_ptr_null(channel_set_load(path, 5000, err, sizeof(err)));
-    ck_assert_msg(strstr(err, "l: timeout_ms 5000 must be below SLUICE_NOTIFY_LEASE_MS") != NULL,
+    ck_assert_msg(strstr(err, "l: timeout_ms 4600 leaves under 500 ms of SLUICE_NOTIFY_LEASE_MS") !=
+                      NULL,
                   "got \"%s\"", err);
     unsetenv("SLUICE_TEST_UNSET");
     write_file("{\"channels\": {\"s\": {\"type\": \"slack\", \"webhook_url\": "
