@@ -598,6 +598,17 @@ static void *dispatcher_main(void *arg)
     return NULL;
 }
 
+/* Lets the senders run out of jobs and end. */
+static void join_senders(struct dispatcher *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->senders_exit = true;
+    pthread_cond_broadcast(&d->work);
+    pthread_mutex_unlock(&d->lock);
+    for (size_t i = 0; i < d->nsenders; i++)
+        pthread_join(d->senders[i], NULL);
+}
+
 struct dispatcher *dispatcher_start(struct notify *n, char *err, size_t errlen)
 {
     struct dispatcher *d = calloc(1, sizeof(*d));
@@ -627,12 +638,7 @@ struct dispatcher *dispatcher_start(struct notify *n, char *err, size_t errlen)
     }
     return d;
 fail:
-    pthread_mutex_lock(&d->lock);
-    d->senders_exit = true;
-    pthread_cond_broadcast(&d->work);
-    pthread_mutex_unlock(&d->lock);
-    for (size_t i = 0; i < d->nsenders; i++)
-        pthread_join(d->senders[i], NULL);
+    join_senders(d);
     free(d->senders);
     free(d);
     return NULL;
@@ -656,12 +662,7 @@ void dispatcher_stop(struct dispatcher *d)
     pthread_mutex_unlock(&d->lock);
     pthread_join(d->thread, NULL);
     /* Past the deadline senders may still hold jobs: they finish them. */
-    pthread_mutex_lock(&d->lock);
-    d->senders_exit = true;
-    pthread_cond_broadcast(&d->work);
-    pthread_mutex_unlock(&d->lock);
-    for (size_t i = 0; i < d->nsenders; i++)
-        pthread_join(d->senders[i], NULL);
+    join_senders(d);
     /* Whatever finished late is still recorded, while the DLQ answers. */
     jobs_append(&d->kept, d->done);
     d->done = NULL;

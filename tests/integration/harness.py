@@ -73,6 +73,18 @@ def wait_until(predicate, timeout, message, interval=0.05):
         time.sleep(interval)
 
 
+def strings(value):
+    """Every string inside a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from strings(v)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -10,7 +10,7 @@ import os
 import uuid
 from datetime import datetime
 
-from harness import StackCase
+from harness import StackCase, strings
 
 JSON = {"Content-Type": "application/json"}
 TOPICS = ("pricing", "sales", "support")
@@ -25,18 +25,6 @@ def routing(stack):
                    "pricing": {"channels": ["pricing-log"]},
                    "Support": {"channels": ["sales-log", "pricing-log"]}},
     }
-
-
-def strings(value):
-    """Every string inside a JSON value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings(v)
 
 
 def rfc3339(text):

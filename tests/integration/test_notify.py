@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 
-from harness import ROOT, StackCase
+from harness import ROOT, StackCase, strings
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "tools"))
 from sink import Sink, hang, respond  # noqa: E402
@@ -50,18 +50,6 @@ SINKS = {
     "late": ("late-slack", "slack", None),  # only in the reloaded routing
 }
 # The SMTP sink serves the email channels of "pricing" and "mailretry".
-
-
-def strings(value):
-    """Every string inside a JSON value."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from strings(v)
 
 
 def signature(key, msg_id, timestamp, body):
