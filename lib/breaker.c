@@ -48,3 +48,8 @@ void breaker_failure(struct breaker *b, int64_t now_us)
         b->probing = false;
     }
 }
+
+void breaker_probe_abandoned(struct breaker *b)
+{
+    b->probing = false;
+}

@@ -27,7 +27,12 @@ void breaker_init(struct breaker *b, int threshold, int64_t cooldown_us);
 enum breaker_state breaker_state(struct breaker *b, int64_t now_us);
 /* May one more send start now? In half-open, true once until it reports. */
 bool breaker_allow(struct breaker *b, int64_t now_us);
+/* The receiver answered (even a refusal of one message says it is up). */
 void breaker_success(struct breaker *b);
+/* It did not (5xx, 429, timeout, no connection). */
 void breaker_failure(struct breaker *b, int64_t now_us);
+/* The probe breaker_allow let through was not sent after all (nothing was
+ * due, or it said nothing about the receiver): the next one may go. */
+void breaker_probe_abandoned(struct breaker *b);
 
 #endif

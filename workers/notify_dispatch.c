@@ -281,7 +281,7 @@ static void claim_due(struct dispatcher *d)
         size_t got = claim(d, set, name, NULL, room, mode, probe);
         if (probe && got == 0) {
             pthread_mutex_lock(&d->lock);
-            c->breaker.probing = false; /* nothing to probe with yet */
+            breaker_probe_abandoned(&c->breaker); /* nothing to probe with yet */
             pthread_mutex_unlock(&d->lock);
         }
         free_slots -= (long)got;
@@ -482,10 +482,10 @@ static int record_result(struct dispatcher *d, struct job *j)
     struct chan_state *c = chan_state_of(d, j->channel);
     if (c) {
         c->inflight--;
-        if (j->probe)
-            c->breaker.probing = false;
         if (j->short_circuited) {
             /* Not sent: says nothing about the receiver. */
+            if (j->probe)
+                breaker_probe_abandoned(&c->breaker);
         } else if (j->result == SEND_RETRY) {
             breaker_failure(&c->breaker, time_now_us());
         } else {

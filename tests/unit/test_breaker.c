@@ -62,6 +62,25 @@ START_TEST(test_late_failures_of_an_open_breaker)
 }
 END_TEST
 
+START_TEST(test_probe_given_back)
+{
+    /* A probe that was claimed but not sent must not keep the breaker
+     * half-open for ever. */
+    struct breaker b;
+    breaker_init(&b, 1, SEC);
+    breaker_failure(&b, 0);
+    ck_assert(breaker_allow(&b, SEC));
+    ck_assert(!breaker_allow(&b, SEC));
+    breaker_probe_abandoned(&b);
+    ck_assert_int_eq(breaker_state(&b, SEC), BREAKER_HALF_OPEN);
+    ck_assert(breaker_allow(&b, SEC));
+    /* A refused probe (4xx) still means the receiver answered: closed. */
+    breaker_success(&b);
+    ck_assert_int_eq(breaker_state(&b, 2 * SEC), BREAKER_CLOSED);
+    ck_assert(breaker_allow(&b, 2 * SEC));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("breaker");
@@ -69,6 +88,7 @@ int main(void)
     tcase_add_test(tc, test_opens_after_threshold);
     tcase_add_test(tc, test_half_open_probe);
     tcase_add_test(tc, test_late_failures_of_an_open_breaker);
+    tcase_add_test(tc, test_probe_given_back);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
