@@ -150,10 +150,12 @@ static bool ensure_conn(struct dispatcher *d)
     return d->conn != NULL;
 }
 
-/* Turns each claimed row into a job for the senders. */
 /* How claimed deliveries proceed. */
 enum claim_mode { CLAIM_SEND, CLAIM_SHORT_CIRCUIT };
 
+/* Turns each claimed row into a job for the senders (or, short-circuited,
+ * straight into an outcome). Returns the jobs made; a row left without one
+ * (out of memory) comes back when its lease runs out. */
 static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channel_set *set,
                               enum claim_mode mode, bool probe)
 {
@@ -178,6 +180,14 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         j->received_at = strdup(PQgetvalue(res, i, 8));
         j->req_fallback = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
         j->envelope = strdup(PQgetvalue(res, i, 10));
+        if (!j->topic || !j->description || !j->received_at || !j->envelope ||
+            (!j->client_request_id && !PQgetisnull(res, i, 7)) ||
+            (!j->req_fallback && !PQgetisnull(res, i, 9))) {
+            log_error("out of memory for a delivery; its lease will bring it back");
+            job_free(j);
+            jobs--;
+            continue;
+        }
         atomic_fetch_add(&set->refs, 1);
         j->set = set;
         j->ch = channel_set_find(set, j->channel);
