@@ -281,3 +281,39 @@ void kafka_consumer_close_bounded(rd_kafka_t *rk, int timeout_ms)
     rd_kafka_queue_destroy(q);
     rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 }
+
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, size_t *size)
+{
+    rd_kafka_headers_t *hdrs;
+    const void *value;
+    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &value, size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return NULL;
+    return value;
+}
+
+rd_kafka_headers_t *kafka_dlq_headers(const char *error, const rd_kafka_message_t *source)
+{
+    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+    rd_kafka_header_add(h, "x-error", -1, error, -1);
+    if (source) {
+        char partition[16], offset[32];
+        snprintf(partition, sizeof(partition), "%d", source->partition);
+        snprintf(offset, sizeof(offset), "%lld", (long long)source->offset);
+        rd_kafka_header_add(h, "x-source-topic", -1, rd_kafka_topic_name(source->rkt), -1);
+        rd_kafka_header_add(h, "x-source-partition", -1, partition, -1);
+        rd_kafka_header_add(h, "x-source-offset", -1, offset, -1);
+    }
+    return h;
+}
+
+void kafka_offsets_advance(rd_kafka_topic_partition_list_t *offsets, const rd_kafka_message_t *msg)
+{
+    const char *topic = rd_kafka_topic_name(msg->rkt);
+    rd_kafka_topic_partition_t *tp =
+        rd_kafka_topic_partition_list_find(offsets, topic, msg->partition);
+    if (!tp)
+        tp = rd_kafka_topic_partition_list_add(offsets, topic, msg->partition);
+    if (msg->offset + 1 > tp->offset)
+        tp->offset = msg->offset + 1;
+}

@@ -44,6 +44,19 @@ int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t n, int
 /* True when the cluster answers a metadata request within timeout_ms. */
 bool kafka_cluster_reachable(rd_kafka_t *rk, int timeout_ms);
 
+/* The value of msg's last header called name, or NULL; *size is its length.
+ * Borrowed from msg. */
+const char *kafka_header(const rd_kafka_message_t *msg, const char *name, size_t *size);
+
+/* The headers every dead letter carries: x-error, and when source is the
+ * consumed message it replaces, x-source-topic, -partition and -offset. The
+ * caller owns them until a produce takes them. */
+rd_kafka_headers_t *kafka_dlq_headers(const char *error, const rd_kafka_message_t *source);
+
+/* Raises msg's partition in offsets to the offset after msg (what a commit
+ * after processing it stores). */
+void kafka_offsets_advance(rd_kafka_topic_partition_list_t *offsets, const rd_kafka_message_t *msg);
+
 /* Leaves the consumer group and destroys rk, waiting at most timeout_ms for
  * the coordinator (rd_kafka_consumer_close alone blocks forever when the
  * broker is gone). */

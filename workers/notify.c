@@ -73,23 +73,14 @@ void notify_dlq_poll(struct notify *n, int timeout_ms)
 }
 
 int notify_dlq_produce(struct notify *n, const char *key, size_t keylen, const char *value,
-                       size_t len, const char *error, const char *channel, int32_t partition,
-                       int64_t offset, struct notify_dlq_ack *ack)
+                       size_t len, const char *error, const char *channel,
+                       const rd_kafka_message_t *source, struct notify_dlq_ack *ack)
 {
     ack->err = RD_KAFKA_RESP_ERR_NO_ERROR;
     atomic_init(&ack->done, 0);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-    rd_kafka_header_add(h, "x-error", -1, error, -1);
+    rd_kafka_headers_t *h = kafka_dlq_headers(error, source);
     if (channel)
         rd_kafka_header_add(h, "x-channel", -1, channel, -1);
-    if (partition >= 0) {
-        char p[16], o[32];
-        snprintf(p, sizeof(p), "%d", partition);
-        snprintf(o, sizeof(o), "%lld", (long long)offset);
-        rd_kafka_header_add(h, "x-source-topic", -1, n->topic, -1);
-        rd_kafka_header_add(h, "x-source-partition", -1, p, -1);
-        rd_kafka_header_add(h, "x-source-offset", -1, o, -1);
-    }
     rd_kafka_resp_err_t err = rd_kafka_producev(
         n->dlq, RD_KAFKA_V_TOPIC(n->dlq_topic), RD_KAFKA_V_KEY(key, keylen),
         RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -103,11 +94,10 @@ int notify_dlq_produce(struct notify *n, const char *key, size_t keylen, const c
 }
 
 int notify_dlq_send(struct notify *n, const char *key, size_t keylen, const char *value, size_t len,
-                    const char *error, const char *channel, int32_t partition, int64_t offset)
+                    const char *error, const char *channel, const rd_kafka_message_t *source)
 {
     struct notify_dlq_ack ack;
-    if (notify_dlq_produce(n, key, keylen, value, len, error, channel, partition, offset, &ack) !=
-        0)
+    if (notify_dlq_produce(n, key, keylen, value, len, error, channel, source, &ack) != 0)
         return -1;
     /* Whichever thread polls serves the report; ack lives until it has. */
     while (!atomic_load(&ack.done))
@@ -150,14 +140,8 @@ static void reload_routing(struct notify *n)
 static void commit_offsets(struct notify *n, rd_kafka_message_t **msgs, size_t count)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
-    for (size_t i = 0; i < count; i++) {
-        rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(offsets, n->topic, msgs[i]->partition);
-        if (!tp)
-            tp = rd_kafka_topic_partition_list_add(offsets, n->topic, msgs[i]->partition);
-        if (msgs[i]->offset + 1 > tp->offset)
-            tp->offset = msgs[i]->offset + 1;
-    }
+    for (size_t i = 0; i < count; i++)
+        kafka_offsets_advance(offsets, msgs[i]);
     rd_kafka_resp_err_t err = rd_kafka_commit(n->consumer, offsets, 0);
     if (err)
         log_warn("offsets not committed; those requests will be seen again (harmless)", "error",

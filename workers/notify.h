@@ -78,22 +78,22 @@ struct notify_dlq_ack {
     rd_kafka_resp_err_t err;
 };
 
-/* Produces a copy of value to the dead-letter topic with x-error (and
- * x-channel when not NULL, x-source-* when partition >= 0) without waiting;
- * ack must live until ack->done (serve it with notify_dlq_poll). -1 when it
- * could not even be queued. Any thread. */
+/* Produces a copy of value to the dead-letter topic with kafka_dlq_headers
+ * (error, and source's place when it is the consumed message) and x-channel
+ * when not NULL, without waiting; ack must live until ack->done (serve it
+ * with notify_dlq_poll). -1 when it could not even be queued. Any thread. */
 int notify_dlq_produce(struct notify *n, const char *key, size_t keylen, const char *value,
-                       size_t len, const char *error, const char *channel, int32_t partition,
-                       int64_t offset, struct notify_dlq_ack *ack);
+                       size_t len, const char *error, const char *channel,
+                       const rd_kafka_message_t *source, struct notify_dlq_ack *ack);
 /* Serves the dead-letter producer's acknowledgements. */
 void notify_dlq_poll(struct notify *n, int timeout_ms);
 /* notify_dlq_produce, then waits for the acknowledgement (bounded by the
  * producer's message timeout); 0 once the broker has the message. */
 int notify_dlq_send(struct notify *n, const char *key, size_t keylen, const char *value, size_t len,
-                    const char *error, const char *channel, int32_t partition, int64_t offset);
+                    const char *error, const char *channel, const rd_kafka_message_t *source);
 
 /* Records one batch of messages of the assistance topic in one transaction;
- * poison goes to the DLQ first. 0 once committed (the caller then commits
+ * poison goes to the DLQ after it. 0 once committed (the caller then commits
  * the offsets), -1 with the reason in err when PostgreSQL is away. */
 int notify_record_batch(struct notify *n, rd_kafka_message_t **msgs, size_t count, char *err,
                         size_t errlen);

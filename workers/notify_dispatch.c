@@ -390,7 +390,7 @@ static int record_failed(struct dispatcher *d, struct job *j, const char *reason
         if (ours <= 0)
             return ours < 0 ? -1 : 1;
         if (notify_dlq_produce(d->n, j->request_id, strlen(j->request_id), j->envelope,
-                               strlen(j->envelope), reason, j->channel, -1, -1, &j->dlq) != 0)
+                               strlen(j->envelope), reason, j->channel, NULL, &j->dlq) != 0)
             return -1;
         j->dlq_state = DLQ_PRODUCED;
     }

@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "envelope.h"
+#include "kafka.h"
 #include "log.h"
 #include "pg.h"
 
@@ -28,15 +29,6 @@ static const char *const RECORD_SQL =
     "   unnest($8::text[], $9::text[]) AS c(channel, type)"
     "  ON CONFLICT DO NOTHING RETURNING 1)"
     "SELECT (SELECT count(*) FROM req), (SELECT count(*) FROM dl)";
-
-static bool message_waits(const rd_kafka_message_t *m)
-{
-    rd_kafka_headers_t *h = NULL;
-    const void *v;
-    size_t len;
-    return rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-           rd_kafka_header_get_last(h, "x-wait", &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR;
-}
 
 enum record_result {
     RECORD_OK,
@@ -115,7 +107,8 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
     }
     bool created = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
     metric_add(&n->metrics[created ? NM_RECORDED : NM_DUPLICATES], 1);
-    if (message_waits(m)) {
+    size_t size;
+    if (kafka_header(m, "x-wait", &size)) {
         /* Delivered by PostgreSQL only if this transaction commits. */
         char payload[128];
         snprintf(payload, sizeof(payload), "{\"id\":\"%s\",\"outcome\":\"%s\"}", a.id,
@@ -147,8 +140,7 @@ static int send_poison(struct notify *n, const rd_kafka_message_t *m, const char
     log_warn("poison message sent to the dead-letter topic", "topic", n->topic, "partition",
              partition, "offset", offset, "error", reason);
     metric_add(&n->metrics[NM_POISON], 1);
-    return notify_dlq_send(n, m->key, m->key_len, m->payload, m->len, reason, NULL, m->partition,
-                           m->offset);
+    return notify_dlq_send(n, m->key, m->key_len, m->payload, m->len, reason, NULL, m);
 }
 
 struct poison {

@@ -207,14 +207,7 @@ static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
 static int dlq_send(void *opaque, const struct persist_item *it)
 {
     struct persist *p = opaque;
-    char partition[16], offset[32];
-    snprintf(partition, sizeof(partition), "%d", it->msg->partition);
-    snprintf(offset, sizeof(offset), "%lld", (long long)it->msg->offset);
-    rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-    rd_kafka_header_add(h, "x-error", -1, it->error, -1);
-    rd_kafka_header_add(h, "x-source-topic", -1, p->current->topic, -1);
-    rd_kafka_header_add(h, "x-source-partition", -1, partition, -1);
-    rd_kafka_header_add(h, "x-source-offset", -1, offset, -1);
+    rd_kafka_headers_t *h = kafka_dlq_headers(it->error, it->msg);
     rd_kafka_resp_err_t err = rd_kafka_producev(p->dlq, RD_KAFKA_V_TOPIC(p->current->dlq_topic),
                                                 RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
                                                 RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
@@ -224,6 +217,9 @@ static int dlq_send(void *opaque, const struct persist_item *it)
         rd_kafka_headers_destroy(h);
         return -1;
     }
+    char partition[16], offset[32];
+    snprintf(partition, sizeof(partition), "%d", it->msg->partition);
+    snprintf(offset, sizeof(offset), "%lld", (long long)it->msg->offset);
     log_warn("poison message sent to the dead-letter topic", "topic", p->current->topic,
              "partition", partition, "offset", offset, "error", it->error);
     return 0;
@@ -280,15 +276,8 @@ static bool write_batch(struct persist *p, struct stream *st)
 static void commit_to_kafka(struct persist *p, struct stream *st)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
-    for (size_t i = 0; i < st->batch.count; i++) {
-        const rd_kafka_message_t *m = st->batch.items[i].msg;
-        rd_kafka_topic_partition_t *tp =
-            rd_kafka_topic_partition_list_find(offsets, st->topic, m->partition);
-        if (!tp)
-            tp = rd_kafka_topic_partition_list_add(offsets, st->topic, m->partition);
-        if (m->offset + 1 > tp->offset)
-            tp->offset = m->offset + 1;
-    }
+    for (size_t i = 0; i < st->batch.count; i++)
+        kafka_offsets_advance(offsets, st->batch.items[i].msg);
     for (int i = 0; i < offsets->cnt; i++)
         lag_set(p, st->topic, offsets->elems[i].partition, offsets->elems[i].offset);
     rd_kafka_commit(p->consumer, offsets, 1);

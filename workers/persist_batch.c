@@ -3,6 +3,7 @@
 #include "persist_writer.h"
 
 #include "buf.h"
+#include "kafka.h"
 #include "log.h"
 #include "pg.h"
 #include "timeutil.h"
@@ -274,17 +275,6 @@ static int send_poison(struct batch_ctx *c, const struct persist_sink *sink,
     return 0;
 }
 
-/* The value of header name, or NULL; *size is its length. */
-static const char *header(const rd_kafka_message_t *msg, const char *name, size_t *size)
-{
-    rd_kafka_headers_t *hdrs;
-    const void *value;
-    if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        rd_kafka_header_get_last(hdrs, name, &value, size) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        return NULL;
-    return value;
-}
-
 /* Each bulk import's share of the batch: every record of it this transaction
  * handled (written, already there, or rejected), so `persisted` reaches
  * `accepted` exactly once, however often the batch is replayed. */
@@ -322,8 +312,8 @@ static void parse_items(struct persist_batch *b, const struct persist_writer *w)
             continue;
         it->parsed = true;
         size_t size;
-        it->wait = header(it->msg, "x-wait", &size) != NULL;
-        const char *import = header(it->msg, "x-import-id", &size);
+        it->wait = kafka_header(it->msg, "x-wait", &size) != NULL;
+        const char *import = kafka_header(it->msg, "x-import-id", &size);
         if (import && size < sizeof(it->import_id)) {
             memcpy(it->import_id, import, size);
             it->import_id[size] = '\0';
