@@ -7,7 +7,6 @@
 #include "timeutil.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #define START_DEADLINE_MS 30000
 
@@ -160,10 +159,8 @@ void ingest_drain(struct ingest *app)
     if (app->bulk_producer)
         rd_kafka_flush(app->bulk_producer, (int)app->cfg.ack_timeout_ms + 1000);
     int64_t deadline = time_now_us() + (app->cfg.ack_timeout_ms + 2000) * 1000;
-    while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline) {
-        struct timespec ts = {0, 10 * 1000000L};
-        nanosleep(&ts, NULL);
-    }
+    while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline)
+        time_sleep_ms(10);
 }
 
 void ingest_stop(struct ingest *app)

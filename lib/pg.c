@@ -2,12 +2,12 @@
 
 #include "buf.h"
 #include "log.h"
+#include "timeutil.h"
 
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Any 64-bit constant works as long as every process uses the same one. */
 #define PG_MIGRATION_LOCK 0x736c756963650001LL
@@ -55,8 +55,7 @@ PGconn *pg_connect_retry(const char *url, int deadline_ms, char *err, size_t err
         PGconn *conn = pg_connect(url, err, errlen);
         if (conn || waited >= deadline_ms)
             return conn;
-        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        time_sleep_ms(delay);
         waited += delay;
         delay = delay * 2 > 2000 ? 2000 : delay * 2;
     }

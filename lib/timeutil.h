@@ -11,6 +11,8 @@
 #define TIME_STR_LEN 48
 
 int64_t time_now_us(void);
+/* Sleeps ms milliseconds (a retry's backoff, a poll's interval). */
+void time_sleep_ms(long ms);
 bool time_is_leap_year(int year);
 int time_days_in_month(int year, int month);
 /* Days since 1970-01-01 of a proleptic Gregorian date (no validation). */

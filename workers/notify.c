@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define CFG(field) offsetof(struct notify_config, field)
 static const struct config_entry config_table[] = {
@@ -46,12 +45,6 @@ static const struct config_entry config_table[] = {
      "requests recorded per transaction"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 struct dlq_wait {
     atomic_int done;
@@ -196,7 +189,7 @@ static void run(struct notify *n)
             char delay[16];
             snprintf(delay, sizeof(delay), "%ld", backoff);
             log_warn("requests not recorded; retrying", "detail", err, "backoff_ms", delay);
-            sleep_ms(backoff);
+            time_sleep_ms(backoff);
             backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
         }
         for (size_t i = 0; i < count; i++)

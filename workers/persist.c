@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct persist_config {
     char *kafka_brokers;
@@ -86,12 +85,6 @@ struct persist {
     size_t lag_count;
     atomic_bool pg_ok;
 };
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static struct stream *stream_of(struct persist *p, const char *topic)
 {
@@ -265,7 +258,7 @@ static bool write_batch(struct persist *p, struct stream *st)
         char delay[16];
         snprintf(delay, sizeof(delay), "%ld", backoff);
         log_warn("batch not written; retrying", "detail", err, "backoff_ms", delay);
-        sleep_ms(backoff);
+        time_sleep_ms(backoff);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
     return false;
