@@ -8,6 +8,7 @@
 #include "routes.h"
 #include "routing.h"
 #include "timeutil.h"
+#include "utf8.h"
 #include "validate.h"
 #include "write.h"
 
@@ -65,7 +66,7 @@ static void check_description(const json_t *description, struct problem_errors *
                            ENVELOPE_DESCRIPTION_MAX);
         return;
     }
-    size_t chars = envelope_utf8_length(text);
+    size_t chars = utf8_length(text);
     if (strlen(text) != json_string_length(description))
         problem_errors_add(pe, "/description", "must not contain NUL characters");
     else if (chars < 1 || chars > ENVELOPE_DESCRIPTION_MAX)

@@ -1,6 +1,7 @@
 #include "validate.h"
 
 #include "timeutil.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -47,9 +48,7 @@ json_t *validate_parse_object(const char *body, size_t len, char *detail, size_t
 
 static bool utf8_length_between(const char *s, size_t min, size_t max)
 {
-    size_t chars = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        chars += (*p & 0xc0) != 0x80;
+    size_t chars = utf8_length(s);
     return chars >= min && chars <= max;
 }
 

@@ -3,6 +3,7 @@
 #include "birthday.h"
 #include "netaddr.h"
 #include "timeutil.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #include <stdio.h>
@@ -269,14 +270,6 @@ void envelope_recipe_free(struct recipe_envelope *r)
     memset(r, 0, sizeof(*r));
 }
 
-size_t envelope_utf8_length(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 char *envelope_build_assistance(const char *id, const char *principal, int64_t received_us,
                                 const char *topic, const char *description, const char *request_id,
                                 size_t *len)
@@ -297,7 +290,7 @@ int envelope_parse_assistance(const void *data, size_t len, struct assistance_en
     out->received_at = json_string_value(json_object_get(out->root, "received_at"));
     out->topic = json_string_value(json_object_get(d, "topic"));
     out->description = json_string_value(json_object_get(d, "description"));
-    size_t chars = out->description ? envelope_utf8_length(out->description) : 0;
+    size_t chars = out->description ? utf8_length(out->description) : 0;
     bool lower = out->topic != NULL;
     for (const char *p = out->topic; lower && *p; p++)
         lower = !(*p >= 'A' && *p <= 'Z');

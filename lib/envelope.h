@@ -109,9 +109,6 @@ struct assistance_envelope {
 
 #define ENVELOPE_DESCRIPTION_MAX 4000 /* characters (code points) */
 
-/* The characters (code points) of valid UTF-8 text. */
-size_t envelope_utf8_length(const char *s);
-
 /* An assistance request: data is {"topic", "description", "request_id"}. */
 char *envelope_build_assistance(const char *id, const char *principal, int64_t received_us,
                                 const char *topic, const char *description, const char *request_id,

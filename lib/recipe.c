@@ -1,15 +1,9 @@
 #include "recipe.h"
 
+#include "utf8.h"
+
 #include <stdio.h>
 #include <string.h>
-
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        n += (*p & 0xc0) != 0x80;
-    return n;
-}
 
 /* Non-empty after trimming spaces, and at most max characters. */
 static int text_ok(const json_t *v, size_t max)
@@ -17,7 +11,7 @@ static int text_ok(const json_t *v, size_t max)
     if (!json_is_string(v))
         return 0;
     const char *s = json_string_value(v);
-    size_t chars = utf8_chars(s);
+    size_t chars = utf8_length(s);
     if (chars == 0 || chars > max)
         return 0;
     return strspn(s, " \t\r\n") < strlen(s);
@@ -96,7 +90,7 @@ size_t recipe_validate(const json_t *recipe, struct problem_errors *pe)
         problem_errors_add(pe, "/title", "must be a string of 1 to 200 characters");
     json_t *description = json_object_get(recipe, "description");
     if (description && !json_is_null(description) &&
-        (!json_is_string(description) || utf8_chars(json_string_value(description)) > 10000))
+        (!json_is_string(description) || utf8_length(json_string_value(description)) > 10000))
         problem_errors_add(pe, "/description", "must be a string of at most 10000 characters");
     json_t *servings = json_object_get(recipe, "servings");
     if (servings && !json_is_null(servings) &&

@@ -460,9 +460,6 @@ START_TEST(test_assistance_round_trip)
     ck_assert_str_eq(a.received_at, "2024-05-01T12:00:01.500000Z");
     envelope_assistance_free(&a);
     free(text);
-    ck_assert_uint_eq(envelope_utf8_length("Gr\xc3\xbc\xc3\x9f"
-                                           "e \xf0\x9f\x8e\x89"),
-                      7);
 }
 END_TEST
 
