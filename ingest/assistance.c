@@ -12,12 +12,9 @@
 #include "validate.h"
 #include "write.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define TOPIC_MAX 199
 
 static enum MHD_Result respond_written(struct request *req, const struct wait_result *r)
 {
@@ -37,17 +34,14 @@ static enum MHD_Result respond_written(struct request *req, const struct wait_re
 
 /* The topic, lower-cased into out, when the routing file knows it; else adds
  * the problem (naming the known topics) to pe. */
-static void check_topic(struct ingest *app, const json_t *topic, char out[TOPIC_MAX + 1],
+static void check_topic(struct ingest *app, const json_t *topic, char out[ROUTING_TOPIC_MAX + 1],
                         struct problem_errors *pe)
 {
     const char *text = json_string_value(topic);
-    size_t len = text ? strlen(text) : 0;
-    if (!json_is_string(topic) || len == 0 || len > TOPIC_MAX || len != json_string_length(topic)) {
+    if (!text || strlen(text) != json_string_length(topic) || routing_topic_key(text, out) != 0) {
         problem_errors_add(pe, "/topic", "must be a string naming a topic");
         return;
     }
-    for (size_t i = 0; i <= len; i++)
-        out[i] = (char)tolower((unsigned char)text[i]);
     char known[1024];
     pthread_rwlock_rdlock(&app->routing_lock);
     bool found = routing_topic_channels(app->routing, out) != NULL;
@@ -119,7 +113,7 @@ enum MHD_Result assistance_post(struct request *req)
     if (!body)
         return ret;
     struct problem_errors pe = {0};
-    char topic[TOPIC_MAX + 1] = "";
+    char topic[ROUTING_TOPIC_MAX + 1] = "";
     const json_t *description = json_object_get(body, "description");
     check_topic(req->app, json_object_get(body, "topic"), topic, &pe);
     check_description(description, &pe);

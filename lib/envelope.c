@@ -2,6 +2,7 @@
 
 #include "birthday.h"
 #include "netaddr.h"
+#include "routing.h"
 #include "timeutil.h"
 #include "utf8.h"
 #include "uuid.h"
@@ -294,8 +295,9 @@ int envelope_parse_assistance(const void *data, size_t len, struct assistance_en
     bool lower = out->topic != NULL;
     for (const char *p = out->topic; lower && *p; p++)
         lower = !(*p >= 'A' && *p <= 'Z');
-    if (!out->topic || !*out->topic || strlen(out->topic) > 199 || !lower)
-        snprintf(err, errlen, "assistance topic is not a lower-case name of 1 to 199 bytes");
+    if (!out->topic || !*out->topic || strlen(out->topic) > ROUTING_TOPIC_MAX || !lower)
+        snprintf(err, errlen, "assistance topic is not a lower-case name of 1 to %d bytes",
+                 ROUTING_TOPIC_MAX);
     else if (!out->description || chars < 1 || chars > ENVELOPE_DESCRIPTION_MAX ||
              strlen(out->description) != json_string_length(json_object_get(d, "description")))
         snprintf(err, errlen, "assistance description is not 1 to %d characters",

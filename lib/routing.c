@@ -207,15 +207,12 @@ struct routing *routing_parse(const char *text, routing_env_fn env, char *err, s
     json_t *lowered = json_object();
     json_object_foreach(topics, key, value)
     {
-        char lower[200];
-        size_t n = strlen(key);
-        if (n == 0 || n >= sizeof(lower)) {
-            snprintf(err, errlen, "/topics: topic names are 1 to 199 bytes");
+        char lower[ROUTING_TOPIC_MAX + 1];
+        if (routing_topic_key(key, lower) != 0) {
+            snprintf(err, errlen, "/topics: topic names are 1 to %d bytes", ROUTING_TOPIC_MAX);
             json_decref(lowered);
             goto fail;
         }
-        for (size_t i = 0; i <= n; i++)
-            lower[i] = (char)tolower((unsigned char)key[i]);
         if (json_object_get(lowered, lower)) {
             snprintf(err, errlen, "/topics/%s: the topic appears twice (names ignore case)", key);
             json_decref(lowered);
@@ -266,15 +263,22 @@ void routing_free(struct routing *r)
     free(r);
 }
 
+int routing_topic_key(const char *topic, char out[ROUTING_TOPIC_MAX + 1])
+{
+    size_t n = strlen(topic);
+    if (n == 0 || n > ROUTING_TOPIC_MAX)
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)tolower((unsigned char)topic[i]);
+    return 0;
+}
+
 static const json_t *topic_of(const struct routing *r, const char *topic)
 {
-    char lower[200];
-    size_t n = strlen(topic);
-    if (n >= sizeof(lower))
+    char key[ROUTING_TOPIC_MAX + 1];
+    if (routing_topic_key(topic, key) != 0)
         return NULL;
-    for (size_t i = 0; i <= n; i++)
-        lower[i] = (char)tolower((unsigned char)topic[i]);
-    return json_object_get(json_object_get(r->doc, "topics"), lower);
+    return json_object_get(json_object_get(r->doc, "topics"), key);
 }
 
 const json_t *routing_topic_channels(const struct routing *r, const char *topic)

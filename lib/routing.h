@@ -17,6 +17,12 @@
 
 struct routing;
 
+#define ROUTING_TOPIC_MAX 199 /* bytes of a topic name */
+
+/* A topic as the file knows it: lower-cased into out, since topics match
+ * case-insensitively; -1 when empty or longer than ROUTING_TOPIC_MAX. */
+int routing_topic_key(const char *topic, char out[ROUTING_TOPIC_MAX + 1]);
+
 typedef char *(*routing_env_fn)(const char *name);
 
 /* Parses and validates text; NULL with "<pointer>: <problem>" in err. */
