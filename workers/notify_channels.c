@@ -4,11 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *environment(const char *name)
-{
-    return getenv(name);
-}
-
 struct channel_set *channel_set_load(const char *path, long lease_ms, char *err, size_t errlen)
 {
     struct channel_set *s = calloc(1, sizeof(*s));
@@ -17,7 +12,7 @@ struct channel_set *channel_set_load(const char *path, long lease_ms, char *err,
         return NULL;
     }
     atomic_init(&s->refs, 1);
-    s->routing = routing_load(path, environment, err, errlen);
+    s->routing = routing_load(path, getenv, err, errlen);
     if (!s->routing)
         goto fail;
     const json_t *channels = routing_channels(s->routing);

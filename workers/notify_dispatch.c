@@ -42,7 +42,6 @@ struct job {
     const struct channel *ch; /* NULL: not in this replica's routing file */
     char request_id[UUID_STR_LEN];
     char channel[CHANNEL_NAME_MAX];
-    char type[32];
     int attempts; /* including this one: the claim's mark on the row */
     bool fallback;
     /* Copies of the claimed row's text (client_request_id, req_fallback may be NULL). */
@@ -53,7 +52,6 @@ struct job {
     enum send_result result;
     struct send_info info;
     char error[512];
-    int64_t latency_us;
     bool short_circuited; /* not sent: breaker open, or channel unknown here */
     bool probe;           /* the one send a half-open breaker lets through */
     /* Failed for good: the dead letter goes out before the row says so. */
@@ -88,7 +86,7 @@ struct dispatcher {
 };
 
 static const char *const CLAIM_COLUMNS =
-    "RETURNING d.request_id::text, d.channel, d.type, d.attempts, d.fallback, r.topic,"
+    "RETURNING d.request_id::text, d.channel, d.attempts, d.fallback, r.topic,"
     " r.description, r.request_id,"
     " to_char(r.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
     " r.fallback, r.envelope";
@@ -171,18 +169,17 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         j->probe = probe;
         snprintf(j->request_id, sizeof(j->request_id), "%s", PQgetvalue(res, i, 0));
         snprintf(j->channel, sizeof(j->channel), "%s", PQgetvalue(res, i, 1));
-        snprintf(j->type, sizeof(j->type), "%s", PQgetvalue(res, i, 2));
-        j->attempts = atoi(PQgetvalue(res, i, 3));
-        j->fallback = PQgetvalue(res, i, 4)[0] == 't';
-        j->topic = strdup(PQgetvalue(res, i, 5));
-        j->description = strdup(PQgetvalue(res, i, 6));
-        j->client_request_id = PQgetisnull(res, i, 7) ? NULL : strdup(PQgetvalue(res, i, 7));
-        j->received_at = strdup(PQgetvalue(res, i, 8));
-        j->req_fallback = PQgetisnull(res, i, 9) ? NULL : strdup(PQgetvalue(res, i, 9));
-        j->envelope = strdup(PQgetvalue(res, i, 10));
+        j->attempts = atoi(PQgetvalue(res, i, 2));
+        j->fallback = PQgetvalue(res, i, 3)[0] == 't';
+        j->topic = strdup(PQgetvalue(res, i, 4));
+        j->description = strdup(PQgetvalue(res, i, 5));
+        j->client_request_id = PQgetisnull(res, i, 6) ? NULL : strdup(PQgetvalue(res, i, 6));
+        j->received_at = strdup(PQgetvalue(res, i, 7));
+        j->req_fallback = PQgetisnull(res, i, 8) ? NULL : strdup(PQgetvalue(res, i, 8));
+        j->envelope = strdup(PQgetvalue(res, i, 9));
         if (!j->topic || !j->description || !j->received_at || !j->envelope ||
-            (!j->client_request_id && !PQgetisnull(res, i, 7)) ||
-            (!j->req_fallback && !PQgetisnull(res, i, 9))) {
+            (!j->client_request_id && !PQgetisnull(res, i, 6)) ||
+            (!j->req_fallback && !PQgetisnull(res, i, 8))) {
             log_error("out of memory for a delivery; its lease will bring it back");
             job_free(j);
             jobs--;
@@ -203,13 +200,22 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         if (c)
             c->inflight++;
         d->inflight++;
-        if (mode == CLAIM_SHORT_CIRCUIT) {
-            /* Straight to the outcomes: the dispatcher records it next. */
+        if (mode == CLAIM_SHORT_CIRCUIT || !j->ch) {
+            /* Straight to the outcomes: the dispatcher records it next. A
+             * channel this replica does not know may be in another's newer
+             * routing file (a rollout, a reload not yet everywhere): the
+             * attempt is used up unsent, and retried on schedule. */
             j->short_circuited = true;
             j->result = SEND_RETRY;
-            snprintf(j->error, sizeof(j->error),
-                     "not sent: the channel's circuit breaker is open after %d failures in a row",
-                     c ? c->breaker.failures : 0);
+            if (!j->ch)
+                snprintf(j->error, sizeof(j->error),
+                         "not sent: channel \"%s\" is not in this replica's routing file",
+                         j->channel);
+            else
+                snprintf(j->error, sizeof(j->error),
+                         "not sent: the channel's circuit breaker is open after %d failures in a "
+                         "row",
+                         c ? c->breaker.failures : 0);
             j->next = d->done;
             d->done = j;
         } else {
@@ -322,28 +328,17 @@ static void *sender_main(void *arg)
         pthread_mutex_unlock(&d->lock);
 
         int64_t start = time_now_us();
-        if (j->ch) {
-            struct assistance req = {
-                .id = j->request_id,
-                .topic = j->topic,
-                .description = j->description,
-                .received_at = j->received_at,
-                .request_id = j->client_request_id,
-                .link = j->link,
-                .delivery_id = j->delivery_id,
-            };
-            j->result = channel_deliver(j->ch, &req, &j->info, j->error, sizeof(j->error));
-        } else {
-            /* Another replica may already run a routing file that has it
-             * (a rollout, a reload not yet everywhere): retry on schedule. */
-            j->result = SEND_RETRY;
-            j->short_circuited = true;
-            snprintf(j->error, sizeof(j->error),
-                     "not sent: channel \"%s\" is not in this replica's routing file", j->channel);
-        }
-        j->latency_us = time_now_us() - start;
-        if (j->ch)
-            metric_observe_us(&d->n->send_latency, j->latency_us);
+        struct assistance req = {
+            .id = j->request_id,
+            .topic = j->topic,
+            .description = j->description,
+            .received_at = j->received_at,
+            .request_id = j->client_request_id,
+            .link = j->link,
+            .delivery_id = j->delivery_id,
+        };
+        j->result = channel_deliver(j->ch, &req, &j->info, j->error, sizeof(j->error));
+        metric_observe_us(&d->n->send_latency, time_now_us() - start);
 
         pthread_mutex_lock(&d->lock);
         j->next = d->done;
