@@ -74,3 +74,19 @@ void buf_free(struct buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int buf_read_file(struct buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[4096];
+    size_t n;
+    int rc = 0;
+    while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        rc = buf_append(b, chunk, n);
+    if (ferror(f))
+        rc = -1;
+    fclose(f);
+    return rc;
+}

@@ -14,6 +14,8 @@ struct buf {
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends the whole file at path; -1 when it cannot be opened or read. */
+int buf_read_file(struct buf *b, const char *path);
 void buf_reset(struct buf *b);
 char *buf_steal(struct buf *b);
 void buf_free(struct buf *b);

@@ -94,28 +94,6 @@ static int migration_name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *data = NULL;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long len = ftell(f);
-        if (len >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-            data = malloc((size_t)len + 1);
-            if (data && fread(data, 1, (size_t)len, f) != (size_t)len) {
-                free(data);
-                data = NULL;
-            } else if (data) {
-                data[len] = '\0';
-            }
-        }
-    }
-    fclose(f);
-    return data;
-}
-
 /* Applies one migration unless already recorded; 1 applied, 0 skipped, -1 error. */
 static int pg_apply_migration(PGconn *conn, const char *dir, const char *name, char *err,
                               size_t errlen)
@@ -137,11 +115,13 @@ static int pg_apply_migration(PGconn *conn, const char *dir, const char *name, c
 
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    char *sql = read_file(path);
-    if (!sql) {
+    struct buf text = {0};
+    if (buf_read_file(&text, path) != 0) {
         snprintf(err, errlen, "cannot read migration %s", path);
+        buf_free(&text);
         return -1;
     }
+    char *sql = buf_steal(&text);
     int rc = -1;
     if (pg_exec(conn, "BEGIN", err, errlen) != 0)
         goto out;

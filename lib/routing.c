@@ -239,17 +239,12 @@ fail:
 
 struct routing *routing_load(const char *path, routing_env_fn env, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    struct buf text = {0};
+    if (buf_read_file(&text, path) != 0) {
         snprintf(err, errlen, "cannot open %s", path);
+        buf_free(&text);
         return NULL;
     }
-    struct buf text = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&text, chunk, n);
-    fclose(f);
     struct routing *r = routing_parse(text.data ? text.data : "", env, err, errlen);
     buf_free(&text);
     return r;

@@ -93,14 +93,8 @@ static inline void temp_file_remove(const char *path)
 /* The whole of the file at path, as a string the caller frees. */
 static inline char *read_whole_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
     struct buf b = {0};
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_append(&b, chunk, n);
-    fclose(f);
+    ck_assert_msg(buf_read_file(&b, path) == 0, "cannot read %s", path);
     return buf_steal(&b);
 }
 

@@ -5,8 +5,10 @@
 #include "check_main.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void assert_invariants(const struct buf *b)
 {
@@ -220,6 +222,29 @@ START_TEST(test_steal)
 }
 END_TEST
 
+START_TEST(test_read_file)
+{
+    char path[] = "/tmp/sluice-test-buf-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    /* Longer than one read chunk, with a NUL inside. */
+    struct buf want = {0};
+    for (int i = 0; i < 10000; i++)
+        buf_append(&want, i == 5000 ? "\0" : "x", 1);
+    ck_assert_int_eq(write(fd, want.data, want.len), (ssize_t)want.len);
+    close(fd);
+    struct buf got = {0};
+    buf_puts(&got, "head:");
+    ck_assert_int_eq(buf_read_file(&got, path), 0);
+    ck_assert_uint_eq(got.len, 5 + want.len);
+    ck_assert_mem_eq(got.data + 5, want.data, want.len);
+    unlink(path);
+    ck_assert_int_eq(buf_read_file(&got, path), -1);
+    buf_free(&got);
+    buf_free(&want);
+}
+END_TEST
+
 START_TEST(test_reset)
 {
     struct buf b = {0};
@@ -247,6 +272,7 @@ static Suite *buf_suite(void)
     Suite *s = suite_create("buf");
     TCase *tc = tcase_create("buf");
     tcase_add_test(tc, test_append_basic);
+    tcase_add_test(tc, test_read_file);
     tcase_add_test(tc, test_append_empty);
     tcase_add_test(tc, test_append_growth);
     tcase_add_test(tc, test_append_exact_capacity_boundaries);
