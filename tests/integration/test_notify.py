@@ -103,6 +103,7 @@ class Notify(StackCase):
         cls.sinks["broken"].default(500)
         cls.sinks["rejected"].default(400)
         cls.smtp = SmtpSink(name="mail").start()
+        cls.addClassCleanup(cls.stop_sinks)  # after the stack stops, or when it failed to start
         cls.stack_options = {
             "persist": 0,
             "notify": 1,
@@ -117,18 +118,7 @@ class Notify(StackCase):
                 "IT_HOOK_SECRET": SECRET1,  # notify only: ingest needs no channel secret
             },
         }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.stop_sinks()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.stop_sinks()
+        super().setUpClass()
 
     @classmethod
     def stop_sinks(cls):

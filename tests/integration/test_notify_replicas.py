@@ -19,6 +19,7 @@ class Replicas(StackCase):
     @classmethod
     def setUpClass(cls):
         cls.sink = Sink(name="slack", delay_ms=DELAY_MS).start()
+        cls.addClassCleanup(cls.sink.stop)  # after the stack stops, or when it failed to start
         cls.stack_options = {
             "persist": 0,
             "notify": 2,
@@ -29,18 +30,7 @@ class Replicas(StackCase):
             "notify_env": {"SLUICE_NOTIFY_CONCURRENCY": "4", "SLUICE_NOTIFY_LEASE_MS": "5000",
                            "SLUICE_NOTIFY_POLL_MS": "50"},
         }
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.sink.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.sink.stop()
+        super().setUpClass()
 
     def delivered_by(self, i):
         value = self.stack.metric("sluice_notify_deliveries_total", i, channel="s", status="delivered")
