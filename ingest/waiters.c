@@ -73,9 +73,10 @@ static void on_notify(struct waiters *w, const char *payload)
     const char *outcome = json_string_value(json_object_get(doc, "outcome"));
     const char *error = json_string_value(json_object_get(doc, "error"));
     if (id && outcome) {
-        enum wait_outcome o = strcmp(outcome, "created") == 0  ? WAIT_CREATED
-                              : strcmp(outcome, "exists") == 0 ? WAIT_EXISTS
-                                                               : WAIT_REJECTED;
+        enum wait_outcome o = strcmp(outcome, "created") == 0   ? WAIT_CREATED
+                              : strcmp(outcome, "updated") == 0 ? WAIT_UPDATED
+                              : strcmp(outcome, "exists") == 0  ? WAIT_EXISTS
+                                                                : WAIT_REJECTED;
         pthread_mutex_lock(&w->lock);
         struct waiter *wt = *find(w, id);
         if (wt)

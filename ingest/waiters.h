@@ -24,7 +24,8 @@ struct waiters;
 enum wait_outcome {
     WAIT_PENDING,
     WAIT_CREATED,  /* the record was written */
-    WAIT_EXISTS,   /* a record with this id was already there */
+    WAIT_UPDATED,  /* a record with this id was there with other content: a new version */
+    WAIT_EXISTS,   /* a record with this id was already there, unchanged */
     WAIT_REJECTED, /* the worker could never write it (error says why) */
     WAIT_TIMEOUT,
 };

@@ -48,6 +48,8 @@ char *envelope_build_event(const struct event_fields *f, size_t *len)
     json_object_set_new(data, "external_id", string_or_null(f->external_id));
     json_object_set_new(data, "type", string_or_null(f->type));
     json_object_set_new(data, "occurred_at", json_string(occurred));
+    if (f->idempotency_key)
+        json_object_set_new(data, "idempotency_key", json_string(f->idempotency_key));
     json_object_set(data, "body", f->body);
     return build("events", "create", f->id, f->principal, f->received_at_us, f->fingerprint, data,
                  len);
@@ -116,8 +118,10 @@ int envelope_parse_event(const void *data, size_t len, struct event_envelope *ou
         goto fail;
     }
     if (optional_string(d, "external_id", &out->external_id) != 0 ||
-        optional_string(d, "type", &out->type) != 0) {
-        snprintf(err, errlen, "event external_id and type must be strings or null");
+        optional_string(d, "type", &out->type) != 0 ||
+        optional_string(d, "idempotency_key", &out->idempotency_key) != 0) {
+        snprintf(err, errlen,
+                 "event external_id, type and idempotency_key must be strings or null");
         goto fail;
     }
     const char *occurred = json_string_value(json_object_get(d, "occurred_at"));

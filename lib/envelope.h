@@ -3,7 +3,8 @@
  *   {"v":1, "id", "operation", "collection", "received_at", "principal", "fingerprint",
  *    "data": {...collection specific...}}
  *
- * For events, data is {"external_id", "type", "occurred_at", "body"}. Builders
+ * For events, data is {"external_id", "type", "occurred_at", "body", "idempotency_key"
+ * (only when the request had one)}. Builders
  * return heap text the caller frees; a parsed envelope owns its JSON tree and
  * every pointer in it is borrowed from that tree. */
 #ifndef SLUICE_ENVELOPE_H
@@ -21,9 +22,10 @@
 struct event_fields {
     const char *id;
     const char *principal;
-    const char *fingerprint; /* may be NULL */
-    const char *external_id; /* may be NULL */
-    const char *type;        /* may be NULL */
+    const char *fingerprint;     /* may be NULL */
+    const char *idempotency_key; /* the request's Idempotency-Key; may be NULL */
+    const char *external_id;     /* may be NULL */
+    const char *type;            /* may be NULL */
     int64_t received_at_us;
     int64_t occurred_at_us;
     json_t *body; /* borrowed */
@@ -35,9 +37,10 @@ char *envelope_build_event(const struct event_fields *f, size_t *len);
 struct event_envelope {
     json_t *root; /* owned */
     const char *id;
-    const char *fingerprint; /* NULL when absent */
-    const char *external_id; /* NULL when absent */
-    const char *type;        /* NULL when absent */
+    const char *fingerprint;     /* NULL when absent */
+    const char *idempotency_key; /* NULL when absent */
+    const char *external_id;     /* NULL when absent */
+    const char *type;            /* NULL when absent */
     int64_t received_at_us;
     int64_t occurred_at_us;
     json_t *body; /* borrowed from root */
