@@ -7,6 +7,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "persist_batch.h"
+#include "persist_log.h"
 #include "pg.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -45,6 +46,7 @@ static const struct config_entry config_table[] = {
 
 enum persist_metric {
     PM_ROWS,
+    PM_UPDATED,
     PM_DUPLICATES,
     PM_SKIPPED,
     PM_BATCHES,
@@ -53,7 +55,11 @@ enum persist_metric {
     PM_COUNT
 };
 
-#define MAX_PARTITIONS 1024
+struct lag_entry {
+    const char *topic; /* a stream's topic */
+    int32_t partition;
+    int64_t next;
+};
 
 /* One collection this worker writes: its topic, writer and pending batch. */
 struct stream {
@@ -79,11 +85,10 @@ struct persist {
     /* Applied position per assigned partition, for the lag metric; written
      * by the main thread, read by the admin thread. */
     pthread_mutex_t lag_lock;
-    const char *lag_topic[MAX_PARTITIONS]; /* a stream's topic */
-    int32_t lag_partition[MAX_PARTITIONS];
-    int64_t lag_next[MAX_PARTITIONS];
-    size_t lag_count;
+    struct lag_entry *lag;
+    size_t lag_count, lag_cap;
     atomic_bool pg_ok;
+    char cluster_id[128]; /* the Kafka cluster being read (persist_log.h) */
 };
 
 static struct stream *stream_of(struct persist *p, const char *topic)
@@ -102,70 +107,96 @@ static void lag_set(struct persist *p, const char *topic, int32_t partition, int
         return;
     pthread_mutex_lock(&p->lag_lock);
     size_t i = 0;
-    while (i < p->lag_count && (p->lag_partition[i] != partition || p->lag_topic[i] != st->topic))
+    while (i < p->lag_count && (p->lag[i].partition != partition || p->lag[i].topic != st->topic))
         i++;
-    if (i == p->lag_count && p->lag_count < MAX_PARTITIONS) {
-        p->lag_topic[p->lag_count] = st->topic;
-        p->lag_partition[p->lag_count++] = partition;
+    if (i == p->lag_count && p->lag_count == p->lag_cap) {
+        size_t cap = p->lag_cap ? p->lag_cap * 2 : 256;
+        struct lag_entry *lag = realloc(p->lag, cap * sizeof(*lag));
+        if (lag) {
+            p->lag = lag;
+            p->lag_cap = cap;
+        }
     }
-    if (i < p->lag_count)
-        p->lag_next[i] = next;
+    if (i == p->lag_count && p->lag_count < p->lag_cap)
+        p->lag[p->lag_count++] = (struct lag_entry){st->topic, partition, next};
+    else if (i < p->lag_count)
+        p->lag[i].next = next;
     pthread_mutex_unlock(&p->lag_lock);
 }
 
-/* Where each newly assigned partition resumes: PostgreSQL's next_offset. A
- * stored offset beyond the log's end means the log was recreated (an emptied
- * cluster): start that partition over and say so. */
-static void assign_from_database(struct persist *p, rd_kafka_topic_partition_list_t *parts)
+/* The cluster the consumer reads from; "" when the brokers do not say. */
+static void read_cluster_id(struct persist *p)
 {
-    char err[256];
-    if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
-        PQfinish(p->conn);
-        p->conn = pg_connect(p->cfg.pg_url, err, sizeof(err));
-    }
+    char *id = rd_kafka_clusterid(p->consumer, 5000);
+    snprintf(p->cluster_id, sizeof(p->cluster_id), "%s", id ? id : "");
+    if (id)
+        rd_kafka_mem_free(p->consumer, id);
+}
+
+/* Reads the partitions' rows and sets where each starts (persist_log.h);
+ * false when PostgreSQL did not answer. */
+static bool start_offsets(struct persist *p, rd_kafka_topic_partition_list_t *parts)
+{
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        /* Without PostgreSQL, start from Kafka's committed offset: it never
-         * runs ahead of the database, and replays are skipped in the batch. */
-        tp->offset = RD_KAFKA_OFFSET_STORED;
-        if (!p->conn)
-            continue;
         char partition[16];
         snprintf(partition, sizeof(partition), "%d", tp->partition);
         const char *params[] = {p->cfg.group, tp->topic, partition};
         PGresult *res = PQexecParams(p->conn,
-                                     "SELECT next_offset FROM kafka_offsets WHERE consumer_group "
-                                     "= $1 AND topic = $2 AND partition = $3::int",
+                                     "SELECT next_offset, cluster_id, anchor FROM kafka_offsets "
+                                     "WHERE consumer_group = $1 AND topic = $2 AND partition = "
+                                     "$3::int",
                                      3, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
-            int64_t next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            int64_t low = 0, high = 0;
-            bool known =
-                rd_kafka_query_watermark_offsets(p->consumer, tp->topic, tp->partition, &low, &high,
-                                                 5000) == RD_KAFKA_RESP_ERR_NO_ERROR;
-            if (known && next < low) {
-                /* Retention removed messages no one applied: they are lost to
-                 * PostgreSQL. Say how many, loudly; the partition goes on. */
-                char lost[32];
-                snprintf(lost, sizeof(lost), "%lld", (long long)(low - next));
-                log_error("messages were deleted from the log before they were applied", "topic",
-                          tp->topic, "partition", partition, "lost", lost);
-            }
-            if (known && next > high) {
-                log_warn("stored offset is past the end of the log; the log was recreated, "
-                         "starting the partition over",
-                         "topic", tp->topic, "partition", partition);
-                PQclear(PQexecParams(p->conn,
-                                     "UPDATE kafka_offsets SET next_offset = 0 WHERE "
-                                     "consumer_group = $1 AND topic = $2 AND partition = $3::int",
-                                     3, NULL, params, NULL, NULL, 0));
-                next = RD_KAFKA_OFFSET_BEGINNING;
-            }
-            tp->offset = next;
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQclear(res);
+            return false;
         }
+        struct persist_log_row row = {0};
+        if (PQntuples(res) == 1) {
+            row.next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+            row.cluster_id = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
+            row.anchor = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+        }
+        int64_t start = persist_log_start(PQntuples(res) == 1 ? &row : NULL, p->cluster_id);
+        tp->offset = start < 0 ? RD_KAFKA_OFFSET_BEGINNING : start;
         PQclear(res);
-        lag_set(p, tp->topic, tp->partition, tp->offset < 0 ? 0 : tp->offset);
+        lag_set(p, tp->topic, tp->partition, start < 0 ? 0 : start);
     }
+    return true;
+}
+
+/* Where each newly assigned partition resumes: from PostgreSQL's row when it
+ * names the log being read, else from the log's beginning. Kafka's committed
+ * offsets are never used: they may run behind the database, and after a
+ * broker restart they belong to nobody. Without PostgreSQL nothing can be
+ * decided, so this waits for it (heartbeats go on in librdkafka's thread);
+ * the batch could not be written meanwhile anyway. */
+static void assign_from_database(struct persist *p, rd_kafka_topic_partition_list_t *parts)
+{
+    read_cluster_id(p);
+    long backoff = 100;
+    bool said = false;
+    while (signals_running) {
+        char err[256] = "";
+        if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
+            PQfinish(p->conn);
+            p->conn = pg_connect(p->cfg.pg_url, err, sizeof(err));
+        }
+        if (p->conn && start_offsets(p, parts)) {
+            atomic_store(&p->pg_ok, true);
+            return;
+        }
+        atomic_store(&p->pg_ok, false);
+        if (!said)
+            log_warn("PostgreSQL unreachable: partitions wait for it before they are read",
+                     "detail", err[0] ? err : (p->conn ? PQerrorMessage(p->conn) : ""));
+        said = true;
+        time_sleep_ms(backoff);
+        backoff = backoff * 2 > 2000 ? 2000 : backoff * 2;
+    }
+    /* Stopping: nothing read from here on is written. */
+    for (int i = 0; i < parts->cnt; i++)
+        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -218,6 +249,16 @@ static int dlq_send(void *opaque, const struct persist_item *it)
     return 0;
 }
 
+static int64_t high_watermark(void *opaque, const char *topic, int32_t partition)
+{
+    struct persist *p = opaque;
+    int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(p->consumer, topic, partition, &low, &high, 5000) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return high;
+}
+
 static int dlq_flush(void *opaque)
 {
     struct persist *p = opaque;
@@ -232,7 +273,7 @@ static int dlq_flush(void *opaque)
 static bool write_batch(struct persist *p, struct stream *st)
 {
     p->current = st;
-    struct persist_sink sink = {dlq_send, dlq_flush, p};
+    struct persist_sink sink = {dlq_send, dlq_flush, high_watermark, p};
     long backoff = 100;
     while (signals_running) {
         char err[512] = "";
@@ -242,11 +283,12 @@ static bool write_batch(struct persist *p, struct stream *st)
         }
         if (p->conn) {
             struct persist_stats stats = {0};
-            if (persist_batch_write(p->conn, p->cfg.group, st->topic, st->writer, &st->batch, &sink,
-                                    &stats, err, sizeof(err)) == PERSIST_OK) {
+            if (persist_batch_write(p->conn, p->cfg.group, st->topic, p->cluster_id, st->writer,
+                                    &st->batch, &sink, &stats, err, sizeof(err)) == PERSIST_OK) {
                 atomic_store(&p->pg_ok, true);
-                metric_add(&p->metrics[PM_ROWS], stats.inserted);
-                metric_add(&p->metrics[PM_DUPLICATES], stats.duplicates);
+                metric_add(&p->metrics[PM_ROWS], stats.created);
+                metric_add(&p->metrics[PM_UPDATED], stats.updated);
+                metric_add(&p->metrics[PM_DUPLICATES], stats.unchanged);
                 metric_add(&p->metrics[PM_SKIPPED], stats.skipped);
                 metric_add(&p->metrics[PM_DLQ], stats.poison);
                 metric_add(&p->metrics[PM_BATCHES], 1);
@@ -264,17 +306,53 @@ static bool write_batch(struct persist *p, struct stream *st)
     return false;
 }
 
-/* After the database commit, Kafka's committed offsets follow (for tools and
- * for a start without PostgreSQL); PostgreSQL stays the source of truth. */
+static bool seeking(const struct persist_batch *b, int32_t partition)
+{
+    for (size_t i = 0; i < b->nseeks; i++) {
+        if (b->seeks[i].partition == partition)
+            return true;
+    }
+    return false;
+}
+
+/* Partitions the batch found in another log, or could not place yet, are
+ * read again from where it said (persist_log.h). */
+static void seek_partitions(struct persist *p, struct stream *st)
+{
+    if (!st->batch.nseeks)
+        return;
+    rd_kafka_topic_partition_list_t *to = rd_kafka_topic_partition_list_new((int)st->batch.nseeks);
+    for (size_t i = 0; i < st->batch.nseeks; i++) {
+        const struct persist_seek *sk = &st->batch.seeks[i];
+        rd_kafka_topic_partition_list_add(to, st->topic, sk->partition)->offset =
+            sk->offset < 0 ? RD_KAFKA_OFFSET_BEGINNING : sk->offset;
+        lag_set(p, st->topic, sk->partition, sk->offset < 0 ? 0 : sk->offset);
+    }
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(p->consumer, to, 10000);
+    if (error) {
+        /* The partition then goes on from where it was, and its next batch
+         * meets the same row and asks again. */
+        log_warn("cannot seek", "topic", st->topic, "error", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(to);
+}
+
+/* After the database commit, Kafka's committed offsets follow (for tools
+ * such as lag monitors); PostgreSQL stays the source of truth. */
 static void commit_to_kafka(struct persist *p, struct stream *st)
 {
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(16);
-    for (size_t i = 0; i < st->batch.count; i++)
-        kafka_offsets_advance(offsets, st->batch.items[i].msg);
+    for (size_t i = 0; i < st->batch.count; i++) {
+        if (!seeking(&st->batch, st->batch.items[i].msg->partition))
+            kafka_offsets_advance(offsets, st->batch.items[i].msg);
+    }
     for (int i = 0; i < offsets->cnt; i++)
         lag_set(p, st->topic, offsets->elems[i].partition, offsets->elems[i].offset);
-    rd_kafka_commit(p->consumer, offsets, 1);
+    if (offsets->cnt)
+        rd_kafka_commit(p->consumer, offsets, 1);
     rd_kafka_topic_partition_list_destroy(offsets);
+    seek_partitions(p, st);
 }
 
 static size_t pending(struct persist *p)
@@ -368,13 +446,14 @@ static void admin_metrics(void *opaque, struct buf *out)
     pthread_mutex_lock(&p->lag_lock);
     for (size_t i = 0; i < p->lag_count; i++) {
         int64_t low, high;
-        if (rd_kafka_get_watermark_offsets(p->consumer, p->lag_topic[i], p->lag_partition[i], &low,
-                                           &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        const struct lag_entry *e = &p->lag[i];
+        if (rd_kafka_get_watermark_offsets(p->consumer, e->topic, e->partition, &low, &high) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
             high < 0)
             continue;
-        long long lag = high - p->lag_next[i];
-        buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", p->lag_topic[i],
-                   p->lag_partition[i], lag < 0 ? 0 : lag);
+        long long lag = high - e->next;
+        buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", e->topic,
+                   e->partition, lag < 0 ? 0 : lag);
     }
     pthread_mutex_unlock(&p->lag_lock);
 }
@@ -383,10 +462,14 @@ static void metrics_init(struct persist *p)
 {
     static const char *const defs[PM_COUNT][3] = {
         [PM_ROWS] = {"sluice_persist_rows_total", "Rows inserted", "counter"},
+        [PM_UPDATED] = {"sluice_persist_updated_total", "Records replaced by a changed version",
+                        "counter"},
         [PM_DUPLICATES] = {"sluice_persist_duplicates_total",
-                           "Messages whose id was already stored", "counter"},
+                           "Messages whose record was already stored as it is", "counter"},
         [PM_SKIPPED] = {"sluice_persist_replayed_total",
-                        "Messages skipped because their offset was already applied", "counter"},
+                        "Messages not applied: offset already applied, or read again to check "
+                        "which log the offsets belong to",
+                        "counter"},
         [PM_BATCHES] = {"sluice_persist_batches_total", "Batches committed", "counter"},
         [PM_RETRIES] = {"sluice_persist_batch_retries_total",
                         "Batch attempts that failed transiently", "counter"},
@@ -465,6 +548,7 @@ static void stop(struct persist *p, struct admin_http *admin)
     for (size_t i = 0; i < STREAM_COUNT; i++)
         persist_batch_free(&p->streams[i].batch);
     PQfinish(p->conn);
+    free(p->lag);
     pthread_mutex_destroy(&p->lag_lock);
 }
 

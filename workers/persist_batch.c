@@ -38,14 +38,17 @@ void persist_batch_clear(struct persist_batch *b)
         rd_kafka_message_destroy(b->items[i].msg);
     }
     b->count = 0;
+    b->nseeks = 0;
 }
 
 void persist_batch_free(struct persist_batch *b)
 {
     persist_batch_clear(b);
     free(b->items);
+    free(b->seeks);
     b->items = NULL;
-    b->cap = 0;
+    b->seeks = NULL;
+    b->cap = b->nseeks = 0;
 }
 
 enum step_result persist_step_failed(struct batch_ctx *c, PGresult *res, const char *what)
@@ -87,8 +90,7 @@ bool persist_batch_has_waiters(const struct persist_batch *b)
 
 /* Row by row under savepoints, so a row PostgreSQL refuses becomes poison and
  * the rest of the batch is written. */
-static enum step_result write_each(struct batch_ctx *c, const struct persist_writer *w,
-                                   struct persist_stats *stats)
+static enum step_result write_each(struct batch_ctx *c, const struct persist_writer *w)
 {
     for (size_t i = 0; i < c->b->count; i++) {
         struct persist_item *it = &c->b->items[i];
@@ -102,12 +104,13 @@ static enum step_result write_each(struct batch_ctx *c, const struct persist_wri
             return r;
         if (r == STEP_DATA_ERROR) {
             it->poison = true;
+            it->outcome = PERSIST_NONE;
             snprintf(it->error, sizeof(it->error), "%s", c->err);
             r = persist_exec(c, "ROLLBACK TO SAVEPOINT row", 0, NULL, NULL,
                              "rollback to savepoint");
         } else {
-            stats->inserted += created;
-            it->created = created;
+            if (it->outcome == PERSIST_NONE)
+                it->outcome = created ? PERSIST_CREATED : PERSIST_UNCHANGED;
             r = persist_exec(c, "RELEASE SAVEPOINT row", 0, NULL, NULL, "release savepoint");
         }
         if (r != STEP_OK)
@@ -125,66 +128,148 @@ static struct part_state *part_find(struct batch_ctx *c, int32_t partition)
     return NULL;
 }
 
+/* One part_state per partition of the batch (a batch holds at most count). */
 static int collect_partitions(struct batch_ctx *c)
 {
     c->nparts = 0;
-    size_t o = 0;
-    c->parts_array[o++] = '{';
+    free(c->parts);
+    c->parts = calloc(c->b->count, sizeof(*c->parts));
+    if (!c->parts)
+        return -1;
+    buf_reset(&c->parts_array);
+    buf_puts(&c->parts_array, "{");
     for (size_t i = 0; i < c->b->count; i++) {
-        int32_t p = c->b->items[i].msg->partition;
-        if (part_find(c, p))
+        const rd_kafka_message_t *m = c->b->items[i].msg;
+        struct part_state *ps = part_find(c, m->partition);
+        if (ps) {
+            if (m->offset < ps->first)
+                ps->first = m->offset;
             continue;
-        c->parts[c->nparts++] = (struct part_state){.partition = p};
-        int w = snprintf(c->parts_array + o, sizeof(c->parts_array) - o, "%s%d",
-                         c->nparts > 1 ? "," : "", p);
-        if (w < 0 || (size_t)w >= sizeof(c->parts_array) - o - 1)
-            return -1;
-        o += (size_t)w;
+        }
+        c->parts[c->nparts++] = (struct part_state){.partition = m->partition, .first = m->offset};
+        buf_printf(&c->parts_array, "%s%d", c->nparts > 1 ? "," : "", (int)m->partition);
     }
-    c->parts_array[o++] = '}';
-    c->parts_array[o] = '\0';
+    buf_puts(&c->parts_array, "}");
+    return c->parts_array.data ? 0 : -1;
+}
+
+static void copy_column(const PGresult *res, int row, int col, char *out, size_t outlen,
+                        bool *is_null)
+{
+    bool null = PQgetisnull(res, row, col);
+    if (is_null)
+        *is_null = null;
+    snprintf(out, outlen, "%s", null ? "" : PQgetvalue(res, row, col));
+}
+
+static int add_seek(struct persist_batch *b, int32_t partition, int64_t offset)
+{
+    struct persist_seek *seeks = realloc(b->seeks, (b->nseeks + 1) * sizeof(*seeks));
+    if (!seeks)
+        return -1;
+    b->seeks = seeks;
+    b->seeks[b->nseeks++] = (struct persist_seek){partition, offset};
     return 0;
 }
 
-/* Locks the batch's partitions in kafka_offsets and marks messages applied
- * by an earlier transaction. */
+/* The digest of the batch's message of ps at offset, or NULL when it has none. */
+static const char *anchor_in_batch(struct batch_ctx *c, const struct part_state *ps, int64_t offset,
+                                   char out[PERSIST_ANCHOR_LEN + 1])
+{
+    for (size_t i = 0; i < c->b->count; i++) {
+        const rd_kafka_message_t *m = c->b->items[i].msg;
+        if (m->partition == ps->partition && m->offset == offset) {
+            persist_log_anchor(m->key, m->key_len, m->payload, m->len, out);
+            return out;
+        }
+    }
+    return NULL;
+}
+
+/* Which log the row of ps belongs to, from the batch's messages (persist_log.h). */
+static enum step_result judge_partition(struct batch_ctx *c, struct part_state *ps)
+{
+    struct persist_log_row row = {
+        .next = ps->stored_next,
+        .cluster_id = ps->cluster_null ? NULL : ps->stored_cluster,
+        .anchor = ps->anchor[0] ? ps->anchor : NULL,
+    };
+    char digest[PERSIST_ANCHOR_LEN + 1];
+    const char *at_anchor = row.next > 0 ? anchor_in_batch(c, ps, row.next - 1, digest) : NULL;
+    int64_t high = -1;
+    if (!at_anchor && row.next > 0 && ps->first < row.next - 1 && c->sink->high_watermark)
+        high = c->sink->high_watermark(c->sink->opaque, c->topic, ps->partition);
+    ps->verdict = persist_log_check(&row, c->cluster_id, ps->first, at_anchor, high);
+
+    char part[16], stored[32];
+    snprintf(part, sizeof(part), "%d", (int)ps->partition);
+    snprintf(stored, sizeof(stored), "%lld", (long long)ps->stored_next);
+    if (ps->verdict == PERSIST_LOG_OTHER) {
+        /* Nothing of this log was applied yet: forget the old log's place and
+         * read this one from the start (the row is rewritten below). */
+        log_warn("the applied offsets belong to another log (a new cluster, a restarted broker "
+                 "or a recreated topic); reading the partition from its beginning",
+                 "topic", c->topic, "partition", part, "stored_next_offset", stored);
+        ps->new_next = 0;
+        ps->anchor[0] = '\0';
+        return add_seek(c->b, ps->partition, -1) == 0 ? STEP_OK : STEP_TRANSIENT;
+    }
+    if (ps->verdict == PERSIST_LOG_VERIFY) {
+        log_info("reading the partition again from its last applied message to check the log",
+                 "topic", c->topic, "partition", part, "stored_next_offset", stored);
+        return add_seek(c->b, ps->partition, ps->stored_next - 1) == 0 ? STEP_OK : STEP_TRANSIENT;
+    }
+    if (ps->first > ps->stored_next) {
+        /* The log no longer holds what comes next (retention, or a reset past
+         * unread data): those messages never reach PostgreSQL. */
+        char lost[32];
+        snprintf(lost, sizeof(lost), "%lld", (long long)(ps->first - ps->stored_next));
+        log_error("messages missing from the log were never applied", "topic", c->topic,
+                  "partition", part, "lost", lost);
+    }
+    return STEP_OK;
+}
+
+/* Locks the batch's partitions in kafka_offsets, checks which log each row
+ * names and marks messages applied by an earlier transaction. */
 static enum step_result lock_offsets(struct batch_ctx *c)
 {
-    const char *params[] = {c->group, c->topic, c->parts_array};
-    enum step_result r =
-        persist_exec(c,
-                     "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset) "
-                     "SELECT $1, $2, p, 0 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
-                     3, params, NULL, "registering partitions");
+    const char *params[] = {c->group, c->topic, c->parts_array.data, c->cluster_id};
+    enum step_result r = persist_exec(
+        c,
+        "INSERT INTO kafka_offsets (consumer_group, topic, partition, next_offset, cluster_id) "
+        "SELECT $1, $2, p, 0, $4 FROM unnest($3::int[]) AS p ON CONFLICT DO NOTHING",
+        4, params, NULL, "registering partitions");
     if (r != STEP_OK)
         return r;
     PGresult *res = NULL;
     r = persist_exec(c,
-                     "SELECT partition, next_offset FROM kafka_offsets WHERE consumer_group = $1 "
-                     "AND topic = $2 AND partition = ANY($3::int[]) FOR UPDATE",
+                     "SELECT partition, next_offset, cluster_id, anchor FROM kafka_offsets "
+                     "WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3::int[]) "
+                     "FOR UPDATE",
                      3, params, &res, "locking offsets");
     if (r != STEP_OK)
         return r;
     for (int i = 0; i < PQntuples(res); i++) {
         struct part_state *ps = part_find(c, (int32_t)atoi(PQgetvalue(res, i, 0)));
-        if (ps)
-            ps->stored_next = ps->new_next = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        if (!ps)
+            continue;
+        ps->stored_next = ps->new_next = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        copy_column(res, i, 2, ps->stored_cluster, sizeof(ps->stored_cluster), &ps->cluster_null);
+        copy_column(res, i, 3, ps->anchor, sizeof(ps->anchor), NULL);
     }
     PQclear(res);
+    c->b->nseeks = 0;
+    for (size_t i = 0; i < c->nparts && r == STEP_OK; i++)
+        r = judge_partition(c, &c->parts[i]);
+    if (r != STEP_OK) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return r;
+    }
     for (size_t i = 0; i < c->b->count; i++) {
         struct persist_item *it = &c->b->items[i];
         struct part_state *ps = part_find(c, it->msg->partition);
-        if (!ps->seen && it->msg->offset > ps->stored_next) {
-            /* The log no longer holds what comes next (retention, or a
-             * reset past unread data): those messages never reach PostgreSQL. */
-            char lost[32], part[16];
-            snprintf(lost, sizeof(lost), "%lld", (long long)(it->msg->offset - ps->stored_next));
-            snprintf(part, sizeof(part), "%d", (int)ps->partition);
-            log_error("messages missing from the log were never applied", "topic", c->topic,
-                      "partition", part, "lost", lost);
-        }
-        ps->seen = true;
-        it->skip = it->msg->offset < ps->stored_next;
+        it->skip = ps->verdict != PERSIST_LOG_SAME || it->msg->offset < ps->stored_next;
         if (!it->skip && it->msg->offset + 1 > ps->new_next)
             ps->new_next = it->msg->offset + 1;
     }
@@ -199,7 +284,7 @@ static enum step_result notify_waiters(struct batch_ctx *c)
     json_t *payloads = json_array();
     for (size_t i = 0; i < c->b->count; i++) {
         struct persist_item *it = &c->b->items[i];
-        if (!it->wait)
+        if (!it->wait || it->skip)
             continue;
         const char *id = it->record_id;
         char key[UUID_STR_LEN] = "";
@@ -210,10 +295,14 @@ static enum step_result notify_waiters(struct batch_ctx *c)
         }
         if (!id || !*id)
             continue;
+        static const char *const outcomes[] = {
+            [PERSIST_NONE] = "rejected",
+            [PERSIST_CREATED] = "created",
+            [PERSIST_UPDATED] = "updated",
+            [PERSIST_UNCHANGED] = "exists",
+        };
         json_t *p = json_pack("{s:s, s:s}", "id", id, "outcome",
-                              it->poison    ? "rejected"
-                              : it->created ? "created"
-                                            : "exists");
+                              outcomes[it->poison ? PERSIST_NONE : it->outcome]);
         if (p && it->poison) {
             json_object_set_new(p, "error", json_string(it->error));
             json_object_set_new(p, "status",
@@ -239,26 +328,37 @@ static enum step_result notify_waiters(struct batch_ctx *c)
     return r;
 }
 
+/* Each partition's new place, in the log it now names: the cluster and the
+ * digest of the last message applied. */
 static enum step_result store_offsets(struct batch_ctx *c)
 {
-    struct buf offsets = {0};
+    struct buf offsets = {0}, anchors = {0};
     buf_puts(&offsets, "{");
-    for (size_t i = 0; i < c->nparts; i++)
-        buf_printf(&offsets, "%s%lld", i ? "," : "", (long long)c->parts[i].new_next);
+    buf_puts(&anchors, "{");
+    for (size_t i = 0; i < c->nparts; i++) {
+        struct part_state *ps = &c->parts[i];
+        if (ps->verdict == PERSIST_LOG_SAME && ps->new_next > ps->stored_next)
+            anchor_in_batch(c, ps, ps->new_next - 1, ps->anchor);
+        buf_printf(&offsets, "%s%lld", i ? "," : "", (long long)ps->new_next);
+        /* Anchors are hex digits: nothing in them needs quoting. */
+        buf_printf(&anchors, "%s%s", i ? "," : "", ps->anchor[0] ? ps->anchor : "NULL");
+    }
     buf_puts(&offsets, "}");
-    const char *params[] = {c->group, c->topic, c->parts_array, offsets.data};
-    enum step_result r =
-        persist_exec(c,
-                     "UPDATE kafka_offsets SET next_offset = v.o, updated_at = now() "
-                     "FROM unnest($3::int[], $4::bigint[]) AS v(p, o) "
-                     "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
-                     4, params, NULL, "storing offsets");
+    buf_puts(&anchors, "}");
+    const char *params[] = {c->group,     c->topic,     c->parts_array.data,
+                            offsets.data, anchors.data, c->cluster_id};
+    enum step_result r = persist_exec(
+        c,
+        "UPDATE kafka_offsets SET next_offset = v.o, anchor = v.a, cluster_id = $6, "
+        "updated_at = now() FROM unnest($3::int[], $4::bigint[], $5::text[]) AS v(p, o, a) "
+        "WHERE consumer_group = $1 AND topic = $2 AND partition = v.p",
+        6, params, NULL, "storing offsets");
     buf_free(&offsets);
+    buf_free(&anchors);
     return r;
 }
 
-static int send_poison(struct batch_ctx *c, const struct persist_sink *sink,
-                       struct persist_stats *stats)
+static int send_poison(struct batch_ctx *c, const struct persist_sink *sink)
 {
     long sent = 0;
     for (size_t i = 0; i < c->b->count; i++) {
@@ -271,13 +371,18 @@ static int send_poison(struct batch_ctx *c, const struct persist_sink *sink,
     }
     if (sent && sink->dlq_flush(sink->opaque) != 0)
         return -1;
-    stats->poison += sent;
     return 0;
 }
 
+static bool same_import(const struct persist_item *a, const struct persist_item *b)
+{
+    return !b->skip && strcmp(a->import_id, b->import_id) == 0;
+}
+
 /* Each bulk import's share of the batch: every record of it this transaction
- * handled (written, already there, or rejected), so `persisted` reaches
- * `accepted` exactly once, however often the batch is replayed. */
+ * handled, by what it did (created, updated, unchanged, or dropped as poison),
+ * so the counts reach `accepted` exactly once, however often the batch is
+ * replayed. */
 static enum step_result count_imports(struct batch_ctx *c)
 {
     for (size_t i = 0; i < c->b->count; i++) {
@@ -286,18 +391,26 @@ static enum step_result count_imports(struct batch_ctx *c)
             continue;
         bool seen = false;
         for (size_t j = 0; j < i && !seen; j++)
-            seen = !c->b->items[j].skip && strcmp(c->b->items[j].import_id, first->import_id) == 0;
+            seen = same_import(first, &c->b->items[j]);
         if (seen)
             continue;
-        long n = 0;
-        for (size_t j = i; j < c->b->count; j++)
-            n += !c->b->items[j].skip && strcmp(c->b->items[j].import_id, first->import_id) == 0;
-        char count[24];
-        snprintf(count, sizeof(count), "%ld", n);
-        const char *params[] = {first->import_id, count};
+        long n[PERSIST_UNCHANGED + 1] = {0};
+        for (size_t j = i; j < c->b->count; j++) {
+            const struct persist_item *it = &c->b->items[j];
+            if (same_import(first, it))
+                n[it->poison ? PERSIST_NONE : it->outcome]++;
+        }
+        char counts[4][24];
+        for (int k = 0; k < 4; k++)
+            snprintf(counts[k], sizeof(counts[k]), "%ld", n[k]);
+        const char *params[] = {first->import_id, counts[PERSIST_CREATED], counts[PERSIST_UPDATED],
+                                counts[PERSIST_UNCHANGED], counts[PERSIST_NONE]};
         enum step_result r = persist_exec(
-            c, "UPDATE imports SET persisted = persisted + $2::bigint WHERE id = $1::uuid", 2,
-            params, NULL, "counting import progress");
+            c,
+            "UPDATE imports SET created = created + $2::bigint, updated = updated + $3::bigint, "
+            "unchanged = unchanged + $4::bigint, dropped = dropped + $5::bigint, "
+            "persisted = persisted + $2::bigint + $3::bigint + $4::bigint WHERE id = $1::uuid",
+            5, params, NULL, "counting import progress");
         if (r != STEP_OK)
             return r;
     }
@@ -323,34 +436,58 @@ static void parse_items(struct persist_batch *b, const struct persist_writer *w)
     }
 }
 
+static void tally(const struct persist_batch *b, struct persist_stats *stats)
+{
+    for (size_t i = 0; i < b->count; i++) {
+        const struct persist_item *it = &b->items[i];
+        stats->skipped += it->skip;
+        stats->poison += !it->skip && it->poison;
+        if (it->skip || it->poison)
+            continue;
+        stats->created += it->outcome == PERSIST_CREATED;
+        stats->updated += it->outcome == PERSIST_UPDATED;
+        stats->unchanged += it->outcome == PERSIST_UNCHANGED;
+    }
+}
+
+/* Outcomes belong to one attempt: a retried batch finds them again. */
+static void reset_outcomes(struct persist_batch *b)
+{
+    for (size_t i = 0; i < b->count; i++)
+        b->items[i].outcome = PERSIST_NONE;
+}
+
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
-                                        const struct persist_writer *writer,
+                                        const char *cluster_id, const struct persist_writer *writer,
                                         struct persist_batch *b, const struct persist_sink *sink,
                                         struct persist_stats *stats, char *err, size_t errlen)
 {
+    b->nseeks = 0;
     if (b->count == 0)
         return PERSIST_OK;
     parse_items(b, writer);
-    struct part_state parts[1024];
     struct batch_ctx c = {.conn = conn,
                           .group = group,
                           .topic = topic,
+                          .cluster_id = cluster_id ? cluster_id : "",
+                          .sink = sink,
                           .b = b,
-                          .parts = parts,
                           .err = err,
                           .errlen = errlen};
+    enum persist_result result = PERSIST_RETRY;
     if (collect_partitions(&c) != 0) {
-        snprintf(err, errlen, "too many partitions in one batch");
-        return PERSIST_RETRY;
+        snprintf(err, errlen, "out of memory");
+        goto out;
     }
     for (int isolate = writer->write_all ? 0 : 1; isolate <= 1; isolate++) {
-        struct persist_stats run = {0};
-        long writable = 0;
+        reset_outcomes(b);
         enum step_result r = persist_exec(&c, "BEGIN", 0, NULL, NULL, "BEGIN");
         if (r == STEP_OK)
             r = lock_offsets(&c);
+        if (r == STEP_OK && writer->prepare)
+            r = writer->prepare(&c);
         if (r == STEP_OK)
-            r = isolate ? write_each(&c, writer, &run) : writer->write_all(&c, &run, &writable);
+            r = isolate ? write_each(&c, writer) : writer->write_all(&c);
         if (r == STEP_DATA_ERROR && !isolate) {
             log_warn("batch refused by PostgreSQL; isolating the bad rows", "detail", err);
             PQclear(PQexec(conn, "ROLLBACK"));
@@ -362,7 +499,7 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
             r = notify_waiters(&c);
         if (r == STEP_OK)
             r = count_imports(&c);
-        if (r == STEP_OK && send_poison(&c, sink, &run) != 0) {
+        if (r == STEP_OK && send_poison(&c, sink) != 0) {
             snprintf(err, errlen, "the dead-letter topic did not acknowledge");
             r = STEP_TRANSIENT;
         }
@@ -372,17 +509,15 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
             /* Anything else failing here is not the data's fault: never DLQ
              * good rows, retry the whole batch. */
             PQclear(PQexec(conn, "ROLLBACK"));
-            return PERSIST_RETRY;
+            b->nseeks = 0;
+            goto out;
         }
-        for (size_t i = 0; i < b->count; i++)
-            run.skipped += b->items[i].skip;
-        if (!isolate)
-            run.duplicates = writable - run.inserted;
-        stats->inserted += run.inserted;
-        stats->duplicates += run.duplicates;
-        stats->skipped += run.skipped;
-        stats->poison += run.poison;
-        return PERSIST_OK;
+        tally(b, stats);
+        result = PERSIST_OK;
+        goto out;
     }
-    return PERSIST_RETRY;
+out:
+    free(c.parts);
+    buf_free(&c.parts_array);
+    return result;
 }

@@ -2,8 +2,12 @@
  * transaction, exactly once.
  *
  * Inside the transaction the partitions' rows in kafka_offsets are locked and
- * read; messages below a partition's next_offset were applied before (a
- * replay after a crash or a rebalance) and are skipped. The rest are staged
+ * read, and the batch's first messages of each partition are checked against
+ * the log the row names (persist_log.h); in that log, messages below a
+ * partition's next_offset were applied before (a replay after a crash or a
+ * rebalance) and are skipped. A partition whose row names another log is
+ * reset and read again from its beginning; one that cannot tell yet is read
+ * again from its anchor (both through b->seeks). The rest are staged
  * with COPY and inserted idempotently, poison messages are collected for the
  * DLQ, and the new next_offset of each partition is written before COMMIT. So
  * any crash, at any moment, ends with every message applied exactly once.
@@ -23,6 +27,14 @@
 
 #define PERSIST_ERROR_MAX 256
 
+/* What writing a record did; counted per import and told to a waiting client. */
+enum persist_outcome {
+    PERSIST_NONE,      /* not written (skipped or poison) */
+    PERSIST_CREATED,   /* a new record */
+    PERSIST_UPDATED,   /* a new version of a stored record */
+    PERSIST_UNCHANGED, /* the stored record was the same */
+};
+
 struct persist_item {
     rd_kafka_message_t *msg;       /* borrowed */
     struct event_envelope ev;      /* events */
@@ -31,18 +43,28 @@ struct persist_item {
     struct recipe_envelope recipe; /* recipes */
     const char *record_id;         /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
-    bool skip;          /* already applied by an earlier transaction */
-    bool poison;        /* can never be written: goes to the DLQ */
-    bool wait;          /* a client waits for the outcome (Prefer: wait): NOTIFY it */
-    bool created;       /* this batch inserted the row (only tracked for wait) */
+    bool skip;   /* already applied by an earlier transaction */
+    bool poison; /* can never be written: goes to the DLQ */
+    bool wait;   /* a client waits for the outcome (Prefer: wait): NOTIFY it */
+    enum persist_outcome outcome;
     int reject_status;  /* the HTTP status a rejection means (422 when 0) */
     char import_id[40]; /* x-import-id: the bulk import this record came in; "" when none */
     char error[PERSIST_ERROR_MAX];
 };
 
+/* A partition the consumer must read again from offset (-1: its beginning). */
+struct persist_seek {
+    int32_t partition;
+    int64_t offset;
+};
+
 struct persist_batch {
     struct persist_item *items;
     size_t count, cap;
+    /* Filled by persist_batch_write; the caller seeks these partitions and
+     * leaves them out of the Kafka commit. */
+    struct persist_seek *seeks;
+    size_t nseeks;
 };
 
 enum persist_result {
@@ -51,9 +73,8 @@ enum persist_result {
 };
 
 struct persist_stats {
-    long inserted;   /* rows new to the table */
-    long duplicates; /* rows whose id was already there */
-    long skipped;    /* messages already applied (replay) */
+    long created, updated, unchanged;
+    long skipped; /* messages not applied: replays, or read again from elsewhere */
     long poison;
 };
 
@@ -64,9 +85,13 @@ typedef int (*persist_dlq_fn)(void *opaque, const struct persist_item *item);
  * acknowledgements; -1 makes the batch retry. */
 typedef int (*persist_dlq_flush_fn)(void *opaque);
 
+/* The log's high watermark of a partition, or -1 when it cannot be read. */
+typedef int64_t (*persist_high_fn)(void *opaque, const char *topic, int32_t partition);
+
 struct persist_sink {
     persist_dlq_fn dlq;
     persist_dlq_flush_fn dlq_flush;
+    persist_high_fn high_watermark;
     void *opaque;
 };
 
@@ -82,8 +107,9 @@ extern const struct persist_writer persist_writer_users;
 extern const struct persist_writer persist_writer_epochs;
 extern const struct persist_writer persist_writer_recipes;
 
+/* cluster_id names the Kafka cluster the batch was read from. */
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,
-                                        const struct persist_writer *writer,
+                                        const char *cluster_id, const struct persist_writer *writer,
                                         struct persist_batch *b, const struct persist_sink *sink,
                                         struct persist_stats *stats, char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
-/* persist_events: the events collection's writer. The fast path stages a
- * whole batch with COPY and inserts it with one INSERT ... ON CONFLICT DO
- * NOTHING; the slow path inserts one row at a time. */
+/* persist_events: the events collection's writer. An event's id is its
+ * identity: a changed event replaces the stored one as a new version, an
+ * identical one changes nothing. The fast path stages a whole batch with COPY
+ * and upserts it in one statement; the slow path upserts one row at a time. */
 #include "buf.h"
 #include "persist_writer.h"
 #include "timeutil.h"
@@ -61,48 +62,106 @@ void persist_copy_row(struct buf *out, const struct event_envelope *ev)
     free(body);
 }
 
-/* Marks waited-for items whose id the INSERT returned. */
-static void mark_created(struct persist_batch *b, const PGresult *res)
+/* Set on conflict: a changed record becomes a new version; an identical one is
+ * left alone (no row returned, so the caller sees it as unchanged). */
+#define EVENT_UPSERT                                                                               \
+    " ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, type = excluded.type, "   \
+    "occurred_at = excluded.occurred_at, body = excluded.body, fingerprint = "                     \
+    "excluded.fingerprint, version = events.version + 1, updated_at = excluded.received_at "       \
+    "WHERE (events.external_id, events.type, events.occurred_at, events.body) IS DISTINCT FROM "   \
+    "(excluded.external_id, excluded.type, excluded.occurred_at, excluded.body) "                  \
+    "RETURNING id::text, xmax = 0"
+
+static bool same_content(const struct event_envelope *a, const struct event_envelope *b)
 {
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *id = PQgetvalue(res, r, 0);
-        for (size_t i = 0; i < b->count; i++) {
-            struct persist_item *it = &b->items[i];
-            if (it->wait && !it->skip && !it->poison && strcmp(it->ev.id, id) == 0)
-                it->created = true;
-        }
-    }
+    return a->occurred_at_us == b->occurred_at_us &&
+           (a->type && b->type ? strcmp(a->type, b->type) == 0 : a->type == b->type) &&
+           json_equal(a->body, b->body);
 }
 
-static enum step_result insert_staged(struct batch_ctx *c, struct persist_stats *stats)
+/* Items are in one array, so pointer order is batch order. */
+static int by_id_then_position(const void *x, const void *y)
 {
-    /* Only a waiting client needs to know which rows are new. */
-    bool returning = persist_batch_has_waiters(c->b);
-    PGresult *res = PQexec(c->conn, returning ? "INSERT INTO events SELECT * FROM events_stage "
-                                                "ON CONFLICT (id) DO NOTHING RETURNING id"
-                                              : "INSERT INTO events SELECT * FROM events_stage "
-                                                "ON CONFLICT (id) DO NOTHING");
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+    const struct persist_item *i = *(struct persist_item *const *)x;
+    const struct persist_item *j = *(struct persist_item *const *)y;
+    int c = strcmp(i->ev.id, j->ev.id);
+    return c ? c : (i > j) - (i < j);
+}
+
+static int by_id(const void *key, const void *elem)
+{
+    return strcmp(key, (*(struct persist_item *const *)elem)->ev.id);
+}
+
+/* Each written item's outcome, from the rows the upsert returned (inserted or
+ * updated; an id it did not return was already stored as it is). Items of one
+ * id in one batch are versions in order: the first is judged against the
+ * table, each later one against the one before it. */
+static int set_outcomes(struct persist_batch *b, const PGresult *res)
+{
+    size_t n = 0;
+    struct persist_item **order = malloc((b->count ? b->count : 1) * sizeof(*order));
+    if (!order)
+        return -1;
+    for (size_t i = 0; i < b->count; i++) {
+        if (persist_item_writable(&b->items[i])) {
+            b->items[i].outcome = PERSIST_UNCHANGED;
+            order[n++] = &b->items[i];
+        }
+    }
+    qsort(order, n, sizeof(*order), by_id_then_position);
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        struct persist_item **hit = bsearch(id, order, n, sizeof(*order), by_id);
+        while (hit && hit > order && strcmp(hit[-1]->ev.id, id) == 0)
+            hit--;
+        if (hit)
+            (*hit)->outcome =
+                strcmp(PQgetvalue(res, r, 1), "t") == 0 ? PERSIST_CREATED : PERSIST_UPDATED;
+    }
+    for (size_t k = 1; k < n; k++) {
+        if (strcmp(order[k - 1]->ev.id, order[k]->ev.id) == 0)
+            order[k]->outcome = same_content(&order[k - 1]->ev, &order[k]->ev) ? PERSIST_UNCHANGED
+                                                                               : PERSIST_UPDATED;
+    }
+    free(order);
+    return 0;
+}
+
+static enum step_result insert_staged(struct batch_ctx *c)
+{
+    /* One row per id (the batch's last version), or ON CONFLICT DO UPDATE
+     * would touch a row twice. */
+    PGresult *res =
+        PQexec(c->conn, "INSERT INTO events (id, external_id, type, occurred_at, received_at, "
+                        "body, fingerprint) SELECT DISTINCT ON (id) id, external_id, type, "
+                        "occurred_at, received_at, body, fingerprint FROM events_stage "
+                        "ORDER BY id, ord DESC" EVENT_UPSERT);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return persist_step_failed(c, res, "inserting events");
-    stats->inserted += atol(PQcmdTuples(res));
-    if (returning)
-        mark_created(c->b, res);
+    int rc = set_outcomes(c->b, res);
     PQclear(res);
+    if (rc != 0) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return STEP_TRANSIENT;
+    }
     return STEP_OK;
 }
 
 /* The fast path: all writable rows through COPY into a staging table, then
- * one INSERT ... ON CONFLICT DO NOTHING. */
-static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *stats, long *writable)
+ * one upsert. */
+static enum step_result write_copy(struct batch_ctx *c)
 {
-    enum step_result r = persist_exec(c,
-                                      "CREATE TEMP TABLE IF NOT EXISTS events_stage "
-                                      "(LIKE events) ON COMMIT DELETE ROWS",
-                                      0, NULL, NULL, "creating staging table");
+    enum step_result r = persist_exec(
+        c,
+        "CREATE TEMP TABLE IF NOT EXISTS events_stage (ord bigserial, id uuid, external_id "
+        "text, type text, occurred_at timestamptz, received_at timestamptz, body jsonb, "
+        "fingerprint text) ON COMMIT DELETE ROWS",
+        0, NULL, NULL, "creating staging table");
     if (r != STEP_OK)
         return r;
-    PGresult *res = PQexec(c->conn, "COPY events_stage FROM STDIN");
+    PGresult *res = PQexec(c->conn, "COPY events_stage (id, external_id, type, occurred_at, "
+                                    "received_at, body, fingerprint) FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN)
         return persist_step_failed(c, res, "starting COPY");
     PQclear(res);
@@ -111,7 +170,6 @@ static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *st
     for (size_t i = 0; i < c->b->count && ok == 1; i++) {
         if (!persist_item_writable(&c->b->items[i]))
             continue;
-        (*writable)++;
         persist_copy_row(&chunk, &c->b->items[i].ev);
         if (chunk.len >= 256 * 1024) {
             ok = PQputCopyData(c->conn, chunk.data, (int)chunk.len);
@@ -133,7 +191,7 @@ static enum step_result write_copy(struct batch_ctx *c, struct persist_stats *st
     PQclear(res);
     while ((res = PQgetResult(c->conn)))
         PQclear(res);
-    return insert_staged(c, stats);
+    return insert_staged(c);
 }
 
 /* One event row: the slow path that isolates a row PostgreSQL refuses. */
@@ -147,12 +205,83 @@ static enum step_result write_event(struct batch_ctx *c, struct persist_item *it
                             body,      it->ev.fingerprint};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
-                                      "INSERT INTO events VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                                      "ON CONFLICT (id) DO NOTHING",
+                                      "INSERT INTO events (id, external_id, type, occurred_at, "
+                                      "received_at, body, fingerprint) "
+                                      "VALUES ($1, $2, $3, $4, $5, $6, $7)" EVENT_UPSERT,
                                       7, params, &res, "inserting event");
     free(body);
-    *created = r == STEP_OK && strcmp(PQcmdTuples(res), "1") == 0;
+    if (r == STEP_OK) {
+        it->outcome = PQntuples(res) == 0                       ? PERSIST_UNCHANGED
+                      : strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? PERSIST_CREATED
+                                                                : PERSIST_UPDATED;
+        *created = it->outcome == PERSIST_CREATED;
+        PQclear(res);
+    }
+    return r;
+}
+
+/* Records each request's Idempotency-Key with its body's fingerprint, in the
+ * transaction that applies it. A key already recorded with another body makes
+ * the request poison (422): ingest refuses such a reuse when it sees it, but
+ * two replicas, or one restarted, may both have accepted; the first applied
+ * wins and the other goes to the dead-letter topic, never over the first. */
+static enum step_result record_keys(struct batch_ctx *c)
+{
+    json_t *keys = json_array();
+    size_t *index = malloc((c->b->count ? c->b->count : 1) * sizeof(*index));
+    if (!keys || !index) {
+        json_decref(keys);
+        free(index);
+        snprintf(c->err, c->errlen, "out of memory");
+        return STEP_TRANSIENT;
+    }
+    for (size_t i = 0; i < c->b->count; i++) {
+        const struct persist_item *it = &c->b->items[i];
+        if (!persist_item_writable(it) || !it->ev.idempotency_key || !it->ev.fingerprint)
+            continue;
+        const char *principal = json_string_value(json_object_get(it->ev.root, "principal"));
+        index[json_array_size(keys)] = i;
+        json_array_append_new(
+            keys, json_pack("{s:s, s:s, s:s, s:s}", "p", principal ? principal : "", "k",
+                            it->ev.idempotency_key, "f", it->ev.fingerprint, "id", it->ev.id));
+    }
+    enum step_result r = STEP_OK;
+    if (json_array_size(keys) == 0)
+        goto out;
+    char *text = json_dumps(keys, JSON_COMPACT);
+    const char *params[] = {text};
+    r = persist_exec(c,
+                     "INSERT INTO idempotency_keys (principal, collection, key, fingerprint, "
+                     "record_id) SELECT v->>'p', 'events', v->>'k', v->>'f', (v->>'id')::uuid "
+                     "FROM jsonb_array_elements($1::jsonb) AS v ON CONFLICT DO NOTHING",
+                     1, params, NULL, "recording idempotency keys");
+    PGresult *res = NULL;
+    if (r == STEP_OK)
+        r = persist_exec(c,
+                         "SELECT (k.n - 1)::int FROM jsonb_array_elements($1::jsonb) "
+                         "WITH ORDINALITY AS k(v, n) JOIN idempotency_keys i ON i.principal = "
+                         "k.v->>'p' AND i.collection = 'events' AND i.key = k.v->>'k' "
+                         "WHERE i.fingerprint <> k.v->>'f'",
+                         1, params, &res, "checking idempotency keys");
+    free(text);
+    if (r != STEP_OK)
+        goto out;
+    for (int row = 0; row < PQntuples(res); row++) {
+        size_t n = (size_t)atoi(PQgetvalue(res, row, 0));
+        if (n >= json_array_size(keys))
+            continue;
+        struct persist_item *it = &c->b->items[index[n]];
+        it->poison = true;
+        it->reject_status = 422;
+        snprintf(it->error, sizeof(it->error),
+                 "Idempotency-Key %.64s was already used with a different body; the first body "
+                 "was kept",
+                 it->ev.idempotency_key);
+    }
     PQclear(res);
+out:
+    json_decref(keys);
+    free(index);
     return r;
 }
 
@@ -168,6 +297,7 @@ static int parse_event(struct persist_item *it)
 const struct persist_writer persist_writer_events = {
     .collection = "events",
     .parse = parse_event,
+    .prepare = record_keys,
     .write_all = write_copy,
     .write_one = write_event,
 };

@@ -6,26 +6,34 @@
 #ifndef SLUICE_PERSIST_WRITER_H
 #define SLUICE_PERSIST_WRITER_H
 
+#include "buf.h"
 #include "persist_batch.h"
+#include "persist_log.h"
 
 #include <libpq-fe.h>
 
 /* Per-partition bookkeeping of one batch. */
 struct part_state {
     int32_t partition;
+    int64_t first;       /* the partition's lowest offset in the batch */
     int64_t stored_next; /* next_offset in PostgreSQL when the batch began */
     int64_t new_next;
-    bool seen; /* the batch's first message of the partition was checked */
+    char stored_cluster[128]; /* "" when NULL */
+    bool cluster_null;
+    char anchor[PERSIST_ANCHOR_LEN + 1]; /* what the row's anchor becomes; "" for NULL */
+    enum persist_log_verdict verdict;
 };
 
 struct batch_ctx {
     PGconn *conn;
     const char *group;
     const char *topic;
+    const char *cluster_id;
+    const struct persist_sink *sink;
     struct persist_batch *b;
-    struct part_state *parts;
+    struct part_state *parts; /* one per partition in the batch */
     size_t nparts;
-    char parts_array[8192]; /* "{0,1,2}" */
+    struct buf parts_array; /* "{0,1,2}" */
     char *err;
     size_t errlen;
 };
@@ -36,10 +44,14 @@ struct persist_writer {
     const char *collection;
     /* Parses it->msg; sets it->record_id; -1 with it->error makes it poison. */
     int (*parse)(struct persist_item *it);
-    /* All writable items at once (for example through COPY), or NULL to go
-     * row by row under savepoints from the start. */
-    enum step_result (*write_all)(struct batch_ctx *c, struct persist_stats *stats, long *writable);
-    /* One item; *created says whether it made a new record. */
+    /* Inside the transaction, before any row is written: may make items
+     * poison (for example a reused Idempotency-Key); NULL when not needed. */
+    enum step_result (*prepare)(struct batch_ctx *c);
+    /* All writable items at once (for example through COPY), setting each
+     * one's outcome, or NULL to go row by row under savepoints from the start. */
+    enum step_result (*write_all)(struct batch_ctx *c);
+    /* One item; *created says whether it made a new record (a writer that
+     * knows better sets it->outcome itself). */
     enum step_result (*write_one)(struct batch_ctx *c, struct persist_item *it, bool *created);
 };
 

@@ -435,6 +435,8 @@ class Stack:
 
     def start_devkafka(self):
         boot = os.path.join(self.dir, "kafka.bootstrap")
+        if os.path.exists(boot):  # a broker started again: wait for the new one's servers
+            os.unlink(boot)
         self.devkafka = Proc("sluice-devkafka", [os.path.join(BIN, "sluice-devkafka"), "--brokers", "3",
                                                  "--partitions", "32", "--bootstrap-file", boot],
                              self.env(), self.log("devkafka")).start()
