@@ -63,19 +63,21 @@ void persist_copy_row(struct buf *out, const struct event_envelope *ev)
 }
 
 /* Set on conflict: a changed record becomes a new version; an identical one is
- * left alone (no row returned, so the caller sees it as unchanged). */
+ * left alone (no row returned, so the caller sees it as unchanged). What the
+ * client sent is the record: its body (jsonb equality ignores key order and
+ * spacing) and type. occurred_at is not compared: when the body names no time
+ * it is the time of receipt, new at every post of the same record; when the
+ * body names one, the body differs anyway. */
 #define EVENT_UPSERT                                                                               \
     " ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, type = excluded.type, "   \
     "occurred_at = excluded.occurred_at, body = excluded.body, fingerprint = "                     \
     "excluded.fingerprint, version = events.version + 1, updated_at = excluded.received_at "       \
-    "WHERE (events.external_id, events.type, events.occurred_at, events.body) IS DISTINCT FROM "   \
-    "(excluded.external_id, excluded.type, excluded.occurred_at, excluded.body) "                  \
+    "WHERE (events.type, events.body) IS DISTINCT FROM (excluded.type, excluded.body) "            \
     "RETURNING id::text, xmax = 0"
 
 static bool same_content(const struct event_envelope *a, const struct event_envelope *b)
 {
-    return a->occurred_at_us == b->occurred_at_us &&
-           (a->type && b->type ? strcmp(a->type, b->type) == 0 : a->type == b->type) &&
+    return (a->type && b->type ? strcmp(a->type, b->type) == 0 : a->type == b->type) &&
            json_equal(a->body, b->body);
 }
 
