@@ -1,6 +1,7 @@
 /* ops: the operator endpoints of sluice-ingest: /healthz, /readyz, /metrics
  * and /openapi.json. */
 #include "http.h"
+#include "reads.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -43,15 +44,11 @@ enum MHD_Result ops_readyz(struct request *req)
 {
     struct ingest *app = req->app;
     bool kafka_ok = kafka_cluster_reachable(app->producer, 1000);
-    char err[256];
-    bool pg_ok = false;
-    PGconn *conn = pgpool_get(app->pg, 1000, err, sizeof(err));
-    if (conn) {
-        PGresult *res = PQexec(conn, "SELECT 1");
-        pg_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-        PQclear(res);
-        pgpool_put(app->pg, conn);
-    }
+    /* On the database pool (ROUTE_ON_DB): both checks may wait. */
+    bool transient;
+    PGresult *res = reads_query(app, "SELECT 1", 0, NULL, &transient);
+    bool pg_ok = res != NULL;
+    PQclear(res);
     json_t *doc =
         json_pack("{s:s, s:s, s:s}", "status", kafka_ok && pg_ok ? "ready" : "unavailable", "kafka",
                   kafka_ok ? "ok" : "unreachable", "postgresql", pg_ok ? "ok" : "unreachable");

@@ -20,11 +20,17 @@ PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *co
         *transient = true;
         return NULL;
     }
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    PGresult *res =
+        pgpool_exec(conn, sql, n, params, (int)app->cfg.db_timeout_ms, err, sizeof(err));
+    if (!res) {
+        /* Timed out or the connection broke: the database is away. */
+        *transient = true;
+        log_warn("read failed", "detail", err);
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* statement_timeout (57014) is transient too: a retry may be lucky. */
         *transient = pg_error_is_transient(conn, res);
-        log_msg(*transient ? LOG_WARN : LOG_ERROR, "read failed", "detail", PQerrorMessage(conn),
-                NULL);
+        log_msg(*transient ? LOG_WARN : LOG_ERROR, "read failed", "detail",
+                PQresultErrorMessage(res), NULL);
         PQclear(res);
         res = NULL;
     }
