@@ -553,14 +553,16 @@ struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen)
     sa.sin_port = htons((uint16_t)port);
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_access, app, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)app->cfg.http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        on_access, app,
+        /* First, so that every message of the library goes through it. */
+        MHD_OPTION_EXTERNAL_LOGGER, library_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, app, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
         /* libmicrohttpd zeroes a connection's pool before each request on a
          * kept-alive connection: 16 KiB holds any sane header set and keeps
          * that cost at half the 32 KiB default. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_EXTERNAL_LOGGER, library_log, NULL, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!d)
         snprintf(err, errlen, "cannot listen on %s (address in use or not local?)",
                  app->cfg.listen);
