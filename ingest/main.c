@@ -12,13 +12,16 @@
 #include <unistd.h>
 
 #define CFG(field) offsetof(struct ingest_config, field)
+#define MAIN_STR_(x) #x
+#define MAIN_STR(x) MAIN_STR_(x)
 static const struct config_entry config_table[] = {
     {"SLUICE_LISTEN", CONFIG_ADDR, "127.0.0.1:8080", CFG(listen), 0, 0, "HTTP listen address"},
     CONFIG_COMMON_ENTRIES(struct ingest_config),
     {"SLUICE_HTTP_THREADS", CONFIG_INT, "2", CFG(http_threads), 1, 64, "HTTP worker threads"},
     /* Default HTTP_MAX_BODY_DEFAULT (http.h): 960 KiB, so that every accepted
      * body fits in one Kafka message with its envelope. */
-    {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, "983040", CFG(max_body_bytes), 1024, 1073741824,
+    {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, MAIN_STR(HTTP_MAX_BODY_DEFAULT), CFG(max_body_bytes),
+     1024, 1073741824,
      "largest accepted request body (413 above; a body whose Kafka message would exceed 1000000 "
      "bytes is a 413 too)"},
     {"SLUICE_ACK_TIMEOUT_MS", CONFIG_INT, "5000", CFG(ack_timeout_ms), 100, 300000,
