@@ -175,6 +175,7 @@ static enum MHD_Result answer_pool_full(struct request *req)
         req->if_pool_full = NULL;
         return fn(req);
     }
+    metric_add(&req->app->metrics[M_DB_REFUSED], 1);
     log_warn("database pool full: request refused", "request_id", req->request_id, "path",
              req->path);
     const char *headers[] = {"Retry-After", "1", NULL};

@@ -47,6 +47,7 @@ enum ingest_metric {
     M_PRODUCED,
     M_PRODUCE_FAILED,
     M_INFLIGHT,
+    M_DB_REFUSED,
     M_METRIC_COUNT
 };
 
@@ -74,6 +75,9 @@ struct ingest {
     struct routing *routing;
     /* Requests waiting on a delivery report; shutdown waits for zero. */
     atomic_long inflight;
+    /* Set by shutdown once waiting is over: reads still queued for the
+     * database answer 503 at once instead of each waiting for it. */
+    atomic_bool db_closing;
 };
 
 void ingest_metrics_init(struct ingest *app);

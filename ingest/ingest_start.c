@@ -170,7 +170,9 @@ void ingest_drain(struct ingest *app)
     while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline)
         time_sleep_ms(10);
     /* Before the HTTP server stops: a job still running resumes its
-     * connection when it ends (bounded by SLUICE_DB_TIMEOUT_MS). */
+     * connection when it ends (bounded by SLUICE_DB_TIMEOUT_MS and libpq's
+     * connect_timeout); the queued ones answer 503 without waiting. */
+    atomic_store(&app->db_closing, true);
     dbpool_stop(app->dbpool);
 }
 

@@ -22,8 +22,13 @@ void ingest_metrics_init(struct ingest *app)
                         NULL},
         [M_PRODUCE_FAILED] = {"sluice_ingest_produce_failed_total",
                               "Writes Kafka did not acknowledge (answered 503)", "counter", NULL},
-        [M_INFLIGHT] = {"sluice_ingest_inflight", "Requests waiting for a delivery report", "gauge",
-                        NULL},
+        [M_INFLIGHT] =
+            {"sluice_ingest_inflight",
+             "Requests parked: waiting for a delivery report, the worker or the database", "gauge",
+             NULL},
+        [M_DB_REFUSED] = {"sluice_ingest_db_refused_total",
+                          "Requests answered 503 because the database queue was full", "counter",
+                          NULL},
     };
     for (size_t i = 0; i < M_METRIC_COUNT; i++) {
         app->metrics[i].name = defs[i].name;

@@ -14,6 +14,10 @@ PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *co
                       bool *transient)
 {
     char err[256];
+    if (atomic_load(&app->db_closing)) {
+        *transient = true; /* shutting down with the database away */
+        return NULL;
+    }
     PGconn *conn = pgpool_get(app->pg, READ_POOL_WAIT_MS, err, sizeof(err));
     if (!conn) {
         log_warn("database unavailable for a read", "detail", err);

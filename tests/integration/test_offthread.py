@@ -109,6 +109,9 @@ class OffThread(StackCase):
         self.expect(ctype.startswith("application/problem+json") and retry_after == "1",
                     "the full-queue 503", "problem+json with Retry-After: 1", refused[0])
         self.expect(elapsed < 1, "the full-queue 503 comes at once", "under 1 s", f"{elapsed:.2f} s")
+        refused_total = sum(v for name, _, v in parse_metrics(self.stack.http().get("/metrics").body.decode())
+                            if name == "sluice_ingest_db_refused_total")
+        self.expect(refused_total >= 1, "sluice_ingest_db_refused_total counts the refusal", ">= 1", refused_total)
 
         # Thawed, every hanging read ends: 200, 404 or a clean 503 problem.
         self.signal_all(pids, signal.SIGCONT)
@@ -125,3 +128,26 @@ class OffThread(StackCase):
                   "a read answered 200 after the thaw")
         self.wait(lambda: self.http.get("/readyz").status == 200, 30, "GET /readyz 200 after the thaw")
         self.expect_eq(json.loads(self.http.get("/healthz").body)["status"], "ok", "GET /healthz after the thaw")
+
+    def test_shutdown_with_reads_parked(self):
+        """SIGTERM while reads wait for a frozen database: ingest answers them
+        and exits 0 in bounded time (the sanitizers watch the frees)."""
+        pids = self.pg_pids()
+        self.signal_all(pids, signal.SIGSTOP)
+        self.addCleanup(self.signal_all, pids, signal.SIGCONT)
+        results = {}
+        threads = [self.read_in_thread(f"/v1/events?contains={self.token}-s{i}", results, i)
+                   for i in range(HANGING)]
+        self.wait(lambda: self.inflight() >= HANGING, 10, f"{HANGING} reads parked on the database pool")
+        proc = self.stack.ingest
+        problem = proc.stop(timeout=45)
+        self.signal_all(pids, signal.SIGCONT)
+        for t in threads:
+            t.join(30)
+        self.stack.start_ingest()  # for whatever runs next
+        self.expect(problem is None, "sluice-ingest stopped by SIGTERM with reads parked", "exit 0 within 45 s",
+                    problem)
+        for i, (status, ctype, _, body, elapsed) in sorted(results.items()):
+            ok = status == 503 and ctype.startswith("application/problem+json") or status == "error"
+            self.expect(ok, f"parked read #{i} at shutdown", "a 503 problem (or the connection closed)",
+                        (status, ctype, body[:200], f"{elapsed:.1f} s"))
