@@ -229,10 +229,10 @@ static enum MHD_Result answer_refusal(struct request *req)
     /* Framing the server could not follow, or a body cut short: the
      * connection cannot be reused. */
     const char *headers[] = {"Connection", "close", NULL};
-    bool close = req->refusal.status == MHD_HTTP_BAD_REQUEST ||
-                 req->refusal.status == MHD_HTTP_NOT_IMPLEMENTED;
+    bool must_close = req->refusal.status == MHD_HTTP_BAD_REQUEST ||
+                      req->refusal.status == MHD_HTTP_NOT_IMPLEMENTED;
     return http_respond_problem(req, req->refusal.status, req->refusal.slug, req->refusal.title,
-                                req->refusal.detail, NULL, close ? headers : NULL);
+                                req->refusal.detail, NULL, must_close ? headers : NULL);
 }
 
 /* The declared Content-Length, or -1 when none (or chunked). */
@@ -355,6 +355,10 @@ static bool charset_not_utf8(const char *ct, char *out, size_t outlen)
  * decode (only ROUTE_TAKES_ENCODING routes, bulk import, inflate gzip). */
 static bool media_refused(struct request *req, enum MHD_Result *ret)
 {
+    /* Only a body has a charset or an encoding (a stray header on a GET is
+     * no reason to refuse it). */
+    if (declared_length(req) <= 0 && !http_header(req, "Transfer-Encoding"))
+        return false;
     char charset[48];
     if (charset_not_utf8(http_header(req, "Content-Type"), charset, sizeof(charset))) {
         *ret = refuse(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-charset",

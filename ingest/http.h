@@ -94,6 +94,9 @@ struct request {
     /* How the write is answered once Kafka (and the worker) have spoken. */
     enum MHD_Result (*respond)(struct request *req, const struct wait_result *r);
     struct wait_result waited; /* the worker's outcome, for respond on the pool */
+    /* respond never reads PostgreSQL (hello, epoch): a stored outcome is
+     * answered on the HTTP thread, without queueing for the pool. */
+    bool answer_without_db;
 
     /* Database pool (http_offload, http_defer). While on_pool, the request
      * runs on a pool thread and http_respond keeps the response in stored

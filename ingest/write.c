@@ -25,10 +25,12 @@ static enum MHD_Result respond_unread(struct request *req)
 }
 
 /* A stored record is answered on the database pool (the answer may read it
- * back); every other outcome needs no database and is answered here. */
+ * back, unless the handler said it does not); every other outcome needs no
+ * database and is answered here. */
 static enum MHD_Result answer_write(struct request *req, const struct wait_result *r)
 {
-    if (r->outcome != WAIT_CREATED && r->outcome != WAIT_UPDATED && r->outcome != WAIT_EXISTS)
+    if (req->answer_without_db ||
+        (r->outcome != WAIT_CREATED && r->outcome != WAIT_UPDATED && r->outcome != WAIT_EXISTS))
         return req->respond(req, r);
     req->waited = *r;
     http_defer(req, respond_on_pool, respond_unread);
