@@ -9,6 +9,10 @@
 #include <string.h>
 
 #define READ_POOL_WAIT_MS 2000
+/* The client waits a little longer than statement_timeout: a slow query is
+ * cancelled by the server (and the connection kept); only a server that does
+ * not answer at all makes the client give up (and drop the connection). */
+#define READ_CLIENT_GRACE_MS 500
 
 PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *const *params,
                       bool *transient)
@@ -24,8 +28,8 @@ PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *co
         *transient = true;
         return NULL;
     }
-    PGresult *res =
-        pgpool_exec(conn, sql, n, params, (int)app->cfg.db_timeout_ms, err, sizeof(err));
+    PGresult *res = pgpool_exec(
+        conn, sql, n, params, (int)app->cfg.db_timeout_ms + READ_CLIENT_GRACE_MS, err, sizeof(err));
     if (!res) {
         /* Timed out or the connection broke: the database is away. */
         *transient = true;
