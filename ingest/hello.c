@@ -3,6 +3,7 @@
  * the worker (5 s unless Prefer: wait says otherwise) and answers 202 only when
  * the time runs out. Everything malformed is a 400, as the original spec says. */
 #include "birthday.h"
+#include "body.h"
 #include "envelope.h"
 #include "http.h"
 #include "reads.h"
@@ -58,8 +59,8 @@ enum MHD_Result hello_put(struct request *req)
 {
     if (!birthday_valid_username(req->param))
         return bad_request(req, NULL, "The username must be 1 to 100 ASCII letters.");
-    char detail[300];
-    json_t *body = validate_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
+    char detail[400];
+    json_t *body = body_parse_object(req->body.data, req->body.len, detail, sizeof(detail));
     if (!body)
         return bad_request(req, NULL, detail);
     const char *dob = json_string_value(json_object_get(body, "dateOfBirth"));
@@ -84,6 +85,7 @@ enum MHD_Result hello_put(struct request *req)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not encode the write.", NULL, NULL);
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
+    req->answer_without_db = true; /* hello_written reads nothing back */
     return write_start(req, req->app->users_topic, req->param, strlen(req->param), value, len,
                        wait_s > 0 ? wait_s : HELLO_DEFAULT_WAIT_S, hello_written);
 }

@@ -5,7 +5,18 @@
  * Handlers answer through http_respond_* (which add X-Request-ID) or park the
  * connection with http_suspend and finish later from another thread with
  * http_resume, after which on_resume runs on an HTTP thread to queue the
- * response. */
+ * response.
+ *
+ * Database work never runs on libmicrohttpd's event threads (a silent
+ * PostgreSQL would hold every connection of that thread): a route marked
+ * ROUTE_ON_DB runs its handler on the database pool (dbpool.h), where
+ * http_respond_* keep the response in the request until an HTTP thread
+ * queues it; http_offload does the same for a handler that needs the
+ * database mid-request. Framing the library lets through (two
+ * Content-Lengths, an unknown Transfer-Encoding) is refused here, and a
+ * request refused on its headers (413, 415) still has its body read and
+ * dropped, within bounds, so a client that sends it all first reads the
+ * answer. */
 #ifndef SLUICE_HTTP_H
 #define SLUICE_HTTP_H
 
@@ -14,10 +25,12 @@
 #include "ingest.h"
 #include "problem.h"
 #include "uuid.h"
+#include "waiters.h"
 
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +43,13 @@ typedef enum MHD_Result (*request_fn)(struct request *req);
 /* A streaming upload's consumer: takes what it can of the bytes and returns
  * how many it took (it may suspend the connection to apply back-pressure). */
 typedef size_t (*request_feed_fn)(struct request *req, const char *data, size_t len);
+
+/* An answer decided on the headers (see struct request's refusal). */
+struct http_refusal {
+    unsigned status;
+    const char *slug, *title;
+    char detail[256];
+};
 
 /* Whoever a produced message belongs to: its delivery report calls
  * delivered on the producer's poll thread. */
@@ -46,7 +66,11 @@ struct request {
     char request_id[130];
     int64_t started_us;
     struct buf body;
-    bool body_too_large;
+    /* A refusal decided before the body is read (413, 415): the rest of the
+     * body is read and dropped (up to HTTP_DISCARD_MAX_BYTES and
+     * HTTP_DISCARD_MAX_MS), then this is the answer. status 0: none. */
+    struct http_refusal refusal;
+    uint64_t discarded;
     /* Streaming routes (bulk import) consume the body as it arrives instead
      * of buffering it; stream_state is theirs, released by stream_release
      * when the request completes. */
@@ -69,6 +93,22 @@ struct request {
     bool waiting;                    /* Prefer: wait: answer once the worker wrote the record */
     /* How the write is answered once Kafka (and the worker) have spoken. */
     enum MHD_Result (*respond)(struct request *req, const struct wait_result *r);
+    struct wait_result waited; /* the worker's outcome, for respond on the pool */
+    /* respond never reads PostgreSQL (hello, epoch): a stored outcome is
+     * answered on the HTTP thread, without queueing for the pool. */
+    bool answer_without_db;
+
+    /* Database pool (http_offload, http_defer). While on_pool, the request
+     * runs on a pool thread and http_respond keeps the response in stored
+     * for an HTTP thread to queue. holds counts what must still happen
+     * before the connection resumes (the pool job's end, a delivery report). */
+    atomic_int holds;
+    bool on_pool;
+    void (*pool_work)(struct request *req);
+    request_fn deferred;     /* http_defer: the function run on the pool */
+    request_fn if_pool_full; /* http_defer: the answer when the pool is full */
+    struct MHD_Response *stored;
+    unsigned stored_status;
 };
 
 struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen);
@@ -100,9 +140,43 @@ bool http_write_preconditions(struct request *req, const char *what, const char 
                               enum MHD_Result *answered);
 const char *http_query(struct request *req, const char *name);
 
-/* Parks the connection until http_resume; on_resume then answers. */
+/* Parks the connection until http_resume; on_resume then answers. Called on
+ * a pool thread (from a handler that runs there), it adds one more thing the
+ * connection waits for before resuming. */
 void http_suspend(struct request *req, request_fn on_resume);
 /* Thread-safe: called from the Kafka delivery-report thread. */
 void http_resume(struct request *req);
+
+/* Suspends req, runs work(req) on the database pool (off the event threads),
+ * then on_resume(req) runs on an HTTP thread to answer. A full pool queue
+ * answers 503 + Retry-After instead (work and on_resume are then not
+ * called). work may read the request (headers, query, body) and keep what
+ * it found in it; it must not answer. Called on a pool thread, work runs at
+ * once there. */
+void http_offload(struct request *req, void (*work)(struct request *req), request_fn on_resume);
+/* Runs fn(req) on the database pool as if it were the handler: what it
+ * answers through http_respond_* is queued by an HTTP thread afterwards, and
+ * it may start a write (write_start). When the pool queue is full,
+ * if_pool_full runs on the HTTP thread instead (NULL: 503 + Retry-After). */
+void http_defer(struct request *req, request_fn fn, request_fn if_pool_full);
+
+/* The largest body a buffered (non-streaming) route accepts by default:
+ * every accepted body fits in one Kafka message with its envelope. The
+ * producer (and the dev broker) take messages up to KAFKA_MESSAGE_MAX_BYTES
+ * (1,000,000 bytes, librdkafka's and Kafka's default message.max.bytes); the
+ * envelope adds at most ~4 KiB (id, times, principal, fingerprint, a type of
+ * up to 200 characters and an external id of up to 255 bytes, each of which
+ * JSON escaping may grow to 6 bytes a byte, and the record headers: request
+ * id, traceparent, x-wait), and re-encoding never grows a body's strings
+ * (jansson writes escapes no longer than valid input had to use). 983,040
+ * bytes (960 KiB) leaves 16,960 bytes for that. A body whose envelope still
+ * comes out larger (reals re-encoded with 17 digits: 0.1 becomes
+ * 0.10000000000000001) is refused with 413 before it is produced. */
+#define HTTP_MAX_BODY_DEFAULT 983040
+/* A body refused on its headers is read and dropped up to this many bytes
+ * beyond the limit and for this long, so ordinary clients read the answer;
+ * past that the connection is cut after answering. */
+#define HTTP_DISCARD_MAX_BYTES (8u << 20)
+#define HTTP_DISCARD_MAX_MS 10000
 
 #endif

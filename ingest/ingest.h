@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+struct dbpool;
 struct routing;
 
 struct ingest_config {
@@ -32,6 +33,9 @@ struct ingest_config {
     long topic_partitions;
     long topic_replication;
     long pg_pool_size;
+    long db_threads;    /* threads running database work (dbpool.h) */
+    long db_queue;      /* requests that may wait for one; more get 503 */
+    long db_timeout_ms; /* how long one query may take */
     char *trusted_proxies;
     char *routing_file;
 };
@@ -43,6 +47,7 @@ enum ingest_metric {
     M_PRODUCED,
     M_PRODUCE_FAILED,
     M_INFLIGHT,
+    M_DB_REFUSED,
     M_METRIC_COUNT
 };
 
@@ -53,6 +58,7 @@ struct ingest {
     rd_kafka_t *bulk_producer; /* bulk imports */
     struct kafka_poller bulk_poller;
     struct pgpool *pg;
+    struct dbpool *dbpool; /* runs the database work of requests */
     struct waiters *waiters;
     char events_topic[256];
     char users_topic[256];
@@ -69,6 +75,9 @@ struct ingest {
     struct routing *routing;
     /* Requests waiting on a delivery report; shutdown waits for zero. */
     atomic_long inflight;
+    /* Set by shutdown once waiting is over: reads still queued for the
+     * database answer 503 at once instead of each waiting for it. */
+    atomic_bool db_closing;
 };
 
 void ingest_metrics_init(struct ingest *app);

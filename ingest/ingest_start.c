@@ -1,5 +1,6 @@
 #include "ingest_start.h"
 
+#include "dbpool.h"
 #include "log.h"
 #include "pg.h"
 #include "routing.h"
@@ -24,9 +25,16 @@ static int start_database(struct ingest *app)
         log_error("cannot apply migrations", "detail", err);
         return -1;
     }
-    app->pg = pgpool_new(app->cfg.pg_url, (size_t)app->cfg.pg_pool_size);
+    app->pg =
+        pgpool_new(app->cfg.pg_url, (size_t)app->cfg.pg_pool_size, (int)app->cfg.db_timeout_ms);
     if (!app->pg)
         return -1;
+    app->dbpool =
+        dbpool_start((size_t)app->cfg.db_threads, (size_t)app->cfg.db_queue, err, sizeof(err));
+    if (!app->dbpool) {
+        log_error("cannot start the database threads", "detail", err);
+        return -1;
+    }
     app->waiters = waiters_start(app->cfg.pg_url, err, sizeof(err));
     if (!app->waiters) {
         log_error("cannot start waiting for persisted records", "detail", err);
@@ -161,12 +169,19 @@ void ingest_drain(struct ingest *app)
     int64_t deadline = time_now_us() + (app->cfg.ack_timeout_ms + 2000) * 1000;
     while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline)
         time_sleep_ms(10);
+    /* Before the HTTP server stops: a job still running resumes its
+     * connection when it ends (bounded by SLUICE_DB_TIMEOUT_MS and libpq's
+     * connect_timeout); the queued ones answer 503 without waiting. */
+    atomic_store(&app->db_closing, true);
+    dbpool_stop(app->dbpool);
 }
 
 void ingest_stop(struct ingest *app)
 {
     stop_producer(&app->bulk_producer, &app->bulk_poller);
     stop_producer(&app->producer, &app->poller);
+    dbpool_free(app->dbpool);
+    app->dbpool = NULL;
     pgpool_free(app->pg);
     app->pg = NULL;
     routing_free(app->routing);

@@ -12,12 +12,18 @@
 #include <unistd.h>
 
 #define CFG(field) offsetof(struct ingest_config, field)
+#define MAIN_STR_(x) #x
+#define MAIN_STR(x) MAIN_STR_(x)
 static const struct config_entry config_table[] = {
     {"SLUICE_LISTEN", CONFIG_ADDR, "127.0.0.1:8080", CFG(listen), 0, 0, "HTTP listen address"},
     CONFIG_COMMON_ENTRIES(struct ingest_config),
     {"SLUICE_HTTP_THREADS", CONFIG_INT, "2", CFG(http_threads), 1, 64, "HTTP worker threads"},
-    {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, "1048576", CFG(max_body_bytes), 1024, 1073741824,
-     "largest accepted request body (413 above)"},
+    /* Default HTTP_MAX_BODY_DEFAULT (http.h): 960 KiB, so that every accepted
+     * body fits in one Kafka message with its envelope. */
+    {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, MAIN_STR(HTTP_MAX_BODY_DEFAULT), CFG(max_body_bytes),
+     1024, 1073741824,
+     "largest accepted request body (413 above; a body whose Kafka message would exceed 1000000 "
+     "bytes is a 413 too)"},
     {"SLUICE_ACK_TIMEOUT_MS", CONFIG_INT, "5000", CFG(ack_timeout_ms), 100, 300000,
      "how long a write waits for Kafka before 503"},
     {"SLUICE_BULK_ACK_TIMEOUT_MS", CONFIG_INT, "120000", CFG(bulk_ack_timeout_ms), 1000, 3600000,
@@ -30,6 +36,12 @@ static const struct config_entry config_table[] = {
      "proxies whose X-Forwarded-For is believed (CIDR list)"},
     {"SLUICE_PG_POOL", CONFIG_INT, "4", CFG(pg_pool_size), 1, 256,
      "PostgreSQL connections for reads"},
+    {"SLUICE_DB_THREADS", CONFIG_INT, "4", CFG(db_threads), 1, 256,
+     "threads running requests' database work (each borrows one SLUICE_PG_POOL connection)"},
+    {"SLUICE_DB_QUEUE", CONFIG_INT, "256", CFG(db_queue), 1, 100000,
+     "requests that may wait for a database thread (503 + Retry-After beyond)"},
+    {"SLUICE_DB_TIMEOUT_MS", CONFIG_INT, "5000", CFG(db_timeout_ms), 100, 300000,
+     "how long a request's query may take (statement_timeout; 503 beyond)"},
     {"SLUICE_ROUTING_FILE", CONFIG_STRING, SLUICE_DEFAULT_ROUTING_FILE, CFG(routing_file), 0, 0,
      "assistance routing file (its topics; SIGHUP reloads it)"},
 };

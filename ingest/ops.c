@@ -1,6 +1,7 @@
 /* ops: the operator endpoints of sluice-ingest: /healthz, /readyz, /metrics
  * and /openapi.json. */
 #include "http.h"
+#include "reads.h"
 #include "routes.h"
 
 #include <stdio.h>
@@ -21,8 +22,13 @@ void ingest_metrics_init(struct ingest *app)
                         NULL},
         [M_PRODUCE_FAILED] = {"sluice_ingest_produce_failed_total",
                               "Writes Kafka did not acknowledge (answered 503)", "counter", NULL},
-        [M_INFLIGHT] = {"sluice_ingest_inflight", "Requests waiting for a delivery report", "gauge",
-                        NULL},
+        [M_INFLIGHT] =
+            {"sluice_ingest_inflight",
+             "Requests parked: waiting for a delivery report, the worker or the database", "gauge",
+             NULL},
+        [M_DB_REFUSED] = {"sluice_ingest_db_refused_total",
+                          "Requests answered 503 because the database queue was full", "counter",
+                          NULL},
     };
     for (size_t i = 0; i < M_METRIC_COUNT; i++) {
         app->metrics[i].name = defs[i].name;
@@ -43,15 +49,11 @@ enum MHD_Result ops_readyz(struct request *req)
 {
     struct ingest *app = req->app;
     bool kafka_ok = kafka_cluster_reachable(app->producer, 1000);
-    char err[256];
-    bool pg_ok = false;
-    PGconn *conn = pgpool_get(app->pg, 1000, err, sizeof(err));
-    if (conn) {
-        PGresult *res = PQexec(conn, "SELECT 1");
-        pg_ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-        PQclear(res);
-        pgpool_put(app->pg, conn);
-    }
+    /* On the database pool (ROUTE_ON_DB): both checks may wait. */
+    bool transient;
+    PGresult *res = reads_query(app, "SELECT 1", 0, NULL, &transient);
+    bool pg_ok = res != NULL;
+    PQclear(res);
     json_t *doc =
         json_pack("{s:s, s:s, s:s}", "status", kafka_ok && pg_ok ? "ready" : "unavailable", "kafka",
                   kafka_ok ? "ok" : "unreachable", "postgresql", pg_ok ? "ok" : "unreachable");

@@ -9,22 +9,36 @@
 #include <string.h>
 
 #define READ_POOL_WAIT_MS 2000
+/* The client waits a little longer than statement_timeout: a slow query is
+ * cancelled by the server (and the connection kept); only a server that does
+ * not answer at all makes the client give up (and drop the connection). */
+#define READ_CLIENT_GRACE_MS 500
 
 PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *const *params,
                       bool *transient)
 {
     char err[256];
+    if (atomic_load(&app->db_closing)) {
+        *transient = true; /* shutting down with the database away */
+        return NULL;
+    }
     PGconn *conn = pgpool_get(app->pg, READ_POOL_WAIT_MS, err, sizeof(err));
     if (!conn) {
         log_warn("database unavailable for a read", "detail", err);
         *transient = true;
         return NULL;
     }
-    PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+    PGresult *res = pgpool_exec(
+        conn, sql, n, params, (int)app->cfg.db_timeout_ms + READ_CLIENT_GRACE_MS, err, sizeof(err));
+    if (!res) {
+        /* Timed out or the connection broke: the database is away. */
+        *transient = true;
+        log_warn("read failed", "detail", err);
+    } else if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* statement_timeout (57014) is transient too: a retry may be lucky. */
         *transient = pg_error_is_transient(conn, res);
-        log_msg(*transient ? LOG_WARN : LOG_ERROR, "read failed", "detail", PQerrorMessage(conn),
-                NULL);
+        log_msg(*transient ? LOG_WARN : LOG_ERROR, "read failed", "detail",
+                PQresultErrorMessage(res), NULL);
         PQclear(res);
         res = NULL;
     }

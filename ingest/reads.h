@@ -12,8 +12,11 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
-/* Runs sql; returns a tuples result the caller clears, or NULL with
- * *transient telling whether the database was away (logged here). */
+/* Runs sql, waiting at most SLUICE_DB_TIMEOUT_MS for a connection's answer;
+ * returns a tuples result the caller clears, or NULL with *transient telling
+ * whether the database was away or too slow (logged here). Blocks: call it
+ * from the database pool (a ROUTE_ON_DB handler, http_offload), never on an
+ * event thread. */
 PGresult *reads_query(struct ingest *app, const char *sql, int n, const char *const *params,
                       bool *transient);
 /* The answer to a failed reads_query. */

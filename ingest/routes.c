@@ -4,31 +4,37 @@
 #include <stdio.h>
 #include <string.h>
 
+/* ROUTE_ON_DB: every route whose handler queries PostgreSQL (reads, and the
+ * writes that check the stored record first), so that a slow or silent
+ * database holds a pool thread, never an event thread. */
 const struct route routes[] = {
-    {"POST", "/v1/events", events_post, NULL},
-    {"GET", "/v1/events", events_query, NULL},
-    {"GET", "/v1/events/{id}", events_get, NULL},
+    {"POST", "/v1/events", events_post, NULL, 0},
+    {"GET", "/v1/events", events_query, NULL, ROUTE_ON_DB},
+    {"GET", "/v1/events/{id}", events_get, NULL, ROUTE_ON_DB},
     /* Seed compatibility: the original curl lines keep working. */
-    {"GET", "/v1/", events_query, NULL},
-    {"GET", "/v1/{id}", events_get, NULL},
-    {"POST", "/v1/bulk", bulk_post, bulk_begin},
-    {"GET", "/v1/imports/{id}", imports_get, NULL},
-    {"POST", "/v1/recipes", recipes_post, NULL},
-    {"GET", "/v1/recipes", recipes_search, NULL},
-    {"GET", "/v1/recipes/{id}", recipes_get, NULL},
-    {"PUT", "/v1/recipes/{id}", recipes_put, NULL},
-    {"PATCH", "/v1/recipes/{id}", recipes_patch, NULL},
-    {"DELETE", "/v1/recipes/{id}", recipes_delete, NULL},
-    {"PUT", "/hello/{username}", hello_put, NULL},
-    {"GET", "/hello/{username}", hello_get, NULL},
-    {"POST", "/epoch", epoch_post, NULL},
-    {"GET", "/epoch/{key}", epoch_get, NULL},
-    {"POST", "/v1/assistance", assistance_post, NULL},
-    {"GET", "/v1/assistance/{id}", assistance_get, NULL},
-    {"GET", "/healthz", ops_healthz, NULL},
-    {"GET", "/readyz", ops_readyz, NULL},
-    {"GET", "/metrics", ops_metrics, NULL},
-    {"GET", "/openapi.json", ops_openapi, NULL},
+    {"GET", "/v1/", events_query, NULL, ROUTE_ON_DB},
+    {"GET", "/v1/{id}", events_get, NULL, ROUTE_ON_DB},
+    {"POST", "/v1/bulk", bulk_post, bulk_begin, ROUTE_TAKES_ENCODING},
+    {"GET", "/v1/imports/{id}", imports_get, NULL, ROUTE_ON_DB},
+    {"POST", "/v1/recipes", recipes_post, NULL, 0},
+    {"GET", "/v1/recipes", recipes_search, NULL, ROUTE_ON_DB},
+    {"GET", "/v1/recipes/{id}", recipes_get, NULL, ROUTE_ON_DB},
+    /* Checked against the stored recipe (404, 412) before producing. */
+    {"PUT", "/v1/recipes/{id}", recipes_put, NULL, ROUTE_ON_DB},
+    {"PATCH", "/v1/recipes/{id}", recipes_patch, NULL, ROUTE_ON_DB},
+    {"DELETE", "/v1/recipes/{id}", recipes_delete, NULL, ROUTE_ON_DB},
+    {"PUT", "/hello/{username}", hello_put, NULL, 0},
+    {"GET", "/hello/{username}", hello_get, NULL, ROUTE_ON_DB},
+    {"POST", "/epoch", epoch_post, NULL, 0},
+    {"GET", "/epoch/{key}", epoch_get, NULL, ROUTE_ON_DB},
+    /* Looks up an Idempotency-Key's first request before producing. */
+    {"POST", "/v1/assistance", assistance_post, NULL, ROUTE_ON_DB},
+    {"GET", "/v1/assistance/{id}", assistance_get, NULL, ROUTE_ON_DB},
+    {"GET", "/healthz", ops_healthz, NULL, 0},
+    /* Asks PostgreSQL and Kafka, each of which may not answer for a while. */
+    {"GET", "/readyz", ops_readyz, NULL, ROUTE_ON_DB},
+    {"GET", "/metrics", ops_metrics, NULL, 0},
+    {"GET", "/openapi.json", ops_openapi, NULL, 0},
 };
 const size_t route_count = sizeof(routes) / sizeof(routes[0]);
 

@@ -2,7 +2,8 @@
  *
  * Patterns are literal path segments with at most one "{name}" segment, whose
  * text is handed to the handler. Adding an endpoint is one row here and one
- * handler. Matching is pure and unit-tested. */
+ * handler; a handler that reads PostgreSQL says so with ROUTE_ON_DB. Matching
+ * is pure and unit-tested. */
 #ifndef SLUICE_ROUTES_H
 #define SLUICE_ROUTES_H
 
@@ -17,6 +18,16 @@ struct route {
     /* For a streaming route: runs when the headers are in, sets req->feed
      * (or answers at once). NULL: the body is buffered, up to the limit. */
     request_fn begin;
+    unsigned flags; /* enum route_flag */
+};
+
+enum route_flag {
+    /* The handler runs on the database pool, off the event threads (it
+     * reads PostgreSQL); it answers as usual, see http_defer. */
+    ROUTE_ON_DB = 1u << 0,
+    /* The handler decodes a Content-Encoding itself (bulk import: gzip);
+     * other routes answer 415 to one. */
+    ROUTE_TAKES_ENCODING = 1u << 1,
 };
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };

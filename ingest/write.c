@@ -9,12 +9,51 @@
 
 const char *const WRITE_PRINCIPAL = "anonymous";
 
+/* On the database pool: the collection's answer, which may read the stored
+ * record back (events, recipes). */
+static enum MHD_Result respond_on_pool(struct request *req)
+{
+    return req->respond(req, &req->waited);
+}
+
+/* On an HTTP thread when the pool is full: the write is acknowledged, so it
+ * is answered as if the client had not waited (202), without the read. */
+static enum MHD_Result respond_unread(struct request *req)
+{
+    struct wait_result pending = {.outcome = WAIT_PENDING};
+    return req->respond(req, &pending);
+}
+
+/* A stored record is answered on the database pool (the answer may read it
+ * back, unless the handler said it does not); every other outcome needs no
+ * database and is answered here. */
+static enum MHD_Result answer_write(struct request *req, const struct wait_result *r)
+{
+    if (req->answer_without_db ||
+        (r->outcome != WAIT_CREATED && r->outcome != WAIT_UPDATED && r->outcome != WAIT_EXISTS))
+        return req->respond(req, r);
+    req->waited = *r;
+    http_defer(req, respond_on_pool, respond_unread);
+    return MHD_YES;
+}
+
 /* Runs on an HTTP thread when the worker reported the record, or time ran out. */
 static enum MHD_Result write_waited(struct request *req)
 {
     struct wait_result r;
     waiters_take(req->app->waiters, req->id, &r);
-    return req->respond(req, &r);
+    return answer_write(req, &r);
+}
+
+static enum MHD_Result too_large(struct request *req, size_t len)
+{
+    char detail[256];
+    snprintf(detail, sizeof(detail),
+             "The write would be a %zu-byte Kafka message, over the %d-byte limit; nothing was "
+             "stored. Send a smaller body.",
+             len, KAFKA_MESSAGE_MAX_BYTES);
+    return http_respond_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
+                                "Request body too large", detail, NULL, NULL);
 }
 
 /* Runs on an HTTP thread once the delivery report (or a produce error) came. */
@@ -27,11 +66,22 @@ static enum MHD_Result write_acked(struct request *req)
         struct wait_result r = {.outcome = WAIT_PENDING};
         if (req->waiting && !waiters_acked(app->waiters, req->id, req, write_waited, &r))
             return MHD_YES;
-        return req->respond(req, &r);
+        return answer_write(req, &r);
     }
     if (req->waiting)
         waiters_remove(app->waiters, req->id);
     metric_add(&app->metrics[M_PRODUCE_FAILED], 1);
+    /* Permanent: the same message will never fit, so no Retry-After (a 503
+     * would have the client retry forever). The body limit keeps this rare;
+     * a broker with a smaller message.max.bytes says so in the report. */
+    if (req->kafka_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+        log_warn("write refused by kafka as too large", "request_id", req->request_id);
+        return http_respond_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
+                                    "Request body too large",
+                                    "Kafka refused the write as too large; nothing was stored. "
+                                    "Send a smaller body.",
+                                    NULL, NULL);
+    }
     log_warn("write not acknowledged by kafka", "request_id", req->request_id, "error",
              rd_kafka_err2name(req->kafka_err));
     char detail[256];
@@ -62,6 +112,12 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
                             char *value, size_t len, int wait_s, write_respond_fn respond)
 {
     struct ingest *app = req->app;
+    /* Checked before anything is registered: the envelope may come out
+     * larger than the body (reals re-encoded with 17 digits). */
+    if (len > KAFKA_MESSAGE_MAX_BYTES) {
+        free(value);
+        return too_large(req, len);
+    }
     req->respond = respond;
     req->dr.delivered = request_delivered;
     /* Registered before producing: the worker may report before the ack. */

@@ -75,7 +75,10 @@ rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
                             * default 10 s backoff a 503 could come 10 s late. */
                            "reconnect.backoff.ms", "100", "reconnect.backoff.max.ms", "500",
                            "queue.buffering.max.messages", "200000", "compression.type", "lz4",
-                           "socket.nagle.disable", "true", "log.connection.close", "false", NULL};
+                           "socket.nagle.disable", "true", "log.connection.close", "false",
+                           /* Stated, not defaulted: ingest's body limit is
+                            * sized from it (KAFKA_MESSAGE_MAX_BYTES). */
+                           "message.max.bytes", KAFKA_MESSAGE_MAX_BYTES_STR, NULL};
     rd_kafka_conf_t *conf = conf_from_pairs(pairs, err, errlen);
     if (!conf)
         return NULL;

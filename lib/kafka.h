@@ -7,6 +7,13 @@
 #ifndef SLUICE_KAFKA_H
 #define SLUICE_KAFKA_H
 
+/* The largest message the producer sends (its message.max.bytes, set
+ * explicitly): Kafka's and the dev broker's default limit, so a message the
+ * producer takes is one the broker takes. Ingest sizes its body limit from it
+ * (HTTP_MAX_BODY_DEFAULT) and answers 413 above it. */
+#define KAFKA_MESSAGE_MAX_BYTES 1000000
+#define KAFKA_MESSAGE_MAX_BYTES_STR "1000000"
+
 #include <librdkafka/rdkafka.h>
 #include <pthread.h>
 #include <stdatomic.h>

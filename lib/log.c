@@ -66,3 +66,23 @@ void log_msg(enum log_level level, const char *msg, ...)
     }
     json_decref(line);
 }
+
+int log_limit_allow(struct log_limit *limit, long long now_s, unsigned long *suppressed)
+{
+    while (__atomic_exchange_n(&limit->lock, 1, __ATOMIC_ACQUIRE))
+        ;
+    if (limit->window != now_s) {
+        limit->window = now_s;
+        limit->used = 0;
+    }
+    int ok = limit->used < limit->per_second;
+    if (ok) {
+        limit->used++;
+        *suppressed = limit->suppressed;
+        limit->suppressed = 0;
+    } else {
+        limit->suppressed++;
+    }
+    __atomic_store_n(&limit->lock, 0, __ATOMIC_RELEASE);
+    return ok;
+}

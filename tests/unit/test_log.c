@@ -4,6 +4,7 @@
 #include "channel.h"
 #include "channel_fixtures.h"
 #include "check_main.h"
+#include "log.h"
 #include "timeutil.h"
 
 #include <check.h>
@@ -247,6 +248,25 @@ START_TEST(test_full_disk_retries)
 }
 END_TEST
 
+/* lib/log.c's limit for lines outsiders can cause. */
+START_TEST(test_rate_limit_counts_suppressed)
+{
+    struct log_limit limit = {.per_second = 3};
+    unsigned long suppressed = 99;
+    for (int i = 0; i < 3; i++) {
+        ck_assert(log_limit_allow(&limit, 100, &suppressed));
+        ck_assert_uint_eq(suppressed, 0);
+    }
+    for (int i = 0; i < 5; i++)
+        ck_assert(!log_limit_allow(&limit, 100, &suppressed));
+    /* The next second: allowed again, and told how many were left out. */
+    ck_assert(log_limit_allow(&limit, 101, &suppressed));
+    ck_assert_uint_eq(suppressed, 5);
+    ck_assert(log_limit_allow(&limit, 101, &suppressed));
+    ck_assert_uint_eq(suppressed, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("log");
@@ -258,6 +278,7 @@ int main(void)
     tcase_add_test(tc, test_stdout_by_default);
     tcase_add_test(tc, test_threads_never_interleave);
     tcase_add_test(tc, test_full_disk_retries);
+    tcase_add_test(tc, test_rate_limit_counts_suppressed);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

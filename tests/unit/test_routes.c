@@ -53,14 +53,14 @@ static enum MHD_Result h_root(struct request *req)
 }
 
 static const struct route table[] = {
-    {"GET", "/items", h_list, NULL},
-    {"POST", "/items", h_create, NULL},
-    {"GET", "/items/{id}", h_get, NULL},
-    {"DELETE", "/items/{id}", h_delete, NULL},
-    {"GET", "/items/{id}/parts", h_parts, NULL},
-    {"GET", "/{slug}", h_slug, NULL},
-    {"GET", "/about", h_about, NULL}, /* after /{slug}, yet the literal wins */
-    {"GET", "/", h_root, NULL},
+    {"GET", "/items", h_list, NULL, 0},
+    {"POST", "/items", h_create, NULL, 0},
+    {"GET", "/items/{id}", h_get, NULL, 0},
+    {"DELETE", "/items/{id}", h_delete, NULL, 0},
+    {"GET", "/items/{id}/parts", h_parts, NULL, 0},
+    {"GET", "/{slug}", h_slug, NULL, 0},
+    {"GET", "/about", h_about, NULL, 0}, /* after /{slug}, yet the literal wins */
+    {"GET", "/", h_root, NULL, 0},
 };
 #define TABLE_N (sizeof(table) / sizeof(table[0]))
 
@@ -374,6 +374,36 @@ START_TEST(test_real_every_row_reachable)
 }
 END_TEST
 
+/* Every read runs on the database pool; nothing that must answer while
+ * PostgreSQL is frozen (health, metrics, unkeyed event writes) does. */
+START_TEST(test_real_database_routes_are_on_the_pool)
+{
+    for (size_t i = 0; i < route_count; i++) {
+        const struct route *r = &routes[i];
+        bool reads = strcmp(r->method, "GET") == 0 && strcmp(r->pattern, "/healthz") != 0 &&
+                     strcmp(r->pattern, "/metrics") != 0 &&
+                     strcmp(r->pattern, "/openapi.json") != 0;
+        if (reads)
+            ck_assert_msg(r->flags & ROUTE_ON_DB,
+                          "%s %s reads PostgreSQL but runs on an event "
+                          "thread (no ROUTE_ON_DB)",
+                          r->method, r->pattern);
+    }
+    static const char *const never[][2] = {
+        {"GET", "/healthz"}, {"GET", "/metrics"}, {"POST", "/v1/events"}, {"POST", "/v1/bulk"}};
+    for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+        struct outcome o = match(routes, route_count, never[i][0], never[i][1]);
+        ck_assert_int_eq(o.result, ROUTE_FOUND);
+        ck_assert_msg(!(o.route->flags & ROUTE_ON_DB), "%s %s must not wait for the pool",
+                      never[i][0], never[i][1]);
+    }
+    struct outcome bulk = match(routes, route_count, "POST", "/v1/bulk");
+    ck_assert(bulk.route->flags & ROUTE_TAKES_ENCODING);
+    struct outcome ev = match(routes, route_count, "POST", "/v1/events");
+    ck_assert(!(ev.route->flags & ROUTE_TAKES_ENCODING));
+}
+END_TEST
+
 static Suite *routes_suite(void)
 {
     Suite *s = suite_create("routes");
@@ -396,6 +426,7 @@ static Suite *routes_suite(void)
     tcase_add_test(real, test_real_not_found);
     tcase_add_test(real, test_real_table_is_well_formed);
     tcase_add_test(real, test_real_every_row_reachable);
+    tcase_add_test(real, test_real_database_routes_are_on_the_pool);
     suite_add_tcase(s, real);
     return s;
 }
