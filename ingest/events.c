@@ -6,6 +6,7 @@
 #include "cursor.h"
 #include "envelope.h"
 #include "http.h"
+#include "idemkeys.h"
 #include "log.h"
 #include "reads.h"
 #include "routes.h"
@@ -34,19 +35,39 @@ static void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_
     out[2 * sizeof(digest)] = '\0';
 }
 
+int events_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
+{
+    /* Sorted members and no whitespace: the same record however it was
+     * written out; hashed first so the UUIDv5 name stays short. */
+    char *canonical = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canonical)
+        return -1;
+    char digest[2 * SHA256_DIGEST_LENGTH + 1], name[128];
+    sha256_hex(canonical, strlen(canonical), digest);
+    free(canonical);
+    int n = snprintf(name, sizeof(name), "%.32s\ncontent\n%s", collection, digest);
+    struct uuid u;
+    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    uuid_format(&u, id);
+    return 0;
+}
+
 /* The record id: derived from the body's id (so re-posting or re-importing a
- * record never doubles it), else from the idempotency key, else fresh v7. */
-static void event_id(const struct event_input *in, const char *idem_key, int64_t now_us,
-                     char out[UUID_STR_LEN])
+ * record never doubles it), else from the idempotency key, else (imports)
+ * from the record's content, else fresh v7. */
+static int event_id(const struct event_input *in, json_t *obj, const struct event_options *opt,
+                    int64_t now_us, char out[UUID_STR_LEN])
 {
     struct uuid u;
     char name[600];
     if (in->external_id[0]) {
         int n = snprintf(name, sizeof(name), "events\nexternal\n%s", in->external_id);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
-    } else if (idem_key) {
-        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, idem_key);
+    } else if (opt->idem_key) {
+        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, opt->idem_key);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    } else if (opt->content_identity) {
+        return events_content_id("events", obj, out);
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
         /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
          * to a name-based id over the time so the request still gets an id. */
@@ -54,25 +75,37 @@ static void event_id(const struct event_input *in, const char *idem_key, int64_t
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
     }
     uuid_format(&u, out);
+    return 0;
 }
 
 enum stored_state { STORED_ABSENT, STORED_SAME, STORED_DIFFERENT, STORED_UNKNOWN };
 
-/* Whether a record with this id is already persisted, and with which body. */
-static enum stored_state stored_fingerprint(struct ingest *app, const char *id,
-                                            const char *fingerprint)
+/* What PostgreSQL knows of an Idempotency-Key: the fingerprint of the request
+ * that first used it and the record it made (into record_id). Persist writes
+ * idempotency_keys in the batch that applies the request, so this sees keys
+ * of every replica, once persisted.
+ *
+ * Synchronous on the HTTP event thread for now (a pool connection, one
+ * round trip): it is the one database call of the write path, kept in this
+ * one function so it can move behind http_offload(req, work, on_resume) as
+ * it is, without touching the callers' logic. */
+static enum stored_state stored_key(struct ingest *app, const char *key, const char *fingerprint,
+                                    char stored_fp[65], char record_id[UUID_STR_LEN])
 {
-    const char *params[] = {id};
+    const char *params[] = {WRITE_PRINCIPAL, key};
     bool transient;
-    PGresult *res = reads_query(app, "SELECT fingerprint FROM events WHERE id = $1::uuid", 1,
-                                params, &transient);
+    PGresult *res = reads_query(app,
+                                "SELECT fingerprint, record_id::text FROM idempotency_keys "
+                                "WHERE principal = $1 AND collection = 'events' AND key = $2",
+                                2, params, &transient);
     if (!res)
         return STORED_UNKNOWN;
-    enum stored_state state = STORED_SAME;
-    if (PQntuples(res) == 0)
-        state = STORED_ABSENT;
-    else if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), fingerprint) != 0)
-        state = STORED_DIFFERENT;
+    enum stored_state state = STORED_ABSENT;
+    if (PQntuples(res) == 1) {
+        snprintf(record_id, UUID_STR_LEN, "%s", PQgetvalue(res, 0, 1));
+        snprintf(stored_fp, 65, "%s", PQgetvalue(res, 0, 0));
+        state = strcmp(PQgetvalue(res, 0, 0), fingerprint) == 0 ? STORED_SAME : STORED_DIFFERENT;
+    }
     PQclear(res);
     return state;
 }
@@ -88,18 +121,29 @@ static enum MHD_Result respond_accepted(struct request *req)
     return http_respond_json(req, MHD_HTTP_ACCEPTED, doc, headers);
 }
 
-/* The answer to an event write: 202 unless the client waited for the worker. */
+/* The answer to an event write: 202 unless the client waited for the worker;
+ * then 201 for a new record, 200 for a new version of a known one or for one
+ * that was already stored as it is ("outcome" says which), 422 when the
+ * worker refused it. */
 static enum MHD_Result respond_waited(struct request *req, const struct wait_result *r)
 {
     const char *applied[] = {"Preference-Applied", "wait", NULL};
     if (r->outcome == WAIT_REJECTED)
-        return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
-                                    "Record rejected", r->error, NULL, applied);
-    if (r->outcome != WAIT_CREATED && r->outcome != WAIT_EXISTS)
+        return http_respond_problem(
+            req,
+            r->status >= 400 && r->status < 500 ? (unsigned)r->status
+                                                : MHD_HTTP_UNPROCESSABLE_CONTENT,
+            "rejected-by-worker", "Record rejected", r->error, NULL, applied);
+    const char *outcome = r->outcome == WAIT_CREATED   ? "created"
+                          : r->outcome == WAIT_UPDATED ? "updated"
+                          : r->outcome == WAIT_EXISTS  ? "unchanged"
+                                                       : NULL;
+    if (!outcome)
         return respond_accepted(req);
     json_t *event = NULL;
     if (fetch_event(req->app, req->id, &event) != 0)
         return respond_accepted(req);
+    json_object_set_new(event, "outcome", json_string(outcome));
     char location[64];
     snprintf(location, sizeof(location), "/v1/events/%s", req->id);
     const char *headers[] = {"Preference-Applied", "wait", "Location", location, NULL};
@@ -107,20 +151,22 @@ static enum MHD_Result respond_waited(struct request *req, const struct wait_res
                              event, headers);
 }
 
-char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *idem_key,
+char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct event_options *opt,
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
                       size_t *len)
 {
     struct event_input in;
     int64_t now = time_now_us();
-    if (validate_event(obj, now, &in, pe) > 0)
+    if (validate_event(obj, now, opt->time_field, &in, pe) > 0)
         return NULL;
     sha256_hex(raw, rawlen, fingerprint);
-    event_id(&in, idem_key, now, id);
+    if (event_id(&in, obj, opt, now, id) != 0)
+        return NULL;
     struct event_fields f = {
         .id = id,
         .principal = WRITE_PRINCIPAL,
         .fingerprint = fingerprint,
+        .idempotency_key = opt->idem_key,
         .external_id = in.external_id[0] ? in.external_id : NULL,
         .type = in.type,
         .received_at_us = now,
@@ -130,12 +176,71 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *i
     return envelope_build_event(&f, len);
 }
 
+/* A keyed write's claim in the replica's key index, settled when the request
+ * completes: a 2xx means Kafka holds the write (the key stays known), anything
+ * else that it may not (the claim is dropped so a retry can produce). */
+struct key_claim {
+    struct idemkeys *ix;
+    uint64_t ticket;
+    char key[320];
+};
+
+static void key_claim_release(struct request *req)
+{
+    struct key_claim *kc = req->stream_state;
+    idemkeys_settle(kc->ix, kc->key, kc->ticket, req->status >= 200 && req->status < 300);
+    free(kc);
+    req->stream_state = NULL;
+}
+
+static enum MHD_Result key_reused(struct request *req)
+{
+    return http_respond_problem(
+        req, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency-key-reused", "Idempotency key reused",
+        "This Idempotency-Key was already used with a different body; the first body is kept. "
+        "Use a new key for a new event.",
+        NULL, NULL);
+}
+
+/* The write under this key was acknowledged before (this replica saw it, or
+ * PostgreSQL has it): answer as the first time, with its id, producing
+ * nothing. A client that waits for the worker is answered from PostgreSQL
+ * when the record is there, else the write goes again (same id; the worker
+ * finds it already applied) so the wait has an outcome to report. */
+static bool answer_known(struct request *req, const char *record_id, int wait_s,
+                         enum MHD_Result *ret)
+{
+    snprintf(req->id, sizeof(req->id), "%s", record_id);
+    if (wait_s <= 0) {
+        *ret = respond_accepted(req);
+        return true;
+    }
+    json_t *event = NULL;
+    if (fetch_event(req->app, req->id, &event) != 0)
+        return false;
+    json_decref(event);
+    struct wait_result done = {.outcome = WAIT_EXISTS};
+    *ret = respond_waited(req, &done);
+    return true;
+}
+
 enum MHD_Result events_post(struct request *req)
 {
     const char *idem_key;
     enum MHD_Result ret;
     if (!http_write_preconditions(req, "event", &idem_key, &ret))
         return ret;
+    const char *time_field = http_query(req, "time_field");
+    char why[160];
+    if (time_field && !validate_time_field(time_field, why, sizeof(why))) {
+        struct problem_errors qe = {0};
+        problem_errors_add(&qe, "#/query/time_field", "%s", why);
+        ret = http_respond_problem(
+            req, MHD_HTTP_BAD_REQUEST, "invalid-query", "Invalid query parameters",
+            "time_field must be a JSON Pointer (RFC 6901) such as /date.", &qe, NULL);
+        problem_errors_free(&qe);
+        return ret;
+    }
     json_t *body = http_body_object(req, &ret);
     if (!body)
         return ret;
@@ -143,8 +248,9 @@ enum MHD_Result events_post(struct request *req)
     struct problem_errors pe = {0};
     char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
     size_t len;
-    char *value = events_envelope(body, req->body.data, req->body.len, idem_key, req->id,
-                                  fingerprint, &pe, &len);
+    struct event_options opt = {.idem_key = idem_key, .time_field = time_field};
+    char *value =
+        events_envelope(body, req->body.data, req->body.len, &opt, req->id, fingerprint, &pe, &len);
     if (!value) {
         ret = pe.count ? http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
                                               "Invalid event", "One or more fields are invalid.",
@@ -154,33 +260,58 @@ enum MHD_Result events_post(struct request *req)
                                               NULL);
         goto out;
     }
+    int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
 
     /* IETF Idempotency-Key draft: a retry gets the first answer; another body
-     * under the same key is refused where we can see it. */
+     * under the same key is a 422, also while the first is in flight. The
+     * replica's index is asked first and claims the key atomically, so two
+     * requests racing on two HTTP threads cannot both pass as first;
+     * PostgreSQL is asked only for keys this replica does not know. Across
+     * replicas the worker has the last word (idempotency_keys). */
     if (idem_key) {
-        enum stored_state st = stored_fingerprint(req->app, req->id, fingerprint);
-        if (st == STORED_SAME) {
-            /* Already persisted: a waiting client gets the record at once. */
-            struct wait_result done = {.outcome = WAIT_EXISTS};
-            ret = waiters_parse_prefer(http_header(req, "Prefer")) > 0 ? respond_waited(req, &done)
-                                                                       : respond_accepted(req);
+        struct key_claim *kc = calloc(1, sizeof(*kc));
+        if (!kc) {
+            ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                       "Internal error", "Out of memory.", NULL, NULL);
             free(value);
             goto out;
         }
-        if (st == STORED_DIFFERENT) {
-            ret = http_respond_problem(
-                req, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency-key-reused",
-                "Idempotency key reused",
-                "This Idempotency-Key was already used with a different body; the first body "
-                "was kept. Use a new key for a new event.",
-                NULL, NULL);
+        kc->ix = req->app->idemkeys;
+        snprintf(kc->key, sizeof(kc->key), "%s\nevents\n%s", WRITE_PRINCIPAL, idem_key);
+        char stored_id[UUID_STR_LEN];
+        enum idem_claim claim = idemkeys_claim(kc->ix, kc->key, fingerprint, req->id, time_now_us(),
+                                               stored_id, &kc->ticket);
+        if (claim == IDEM_FIRST) {
+            char stored_fp[2 * SHA256_DIGEST_LENGTH + 1];
+            enum stored_state st =
+                stored_key(req->app, idem_key, fingerprint, stored_fp, stored_id);
+            if (st == STORED_SAME || st == STORED_DIFFERENT) {
+                /* The claim becomes what PostgreSQL says, so the next retry
+                 * of either body is answered from memory. */
+                idemkeys_learn(kc->ix, kc->key, kc->ticket, stored_fp, stored_id);
+                kc->ticket = 0;
+                claim = st == STORED_SAME ? IDEM_DONE : IDEM_CONFLICT;
+            }
+        }
+        if (kc->ticket) {
+            req->stream_state = kc;
+            req->stream_release = key_claim_release;
+        } else {
+            free(kc);
+        }
+        if (claim == IDEM_CONFLICT) {
+            ret = key_reused(req);
+            free(value);
+            goto out;
+        }
+        if (claim == IDEM_DONE && answer_known(req, stored_id, wait_s, &ret)) {
             free(value);
             goto out;
         }
     }
 
-    ret = write_start(req, req->app->events_topic, req->id, strlen(req->id), value, len,
-                      waiters_parse_prefer(http_header(req, "Prefer")), respond_waited);
+    ret = write_start(req, req->app->events_topic, req->id, strlen(req->id), value, len, wait_s,
+                      respond_waited);
 out:
     problem_errors_free(&pe);
     json_decref(body);
@@ -192,7 +323,7 @@ out:
     "id::text, external_id, type, "                                                                \
     "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "               \
     "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), body::text, "   \
-    "(extract(epoch FROM occurred_at) * 1000000)::bigint"
+    "(extract(epoch FROM occurred_at) * 1000000)::bigint, version"
 
 static json_t *text_or_null(const PGresult *res, int row, int col)
 {
@@ -203,10 +334,11 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 static json_t *event_row(const PGresult *res, int row)
 {
     json_t *body = json_loads(PQgetvalue(res, row, 5), 0, NULL);
-    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o}", "id", PQgetvalue(res, row, 0), "external_id",
-                     text_or_null(res, row, 1), "type", text_or_null(res, row, 2), "occurred_at",
-                     PQgetvalue(res, row, 3), "received_at", PQgetvalue(res, row, 4), "body",
-                     body ? body : json_null());
+    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:I}", "id", PQgetvalue(res, row, 0),
+                     "external_id", text_or_null(res, row, 1), "type", text_or_null(res, row, 2),
+                     "occurred_at", PQgetvalue(res, row, 3), "received_at", PQgetvalue(res, row, 4),
+                     "body", body ? body : json_null(), "version",
+                     (json_int_t)strtoll(PQgetvalue(res, row, 7), NULL, 10));
 }
 
 /* Reads one event by its Sluice id as the API's object (a new reference). */

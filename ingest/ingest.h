@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+struct idemkeys;
 struct routing;
 
 struct ingest_config {
@@ -54,6 +55,7 @@ struct ingest {
     struct kafka_poller bulk_poller;
     struct pgpool *pg;
     struct waiters *waiters;
+    struct idemkeys *idemkeys; /* Idempotency-Keys accepted lately (ingest/idemkeys.h) */
     char events_topic[256];
     char users_topic[256];
     char epochs_topic[256];
