@@ -323,7 +323,7 @@ out:
     "id::text, external_id, type, "                                                                \
     "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "               \
     "to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), body::text, "   \
-    "(extract(epoch FROM occurred_at) * 1000000)::bigint, version"
+    "(extract(epoch FROM occurred_at) * 1000000)::bigint"
 
 static json_t *text_or_null(const PGresult *res, int row, int col)
 {
@@ -334,11 +334,10 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 static json_t *event_row(const PGresult *res, int row)
 {
     json_t *body = json_loads(PQgetvalue(res, row, 5), 0, NULL);
-    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:I}", "id", PQgetvalue(res, row, 0),
-                     "external_id", text_or_null(res, row, 1), "type", text_or_null(res, row, 2),
-                     "occurred_at", PQgetvalue(res, row, 3), "received_at", PQgetvalue(res, row, 4),
-                     "body", body ? body : json_null(), "version",
-                     (json_int_t)strtoll(PQgetvalue(res, row, 7), NULL, 10));
+    return json_pack("{s:s, s:o, s:o, s:s, s:s, s:o}", "id", PQgetvalue(res, row, 0), "external_id",
+                     text_or_null(res, row, 1), "type", text_or_null(res, row, 2), "occurred_at",
+                     PQgetvalue(res, row, 3), "received_at", PQgetvalue(res, row, 4), "body",
+                     body ? body : json_null());
 }
 
 /* Reads one event by its Sluice id as the API's object (a new reference). */
