@@ -656,7 +656,9 @@ enum MHD_Result bulk_post(struct request *req)
         if (park_full(imp))
             return MHD_YES;
     }
-    if (imp->produced == 0 && imp->parsed == 0)
+    /* "[]" is an empty import; an empty body, or one whose only record is
+     * why it could not be read, is not an import at all. */
+    if (imp->produced == 0 && imp->parsed == 0 && (!imp->split.seen || imp->rejected > 0))
         return refuse_body(req);
     pthread_mutex_lock(&imp->lock);
     bool wait = imp->outstanding > 0;
