@@ -64,10 +64,12 @@ struct import {
     rd_kafka_t *rk;      /* the bulk producer */
     /* Records waiting for room in the producer queue (HTTP thread only). */
     struct pending *pending, **pending_tail;
-    /* On the queue-full list (under full_lock): woken when the producer's
-     * queue is down to full_wake messages. */
+    /* On the queue-full list (under full_lock): woken once bulk_reports
+     * reaches full_wake. full_r0 and full_queued: the count of reports and
+     * the queue's length around the refused record. */
     struct import *full_next;
-    int full_wake;
+    long full_r0, full_wake;
+    int full_queued;
     bool ended; /* the body is all in: the splitter was finished */
 
     char id[UUID_STR_LEN];
@@ -187,6 +189,11 @@ static char *recipe_record(struct import *imp, json_t *obj, char id[UUID_STR_LEN
 static pthread_mutex_t full_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct import *full_list;
 static atomic_int full_parked;
+/* Delivery reports of the bulk producer so far. Counting them, rather than
+ * reading the queue's length inside a report (where the messages of the
+ * batch being served still count), gives a wake-up that surely comes: every
+ * message queued when a record was refused ends in one report. */
+static atomic_long bulk_reports;
 
 /* Hands one record to the producer: 0, QUEUE_FULL (the caller keeps p), or
  * another error (p is the caller's to drop). On 0, p's value and headers
@@ -219,9 +226,13 @@ static bool drain_pending(struct import *imp)
 {
     while (imp->pending) {
         struct pending *p = imp->pending;
+        long r0 = atomic_load(&bulk_reports);
         rd_kafka_resp_err_t err = try_produce(imp, p);
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            imp->full_r0 = r0;
+            imp->full_queued = rd_kafka_outq_len(imp->rk);
             return false;
+        }
         imp->pending = p->next;
         if (!imp->pending)
             imp->pending_tail = &imp->pending;
@@ -236,19 +247,22 @@ static bool drain_pending(struct import *imp)
 }
 
 /* Suspends the upload until the producer queue has room; false (nothing
- * done, try again at once) when it already has: with nothing queued no
- * delivery report would ever come to wake us. */
+ * done, try again at once) when it has already: the queue was nearly empty,
+ * or enough reports came since the refusal, and none may come any more. */
 static bool park_full(struct import *imp)
 {
+    /* Every message queued at the refusal but the one being reported then
+     * ends in a report after full_r0; a quarter of them leaves room for a
+     * good run of records, not one. */
+    long need = (imp->full_queued - 1) / 4;
+    if (need < 1)
+        return false;
     pthread_mutex_lock(&full_lock);
-    int queued = rd_kafka_outq_len(imp->rk);
-    if (queued == 0) {
+    imp->full_wake = imp->full_r0 + need;
+    if (atomic_load(&bulk_reports) >= imp->full_wake) {
         pthread_mutex_unlock(&full_lock);
         return false;
     }
-    /* Woken at three quarters, so a parked upload retries into a queue
-     * with room for a good run of records, not one. */
-    imp->full_wake = queued - queued / 4 - 1;
     pthread_mutex_lock(&imp->lock);
     imp->paused = PAUSED_QUEUE_FULL;
     imp->refs++; /* the list's */
@@ -256,11 +270,11 @@ static bool park_full(struct import *imp)
     pthread_mutex_unlock(&imp->lock);
     imp->full_next = full_list;
     full_list = imp;
-    atomic_fetch_add(&full_parked, 1);
+    int parked = atomic_fetch_add(&full_parked, 1) + 1;
     pthread_mutex_unlock(&full_lock);
-    if (atomic_load(&full_parked) == 1) {
+    if (parked == 1) {
         char n[24];
-        snprintf(n, sizeof(n), "%d", queued);
+        snprintf(n, sizeof(n), "%d", imp->full_queued);
         log_info("bulk producer queue full: upload parked until it drains", "import_id", imp->id,
                  "queued", n);
     }
@@ -269,18 +283,18 @@ static bool park_full(struct import *imp)
 
 static void import_unref(struct import *imp);
 
-/* From a delivery report (the poll thread): resumes the parked uploads the
- * queue has room for now. */
-static void wake_full(rd_kafka_t *rk)
+/* From a delivery report (the poll thread), once counted: resumes the
+ * parked uploads the queue has room for now. */
+static void wake_full(void)
 {
     if (atomic_load(&full_parked) == 0)
         return;
     struct import *woken = NULL;
     pthread_mutex_lock(&full_lock);
-    int queued = rd_kafka_outq_len(rk);
+    long reports = atomic_load(&bulk_reports);
     for (struct import **at = &full_list; *at;) {
         struct import *imp = *at;
-        if (queued > imp->full_wake) {
+        if (reports < imp->full_wake) {
             at = &imp->full_next;
             continue;
         }
@@ -437,11 +451,11 @@ static void import_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
         MHD_resume_connection(imp->req->conn);
     if (finished)
         http_resume(imp->req);
-    rd_kafka_t *rk = imp->rk;
     pthread_mutex_unlock(&imp->lock);
     if (last)
         import_free(imp);
-    wake_full(rk);
+    atomic_fetch_add(&bulk_reports, 1);
+    wake_full();
 }
 
 static size_t bulk_feed(struct request *req, const char *data, size_t len)
