@@ -9,7 +9,11 @@
  *
  * An import outlives its request when the client goes away mid-upload: it is
  * freed by whichever comes last, the request's end or the last delivery
- * report (refs). */
+ * report (refs).
+ *
+ * No HTTP thread ever waits on Kafka: a record the producer queue has no
+ * room for is kept (with the ones cut after it, in order) and the upload is
+ * parked until delivery reports have made room (see park_full). */
 #include "envelope.h"
 #include "events.h"
 #include "http.h"
@@ -23,6 +27,7 @@
 #include "write.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +41,36 @@
 #define OUTSTANDING_HIGH 20000
 #define OUTSTANDING_LOW 5000
 
+/* A record cut, checked and enveloped, not yet taken by the producer. */
+struct pending {
+    struct pending *next;
+    size_t index;
+    char key[UUID_STR_LEN];
+    char *value; /* owned until the producer takes it */
+    size_t len;
+    rd_kafka_headers_t *hdrs; /* likewise */
+};
+
+enum pause_reason { NOT_PAUSED, PAUSED_OUTSTANDING, PAUSED_QUEUE_FULL };
+
 struct import {
     struct dr_target dr; /* first member: the delivery reports' target */
     pthread_mutex_t lock;
-    int refs; /* the request + each unacknowledged record */
+    int refs; /* the request + each unacknowledged record + the queue-full list */
     long outstanding, acked, failed;
-    bool paused, finishing, orphaned;
-    struct request *req;
+    enum pause_reason paused; /* the connection is suspended, and why */
+    bool finishing, orphaned;
+    struct request *req; /* the upload's request; gone once orphaned */
+    rd_kafka_t *rk;      /* the bulk producer */
+    /* Records waiting for room in the producer queue (HTTP thread only). */
+    struct pending *pending, **pending_tail;
+    /* On the queue-full list (under full_lock): woken once bulk_reports
+     * reaches full_wake. full_r0 and full_queued: the count of reports and
+     * the queue's length around the refused record. */
+    struct import *full_next;
+    long full_r0, full_wake;
+    int full_queued;
+    bool ended; /* the body is all in: the splitter was finished */
 
     char id[UUID_STR_LEN];
     const char *collection; /* "events" or "recipes" */
@@ -52,13 +80,30 @@ struct import {
     z_stream zs;
     struct jsonsplit split;
     long received, produced, rejected;
+    long parsed;                     /* records that were JSON at all (objects or not) */
+    char *time_field;                /* the checked ?time_field= pointer, or NULL */
     rd_kafka_resp_err_t first_error; /* of a record Kafka did not take */
     json_t *errors;                  /* the first IMPORT_ERRORS_KEPT {index, message} */
+    char first_reason[300];          /* of the first rejected record */
     char fatal[160];
 };
 
+static void pending_free(struct pending *p)
+{
+    free(p->value);
+    if (p->hdrs)
+        rd_kafka_headers_destroy(p->hdrs);
+    free(p);
+}
+
 static void import_free(struct import *imp)
 {
+    while (imp->pending) {
+        struct pending *p = imp->pending;
+        imp->pending = p->next;
+        pending_free(p);
+    }
+    free(imp->time_field);
     jsonsplit_free(&imp->split);
     if (imp->inflate_ready)
         inflateEnd(&imp->zs);
@@ -79,6 +124,8 @@ static void import_unref(struct import *imp)
 
 static void reject(struct import *imp, size_t index, const char *message)
 {
+    if (!imp->rejected)
+        snprintf(imp->first_reason, sizeof(imp->first_reason), "%s", message);
     imp->rejected++;
     if (json_array_size(imp->errors) < IMPORT_ERRORS_KEPT) {
         json_t *m = json_string(message);
@@ -114,8 +161,11 @@ static char *recipe_record(struct import *imp, json_t *obj, char id[UUID_STR_LEN
     } else if (given && !json_is_null(given)) {
         snprintf(why, whylen, "/id: must be a string or an integer");
         return NULL;
-    } else if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) == 0) {
-        uuid_format(&u, id);
+    } else if (events_content_id("recipes", obj, id) != 0) {
+        /* Named by content like an event without id: the same file imported
+         * twice is the same recipes. */
+        snprintf(why, whylen, "out of memory");
+        return NULL;
     }
     json_object_del(obj, "id");
     struct problem_errors pe = {0};
@@ -133,36 +183,162 @@ static char *recipe_record(struct import *imp, json_t *obj, char id[UUID_STR_LEN
                                  len);
 }
 
-static void produce(struct import *imp, size_t index, const char *key, char *value, size_t len)
+/* Imports parked because the bulk producer's queue was full, woken from the
+ * delivery reports of any import (the queue drains only through them). Lock
+ * order: full_lock, then an import's lock. */
+static pthread_mutex_t full_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct import *full_list;
+static atomic_int full_parked;
+/* Delivery reports of the bulk producer so far. Counting them, rather than
+ * reading the queue's length inside a report (where the messages of the
+ * batch being served still count), gives a wake-up that surely comes: every
+ * message queued when a record was refused ends in one report. */
+static atomic_long bulk_reports;
+
+/* Hands one record to the producer: 0, QUEUE_FULL (the caller keeps p), or
+ * another error (p is the caller's to drop). On 0, p's value and headers
+ * belong to librdkafka. */
+static rd_kafka_resp_err_t try_produce(struct import *imp, struct pending *p)
 {
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(2);
-    rd_kafka_header_add(hdrs, "x-import-id", -1, imp->id, -1);
-    rd_kafka_header_add(hdrs, "x-request-id", -1, imp->req->request_id, -1);
     pthread_mutex_lock(&imp->lock);
-    imp->outstanding++;
+    imp->outstanding++; /* before producev: the report may come first */
     imp->refs++;
     pthread_mutex_unlock(&imp->lock);
-    /* F_BLOCK: when the bulk producer queue is full, wait for room (the
-     * poll thread keeps draining it) rather than fail a record of a valid
-     * upload. */
-    rd_kafka_resp_err_t err =
-        rd_kafka_producev(imp->req->app->bulk_producer, RD_KAFKA_V_TOPIC(imp->topic),
-                          RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(value, len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE | RD_KAFKA_MSG_F_BLOCK),
-                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&imp->dr), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        imp->rk, RD_KAFKA_V_TOPIC(imp->topic), RD_KAFKA_V_KEY(p->key, strlen(p->key)),
+        RD_KAFKA_V_VALUE(p->value, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+        RD_KAFKA_V_HEADERS(p->hdrs), RD_KAFKA_V_OPAQUE(&imp->dr), RD_KAFKA_V_END);
     if (err) {
-        free(value);
-        rd_kafka_headers_destroy(hdrs);
         pthread_mutex_lock(&imp->lock);
         imp->outstanding--;
-        imp->refs--;
+        imp->refs--; /* the request still holds one: never the last */
         pthread_mutex_unlock(&imp->lock);
-        char why[160];
-        snprintf(why, sizeof(why), "Kafka refused the record: %s", rd_kafka_err2str(err));
-        reject(imp, index, why);
+        return err;
+    }
+    p->value = NULL;
+    p->hdrs = NULL;
+    imp->produced++;
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+/* Produces the kept records in order; false when the queue is still full. */
+static bool drain_pending(struct import *imp)
+{
+    while (imp->pending) {
+        struct pending *p = imp->pending;
+        long r0 = atomic_load(&bulk_reports);
+        rd_kafka_resp_err_t err = try_produce(imp, p);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            imp->full_r0 = r0;
+            imp->full_queued = rd_kafka_outq_len(imp->rk);
+            return false;
+        }
+        imp->pending = p->next;
+        if (!imp->pending)
+            imp->pending_tail = &imp->pending;
+        if (err) {
+            char why[160];
+            snprintf(why, sizeof(why), "Kafka refused the record: %s", rd_kafka_err2str(err));
+            reject(imp, p->index, why);
+        }
+        pending_free(p);
+    }
+    return true;
+}
+
+/* Suspends the upload until the producer queue has room; false (nothing
+ * done, try again at once) when it has already: the queue was nearly empty,
+ * or enough reports came since the refusal, and none may come any more. */
+static bool park_full(struct import *imp)
+{
+    /* Every message queued at the refusal but the one being reported then
+     * ends in a report after full_r0; a quarter of them leaves room for a
+     * good run of records, not one. */
+    long need = (imp->full_queued - 1) / 4;
+    if (need < 1)
+        return false;
+    pthread_mutex_lock(&full_lock);
+    imp->full_wake = imp->full_r0 + need;
+    if (atomic_load(&bulk_reports) >= imp->full_wake) {
+        pthread_mutex_unlock(&full_lock);
+        return false;
+    }
+    pthread_mutex_lock(&imp->lock);
+    imp->paused = PAUSED_QUEUE_FULL;
+    imp->refs++; /* the list's */
+    MHD_suspend_connection(imp->req->conn);
+    pthread_mutex_unlock(&imp->lock);
+    imp->full_next = full_list;
+    full_list = imp;
+    int parked = atomic_fetch_add(&full_parked, 1) + 1;
+    pthread_mutex_unlock(&full_lock);
+    if (parked == 1) {
+        char n[24];
+        snprintf(n, sizeof(n), "%d", imp->full_queued);
+        log_info("bulk producer queue full: upload parked until it drains", "import_id", imp->id,
+                 "queued", n);
+    }
+    return true;
+}
+
+static void import_unref(struct import *imp);
+
+/* From a delivery report (the poll thread), once counted: resumes the
+ * parked uploads the queue has room for now. */
+static void wake_full(void)
+{
+    if (atomic_load(&full_parked) == 0)
+        return;
+    struct import *woken = NULL;
+    pthread_mutex_lock(&full_lock);
+    long reports = atomic_load(&bulk_reports);
+    for (struct import **at = &full_list; *at;) {
+        struct import *imp = *at;
+        if (reports < imp->full_wake) {
+            at = &imp->full_next;
+            continue;
+        }
+        *at = imp->full_next;
+        atomic_fetch_sub(&full_parked, 1);
+        pthread_mutex_lock(&imp->lock);
+        if (imp->paused == PAUSED_QUEUE_FULL) {
+            imp->paused = NOT_PAUSED;
+            if (!imp->orphaned)
+                MHD_resume_connection(imp->req->conn);
+        }
+        pthread_mutex_unlock(&imp->lock);
+        imp->full_next = woken;
+        woken = imp;
+    }
+    pthread_mutex_unlock(&full_lock);
+    while (woken) {
+        struct import *imp = woken;
+        woken = imp->full_next;
+        import_unref(imp);
+    }
+}
+
+/* Keeps a record for the producer: produced now unless records wait before
+ * it (order per key holds) or the queue is full. value is stolen. */
+static void enqueue(struct import *imp, size_t index, const char *key, char *value, size_t len)
+{
+    struct pending *p = calloc(1, sizeof(*p));
+    if (!p) {
+        free(value);
+        reject(imp, index, "out of memory");
         return;
     }
-    imp->produced++;
+    p->index = index;
+    snprintf(p->key, sizeof(p->key), "%s", key);
+    p->value = value;
+    p->len = len;
+    p->hdrs = rd_kafka_headers_new(2);
+    rd_kafka_header_add(p->hdrs, "x-import-id", -1, imp->id, -1);
+    rd_kafka_header_add(p->hdrs, "x-request-id", -1, imp->req->request_id, -1);
+    *imp->pending_tail = p;
+    imp->pending_tail = &p->next;
+    if (imp->pending == p)
+        drain_pending(imp);
 }
 
 /* jsonsplit's callback: one record (or why it could not be cut). */
@@ -177,16 +353,23 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
     char why[300];
     json_t *obj = validate_parse_object(data, len, why, sizeof(why));
     if (!obj) {
+        /* JSON that is not an object still tells a JSON upload from one
+         * that is not JSON at all (a 400). */
+        json_t *any = json_loadb(data, len, JSON_DECODE_ANY, NULL);
+        imp->parsed += any != NULL;
+        json_decref(any);
         reject(imp, index, why);
         return;
     }
+    imp->parsed++;
     char id[UUID_STR_LEN] = "";
     size_t vlen = 0;
     char *value;
     if (strcmp(imp->collection, "events") == 0) {
         char fingerprint[65];
         struct problem_errors pe = {0};
-        value = events_envelope(obj, data, len, NULL, id, fingerprint, &pe, &vlen);
+        struct event_options opt = {.time_field = imp->time_field, .content_identity = true};
+        value = events_envelope(obj, data, len, &opt, id, fingerprint, &pe, &vlen);
         if (!value)
             first_problem(&pe, why, sizeof(why));
         problem_errors_free(&pe);
@@ -198,7 +381,7 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
         reject(imp, index, why);
         return;
     }
-    produce(imp, index, id, value, vlen);
+    enqueue(imp, index, id, value, vlen);
 }
 
 static void fail_stream(struct import *imp, const char *why)
@@ -216,18 +399,20 @@ static void feed_plain(struct import *imp, const char *data, size_t len)
         jsonsplit_feed(&imp->split, data, len);
 }
 
-static void feed_gzip(struct import *imp, const char *data, size_t len)
+/* Returns how many input bytes it took: inflating stops once records wait
+ * for the producer, so what is kept stays within one window. */
+static size_t feed_gzip(struct import *imp, const char *data, size_t len)
 {
     unsigned char out[INFLATE_CHUNK];
     imp->zs.next_in = (unsigned char *)data;
     imp->zs.avail_in = (unsigned)len;
-    while (imp->zs.avail_in > 0 && !imp->inflate_done && !imp->fatal[0]) {
+    while (imp->zs.avail_in > 0 && !imp->inflate_done && !imp->fatal[0] && !imp->pending) {
         imp->zs.next_out = out;
         imp->zs.avail_out = sizeof(out);
         int rc = inflate(&imp->zs, Z_NO_FLUSH);
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
             fail_stream(imp, "the gzip stream is corrupt");
-            return;
+            return len;
         }
         feed_plain(imp, (const char *)out, sizeof(out) - imp->zs.avail_out);
         if (rc == Z_STREAM_END)
@@ -235,6 +420,8 @@ static void feed_gzip(struct import *imp, const char *data, size_t len)
         else if (rc == Z_BUF_ERROR)
             break;
     }
+    /* After the end of the stream or a failure the rest is discarded. */
+    return imp->inflate_done || imp->fatal[0] ? len : len - imp->zs.avail_in;
 }
 
 /* The delivery report of one record. */
@@ -243,14 +430,14 @@ static void import_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
     struct import *imp = (struct import *)target; /* dr is the first member */
     pthread_mutex_lock(&imp->lock);
     imp->outstanding--;
-    if (err && !imp->failed++)
-        imp->first_error = err;
-    else
+    if (!err)
         imp->acked++;
+    else if (imp->failed++ == 0)
+        imp->first_error = err;
     bool wake = false, finished = false;
     if (!imp->orphaned) {
-        if (imp->paused && imp->outstanding <= OUTSTANDING_LOW) {
-            imp->paused = false;
+        if (imp->paused == PAUSED_OUTSTANDING && imp->outstanding <= OUTSTANDING_LOW) {
+            imp->paused = NOT_PAUSED;
             wake = true;
         } else if (imp->finishing && imp->outstanding == 0) {
             imp->finishing = false;
@@ -267,6 +454,8 @@ static void import_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
     pthread_mutex_unlock(&imp->lock);
     if (last)
         import_free(imp);
+    atomic_fetch_add(&bulk_reports, 1);
+    wake_full();
 }
 
 static size_t bulk_feed(struct request *req, const char *data, size_t len)
@@ -275,16 +464,21 @@ static size_t bulk_feed(struct request *req, const char *data, size_t len)
     pthread_mutex_lock(&imp->lock);
     if (imp->outstanding >= OUTSTANDING_HIGH) {
         /* Back-pressure: keep the bytes, stop reading until Kafka catches up. */
-        imp->paused = true;
+        imp->paused = PAUSED_OUTSTANDING;
         MHD_suspend_connection(req->conn);
         pthread_mutex_unlock(&imp->lock);
         return 0;
     }
     pthread_mutex_unlock(&imp->lock);
+    /* Records kept from a full queue go first; until they are in, the
+     * bytes stay with libmicrohttpd. */
+    while (!drain_pending(imp)) {
+        if (park_full(imp))
+            return 0;
+    }
     if (imp->gzip)
-        feed_gzip(imp, data, len);
-    else
-        feed_plain(imp, data, len);
+        return feed_gzip(imp, data, len);
+    feed_plain(imp, data, len);
     return len;
 }
 
@@ -324,6 +518,17 @@ enum MHD_Result bulk_begin(struct request *req)
         return bad_upload(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
                           "Send a JSON array (application/json) or NDJSON "
                           "(application/x-ndjson).");
+    const char *time_field = http_query(req, "time_field");
+    char why[160];
+    if (time_field && strcmp(collection, "events") != 0)
+        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "invalid-query",
+                          "time_field applies to events only.");
+    if (time_field && !validate_time_field(time_field, why, sizeof(why))) {
+        char detail[256];
+        snprintf(detail, sizeof(detail),
+                 "time_field must be a JSON Pointer (RFC 6901) such as /date: %s.", why);
+        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "invalid-query", detail);
+    }
     const char *encoding = http_header(req, "Content-Encoding");
     bool gzip = encoding && strcasecmp(encoding, "gzip") == 0;
     if (encoding && !gzip && strcasecmp(encoding, "identity") != 0)
@@ -332,7 +537,12 @@ enum MHD_Result bulk_begin(struct request *req)
 
     struct import *imp = calloc(1, sizeof(*imp));
     struct uuid u;
-    if (!imp || uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0) {
+    if (imp && time_field)
+        imp->time_field = strdup(time_field);
+    if (!imp || (time_field && !imp->time_field) ||
+        uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0) {
+        if (imp)
+            free(imp->time_field);
         free(imp);
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not start the import.", NULL, NULL);
@@ -345,6 +555,7 @@ enum MHD_Result bulk_begin(struct request *req)
                                 "VALUES ($1::uuid, $2, 'receiving', now()) RETURNING id",
                                 2, params, &transient);
     if (!res) {
+        free(imp->time_field);
         free(imp);
         return reads_failed(req, transient);
     }
@@ -353,6 +564,8 @@ enum MHD_Result bulk_begin(struct request *req)
     imp->dr.delivered = import_delivered;
     imp->refs = 1;
     imp->req = req;
+    imp->rk = req->app->bulk_producer;
+    imp->pending_tail = &imp->pending;
     imp->collection = strcmp(collection, "events") == 0 ? "events" : "recipes";
     imp->topic = topic;
     imp->errors = json_array();
@@ -419,15 +632,48 @@ static enum MHD_Result bulk_done(struct request *req)
                              headers);
 }
 
+/* Nothing in the body was JSON (empty, text, a scalar at the top, a corrupt
+ * gzip stream): not an import at all, so its row goes and the answer is a
+ * 400 rather than an empty 202. */
+static enum MHD_Result refuse_body(struct request *req)
+{
+    struct import *imp = req->stream_state;
+    const char *params[] = {imp->id};
+    bool transient;
+    PQclear(reads_query(req->app, "DELETE FROM imports WHERE id = $1::uuid RETURNING id", 1, params,
+                        &transient));
+    char detail[400];
+    if (!imp->split.seen && !imp->fatal[0])
+        snprintf(detail, sizeof(detail),
+                 "The body is empty. Send a JSON array of records (application/json) or NDJSON "
+                 "(application/x-ndjson); with curl, -d @file reads the file (check its path).");
+    else
+        snprintf(detail, sizeof(detail), "The body is not a JSON array or NDJSON of records: %s.",
+                 imp->first_reason);
+    return bad_upload(req, MHD_HTTP_BAD_REQUEST, "malformed-body", detail);
+}
+
 enum MHD_Result bulk_post(struct request *req)
 {
     struct import *imp = req->stream_state;
     if (!imp) /* begin answered already */
         return MHD_YES;
-    if (imp->gzip && !imp->inflate_done && !imp->fatal[0])
-        fail_stream(imp, "the gzip stream ended early");
-    if (!imp->fatal[0])
-        jsonsplit_finish(&imp->split);
+    if (!imp->ended) {
+        /* Once: a parked upload comes back here when it is resumed. */
+        imp->ended = true;
+        if (imp->gzip && !imp->inflate_done && !imp->fatal[0])
+            fail_stream(imp, "the gzip stream ended early");
+        if (!imp->fatal[0])
+            jsonsplit_finish(&imp->split);
+    }
+    while (!drain_pending(imp)) {
+        if (park_full(imp))
+            return MHD_YES;
+    }
+    /* "[]" is an empty import; an empty body, or one whose only record is
+     * why it could not be read, is not an import at all. */
+    if (imp->produced == 0 && imp->parsed == 0 && (!imp->split.seen || imp->rejected > 0))
+        return refuse_body(req);
     pthread_mutex_lock(&imp->lock);
     bool wait = imp->outstanding > 0;
     if (wait) {
@@ -449,9 +695,12 @@ enum MHD_Result imports_get(struct request *req)
     PGresult *res = reads_query(
         req->app,
         "SELECT json_build_object('id', id, 'collection', collection, 'status', "
-        "CASE WHEN status = 'persisting' AND persisted >= accepted THEN 'done' ELSE status END, "
+        /* persisted never counts a dropped record; both end the import. */
+        "CASE WHEN status = 'persisting' AND persisted + dropped >= accepted THEN 'done' "
+        "ELSE status END, "
         "'received', received, 'accepted', accepted, 'rejected', rejected, 'persisted', "
-        "persisted, 'errors', errors, "
+        "persisted, 'created', created, 'updated', updated, 'unchanged', unchanged, "
+        "'dropped', dropped, 'errors', errors, "
         "'started_at', to_char(started_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "'finished_at', to_char(finished_at AT TIME ZONE 'UTC', "

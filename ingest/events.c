@@ -6,6 +6,7 @@
 #include "cursor.h"
 #include "envelope.h"
 #include "http.h"
+#include "idemkeys.h"
 #include "log.h"
 #include "reads.h"
 #include "routes.h"
@@ -34,19 +35,39 @@ static void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_
     out[2 * sizeof(digest)] = '\0';
 }
 
+int events_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
+{
+    /* Sorted members and no whitespace: the same record however it was
+     * written out; hashed first so the UUIDv5 name stays short. */
+    char *canonical = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canonical)
+        return -1;
+    char digest[2 * SHA256_DIGEST_LENGTH + 1], name[128];
+    sha256_hex(canonical, strlen(canonical), digest);
+    free(canonical);
+    int n = snprintf(name, sizeof(name), "%.32s\ncontent\n%s", collection, digest);
+    struct uuid u;
+    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    uuid_format(&u, id);
+    return 0;
+}
+
 /* The record id: derived from the body's id (so re-posting or re-importing a
- * record never doubles it), else from the idempotency key, else fresh v7. */
-static void event_id(const struct event_input *in, const char *idem_key, int64_t now_us,
-                     char out[UUID_STR_LEN])
+ * record never doubles it), else from the idempotency key, else (imports)
+ * from the record's content, else fresh v7. */
+static int event_id(const struct event_input *in, json_t *obj, const struct event_options *opt,
+                    int64_t now_us, char out[UUID_STR_LEN])
 {
     struct uuid u;
     char name[600];
     if (in->external_id[0]) {
         int n = snprintf(name, sizeof(name), "events\nexternal\n%s", in->external_id);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
-    } else if (idem_key) {
-        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, idem_key);
+    } else if (opt->idem_key) {
+        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, opt->idem_key);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    } else if (opt->content_identity) {
+        return events_content_id("events", obj, out);
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
         /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
          * to a name-based id over the time so the request still gets an id. */
@@ -54,25 +75,32 @@ static void event_id(const struct event_input *in, const char *idem_key, int64_t
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
     }
     uuid_format(&u, out);
+    return 0;
 }
 
 enum stored_state { STORED_ABSENT, STORED_SAME, STORED_DIFFERENT, STORED_UNKNOWN };
 
-/* Whether a record with this id is already persisted, and with which body. */
-static enum stored_state stored_fingerprint(struct ingest *app, const char *id,
-                                            const char *fingerprint)
+/* What PostgreSQL knows of an Idempotency-Key: the fingerprint of the request
+ * that first used it and the record it made (into record_id). Persist writes
+ * idempotency_keys in the batch that applies the request, so this sees keys
+ * of every replica, once persisted. Runs on the database pool (keyed_write_on_pool). */
+static enum stored_state stored_key(struct ingest *app, const char *key, const char *fingerprint,
+                                    char stored_fp[65], char record_id[UUID_STR_LEN])
 {
-    const char *params[] = {id};
+    const char *params[] = {WRITE_PRINCIPAL, key};
     bool transient;
-    PGresult *res = reads_query(app, "SELECT fingerprint FROM events WHERE id = $1::uuid", 1,
-                                params, &transient);
+    PGresult *res = reads_query(app,
+                                "SELECT fingerprint, record_id::text FROM idempotency_keys "
+                                "WHERE principal = $1 AND collection = 'events' AND key = $2",
+                                2, params, &transient);
     if (!res)
         return STORED_UNKNOWN;
-    enum stored_state state = STORED_SAME;
-    if (PQntuples(res) == 0)
-        state = STORED_ABSENT;
-    else if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), fingerprint) != 0)
-        state = STORED_DIFFERENT;
+    enum stored_state state = STORED_ABSENT;
+    if (PQntuples(res) == 1) {
+        snprintf(record_id, UUID_STR_LEN, "%s", PQgetvalue(res, 0, 1));
+        snprintf(stored_fp, 65, "%s", PQgetvalue(res, 0, 0));
+        state = strcmp(PQgetvalue(res, 0, 0), fingerprint) == 0 ? STORED_SAME : STORED_DIFFERENT;
+    }
     PQclear(res);
     return state;
 }
@@ -88,18 +116,29 @@ static enum MHD_Result respond_accepted(struct request *req)
     return http_respond_json(req, MHD_HTTP_ACCEPTED, doc, headers);
 }
 
-/* The answer to an event write: 202 unless the client waited for the worker. */
+/* The answer to an event write: 202 unless the client waited for the worker;
+ * then 201 for a new record, 200 for a new version of a known one or for one
+ * that was already stored as it is ("outcome" says which), 422 when the
+ * worker refused it. */
 static enum MHD_Result respond_waited(struct request *req, const struct wait_result *r)
 {
     const char *applied[] = {"Preference-Applied", "wait", NULL};
     if (r->outcome == WAIT_REJECTED)
-        return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
-                                    "Record rejected", r->error, NULL, applied);
-    if (r->outcome != WAIT_CREATED && r->outcome != WAIT_EXISTS)
+        return http_respond_problem(
+            req,
+            r->status >= 400 && r->status < 500 ? (unsigned)r->status
+                                                : MHD_HTTP_UNPROCESSABLE_CONTENT,
+            "rejected-by-worker", "Record rejected", r->error, NULL, applied);
+    const char *outcome = r->outcome == WAIT_CREATED   ? "created"
+                          : r->outcome == WAIT_UPDATED ? "updated"
+                          : r->outcome == WAIT_EXISTS  ? "unchanged"
+                                                       : NULL;
+    if (!outcome)
         return respond_accepted(req);
     json_t *event = NULL;
     if (fetch_event(req->app, req->id, &event) != 0)
         return respond_accepted(req);
+    json_object_set_new(event, "outcome", json_string(outcome));
     char location[64];
     snprintf(location, sizeof(location), "/v1/events/%s", req->id);
     const char *headers[] = {"Preference-Applied", "wait", "Location", location, NULL};
@@ -107,20 +146,22 @@ static enum MHD_Result respond_waited(struct request *req, const struct wait_res
                              event, headers);
 }
 
-char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *idem_key,
+char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct event_options *opt,
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
                       size_t *len)
 {
     struct event_input in;
     int64_t now = time_now_us();
-    if (validate_event(obj, now, &in, pe) > 0)
+    if (validate_event(obj, now, opt->time_field, &in, pe) > 0)
         return NULL;
     sha256_hex(raw, rawlen, fingerprint);
-    event_id(&in, idem_key, now, id);
+    if (event_id(&in, obj, opt, now, id) != 0)
+        return NULL;
     struct event_fields f = {
         .id = id,
         .principal = WRITE_PRINCIPAL,
         .fingerprint = fingerprint,
+        .idempotency_key = opt->idem_key,
         .external_id = in.external_id[0] ? in.external_id : NULL,
         .type = in.type,
         .received_at_us = now,
@@ -130,12 +171,103 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *i
     return envelope_build_event(&f, len);
 }
 
+/* A keyed write: its claim in the replica's key index, settled when the
+ * request completes (a 2xx means Kafka holds the write, and the key stays
+ * known; anything else that it may not, so the claim is dropped and a retry
+ * can produce), and what the write needs once the database has spoken. */
+struct keyed_write {
+    struct idemkeys *ix;
+    uint64_t ticket;
+    char key[320]; /* principal, collection and header key: the index's name for it */
+    char header_key[VALIDATE_ID_MAX + 1];
+    enum idem_claim claim;
+    char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
+    char stored_id[UUID_STR_LEN];
+    char *value; /* the envelope, owned until write_start takes it */
+    size_t len;
+    int wait_s;
+};
+
+static void keyed_write_release(struct request *req)
+{
+    struct keyed_write *kw = req->stream_state;
+    if (kw->ticket)
+        idemkeys_settle(kw->ix, kw->key, kw->ticket, req->status >= 200 && req->status < 300);
+    free(kw->value);
+    free(kw);
+    req->stream_state = NULL;
+}
+
+static enum MHD_Result key_reused(struct request *req)
+{
+    return http_respond_problem(
+        req, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency-key-reused", "Idempotency key reused",
+        "This Idempotency-Key was already used with a different body; the first body is kept. "
+        "Use a new key for a new event.",
+        NULL, NULL);
+}
+
+static enum MHD_Result keyed_produce(struct request *req, struct keyed_write *kw)
+{
+    char *value = kw->value;
+    kw->value = NULL;
+    return write_start(req, req->app->events_topic, req->id, strlen(req->id), value, kw->len,
+                       kw->wait_s, respond_waited);
+}
+
+/* The rest of a keyed write, on the database pool: a key this replica does
+ * not know is asked of PostgreSQL; a write acknowledged before is answered
+ * as the first time, with its id, producing nothing (a client that waits is
+ * answered from PostgreSQL when the record is there, else the write goes
+ * again, same id, so the wait has an outcome to report). */
+static enum MHD_Result keyed_write_on_pool(struct request *req)
+{
+    struct keyed_write *kw = req->stream_state;
+    if (kw->claim == IDEM_FIRST) {
+        char stored_fp[2 * SHA256_DIGEST_LENGTH + 1];
+        enum stored_state st =
+            stored_key(req->app, kw->header_key, kw->fingerprint, stored_fp, kw->stored_id);
+        if (st == STORED_SAME || st == STORED_DIFFERENT) {
+            /* The claim becomes what PostgreSQL says, so the next retry of
+             * either body is answered from memory. */
+            idemkeys_learn(kw->ix, kw->key, kw->ticket, stored_fp, kw->stored_id);
+            kw->ticket = 0;
+            kw->claim = st == STORED_SAME ? IDEM_DONE : IDEM_CONFLICT;
+        }
+    }
+    if (kw->claim == IDEM_CONFLICT)
+        return key_reused(req);
+    if (kw->claim == IDEM_DONE) {
+        snprintf(req->id, sizeof(req->id), "%s", kw->stored_id);
+        json_t *event = NULL;
+        if (kw->wait_s <= 0)
+            return respond_accepted(req);
+        if (fetch_event(req->app, req->id, &event) == 0) {
+            json_decref(event);
+            struct wait_result done = {.outcome = WAIT_EXISTS};
+            return respond_waited(req, &done);
+        }
+    }
+    return keyed_produce(req, kw);
+}
+
 enum MHD_Result events_post(struct request *req)
 {
     const char *idem_key;
     enum MHD_Result ret;
     if (!http_write_preconditions(req, "event", &idem_key, &ret))
         return ret;
+    const char *time_field = http_query(req, "time_field");
+    char why[160];
+    if (time_field && !validate_time_field(time_field, why, sizeof(why))) {
+        struct problem_errors qe = {0};
+        problem_errors_add(&qe, "#/query/time_field", "%s", why);
+        ret = http_respond_problem(
+            req, MHD_HTTP_BAD_REQUEST, "invalid-query", "Invalid query parameters",
+            "time_field must be a JSON Pointer (RFC 6901) such as /date.", &qe, NULL);
+        problem_errors_free(&qe);
+        return ret;
+    }
     json_t *body = http_body_object(req, &ret);
     if (!body)
         return ret;
@@ -143,8 +275,9 @@ enum MHD_Result events_post(struct request *req)
     struct problem_errors pe = {0};
     char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
     size_t len;
-    char *value = events_envelope(body, req->body.data, req->body.len, idem_key, req->id,
-                                  fingerprint, &pe, &len);
+    struct event_options opt = {.idem_key = idem_key, .time_field = time_field};
+    char *value =
+        events_envelope(body, req->body.data, req->body.len, &opt, req->id, fingerprint, &pe, &len);
     if (!value) {
         ret = pe.count ? http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
                                               "Invalid event", "One or more fields are invalid.",
@@ -154,33 +287,49 @@ enum MHD_Result events_post(struct request *req)
                                               NULL);
         goto out;
     }
-
-    /* IETF Idempotency-Key draft: a retry gets the first answer; another body
-     * under the same key is refused where we can see it. */
-    if (idem_key) {
-        enum stored_state st = stored_fingerprint(req->app, req->id, fingerprint);
-        if (st == STORED_SAME) {
-            /* Already persisted: a waiting client gets the record at once. */
-            struct wait_result done = {.outcome = WAIT_EXISTS};
-            ret = waiters_parse_prefer(http_header(req, "Prefer")) > 0 ? respond_waited(req, &done)
-                                                                       : respond_accepted(req);
-            free(value);
-            goto out;
-        }
-        if (st == STORED_DIFFERENT) {
-            ret = http_respond_problem(
-                req, MHD_HTTP_UNPROCESSABLE_CONTENT, "idempotency-key-reused",
-                "Idempotency key reused",
-                "This Idempotency-Key was already used with a different body; the first body "
-                "was kept. Use a new key for a new event.",
-                NULL, NULL);
-            free(value);
-            goto out;
-        }
+    int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
+    if (!idem_key) {
+        ret = write_start(req, req->app->events_topic, req->id, strlen(req->id), value, len, wait_s,
+                          respond_waited);
+        goto out;
     }
 
-    ret = write_start(req, req->app->events_topic, req->id, strlen(req->id), value, len,
-                      waiters_parse_prefer(http_header(req, "Prefer")), respond_waited);
+    /* IETF Idempotency-Key draft: a retry gets the first answer; another body
+     * under the same key is a 422, also while the first is in flight. The
+     * replica's index is asked first and claims the key atomically, so two
+     * requests racing on two HTTP threads cannot both pass as first; only a
+     * key this replica does not know (or a waited retry) needs the database,
+     * and that goes to the pool, off the event thread. Across replicas the
+     * worker has the last word (idempotency_keys). */
+    struct keyed_write *kw = calloc(1, sizeof(*kw));
+    if (!kw) {
+        ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                   "Internal error", "Out of memory.", NULL, NULL);
+        free(value);
+        goto out;
+    }
+    kw->ix = req->app->idemkeys;
+    snprintf(kw->key, sizeof(kw->key), "%s\nevents\n%s", WRITE_PRINCIPAL, idem_key);
+    snprintf(kw->header_key, sizeof(kw->header_key), "%s", idem_key);
+    snprintf(kw->fingerprint, sizeof(kw->fingerprint), "%s", fingerprint);
+    kw->value = value;
+    kw->len = len;
+    kw->wait_s = wait_s;
+    kw->claim = idemkeys_claim(kw->ix, kw->key, fingerprint, req->id, time_now_us(), kw->stored_id,
+                               &kw->ticket);
+    req->stream_state = kw;
+    req->stream_release = keyed_write_release;
+    if (kw->claim == IDEM_CONFLICT) {
+        ret = key_reused(req);
+    } else if (kw->claim == IDEM_DONE && wait_s <= 0) {
+        snprintf(req->id, sizeof(req->id), "%s", kw->stored_id);
+        ret = respond_accepted(req);
+    } else if (kw->claim == IDEM_IN_FLIGHT) {
+        ret = keyed_produce(req, kw);
+    } else {
+        http_defer(req, keyed_write_on_pool, NULL);
+        ret = MHD_YES;
+    }
 out:
     problem_errors_free(&pe);
     json_decref(body);

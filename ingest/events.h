@@ -9,12 +9,31 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include <stdbool.h>
+
+/* How a record is turned into an event. */
+struct event_options {
+    const char *idem_key;   /* the request's Idempotency-Key / webhook-id, or NULL */
+    const char *time_field; /* a checked JSON Pointer naming the record's time, or NULL */
+    /* An imported record without an id is named by its content, so importing
+     * the same file again collapses into the same rows; a single POST without
+     * id and key is a new event every time. */
+    bool content_identity;
+};
+
 /* Validates one event object (obj borrowed; problems go to pe) and returns its
  * envelope text (the caller frees it), or NULL when invalid or out of memory.
- * The id comes from the body's id, else idem_key, else a fresh UUIDv7; raw is
- * the record as received, fingerprinted so a reused key can be detected. */
-char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const char *idem_key,
+ * The id is UUIDv5 of the body's id, else of the key, else (content_identity)
+ * of the record's canonical JSON, else a fresh UUIDv7. raw is the record as
+ * received, fingerprinted so a reused key can be detected. */
+char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct event_options *opt,
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
                       size_t *len);
+
+/* The id an imported record without an id gets: UUIDv5 (Sluice namespace)
+ * of "<collection>\ncontent\n" and the SHA-256 (hex) of the record's
+ * canonical JSON (members sorted by name at every level, no whitespace; obj
+ * borrowed). -1 when out of memory. */
+int events_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN]);
 
 #endif

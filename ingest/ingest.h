@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 struct dbpool;
+struct idemkeys;
 struct routing;
 
 struct ingest_config {
@@ -60,6 +61,7 @@ struct ingest {
     struct pgpool *pg;
     struct dbpool *dbpool; /* runs the database work of requests */
     struct waiters *waiters;
+    struct idemkeys *idemkeys; /* Idempotency-Keys accepted lately (ingest/idemkeys.h) */
     char events_topic[256];
     char users_topic[256];
     char epochs_topic[256];

@@ -1,6 +1,7 @@
 #include "ingest_start.h"
 
 #include "dbpool.h"
+#include "idemkeys.h"
 #include "log.h"
 #include "pg.h"
 #include "routing.h"
@@ -149,6 +150,11 @@ int ingest_start(struct ingest *app)
     app->routing = load_routing(app, "routing file refused");
     if (!app->routing)
         return -1;
+    app->idemkeys = idemkeys_new(IDEMKEYS_CAPACITY, IDEMKEYS_MAX_AGE_US);
+    if (!app->idemkeys) {
+        log_error("cannot allocate the idempotency key index");
+        return -1;
+    }
     if (start_database(app) != 0)
         return -1;
     return start_kafka(app);
@@ -186,4 +192,6 @@ void ingest_stop(struct ingest *app)
     app->pg = NULL;
     routing_free(app->routing);
     app->routing = NULL;
+    idemkeys_free(app->idemkeys);
+    app->idemkeys = NULL;
 }

@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include "jsonpointer.h"
 #include "timeutil.h"
 #include "utf8.h"
 
@@ -52,7 +53,70 @@ static bool utf8_length_between(const char *s, size_t min, size_t max)
     return chars >= min && chars <= max;
 }
 
-size_t validate_event(json_t *obj, int64_t now_us, struct event_input *out,
+const char *const validate_time_fields[] = {"occurred_at", "timestamp", "date", "created_at",
+                                            "time"};
+const size_t validate_time_field_count =
+    sizeof(validate_time_fields) / sizeof(validate_time_fields[0]);
+
+#define TIME_RULE "an RFC 3339 date-time (2024-05-01T12:00:00Z) or a date (2024-05-01)"
+
+bool validate_time_field(const char *pointer, char *detail, size_t detaillen)
+{
+    char why[128];
+    if (jsonpointer_check(pointer, why, sizeof(why)) != 0) {
+        snprintf(detail, detaillen, "%s", why);
+        return false;
+    }
+    if (!*pointer) {
+        /* "" names the whole record, which is an object, never a time. */
+        snprintf(detail, detaillen,
+                 "names the whole record; name its time field (for example "
+                 "/date)");
+        return false;
+    }
+    if (!validate_utf8(pointer)) {
+        snprintf(detail, detaillen, "is not valid UTF-8");
+        return false;
+    }
+    return true;
+}
+
+/* The record's time: at the named pointer, or under the first of the
+ * recognised names that is present. Numbers are refused rather than guessed
+ * at (seconds or milliseconds?). */
+static void event_time(json_t *obj, const char *time_field, struct event_input *out,
+                       struct problem_errors *pe)
+{
+    char pointer[1100];
+    json_t *v = NULL;
+    if (time_field) {
+        snprintf(pointer, sizeof(pointer), "%s", time_field);
+        v = jsonpointer_get(obj, time_field);
+        if (!v || json_is_null(v)) {
+            problem_errors_add(pe, pointer,
+                               "is missing: time_field names this member as the record's time");
+            return;
+        }
+    } else {
+        for (size_t i = 0; i < validate_time_field_count && !v; i++) {
+            v = json_object_get(obj, validate_time_fields[i]);
+            if (v && json_is_null(v))
+                v = NULL;
+            if (v)
+                snprintf(pointer, sizeof(pointer), "/%s", validate_time_fields[i]);
+        }
+        if (!v)
+            return;
+    }
+    if (!json_is_string(v) || time_parse(json_string_value(v), &out->occurred_at_us) != 0) {
+        out->occurred_at_us = 0;
+        problem_errors_add(pe, pointer, "must be " TIME_RULE);
+        return;
+    }
+    out->timed = true;
+}
+
+size_t validate_event(json_t *obj, int64_t now_us, const char *time_field, struct event_input *out,
                       struct problem_errors *pe)
 {
     size_t before = pe->count;
@@ -69,14 +133,9 @@ size_t validate_event(json_t *obj, int64_t now_us, struct event_input *out,
             out->type = json_string_value(type);
     }
 
-    json_t *occurred = json_object_get(obj, "occurred_at");
-    if (occurred && !json_is_null(occurred)) {
-        if (!json_is_string(occurred) ||
-            time_parse(json_string_value(occurred), &out->occurred_at_us) != 0)
-            problem_errors_add(pe, "/occurred_at",
-                               "must be an RFC 3339 date-time (2024-05-01T12:00:00Z) or a date "
-                               "(2024-05-01)");
-    }
+    event_time(obj, time_field, out, pe);
+    if (!out->timed)
+        out->occurred_at_us = now_us;
 
     json_t *id = json_object_get(obj, "id");
     if (id && !json_is_null(id)) {

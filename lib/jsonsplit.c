@@ -103,6 +103,7 @@ void jsonsplit_feed(struct jsonsplit *s, const char *data, size_t len)
         case ST_START:
             if (blank(c))
                 break;
+            s->seen = true;
             if (s->mode == JSONSPLIT_ARRAY || (s->mode == JSONSPLIT_DETECT && c == '[')) {
                 if (c != '[') {
                     fail(s, "the body is not a JSON array");
@@ -110,6 +111,14 @@ void jsonsplit_feed(struct jsonsplit *s, const char *data, size_t len)
                 }
                 s->mode = JSONSPLIT_ARRAY;
                 s->state = ST_BEFORE_VALUE;
+            } else if (c != '{') {
+                /* Records are objects: a scalar or text at the top is not a
+                 * stream of records, whatever follows. */
+                fail(s, s->mode == JSONSPLIT_NDJSON
+                            ? "the body is not NDJSON of objects (it does not start with '{')"
+                            : "the body is neither a JSON array nor NDJSON of objects (it starts "
+                              "with neither '[' nor '{')");
+                break;
             } else {
                 s->mode = JSONSPLIT_NDJSON;
                 s->state = ST_LINE;

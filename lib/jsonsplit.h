@@ -1,6 +1,7 @@
 /* jsonsplit: cuts a stream of bytes into JSON records without holding the
  * stream: the elements of one top-level array, or the lines of NDJSON (the
- * first non-blank byte decides: '[' is an array, anything else NDJSON). Each
+ * first non-blank byte decides: '[' is an array, '{' NDJSON of objects;
+ * anything else is not a stream of records and fails at once). Each
  * complete record's bytes are handed to a callback; a record larger than the
  * limit is reported as too large and skipped. Records are only cut, not
  * parsed: the callback parses them. The splitter owns one record buffer. */
@@ -26,6 +27,7 @@ struct jsonsplit {
     struct buf record;
     int depth;
     bool in_string, escaped, oversize;
+    bool seen;   /* a non-blank byte came: the stream is not empty */
     bool failed; /* the framing broke: the rest of the stream is ignored */
     jsonsplit_fn emit;
     void *opaque;

@@ -1,10 +1,15 @@
 """No duplicates on retry: Idempotency-Key, webhook-id and a body id make the
 event id deterministic; a retried write is one row; a different body under a
-key already persisted is a 422 and is never stored."""
+key is a 422 and is never stored, whether the first write is persisted, still
+on its way (no worker running), racing on other connections, or known only to
+PostgreSQL (a restarted ingest). With Prefer: wait, the answer says whether
+the write created, updated or left unchanged the record its id names."""
 import json
 import threading
 
 from harness import StackCase
+
+WAIT = {"Prefer": "wait=20"}
 
 
 class Idempotency(StackCase):
@@ -83,3 +88,103 @@ class Idempotency(StackCase):
             self.stack.wait_drained()
             self.expect_eq(self.count(f"external_id = '{ext}'"), 1, f"rows with external_id {ext!r}")
             self.expect_eq(self.get_event(str(ext))["id"], ids[0], f"GET /v1/events/{ext}")
+
+    # -- issue 9 item 3: a reused key while the first write is in flight
+
+    def test_reused_key_while_the_first_is_in_flight(self):
+        """No worker runs, so the first write is only in Kafka: the index of
+        the keys ingest accepted refuses the second body at once."""
+        headers = {"Idempotency-Key": f"inflight-{self.token}"}
+        first = {"type": "payment", "tag": self.token, "amount": 1}
+        self.stack.kill_persist(0)
+        try:
+            eid = self.post_event(first, headers)
+            r = self.http.post_json("/v1/events", {**first, "amount": 2}, headers)
+            p = self.expect_problem(r, 422, "a different body under a key whose first write is in flight")
+            self.expect(p["type"].endswith("idempotency-key-reused"), "problem type", "…/idempotency-key-reused", p)
+            self.expect_eq(self.post_event(first, headers), eid, "the first body again: 202 with the same id")
+            # A body with an id: the record id comes from the id, the key still names the request.
+            keyed = {"Idempotency-Key": f"inflight-id-{self.token}"}
+            rec = {"id": f"rec-{self.token}", "tag": self.token, "v": 1}
+            rid = self.post_event(rec, keyed)
+            self.expect_problem(self.http.post_json("/v1/events", {**rec, "v": 2}, keyed), 422,
+                                "same key, same record id, another body")
+            self.expect_eq(self.post_event(rec, keyed), rid, "the same keyed body: same id")
+        finally:
+            self.stack.start_persist(0)
+        self.stack.wait_persisted([eid, rid])
+        self.stack.wait_drained()
+        stored = self.stack.sql_value(f"SELECT body FROM events WHERE id = '{eid}'")
+        self.expect_eq(json.loads(stored), first, "the stored body is the first one")
+        self.expect_eq(self.count(f"body->>'tag' = '{self.token}' AND type = 'payment'"), 1, "rows for the key")
+        self.expect_eq(json.loads(self.stack.sql_value(f"SELECT body FROM events WHERE id = '{rid}'"))["v"], 1,
+                       "the keyed record keeps its first body")
+
+    def test_concurrent_different_bodies_one_key(self):
+        """Six connections race one key with two bodies: exactly one body
+        wins (all its posts 202, one id); every post of the other is a 422."""
+        headers = {"Idempotency-Key": f"race2-{self.token}"}
+        bodies = [{"type": "race2", "tag": self.token, "side": i % 2} for i in range(6)]
+        results, clients = [None] * 6, [self.stack.http() for _ in range(6)]
+        go = threading.Barrier(6)
+
+        def post(i):
+            go.wait(10)
+            results[i] = clients[i].post_json("/v1/events", bodies[i], headers)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for c in clients:
+            c.close()
+        by_side = {0: set(), 1: set()}
+        for i, r in enumerate(results):
+            by_side[i % 2].add(r.status)
+        self.expect(sorted(map(tuple, by_side.values())) == [(202,), (422,)],
+                    "one body's posts all 202, the other's all 422", "{202} and {422}", results)
+        ids = {r.json()["id"] for r in results if r.status == 202}
+        self.expect_eq(len(ids), 1, "the winning posts answer one id")
+        self.stack.wait_persisted(ids)
+        self.stack.wait_drained()
+        self.expect_eq(self.count(f"body->>'tag' = '{self.token}'"), 1, "rows for the key")
+
+    def test_key_known_only_to_postgresql(self):
+        """Needs the persist side (idempotency_keys written by the worker):
+        after an ingest restart the replica's index is empty, and the key is
+        found in PostgreSQL."""
+        headers = {"Idempotency-Key": f"pg-{self.token}"}
+        first = {"type": "payment", "tag": self.token, "amount": 1}
+        eid = self.post_event(first, headers)
+        self.stack.wait_persisted([eid])
+        self.wait(lambda: self.stack.sql_value(
+            f"SELECT record_id FROM idempotency_keys WHERE key = 'pg-{self.token}'") == eid, 30,
+            "persist records the key in idempotency_keys")
+        self.stack.ingest.stop()
+        self.stack.start_ingest()
+        self.http.close()  # its kept-alive connection was to the old process
+        http = self.stack.http()
+        try:
+            self.expect_problem(http.post_json("/v1/events", {**first, "amount": 2}, headers), 422,
+                                "a different body under a key known only to PostgreSQL")
+            self.expect_eq(self.post_event(first, headers, http=http), eid, "the first body: 202, same id")
+        finally:
+            http.close()
+
+    # -- issue 9 item 2: outcomes of a waited write (needs the persist side)
+
+    def test_waited_outcomes_created_updated_unchanged(self):
+        rec = {"id": f"ver-{self.token}", "type": "doc", "tag": self.token, "rev": 1}
+        r = self.http.post_json("/v1/events", rec, WAIT)
+        self.expect_status(r, 201, "a new record with Prefer: wait")
+        self.expect_eq(r.json().get("outcome"), "created", "outcome of the first write")
+        r = self.http.post_json("/v1/events", rec, WAIT)
+        self.expect_status(r, 200, "the same record again")
+        self.expect_eq(r.json().get("outcome"), "unchanged", "outcome of the identical write")
+        r = self.http.post_json("/v1/events", {**rec, "rev": 2}, WAIT)
+        self.expect_status(r, 200, "a changed record with the same id")
+        self.expect_eq((r.json().get("outcome"), r.json()["body"]["rev"]), ("updated", 2),
+                       "outcome and body of the changed write")
+        self.expect_eq(self.stack.sql(f"SELECT version, body->>'rev' FROM events WHERE external_id = 'ver-{self.token}'"),
+                       [["2", "2"]], "one row, version 2, the new body")

@@ -79,6 +79,41 @@ START_TEST(test_ndjson)
 }
 END_TEST
 
+START_TEST(test_not_a_stream_of_records)
+{
+    /* Only '[' or '{' may open the body: a scalar or text at the top fails
+     * before anything is emitted, so nothing after it is imported. */
+    expect("42\n{\"a\":1}\n",
+           "0!the body is neither a JSON array nor NDJSON of objects (it "
+           "starts with neither '[' nor '{')|",
+           false);
+    expect("  hello",
+           "0!the body is neither a JSON array nor NDJSON of objects (it starts with "
+           "neither '[' nor '{')|",
+           false);
+    expect("\"[\"",
+           "0!the body is neither a JSON array nor NDJSON of objects (it starts with "
+           "neither '[' nor '{')|",
+           false);
+}
+END_TEST
+
+START_TEST(test_seen)
+{
+    const char *cases[] = {"", " \r\n\t", "[]", "x"};
+    bool want[] = {false, false, true, true};
+    for (size_t i = 0; i < 4; i++) {
+        struct jsonsplit s;
+        got[0] = '\0';
+        jsonsplit_init(&s, 64, collect, NULL);
+        jsonsplit_feed(&s, cases[i], strlen(cases[i]));
+        jsonsplit_finish(&s);
+        ck_assert_msg(s.seen == want[i], "seen after \"%s\"", cases[i]);
+        jsonsplit_free(&s);
+    }
+}
+END_TEST
+
 START_TEST(test_oversize_records_are_skipped)
 {
     char big[200];
@@ -96,6 +131,8 @@ int main(void)
     tcase_add_test(tc, test_arrays);
     tcase_add_test(tc, test_broken_arrays);
     tcase_add_test(tc, test_ndjson);
+    tcase_add_test(tc, test_not_a_stream_of_records);
+    tcase_add_test(tc, test_seen);
     tcase_add_test(tc, test_oversize_records_are_skipped);
     suite_add_tcase(s, tc);
     return check_run(s);

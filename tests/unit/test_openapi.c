@@ -70,12 +70,68 @@ START_TEST(test_every_documented_operation_is_routed)
 }
 END_TEST
 
+/* The parameter `name` of an operation (borrowed), or NULL. */
+static json_t *param(json_t *doc, const char *path, const char *method, const char *name)
+{
+    json_t *params = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "paths"), path), method),
+        "parameters");
+    size_t i;
+    json_t *p;
+    json_array_foreach(params, i, p)
+    {
+        if (strcmp(json_string_value(json_object_get(p, "name")), name) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static const char *description(json_t *p)
+{
+    const char *d = json_string_value(json_object_get(p, "description"));
+    return d ? d : "";
+}
+
+/* Issue 9: what a client must know is written down, not left to guess. */
+START_TEST(test_documents_bounds_time_field_and_outcomes)
+{
+    json_t *doc = load_doc();
+    static const char *const queries[] = {"/v1/events", "/v1/"};
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_msg(strstr(description(param(doc, queries[i], "get", "after")), "inclusive"),
+                      "GET %s: after must say it is inclusive", queries[i]);
+        ck_assert_msg(strstr(description(param(doc, queries[i], "get", "before")), "exclusive"),
+                      "GET %s: before must say it is exclusive", queries[i]);
+    }
+    static const char *const writes[] = {"/v1/events", "/v1/bulk"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *d = description(param(doc, writes[i], "post", "time_field"));
+        ck_assert_msg(strstr(d, "JSON Pointer") && strstr(d, "occurred_at, timestamp, date, "
+                                                             "created_at, time"),
+                      "POST %s: time_field and the recognised names must be documented", writes[i]);
+    }
+    const char *bulk = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "paths"), "/v1/bulk"), "post"),
+        "description"));
+    ck_assert_msg(bulk && strstr(bulk, "without an id") && strstr(bulk, "canonical JSON"),
+                  "POST /v1/bulk must say how a record without an id gets its identity");
+    json_t *imp = json_object_get(
+        json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"), "Import"),
+        "properties");
+    static const char *const counts[] = {"persisted", "created", "updated", "unchanged", "dropped"};
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+        ck_assert_msg(json_object_get(imp, counts[i]), "Import lacks %s", counts[i]);
+    json_decref(doc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("openapi");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_every_route_is_documented);
     tcase_add_test(tc, test_every_documented_operation_is_routed);
+    tcase_add_test(tc, test_documents_bounds_time_field_and_outcomes);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -308,7 +308,7 @@ static void assert_one_problem(const char *text, const char *pointer)
     json_t *o = obj(text);
     struct problem_errors pe = {0};
     struct event_input in;
-    size_t n = validate_event(o, NOW, &in, &pe);
+    size_t n = validate_event(o, NOW, NULL, &in, &pe);
     ck_assert_msg(n == 1, "%s: expected 1 problem at %s, got %zu", text, pointer, n);
     ck_assert_uint_eq(pe.count, 1);
     ck_assert_str_eq(error_pointer(&pe, 0), pointer);
@@ -326,7 +326,7 @@ static struct event_input assert_valid(const char *text, json_t **keep)
     struct problem_errors pe = {0};
     struct event_input in;
     memset(&in, 0x5a, sizeof(in));
-    size_t n = validate_event(o, NOW, &in, &pe);
+    size_t n = validate_event(o, NOW, NULL, &in, &pe);
     if (n != 0) {
         char *errs = json_dumps(pe.list, JSON_COMPACT);
         ck_abort_msg("%s: expected no problems, got %zu: %s", text, n, errs);
@@ -488,7 +488,7 @@ START_TEST(test_event_several_problems)
     struct problem_errors pe = {0};
     problem_errors_add(&pe, "/earlier", "already there");
     struct event_input in;
-    size_t n = validate_event(o, NOW, &in, &pe);
+    size_t n = validate_event(o, NOW, NULL, &in, &pe);
     /* The return value counts only the problems this call added. */
     ck_assert_uint_eq(n, 3);
     ck_assert_uint_eq(pe.count, 4);
@@ -601,6 +601,92 @@ START_TEST(test_idempotency_key)
 }
 END_TEST
 
+/* ---- the record's time (issue 9 item 7) ------------------------------- */
+
+static int64_t time_of(const char *text, const char *time_field)
+{
+    json_t *o = obj(text);
+    struct problem_errors pe = {0};
+    struct event_input in;
+    size_t n = validate_event(o, NOW, time_field, &in, &pe);
+    if (n != 0) {
+        char *errs = json_dumps(pe.list, JSON_COMPACT);
+        ck_abort_msg("%s (time_field %s): expected no problems, got %s", text,
+                     time_field ? time_field : "none", errs);
+    }
+    problem_errors_free(&pe);
+    json_decref(o);
+    return in.occurred_at_us;
+}
+
+static void assert_time_problem(const char *text, const char *time_field, const char *pointer)
+{
+    json_t *o = obj(text);
+    struct problem_errors pe = {0};
+    struct event_input in;
+    size_t n = validate_event(o, NOW, time_field, &in, &pe);
+    ck_assert_msg(n == 1, "%s (time_field %s): expected 1 problem at %s, got %zu", text,
+                  time_field ? time_field : "none", pointer, n);
+    ck_assert_str_eq(error_pointer(&pe, 0), pointer);
+    problem_errors_free(&pe);
+    json_decref(o);
+}
+
+#define DAY_2015_06_01 (INT64_C(1433116800) * 1000000)
+
+START_TEST(test_event_recognised_time_fields)
+{
+    /* Each recognised name alone, then the order among them. */
+    ck_assert_int_eq(time_of("{\"timestamp\":\"2015-06-01T00:00:00Z\"}", NULL), DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"date\":\"2015-06-01\"}", NULL), DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"created_at\":\"2015-06-01\"}", NULL), DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"time\":\"2015-06-01\"}", NULL), DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"date\":\"2015-06-01\",\"occurred_at\":\"2016-01-01\"}", NULL),
+                     INT64_C(1451606400) * 1000000);
+    ck_assert_int_eq(time_of("{\"time\":\"2016-01-01\",\"timestamp\":\"2015-06-01\"}", NULL),
+                     DAY_2015_06_01);
+    /* null is absent: the next name is used, then the time of receipt. */
+    ck_assert_int_eq(time_of("{\"occurred_at\":null,\"date\":\"2015-06-01\"}", NULL),
+                     DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"when\":\"2015-06-01\"}", NULL), NOW);
+    /* The first present one must parse: no silent fallback to receipt. */
+    assert_time_problem("{\"date\":\"last tuesday\",\"time\":\"2015-06-01\"}", NULL, "/date");
+    assert_time_problem("{\"timestamp\":1433116800}", NULL, "/timestamp");
+}
+END_TEST
+
+START_TEST(test_event_named_time_field)
+{
+    ck_assert_int_eq(time_of("{\"date\":\"2015-06-01\",\"occurred_at\":\"2016-01-01\"}", "/date"),
+                     DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"meta\":{\"at\":\"2015-06-01\"}}", "/meta/at"), DAY_2015_06_01);
+    ck_assert_int_eq(time_of("{\"a/b\":{\"c~d\":[\"x\",\"2015-06-01\"]}}", "/a~1b/c~0d/1"),
+                     DAY_2015_06_01);
+    /* Named: missing, null or unparsable is a problem at that pointer, even
+     * when a recognised name holds a good time. */
+    assert_time_problem("{\"occurred_at\":\"2015-06-01\"}", "/date", "/date");
+    assert_time_problem("{\"date\":null}", "/date", "/date");
+    assert_time_problem("{\"date\":\"06/01/2015\"}", "/date", "/date");
+    assert_time_problem("{\"meta\":{\"at\":{}}}", "/meta/at", "/meta/at");
+    assert_time_problem("{\"a/b\":1}", "/a~1b", "/a~1b");
+}
+END_TEST
+
+START_TEST(test_time_field_parameter)
+{
+    char d[128];
+    ck_assert(validate_time_field("/date", d, sizeof(d)));
+    ck_assert(validate_time_field("/a~0b/c~1d/0", d, sizeof(d)));
+    ck_assert(validate_time_field("/", d, sizeof(d))); /* the member named "" */
+    const char *bad[] = {"", "date", "/a~2", "/a~", "~1", "/\xff"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(d, 0, sizeof(d));
+        ck_assert_msg(!validate_time_field(bad[i], d, sizeof(d)), "time_field %s accepted", bad[i]);
+        ck_assert_msg(d[0] != '\0', "time_field %s refused without a reason", bad[i]);
+    }
+}
+END_TEST
+
 static Suite *validate_suite(void)
 {
     Suite *s = suite_create("validate");
@@ -634,6 +720,9 @@ static Suite *validate_suite(void)
     tcase_add_test(ev, test_event_id_rules);
     tcase_add_test(ev, test_event_integer_id);
     tcase_add_test(ev, test_event_several_problems);
+    tcase_add_test(ev, test_event_recognised_time_fields);
+    tcase_add_test(ev, test_event_named_time_field);
+    tcase_add_test(ev, test_time_field_parameter);
     suite_add_tcase(s, ev);
 
     TCase *u8 = tcase_create("utf8");
