@@ -29,6 +29,7 @@ struct persist_config {
     char *group;
     long batch_max;
     long batch_wait_ms;
+    long assign_timeout_ms;
 };
 
 #define CFG(field) offsetof(struct persist_config, field)
@@ -41,6 +42,8 @@ static const struct config_entry config_table[] = {
     {"SLUICE_BATCH_MAX", CONFIG_INT, "5000", CFG(batch_max), 1, 1000000, "messages per batch"},
     {"SLUICE_BATCH_WAIT_MS", CONFIG_INT, "50", CFG(batch_wait_ms), 0, 60000,
      "how long a batch waits to fill"},
+    {"SLUICE_ASSIGN_TIMEOUT_MS", CONFIG_INT, "30000", CFG(assign_timeout_ms), 5000, 3600000,
+     "join the group again when no assignment came within this (doubling each time)"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -52,6 +55,7 @@ enum persist_metric {
     PM_BATCHES,
     PM_RETRIES,
     PM_DLQ,
+    PM_REJOINS,
     PM_COUNT
 };
 
@@ -89,6 +93,19 @@ struct persist {
     size_t lag_count, lag_cap;
     atomic_bool pg_ok;
     char cluster_id[128]; /* the Kafka cluster being read (persist_log.h) */
+    /* Since when this consumer has been in the group without an assignment
+     * (subscribed, or its partitions revoked); 0 while it has one. A group
+     * that never hands one out is noticed and joined again instead of
+     * leaving acknowledged writes unapplied for minutes (issue 9 item 6). */
+    _Atomic int64_t unassigned_since_us;
+    atomic_int assigned; /* partitions held, for the metric */
+    /* SLUICE_ASSIGN_TIMEOUT_MS, doubled at each join that brought no
+     * assignment either, back to it on an assignment: restarting a group
+     * that is still forming over and over would keep it from ever forming
+     * (each new consumer is one more member the coordinator waits for). */
+    long rejoin_after_ms;
+    /* The admin thread reads the consumer that the main thread may replace. */
+    pthread_rwlock_t consumer_lock;
 };
 
 static struct stream *stream_of(struct persist *p, const char *topic)
@@ -209,6 +226,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         snprintf(count, sizeof(count), "%d", parts->cnt);
         log_info("partitions assigned", "count", count);
         rd_kafka_assign(rk, parts);
+        atomic_store(&p->assigned, parts->cnt);
+        atomic_store(&p->unassigned_since_us, 0);
+        p->rejoin_after_ms = p->cfg.assign_timeout_ms;
     } else {
         /* The batch being filled may hold messages of revoked partitions: drop
          * it; the next owner resumes from PostgreSQL's offsets. */
@@ -218,6 +238,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         pthread_mutex_unlock(&p->lag_lock);
         log_info("partitions revoked");
         rd_kafka_assign(rk, NULL);
+        atomic_store(&p->assigned, 0);
+        atomic_store(&p->unassigned_since_us, time_now_us());
     }
 }
 
@@ -369,6 +391,56 @@ static void clear_all(struct persist *p)
         persist_batch_clear(&p->streams[i].batch);
 }
 
+/* A new consumer subscribed to every stream's topic, or NULL with err. */
+static rd_kafka_t *join_group(struct persist *p, char *err, size_t errlen)
+{
+    rd_kafka_t *rk =
+        kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance, p, err, errlen);
+    if (!rk)
+        return NULL;
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(STREAM_COUNT);
+    for (size_t i = 0; i < STREAM_COUNT; i++)
+        rd_kafka_topic_partition_list_add(sub, p->streams[i].topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (kerr) {
+        snprintf(err, errlen, "cannot subscribe: %s", rd_kafka_err2str(kerr));
+        rd_kafka_destroy(rk);
+        return NULL;
+    }
+    atomic_store(&p->assigned, 0);
+    atomic_store(&p->unassigned_since_us, time_now_us());
+    return rk;
+}
+
+/* The watchdog, run before each poll: in the group with no assignment for
+ * longer than rejoin_after_ms. A new consumer (a new member id and new
+ * connections) rather than a re-subscribe: a coordinator that dropped our
+ * JoinGroup would keep this client waiting max.poll.interval.ms for it.
+ * Nothing is lost: PostgreSQL's offsets say where each partition resumes. */
+static void rejoin_if_unassigned(struct persist *p)
+{
+    int64_t since = atomic_load(&p->unassigned_since_us);
+    int64_t now = time_now_us();
+    if (!since || now - since < p->rejoin_after_ms * 1000)
+        return;
+    char waited[32], err[512];
+    snprintf(waited, sizeof(waited), "%lld", (long long)((now - since) / 1000));
+    log_warn("no partitions assigned; joining the consumer group again", "group", p->cfg.group,
+             "waited_ms", waited);
+    metric_add(&p->metrics[PM_REJOINS], 1);
+    p->rejoin_after_ms = p->rejoin_after_ms * 2 > 600000 ? 600000 : p->rejoin_after_ms * 2;
+    clear_all(p); /* nothing of an assignment it never had, but never keep the old handle's */
+    pthread_rwlock_wrlock(&p->consumer_lock);
+    kafka_consumer_close_bounded(p->consumer, 5000);
+    p->consumer = join_group(p, err, sizeof(err));
+    pthread_rwlock_unlock(&p->consumer_lock);
+    if (!p->consumer) {
+        log_error("cannot join the consumer group again; stopping", "detail", err);
+        signals_running = 0;
+    }
+}
+
 /* Fills the batches until full or the wait since the first message is over. */
 static void fill(struct persist *p)
 {
@@ -381,6 +453,9 @@ static void fill(struct persist *p)
                 break;
             wait_ms = (int)left;
         }
+        rejoin_if_unassigned(p);
+        if (!p->consumer)
+            break;
         rd_kafka_message_t *m = rd_kafka_consumer_poll(p->consumer, wait_ms);
         if (p->revoked) {
             /* The rebalance ran inside this poll, which usually returns NULL. */
@@ -430,7 +505,8 @@ static bool admin_ready(void *opaque, char *why, size_t whylen)
         snprintf(why, whylen, "PostgreSQL unreachable");
         return false;
     }
-    if (!kafka_cluster_reachable(p->consumer, 1000)) {
+    /* The DLQ producer reaches the same cluster and is never replaced. */
+    if (!kafka_cluster_reachable(p->dlq, 1000)) {
         snprintf(why, whylen, "Kafka unreachable");
         return false;
     }
@@ -441,10 +517,21 @@ static void admin_metrics(void *opaque, struct buf *out)
 {
     struct persist *p = opaque;
     metrics_render(out, p->metrics, PM_COUNT);
+    int64_t since = atomic_load(&p->unassigned_since_us);
+    buf_printf(out,
+               "# HELP sluice_persist_assigned_partitions Partitions this replica holds\n"
+               "# TYPE sluice_persist_assigned_partitions gauge\n"
+               "sluice_persist_assigned_partitions %d\n"
+               "# HELP sluice_persist_unassigned_seconds How long it has been in the group "
+               "without an assignment\n"
+               "# TYPE sluice_persist_unassigned_seconds gauge\n"
+               "sluice_persist_unassigned_seconds %.3f\n",
+               atomic_load(&p->assigned), since ? (double)(time_now_us() - since) / 1e6 : 0.0);
     buf_puts(out, "# HELP sluice_persist_lag Messages on the partition not yet applied\n"
                   "# TYPE sluice_persist_lag gauge\n");
+    pthread_rwlock_rdlock(&p->consumer_lock);
     pthread_mutex_lock(&p->lag_lock);
-    for (size_t i = 0; i < p->lag_count; i++) {
+    for (size_t i = 0; i < p->lag_count && p->consumer; i++) {
         int64_t low, high;
         const struct lag_entry *e = &p->lag[i];
         if (rd_kafka_get_watermark_offsets(p->consumer, e->topic, e->partition, &low, &high) !=
@@ -456,6 +543,7 @@ static void admin_metrics(void *opaque, struct buf *out)
                    e->partition, lag < 0 ? 0 : lag);
     }
     pthread_mutex_unlock(&p->lag_lock);
+    pthread_rwlock_unlock(&p->consumer_lock);
 }
 
 static void metrics_init(struct persist *p)
@@ -474,6 +562,9 @@ static void metrics_init(struct persist *p)
         [PM_RETRIES] = {"sluice_persist_batch_retries_total",
                         "Batch attempts that failed transiently", "counter"},
         [PM_DLQ] = {"sluice_persist_dlq_total", "Poison messages sent to the DLQ", "counter"},
+        [PM_REJOINS] = {"sluice_persist_group_rejoins_total",
+                        "Times no assignment came in time and the group was joined again",
+                        "counter"},
     };
     for (size_t i = 0; i < PM_COUNT; i++) {
         p->metrics[i].name = defs[i][0];
@@ -481,6 +572,7 @@ static void metrics_init(struct persist *p)
         p->metrics[i].type = defs[i][2];
     }
     pthread_mutex_init(&p->lag_lock, NULL);
+    pthread_rwlock_init(&p->consumer_lock, NULL);
 }
 
 static int start(struct persist *p, struct admin_http **admin)
@@ -509,20 +601,10 @@ static int start(struct persist *p, struct admin_http **admin)
     }
     atomic_store(&p->pg_ok, true);
     p->dlq = kafka_producer_new(p->cfg.kafka_brokers, 30000, on_dlq_delivery, p, err, sizeof(err));
-    p->consumer = p->dlq ? kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance, p,
-                                              err, sizeof(err))
-                         : NULL;
+    p->rejoin_after_ms = p->cfg.assign_timeout_ms;
+    p->consumer = p->dlq ? join_group(p, err, sizeof(err)) : NULL;
     if (!p->consumer) {
         log_error("cannot create Kafka clients", "detail", err);
-        return -1;
-    }
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
-    for (size_t i = 0; i < STREAM_COUNT; i++)
-        rd_kafka_topic_partition_list_add(sub, p->streams[i].topic, RD_KAFKA_PARTITION_UA);
-    rd_kafka_resp_err_t kerr = rd_kafka_subscribe(p->consumer, sub);
-    rd_kafka_topic_partition_list_destroy(sub);
-    if (kerr) {
-        log_error("cannot subscribe", "error", rd_kafka_err2str(kerr));
         return -1;
     }
     struct admin_http_handlers h = {admin_ready, admin_metrics, p};
@@ -550,6 +632,7 @@ static void stop(struct persist *p, struct admin_http *admin)
     PQfinish(p->conn);
     free(p->lag);
     pthread_mutex_destroy(&p->lag_lock);
+    pthread_rwlock_destroy(&p->consumer_lock);
 }
 
 int main(int argc, char **argv)
