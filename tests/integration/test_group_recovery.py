@@ -107,7 +107,12 @@ class AssignmentWatchdog(GroupRecoveryCase):
         run = f"watchdog-{self.token}"
         self.post_run(run)
         self.wait_stored(run, "once the broker answered again")
-        self.wait(lambda: self.assigned(i) == PARTITIONS, BOUND_S,
-                  f"persist-{i} to hold all {PARTITIONS} partitions")
-        self.expect_eq(self.stack.persist_metrics(i).get("sluice_persist_unassigned_seconds"), 0.0,
-                       "sluice_persist_unassigned_seconds once assigned")
+        state = {}
+
+        def settled():
+            state["m"] = m = self.stack.persist_metrics(i)
+            return (m.get("sluice_persist_assigned_partitions") == PARTITIONS
+                    and m.get("sluice_persist_unassigned_seconds") == 0.0)
+
+        self.wait(settled, BOUND_S, lambda: f"persist-{i} to hold all {PARTITIONS} partitions with "
+                                            f"sluice_persist_unassigned_seconds 0 (metrics: {state.get('m')})")
