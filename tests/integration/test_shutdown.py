@@ -44,9 +44,9 @@ class Shutdown(StackCase):
     # No persist replica: nothing is ever reported persisted, so every wait parks.
     stack_options = {"persist": 0, "ingest_env": {"SLUICE_ACK_TIMEOUT_MS": str(ACK_TIMEOUT_MS)}}
 
-    def inflight(self):
+    def metric(self, name):
         samples = parse_metrics(self.http.get("/metrics").body.decode())
-        return sum(v for name, _, v in samples if name == "sluice_ingest_inflight")
+        return sum(v for n, _, v in samples if n == name)
 
     def clients(self, tag):
         wait = {"Content-Type": "application/json", "Prefer": "wait=30", "Connection": "close"}
@@ -63,26 +63,34 @@ class Shutdown(StackCase):
             c.start()
         return out
 
-    def wait_inflight(self, n, what):
+    def wait_suspended(self, n, acked, what):
+        """Until n requests are suspended and `acked` writes were acknowledged
+        by Kafka (sluice_ingest_inflight counts both the parked and those
+        still waiting for their delivery report)."""
         state = {}
 
         def reached():
-            state["n"] = self.inflight()
-            return state["n"] >= n
+            state["inflight"] = self.metric("sluice_ingest_inflight")
+            state["acked"] = self.metric("sluice_ingest_produced_total")
+            return state["inflight"] >= n and state["acked"] >= acked
 
-        self.wait(reached, 60, lambda: f"{n} requests suspended ({what}); sluice_ingest_inflight = {state.get('n')}")
+        self.wait(reached, 60, lambda: f"{n} requests suspended, {acked} acknowledged ({what}); got {state}")
 
     def test_sigterm_with_parked_and_unacknowledged_requests(self):
         # Acknowledged by Kafka, parked until the worker reports (it never will).
+        base = self.metric("sluice_ingest_produced_total")
         parked = self.clients("parked")
-        self.wait_inflight(len(parked), "parked in a wait after Kafka's ack")
+        self.wait_suspended(len(parked), base + len(parked), "parked in a wait after Kafka's ack")
         # The broker frozen: these wait for a delivery report when SIGTERM comes.
         os.kill(self.stack.devkafka.pid, signal.SIGSTOP)
+        ingest = self.stack.ingest
         try:
             unacked = self.clients("unacked")
-            self.wait_inflight(len(parked) + len(unacked), "waiting for Kafka's delivery report")
+            self.wait_suspended(len(parked) + len(unacked), base + len(parked),
+                                "waiting for Kafka's delivery report")
             self.http.close()
-            problem = self.stack.ingest.stop(timeout=60)
+            problem = ingest.stop(timeout=60)
+            self.stack.ingest = None  # its exit is judged here, not again by Stack.stop
         finally:
             os.kill(self.stack.devkafka.pid, signal.SIGCONT)
         for c in parked + unacked:
@@ -99,5 +107,3 @@ class Shutdown(StackCase):
                     "a whole 202 or 503 each", bad_unacked[:6])
         for c in parked + unacked:
             json.loads(c.data)  # a whole JSON body, not a cut one
-        # The stack's stop must not report the exit again.
-        self.stack.ingest = None
