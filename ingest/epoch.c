@@ -1,7 +1,7 @@
 /* epoch: POST /epoch stores {key, epoch, ip} and answers 201 with it once the
  * worker has written it (202 if that takes longer than the wait); GET
  * /epoch/{key} reads it back. ip is the socket peer, or the client behind
- * trusted proxies (netaddr_client). */
+ * trusted proxies (netaddr_client) as every X-Forwarded-For line says. */
 #include "envelope.h"
 #include "http.h"
 #include "reads.h"
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define EPOCH_DEFAULT_WAIT_S 5
 
@@ -44,6 +45,38 @@ static void peer_address(struct request *req, struct netaddr *out)
     netaddr_parse(text, out);
 }
 
+struct forwarded {
+    struct buf list;
+    bool failed;
+};
+
+static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    struct forwarded *f = cls;
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") == 0 && netaddr_forwarded_append(&f->list, value) != 0)
+        f->failed = true;
+    return MHD_YES;
+}
+
+/* The client as the socket peer and every X-Forwarded-For line tell it:
+ * MHD_lookup_connection_value would give the first line only, which is the
+ * one a client writes, so the lines are walked in the order they came.
+ * -1 when out of memory. */
+static int client_address(struct request *req, struct netaddr *client)
+{
+    struct netaddr peer;
+    peer_address(req, &peer);
+    struct forwarded f = {0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_forwarded, &f);
+    if (!f.failed)
+        netaddr_client(&peer, f.list.len ? f.list.data : NULL, req->app->trusted_proxies,
+                       req->app->trusted_proxy_count, client);
+    buf_free(&f.list);
+    return f.failed ? -1 : 0;
+}
+
 static enum MHD_Result epoch_written(struct request *req, const struct wait_result *r)
 {
     char location[64];
@@ -60,10 +93,11 @@ static enum MHD_Result epoch_written(struct request *req, const struct wait_resu
 
 enum MHD_Result epoch_post(struct request *req)
 {
-    struct netaddr peer, client;
-    peer_address(req, &peer);
-    netaddr_client(&peer, http_header(req, "X-Forwarded-For"), req->app->trusted_proxies,
-                   req->app->trusted_proxy_count, &client);
+    struct netaddr client;
+    if (client_address(req, &client) != 0)
+        return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                    "Internal error", "Out of memory reading X-Forwarded-For.",
+                                    NULL, NULL);
     netaddr_format(&client, req->client_ip);
     int64_t now = time_now_us();
     req->epoch_ms = now / 1000;

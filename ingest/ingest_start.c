@@ -62,11 +62,19 @@ static rd_kafka_t *start_producer(struct ingest *app, long timeout_ms, struct ka
     return rk;
 }
 
+/* A producer exists only with its poller running (start_producer), so the
+ * poller's stop flag tells whether ingest_drain has stopped it already. */
+static void stop_poller(rd_kafka_t *rk, struct kafka_poller *poller)
+{
+    if (rk && !atomic_load(&poller->stop))
+        kafka_poller_stop(poller);
+}
+
 static void stop_producer(rd_kafka_t **rk, struct kafka_poller *poller)
 {
     if (!*rk)
         return;
-    kafka_poller_stop(poller);
+    stop_poller(*rk, poller);
     rd_kafka_destroy(*rk);
     *rk = NULL;
 }
@@ -160,26 +168,59 @@ int ingest_start(struct ingest *app)
     return start_kafka(app);
 }
 
+/* Waits, at most until deadline_us, for every suspended request to be
+ * resumed and back on its HTTP thread; true when none is left. */
+static bool wait_inflight(const struct ingest *app, int64_t deadline_us)
+{
+    while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline_us)
+        time_sleep_ms(5);
+    return atomic_load(&app->inflight) == 0;
+}
+
+/* Ends in a delivery report for every message the producer still holds: those
+ * Kafka took within the flush as acks, the rest as purge errors (503). */
+static void drain_producer(rd_kafka_t *rk, int flush_ms)
+{
+    if (!rk)
+        return;
+    rd_kafka_flush(rk, flush_ms);
+    if (rd_kafka_outq_len(rk) > 0) {
+        log_warn("stopping: Kafka did not take every write in time; answering the rest 503");
+        rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_flush(rk, 1000);
+    }
+}
+
+/* The order is what keeps a request from outliving what it uses:
+ *   1. (main has quiesced the daemon: no new connections)
+ *   2. the waiters resume every parked request with its timeout answer;
+ *   3. the producers end every write in a delivery report, which resumes it;
+ *   4. the database pool ends its jobs, which resume theirs;
+ *   5. every resumed request is answered on its HTTP thread;
+ *   6. the delivery-report threads stop, so nothing resumes a request after
+ *      http_stop has freed it.
+ * Then main stops the daemon, and only ingest_stop frees the waiters, which
+ * requests keep using until their HTTP thread has answered them. */
 void ingest_drain(struct ingest *app)
 {
-    /* Requests waiting on the worker answer 202 now, as on a timeout. */
-    waiters_stop(app->waiters);
-    app->waiters = NULL;
-    if (!app->producer)
-        return;
-    /* Flushing makes every queued message end in a delivery report (success or
-     * timeout), which resumes its request; then wait for the responses. */
-    rd_kafka_flush(app->producer, (int)app->cfg.ack_timeout_ms + 1000);
-    if (app->bulk_producer)
-        rd_kafka_flush(app->bulk_producer, (int)app->cfg.ack_timeout_ms + 1000);
-    int64_t deadline = time_now_us() + (app->cfg.ack_timeout_ms + 2000) * 1000;
-    while (atomic_load(&app->inflight) > 0 && time_now_us() < deadline)
-        time_sleep_ms(10);
+    waiters_close(app->waiters);
+    int flush_ms = (int)app->cfg.ack_timeout_ms + 1000;
+    drain_producer(app->producer, flush_ms);
+    drain_producer(app->bulk_producer, flush_ms);
+    wait_inflight(app, time_now_us() + (app->cfg.ack_timeout_ms + 2000) * 1000);
     /* Before the HTTP server stops: a job still running resumes its
      * connection when it ends (bounded by SLUICE_DB_TIMEOUT_MS and libpq's
      * connect_timeout); the queued ones answer 503 without waiting. */
     atomic_store(&app->db_closing, true);
     dbpool_stop(app->dbpool);
+    /* The requests those jobs resumed are answered on their HTTP threads. */
+    if (!wait_inflight(app, time_now_us() + 3000000)) {
+        char left[32];
+        snprintf(left, sizeof(left), "%ld", (long)atomic_load(&app->inflight));
+        log_warn("stopping with requests still unanswered", "requests", left);
+    }
+    stop_poller(app->producer, &app->poller);
+    stop_poller(app->bulk_producer, &app->bulk_poller);
 }
 
 void ingest_stop(struct ingest *app)
@@ -188,6 +229,8 @@ void ingest_stop(struct ingest *app)
     stop_producer(&app->producer, &app->poller);
     dbpool_free(app->dbpool);
     app->dbpool = NULL;
+    waiters_free(app->waiters);
+    app->waiters = NULL;
     pgpool_free(app->pg);
     app->pg = NULL;
     routing_free(app->routing);

@@ -8,9 +8,13 @@
 
 /* Logs what failed and returns -1; a partial start is undone by ingest_stop. */
 int ingest_start(struct ingest *app);
-/* Waits (bounded by the ack timeout) until every suspended request has its
- * delivery report, so the HTTP server can be stopped without aborting any. */
+/* Called once the daemon is quiesced: answers every suspended request (a
+ * parked wait as timed out, a write as its delivery report says, one Kafka
+ * never took as 503), waits a bounded time for those answers, and stops the
+ * delivery-report threads, so the HTTP server can be stopped without
+ * aborting a request or resuming a freed one. */
 void ingest_drain(struct ingest *app);
+/* After the HTTP server is stopped: frees what requests were using. */
 void ingest_stop(struct ingest *app);
 
 #endif

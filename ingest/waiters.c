@@ -166,16 +166,28 @@ struct waiters *waiters_start(const char *pg_url, char *err, size_t errlen)
     return w;
 }
 
-void waiters_stop(struct waiters *w)
+void waiters_close(struct waiters *w)
 {
     if (!w)
         return;
     pthread_mutex_lock(&w->lock);
+    bool was_closing = w->closing;
     w->closing = true;
     pthread_mutex_unlock(&w->lock);
+    if (was_closing)
+        return;
+    /* After closing is set no request parks (waiters_acked answers at once),
+     * so this one pass resumes every request that ever will need it. */
     expire(w, true);
     atomic_store(&w->stop, true);
     pthread_join(w->thread, NULL);
+}
+
+void waiters_free(struct waiters *w)
+{
+    if (!w)
+        return;
+    waiters_close(w);
     for (size_t i = 0; i < WAITER_BUCKETS; i++) {
         while (w->buckets[i]) {
             struct waiter *next = w->buckets[i]->next;

@@ -37,8 +37,14 @@ struct wait_result {
 };
 
 struct waiters *waiters_start(const char *pg_url, char *err, size_t errlen);
-/* Resumes every parked request as timed out, then stops the thread. */
-void waiters_stop(struct waiters *w);
+/* The first step of a shutdown: resumes every parked request as timed out
+ * (each then answers 202 on its HTTP thread), parks none from now on, and
+ * stops the LISTEN thread. Every other function stays usable, because HTTP
+ * threads still take their results and requests still in Kafka's hands still
+ * register and remove theirs: free only once the HTTP server is stopped. */
+void waiters_close(struct waiters *w);
+/* Frees everything (closing first if needed). No HTTP thread may be running. */
+void waiters_free(struct waiters *w);
 
 /* Parses a Prefer header; returns the wait in seconds (capped at
  * WAIT_MAX_SECONDS) or -1 when it asks for no wait. */

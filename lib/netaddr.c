@@ -112,6 +112,15 @@ bool cidr_contains(const struct cidr *list, size_t n, const struct netaddr *a)
     return false;
 }
 
+int netaddr_forwarded_append(struct buf *list, const char *line)
+{
+    if (!line || line[strspn(line, " \t")] == '\0')
+        return 0;
+    if (list->len > 0 && buf_puts(list, ",") != 0)
+        return -1;
+    return buf_puts(list, line);
+}
+
 void netaddr_client(const struct netaddr *peer, const char *forwarded_for,
                     const struct cidr *trusted, size_t ntrusted, struct netaddr *client)
 {
@@ -131,6 +140,9 @@ void netaddr_client(const struct netaddr *peer, const char *forwarded_for,
             a++;
         while (b > a && (forwarded_for[b - 1] == ' ' || forwarded_for[b - 1] == '\t'))
             b--;
+        len = start > 0 ? start - 1 : 0;
+        if (a == b) /* an empty element ("a, , b" or a trailing comma) */
+            continue;
         struct netaddr hop;
         if (b - a >= sizeof(tok))
             return;
@@ -141,6 +153,5 @@ void netaddr_client(const struct netaddr *peer, const char *forwarded_for,
         *client = hop;
         if (!cidr_contains(trusted, ntrusted, &hop))
             return;
-        len = start > 0 ? start - 1 : 0;
     }
 }

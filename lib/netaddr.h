@@ -3,6 +3,8 @@
 #ifndef SLUICE_NETADDR_H
 #define SLUICE_NETADDR_H
 
+#include "buf.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,10 +31,18 @@ int cidr_parse_list(const char *s, struct cidr *out, size_t max, size_t *count, 
                     size_t errlen);
 bool cidr_contains(const struct cidr *list, size_t n, const struct netaddr *a);
 
+/* Adds one X-Forwarded-For field line to list, the field's combined value: a
+ * list field sent as several lines is one list, the lines in order joined with
+ * "," (RFC 9110 §5.3). A proxy that appends its own line (HAProxy does) is
+ * believed only this way: reading the first line alone would let the client's
+ * line win. Lines of only whitespace add nothing. -1 when out of memory. */
+int netaddr_forwarded_append(struct buf *list, const char *line);
+
 /* The client's address: the socket peer, or, only when the peer is a trusted
  * proxy, the right-most X-Forwarded-For address that is not itself trusted
  * (walking from the right, so addresses a client prepends are never believed).
- * A malformed entry ends the walk at the last trusted hop. */
+ * Empty list elements are skipped (RFC 9110 §5.6.1); a malformed entry ends
+ * the walk at the last trusted hop. */
 void netaddr_client(const struct netaddr *peer, const char *forwarded_for,
                     const struct cidr *trusted, size_t ntrusted, struct netaddr *client);
 

@@ -10,6 +10,12 @@
 # written anew at each start unless SLUICE_ROUTING_FILE names a file of yours.
 # Ctrl-C, SIGINT or SIGTERM stops everything in order: ingest first (it drains
 # its writes into Kafka), then the workers, then the broker, then PostgreSQL.
+#
+# .run/env (SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS, the workers'
+# admin URLs, SLUICE_RUN_PID) exists exactly while the system takes writes:
+# the workers start first, so it is written, whole (temp file and rename),
+# the moment ingest's /readyz answers, when every URL in it answers; it is
+# removed as the stop begins, and at start, in case a run was killed -9.
 set -euo pipefail
 
 build=${1:-build}
@@ -49,6 +55,8 @@ stop_all() {
     ((stopping)) && return
     stopping=1
     trap '' INT TERM
+    # First, so no tool reaches for ports that are about to close.
+    rm -f "$run/env" "$run/env.tmp" "$run/ingest.pid" "$run/notify.pid"
     echo "run: stopping (ingest, workers, broker, database)"
     if [ -n "$ingest_pid" ]; then kill -TERM "$ingest_pid" 2>/dev/null || true; wait "$ingest_pid" 2>/dev/null || true; fi
     for pid in "${persist_pids[@]}" $notify_pid; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -59,6 +67,9 @@ stop_all() {
 }
 trap 'stop_all; exit 0' INT TERM
 trap 'stop_all' EXIT
+
+# A run killed -9 left its file behind: it names ports that are closed now.
+rm -f "$run/env" "$run/env.tmp"
 
 pg_url=$(deploy/dev/pg.sh start "$run/pg")
 
@@ -99,10 +110,6 @@ JSON
 
 export SLUICE_KAFKA_BROKERS="$brokers" SLUICE_PG_URL="$pg_url" SLUICE_ROUTING_FILE="$routing"
 export SLUICE_PUBLIC_URL="http://$listen"
-SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
-ingest_pid=$!
-echo "$ingest_pid" >"$run/ingest.pid"
-wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
 
 # Appends to its log: a replica started again keeps its history.
 start_persist() {
@@ -128,8 +135,16 @@ start_notify() {
 start_notify
 wait_for "sluice-notify" 60 curl -fsS "$notify_url/healthz"
 
-cat >"$run/env" <<ENV
-# Written by make run; source it to reach the running system.
+# Ingest last: once its /readyz answers, everything else already does.
+SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
+ingest_pid=$!
+echo "$ingest_pid" >"$run/ingest.pid"
+wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
+
+# Renamed into place, so a reader never sees half a file.
+cat >"$run/env.tmp" <<ENV
+# Written by make run (pid $$) while it runs; removed when it stops.
+export SLUICE_RUN_PID=$$
 export SLUICE_API_URL=http://$listen
 export SLUICE_PG_URL=$pg_url
 export SLUICE_KAFKA_BROKERS=$brokers
@@ -137,6 +152,7 @@ export SLUICE_PERSIST_ADMIN_URLS="${admin_urls[*]}"
 export SLUICE_NOTIFY_ADMIN_URL=$notify_url
 export SLUICE_ROUTING_FILE=$routing
 ENV
+mv -f "$run/env.tmp" "$run/env"
 
 cat <<MSG
 
@@ -150,7 +166,8 @@ Sluice is running.
                (reload: kill -HUP \$(cat $run/ingest.pid) \$(cat $run/notify.pid))
   deliveries   $run/deliveries.log (the log channel)
   logs         $run/logs/
-  env file     $run/env   (source it: SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS)
+  env file     $run/env   (source it: SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS;
+                            removed when this run stops)
 
 Try it:
   curl -i -X POST http://$listen/v1/events -H 'Content-Type: application/json' \\

@@ -547,6 +547,30 @@ class Stack:
     def kill_persist(self, i):
         self.persist[i].kill()
 
+    def add_persist(self):
+        """Starts one more sluice-persist replica (its own admin port) and
+        returns its index."""
+        self.persist_ports.append(free_port())
+        self.persist.append(None)
+        self.start_persist(len(self.persist) - 1)
+        return len(self.persist) - 1
+
+    def freeze_devkafka(self):
+        """SIGSTOP the broker: connections stay open, nothing answers."""
+        self.devkafka.popen.send_signal(signal.SIGSTOP)
+
+    def thaw_devkafka(self):
+        self.devkafka.popen.send_signal(signal.SIGCONT)
+
+    def persist_metrics(self, i):
+        """{name: value} of replica i's unlabelled samples."""
+        client = self.admin(i)
+        try:
+            text = client.get("/metrics").body.decode()
+        finally:
+            client.close()
+        return {name: v for name, labels, v in parse_metrics(text) if not labels}
+
     def http(self, timeout=30):
         return Http("127.0.0.1", self.ingest_port, timeout)
 

@@ -114,6 +114,54 @@ START_TEST(test_trusted_proxy_chain)
 }
 END_TEST
 
+/* The lines of an X-Forwarded-For sent several times, combined as
+ * netaddr_forwarded_append does (NULL-terminated), then walked. */
+static void assert_client_lines(const char *peer, const char *const *lines, const char *combined,
+                                const char *expected)
+{
+    struct buf list = {0};
+    for (size_t i = 0; lines[i]; i++)
+        ck_assert_int_eq(netaddr_forwarded_append(&list, lines[i]), 0);
+    ck_assert_msg(strcmp(list.len ? list.data : "", combined) == 0,
+                  "combined X-Forwarded-For: expected \"%s\", got \"%s\"", combined,
+                  list.len ? list.data : "");
+    assert_client(peer, list.len ? list.data : NULL, expected);
+    buf_free(&list);
+}
+
+START_TEST(test_forwarded_lines_combined)
+{
+    trust("10.0.0.0/8");
+    /* HAProxy appends its own line after the client's: the client's line
+     * alone would name the spoofed address. */
+    const char *haproxy[] = {"6.6.6.6", "198.51.100.7", NULL};
+    assert_client_lines("10.0.0.5", haproxy, "6.6.6.6,198.51.100.7", "198.51.100.7");
+    /* Two proxies, each adding a line; the inner one is trusted. */
+    const char *two[] = {"6.6.6.6, 1.1.1.1", "198.51.100.7", "10.1.1.1", NULL};
+    assert_client_lines("10.0.0.5", two, "6.6.6.6, 1.1.1.1,198.51.100.7,10.1.1.1", "198.51.100.7");
+    /* Lines of whitespace add nothing; empty elements are skipped. */
+    const char *blank[] = {"", "  ", "198.51.100.7", "\t", NULL};
+    assert_client_lines("10.0.0.5", blank, "198.51.100.7", "198.51.100.7");
+    const char *none[] = {" ", NULL};
+    assert_client_lines("10.0.0.5", none, "", "10.0.0.5");
+    /* Still never believed from an untrusted peer. */
+    assert_client_lines("203.0.113.9", haproxy, "6.6.6.6,198.51.100.7", "203.0.113.9");
+    /* A junk line the proxy did not write ends the walk at the last trusted hop. */
+    const char *junk[] = {"198.51.100.7", "junk", NULL};
+    assert_client_lines("10.0.0.5", junk, "198.51.100.7,junk", "10.0.0.5");
+}
+END_TEST
+
+START_TEST(test_empty_elements_skipped)
+{
+    trust("10.0.0.0/8");
+    assert_client("10.0.0.5", "198.51.100.7, ,10.1.1.1", "198.51.100.7");
+    assert_client("10.0.0.5", "198.51.100.7,", "198.51.100.7");
+    assert_client("10.0.0.5", ",,", "10.0.0.5");
+    assert_client("10.0.0.5", ", 198.51.100.7", "198.51.100.7");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("netaddr");
@@ -122,6 +170,8 @@ int main(void)
     tcase_add_test(tc, test_cidr_lists);
     tcase_add_test(tc, test_untrusted_peer_is_the_client);
     tcase_add_test(tc, test_trusted_proxy_chain);
+    tcase_add_test(tc, test_forwarded_lines_combined);
+    tcase_add_test(tc, test_empty_elements_skipped);
     suite_add_tcase(s, tc);
     return check_run(s);
 }
