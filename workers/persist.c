@@ -150,35 +150,62 @@ static void read_cluster_id(struct persist *p)
         rd_kafka_mem_free(p->consumer, id);
 }
 
+/* The end of each assigned partition's log (-1 where unknown), by one
+ * ListOffsets request for them all. */
+static int64_t *log_ends(struct persist *p, const rd_kafka_topic_partition_list_t *parts)
+{
+    int64_t *ends = malloc((parts->cnt ? (size_t)parts->cnt : 1) * sizeof(*ends));
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
+    if (!ends || !q) {
+        free(ends);
+        if (q)
+            rd_kafka_topic_partition_list_destroy(q);
+        return NULL;
+    }
+    for (int i = 0; i < q->cnt; i++)
+        q->elems[i].offset = RD_KAFKA_OFFSET_END; /* as a timestamp: the latest offset */
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(p->consumer, q, 10000);
+    for (int i = 0; i < q->cnt; i++)
+        ends[i] = err || q->elems[i].err || q->elems[i].offset < 0 ? -1 : q->elems[i].offset;
+    if (err)
+        log_warn("cannot read where the partitions' logs end", "error", rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(q);
+    return ends;
+}
+
 /* Reads the partitions' rows and sets where each starts (persist_log.h);
  * false when PostgreSQL did not answer. */
 static bool start_offsets(struct persist *p, rd_kafka_topic_partition_list_t *parts)
 {
+    const char *params[] = {p->cfg.group};
+    PGresult *res = PQexecParams(p->conn,
+                                 "SELECT topic, partition, next_offset, cluster_id, anchor "
+                                 "FROM kafka_offsets WHERE consumer_group = $1",
+                                 1, NULL, params, NULL, NULL, 0);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        PQclear(res);
+        return false;
+    }
+    int64_t *ends = log_ends(p, parts);
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        char partition[16];
-        snprintf(partition, sizeof(partition), "%d", tp->partition);
-        const char *params[] = {p->cfg.group, tp->topic, partition};
-        PGresult *res = PQexecParams(p->conn,
-                                     "SELECT next_offset, cluster_id, anchor FROM kafka_offsets "
-                                     "WHERE consumer_group = $1 AND topic = $2 AND partition = "
-                                     "$3::int",
-                                     3, NULL, params, NULL, NULL, 0);
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            PQclear(res);
-            return false;
-        }
         struct persist_log_row row = {0};
-        if (PQntuples(res) == 1) {
-            row.next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            row.cluster_id = PQgetisnull(res, 0, 1) ? NULL : PQgetvalue(res, 0, 1);
-            row.anchor = PQgetisnull(res, 0, 2) ? NULL : PQgetvalue(res, 0, 2);
+        bool found = false;
+        for (int r = 0; r < PQntuples(res) && !found; r++) {
+            found = strcmp(PQgetvalue(res, r, 0), tp->topic) == 0 &&
+                    atoi(PQgetvalue(res, r, 1)) == tp->partition;
+            if (found) {
+                row.next = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+                row.cluster_id = PQgetisnull(res, r, 3) ? NULL : PQgetvalue(res, r, 3);
+                row.anchor = PQgetisnull(res, r, 4) ? NULL : PQgetvalue(res, r, 4);
+            }
         }
-        int64_t start = persist_log_start(PQntuples(res) == 1 ? &row : NULL, p->cluster_id);
+        int64_t start = persist_log_start(found ? &row : NULL, p->cluster_id, ends ? ends[i] : -1);
         tp->offset = start < 0 ? RD_KAFKA_OFFSET_BEGINNING : start;
-        PQclear(res);
         lag_set(p, tp->topic, tp->partition, start < 0 ? 0 : start);
     }
+    free(ends);
+    PQclear(res);
     return true;
 }
 
@@ -529,6 +556,7 @@ static void admin_metrics(void *opaque, struct buf *out)
                atomic_load(&p->assigned), since ? (double)(time_now_us() - since) / 1e6 : 0.0);
     buf_puts(out, "# HELP sluice_persist_lag Messages on the partition not yet applied\n"
                   "# TYPE sluice_persist_lag gauge\n");
+    long unknown = 0;
     pthread_rwlock_rdlock(&p->consumer_lock);
     pthread_mutex_lock(&p->lag_lock);
     for (size_t i = 0; i < p->lag_count && p->consumer; i++) {
@@ -536,14 +564,26 @@ static void admin_metrics(void *opaque, struct buf *out)
         const struct lag_entry *e = &p->lag[i];
         if (rd_kafka_get_watermark_offsets(p->consumer, e->topic, e->partition, &low, &high) !=
                 RD_KAFKA_RESP_ERR_NO_ERROR ||
-            high < 0)
+            high < 0) {
+            unknown++;
             continue;
-        long long lag = high - e->next;
+        }
+        /* A position past the log's end belongs to another log (a new broker):
+         * all of this one is still to be read. */
+        long long lag = e->next > high ? high : high - e->next;
         buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", e->topic,
-                   e->partition, lag < 0 ? 0 : lag);
+                   e->partition, lag);
     }
     pthread_mutex_unlock(&p->lag_lock);
     pthread_rwlock_unlock(&p->consumer_lock);
+    /* Until the first fetch of a partition answers, its end is not known and
+     * its lag cannot be told: a drain must not take that for none. */
+    buf_printf(out,
+               "# HELP sluice_persist_lag_unknown_partitions Assigned partitions whose end is "
+               "not known yet\n"
+               "# TYPE sluice_persist_lag_unknown_partitions gauge\n"
+               "sluice_persist_lag_unknown_partitions %ld\n",
+               unknown);
 }
 
 static void metrics_init(struct persist *p)

@@ -38,9 +38,15 @@ static bool other_cluster(const struct persist_log_row *row, const char *cluster
     return row->cluster_id && strcmp(row->cluster_id, cluster_id) != 0;
 }
 
-int64_t persist_log_start(const struct persist_log_row *row, const char *cluster_id)
+int64_t persist_log_start(const struct persist_log_row *row, const char *cluster_id, int64_t end)
 {
     if (!row || row->next <= 0 || other_cluster(row, cluster_id))
+        return -1;
+    /* A log that ends before the row's offset cannot be the row's log (logs
+     * never shrink at their end); started at the row's offset, the consumer
+     * would wait there for messages the new log may never get, skipping
+     * what it has. */
+    if (end >= 0 && end < row->next)
         return -1;
     /* Rows from before logs were named keep the old rule: trust the offset. */
     if (!row->cluster_id || !row->anchor)

@@ -34,8 +34,9 @@ void persist_log_anchor(const void *key, size_t keylen, const void *value, size_
                         char out[PERSIST_ANCHOR_LEN + 1]);
 
 /* Where to start reading a newly assigned partition: an offset, or -1 for
- * the beginning of the log. row is NULL when PostgreSQL has none. */
-int64_t persist_log_start(const struct persist_log_row *row, const char *cluster_id);
+ * the beginning of the log. row is NULL when PostgreSQL has none; end is
+ * where the log ends now (-1 when unknown). */
+int64_t persist_log_start(const struct persist_log_row *row, const char *cluster_id, int64_t end);
 
 enum persist_log_verdict {
     PERSIST_LOG_SAME,   /* the row's log: skip what is below row->next */

@@ -9,7 +9,8 @@
 # (.run/deliveries.log). Edit the file and send SIGHUP to reload it; it is
 # written anew at each start unless SLUICE_ROUTING_FILE names a file of yours.
 # Ctrl-C, SIGINT or SIGTERM stops everything in order: ingest first (it drains
-# its writes into Kafka), then the workers, then the broker, then PostgreSQL.
+# its writes into Kafka), then the workers once they have applied what Kafka
+# holds, then the broker, then PostgreSQL.
 #
 # .run/env (SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS, the workers'
 # admin URLs, SLUICE_RUN_PID) exists exactly while the system takes writes:
@@ -49,7 +50,34 @@ wait_for() {
     done
 }
 
-ingest_pid="" devkafka_pid="" notify_pid="" persist_pids=()
+# The embedded broker keeps its log in memory: a write acknowledged but not
+# yet applied when it stops would be lost with it. So the workers apply the
+# backlog first (bounded by SLUICE_DRAIN_SECONDS), as an orchestrator's drain
+# would. Done means: some replica holds partitions, none is still waiting for
+# its assignment or for the end of a partition, and their lag gauges add up
+# to nothing.
+drain_workers() {
+    local deadline=$((SECONDS + ${SLUICE_DRAIN_SECONDS:-60})) said=0 state url
+    while :; do
+        state=$(for url in "${admin_urls[@]}"; do curl -fsS --max-time 2 "$url/metrics" 2>/dev/null || true; done |
+            awk '/^sluice_persist_lag\{/ { lag += $2 }
+                 /^sluice_persist_assigned_partitions / { held += $2 }
+                 /^sluice_persist_unassigned_seconds / { if ($2 > 0) waiting++ }
+                 /^sluice_persist_lag_unknown_partitions / { if ($2 > 0) waiting++ }
+                 END { printf "%d %d %d\n", lag, held, waiting }')
+        read -r lag held waiting <<<"$state"
+        ((held > 0 && waiting == 0 && lag == 0)) && return 0
+        if ((SECONDS >= deadline)); then
+            echo "run: the workers did not apply everything in ${SLUICE_DRAIN_SECONDS:-60}s ($lag message(s) left, $waiting replica(s) still joining); what they did not apply is lost with the embedded broker" >&2
+            return 1
+        fi
+        ((said)) || echo "run: waiting for the workers to apply what Kafka holds"
+        said=1
+        sleep 0.2
+    done
+}
+
+ingest_pid="" devkafka_pid="" notify_pid="" persist_pids=() admin_urls=()
 stopping=0
 stop_all() {
     ((stopping)) && return
@@ -59,6 +87,7 @@ stop_all() {
     rm -f "$run/env" "$run/env.tmp" "$run/ingest.pid" "$run/notify.pid"
     echo "run: stopping (ingest, workers, broker, database)"
     if [ -n "$ingest_pid" ]; then kill -TERM "$ingest_pid" 2>/dev/null || true; wait "$ingest_pid" 2>/dev/null || true; fi
+    ((${#persist_pids[@]})) && { drain_workers || true; }
     for pid in "${persist_pids[@]}" $notify_pid; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${persist_pids[@]}" $notify_pid; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$devkafka_pid" ]; then kill -TERM "$devkafka_pid" 2>/dev/null || true; wait "$devkafka_pid" 2>/dev/null || true; fi

@@ -1,7 +1,15 @@
-"""Issue 9 item 18: `make run`'s .run/env exists exactly while the system takes
+"""`make run` used as its users do: stopped and started on the same data.
+
+Issue 9 item 18: `make run`'s .run/env exists exactly while the system takes
 writes. It appears, whole, when ingest's /readyz answers (and every URL in it
 answers then), and it is gone once a SIGTERM has stopped the run; a second
 run on the same data writes it again.
+
+Issue 9 item 1: a stop keeps the PostgreSQL cluster and loses the embedded
+broker. Writes that arrive the moment a run is ready, and right up to its
+stop, must all be stored, over three runs on the same data: the stop lets
+the workers apply what Kafka holds, and the next run's persist never skips a
+message of the new broker's log because of the old one's offsets.
 
 deploy/dev/run.sh is driven as `make run` drives it, from a copy of deploy/dev
 in a temporary directory (run.sh keeps its .run next to itself), so the
@@ -19,7 +27,7 @@ import unittest
 import uuid
 
 import harness
-from harness import Abort, Http, free_port, wait_until
+from harness import Abort, Http, Load, check_exactly_once, free_port, wait_until
 
 START_TIMEOUT = 240  # initdb, a sanitizer build, 512 partitions to assign
 # run.sh polls /readyz every 0.1 s, then renames the file into place.
@@ -36,6 +44,24 @@ def read_env(path):
                 name, _, value = line[len("export "):].partition("=")
                 values[name] = " ".join(shlex.split(value))
     return values
+
+
+class RunTarget:
+    """What harness.Load and check_exactly_once need of a running system."""
+
+    def __init__(self, listen, pg_url):
+        self.host, _, port = listen.partition(":")
+        self.port, self.pg_url = int(port), pg_url
+
+    def http(self, timeout=30):
+        return Http(self.host, self.port, timeout)
+
+    def sql(self, query):
+        out = subprocess.run(["psql", self.pg_url, "-XqAt", "-F", "\x1f", "-c", query],
+                             capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"psql failed on {query!r}: {out.stderr.strip()}")
+        return [line.split("\x1f") for line in out.stdout.splitlines() if line]
 
 
 class MakeRun(unittest.TestCase):
@@ -202,6 +228,31 @@ class MakeRun(unittest.TestCase):
                              capture_output=True, text=True, timeout=30)
         if out.stdout.strip() != "1":
             self.fail_with("the first run's event on the second run", "1 row", out.stdout.strip() or out.stderr)
+        self.stop()
+        reports = self.sanitizer_reports()
+        if reports:
+            self.fail_with("sanitizer reports in the run's logs", "none", reports)
+
+    def test_writes_from_ready_to_stop_survive_three_runs(self):
+        runs = []
+        for n in range(3):
+            env = self.start()  # returns once /readyz answered: write at once
+            target = RunTarget(self.listen, env["SLUICE_PG_URL"])
+            run = f"run{n + 1}-{uuid.uuid4().hex[:8]}"
+            load = Load(target, 400 + 300 * n, 4, lambda seq, run=run: {"type": "make-run", "run": run, "seq": seq})
+            load.start()
+            load.join(240)
+            if len(load.acked) != load.total:
+                self.fail_with(f"{run}: every write acknowledged", load.total, load.summary())
+            runs.append((run, load))
+            self.stop()  # right after the last acknowledgement
+        env = self.start()
+        target = RunTarget(self.listen, env["SLUICE_PG_URL"])
+        for run, load in runs:
+            problem = check_exactly_once(target, load, run, timeout=120)
+            if problem:
+                self.fail_with(f"{run}: every acknowledged write stored exactly once after the restarts",
+                               "none missing or doubled", problem)
         self.stop()
         reports = self.sanitizer_reports()
         if reports:

@@ -39,13 +39,22 @@ END_TEST
 START_TEST(start_offsets)
 {
     struct persist_log_row anchored = {.next = 4237, .cluster_id = CLUSTER, .anchor = "ab"};
-    ck_assert_int_eq(persist_log_start(NULL, CLUSTER), -1);
-    ck_assert_int_eq(persist_log_start(&anchored, CLUSTER), 4236); /* one early: see the anchor */
-    ck_assert_int_eq(persist_log_start(&anchored, "another-cluster"), -1);
+    ck_assert_int_eq(persist_log_start(NULL, CLUSTER, 10), -1);
+    /* One early, to see the anchor; the log's end unknown or past the row. */
+    ck_assert_int_eq(persist_log_start(&anchored, CLUSTER, -1), 4236);
+    ck_assert_int_eq(persist_log_start(&anchored, CLUSTER, 4237), 4236);
+    ck_assert_int_eq(persist_log_start(&anchored, CLUSTER, 10608), 4236);
+    ck_assert_int_eq(persist_log_start(&anchored, "another-cluster", 10608), -1);
+    /* A new log that ends before the row: exactly at the anchor's place (a
+     * consumer put there would wait for a message that may never come) or
+     * shorter. */
+    ck_assert_int_eq(persist_log_start(&anchored, CLUSTER, 4236), -1);
+    ck_assert_int_eq(persist_log_start(&anchored, CLUSTER, 12), -1);
     struct persist_log_row reset = {.next = 0, .cluster_id = CLUSTER};
-    ck_assert_int_eq(persist_log_start(&reset, CLUSTER), -1);
+    ck_assert_int_eq(persist_log_start(&reset, CLUSTER, 5), -1);
     struct persist_log_row legacy = {.next = 17};
-    ck_assert_int_eq(persist_log_start(&legacy, CLUSTER), 17);
+    ck_assert_int_eq(persist_log_start(&legacy, CLUSTER, 20), 17);
+    ck_assert_int_eq(persist_log_start(&legacy, CLUSTER, 3), -1);
 }
 END_TEST
 
