@@ -71,6 +71,7 @@ struct import {
     long full_r0, full_wake;
     int full_queued;
     bool ended; /* the body is all in: the splitter was finished */
+    bool cut;   /* ingest began to stop: the rest of the upload was not taken */
 
     char id[UUID_STR_LEN];
     const char *collection; /* "events" or "recipes" */
@@ -194,6 +195,10 @@ static atomic_int full_parked;
  * batch being served still count), gives a wake-up that surely comes: every
  * message queued when a record was refused ends in one report. */
 static atomic_long bulk_reports;
+/* Set once by bulk_close when ingest begins to stop: no upload parks again,
+ * what is kept or still coming is not produced. Process-wide like the list
+ * above: the parked uploads of every connection are woken together. */
+static atomic_bool bulk_stopping;
 
 /* Hands one record to the producer: 0, QUEUE_FULL (the caller keeps p), or
  * another error (p is the caller's to drop). On 0, p's value and headers
@@ -221,11 +226,21 @@ static rd_kafka_resp_err_t try_produce(struct import *imp, struct pending *p)
     return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* Produces the kept records in order; false when the queue is still full. */
+/* Produces the kept records in order; false when the queue is still full.
+ * Stopping, they are dropped instead: never acknowledged, so the answer says
+ * the import is incomplete (503) and the client sends it again. */
 static bool drain_pending(struct import *imp)
 {
     while (imp->pending) {
         struct pending *p = imp->pending;
+        if (atomic_load(&bulk_stopping)) {
+            imp->pending = p->next;
+            if (!imp->pending)
+                imp->pending_tail = &imp->pending;
+            imp->cut = true;
+            pending_free(p);
+            continue;
+        }
         long r0 = atomic_load(&bulk_reports);
         rd_kafka_resp_err_t err = try_produce(imp, p);
         if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -251,6 +266,8 @@ static bool drain_pending(struct import *imp)
  * or enough reports came since the refusal, and none may come any more. */
 static bool park_full(struct import *imp)
 {
+    if (atomic_load(&bulk_stopping))
+        return false; /* drain_pending drops what is kept */
     /* Every message queued at the refusal but the one being reported then
      * ends in a report after full_r0; a quarter of them leaves room for a
      * good run of records, not one. */
@@ -458,9 +475,40 @@ static void import_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
     wake_full();
 }
 
+void bulk_close(void)
+{
+    atomic_store(&bulk_stopping, true);
+    /* Every parked upload now, whatever the reports say: none may still be
+     * suspended when the HTTP server stops. */
+    pthread_mutex_lock(&full_lock);
+    struct import *woken = full_list;
+    full_list = NULL;
+    for (struct import *imp = woken; imp; imp = imp->full_next) {
+        atomic_fetch_sub(&full_parked, 1);
+        pthread_mutex_lock(&imp->lock);
+        if (imp->paused == PAUSED_QUEUE_FULL) {
+            imp->paused = NOT_PAUSED;
+            if (!imp->orphaned)
+                MHD_resume_connection(imp->req->conn);
+        }
+        pthread_mutex_unlock(&imp->lock);
+    }
+    pthread_mutex_unlock(&full_lock);
+    while (woken) {
+        struct import *imp = woken;
+        woken = imp->full_next;
+        import_unref(imp);
+    }
+}
+
 static size_t bulk_feed(struct request *req, const char *data, size_t len)
 {
     struct import *imp = req->stream_state;
+    if (atomic_load(&bulk_stopping)) {
+        /* Read and dropped, so the client gets its 503 once it has sent all. */
+        imp->cut = true;
+        return len;
+    }
     pthread_mutex_lock(&imp->lock);
     if (imp->outstanding >= OUTSTANDING_HIGH) {
         /* Back-pressure: keep the bytes, stop reading until Kafka catches up. */
@@ -611,6 +659,16 @@ static enum MHD_Result bulk_done(struct request *req)
     PQclear(res);
     if (!res)
         log_warn("could not record the import's counts", "import_id", imp->id);
+    if (imp->cut) {
+        char detail[300];
+        snprintf(detail, sizeof(detail),
+                 "Ingest is stopping: %ld record(s) were accepted, the rest of the upload was not "
+                 "read. Send it again (records with the same id are stored once). Import %s.",
+                 accepted, imp->id);
+        const char *headers[] = {"Retry-After", "1", NULL};
+        return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "stopping",
+                                    "Import incomplete", detail, NULL, headers);
+    }
     if (imp->failed) {
         char detail[300], failed[24];
         snprintf(failed, sizeof(failed), "%ld", imp->failed);

@@ -461,7 +461,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
              * reading gets the answer instead of a reset; within bounds, so
              * a client cannot keep a connection busy with it forever. */
             req->discarded += n;
-            if (req->discarded > HTTP_DISCARD_MAX_BYTES ||
+            /* The whole body counts, as the check on the declared length
+             * does: refused on its headers, nothing of it was kept. */
+            if (req->body.len + req->discarded >
+                    (uint64_t)req->app->cfg.max_body_bytes + HTTP_DISCARD_MAX_BYTES ||
                 time_now_us() - req->started_us > (int64_t)HTTP_DISCARD_MAX_MS * 1000)
                 return answer_refusal(req);
             return MHD_YES;

@@ -4,6 +4,7 @@
 #include "idemkeys.h"
 #include "log.h"
 #include "pg.h"
+#include "routes.h"
 #include "routing.h"
 #include "write.h"
 #include "timeutil.h"
@@ -204,6 +205,7 @@ static void drain_producer(rd_kafka_t *rk, int flush_ms)
 void ingest_drain(struct ingest *app)
 {
     waiters_close(app->waiters);
+    bulk_close();
     int flush_ms = (int)app->cfg.ack_timeout_ms + 1000;
     drain_producer(app->producer, flush_ms);
     drain_producer(app->bulk_producer, flush_ms);

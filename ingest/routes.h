@@ -58,6 +58,9 @@ enum MHD_Result epoch_post(struct request *req);
 enum MHD_Result epoch_get(struct request *req);
 enum MHD_Result bulk_begin(struct request *req);
 enum MHD_Result bulk_post(struct request *req);
+/* Ingest begins to stop: parked uploads are resumed and no upload produces
+ * or parks again; each is answered 503 once its body is in. */
+void bulk_close(void);
 enum MHD_Result imports_get(struct request *req);
 enum MHD_Result assistance_post(struct request *req);
 enum MHD_Result assistance_get(struct request *req);

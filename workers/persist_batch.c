@@ -246,7 +246,7 @@ static enum step_result lock_offsets(struct batch_ctx *c)
     r = persist_exec(c,
                      "SELECT partition, next_offset, cluster_id, anchor FROM kafka_offsets "
                      "WHERE consumer_group = $1 AND topic = $2 AND partition = ANY($3::int[]) "
-                     "FOR UPDATE",
+                     "ORDER BY partition FOR UPDATE",
                      3, params, &res, "locking offsets");
     if (r != STEP_OK)
         return r;
@@ -374,47 +374,53 @@ static int send_poison(struct batch_ctx *c, const struct persist_sink *sink)
     return 0;
 }
 
-static bool same_import(const struct persist_item *a, const struct persist_item *b)
+static int by_import_id(const void *x, const void *y)
 {
-    return !b->skip && strcmp(a->import_id, b->import_id) == 0;
+    return strcmp((*(const struct persist_item *const *)x)->import_id,
+                  (*(const struct persist_item *const *)y)->import_id);
 }
 
 /* Each bulk import's share of the batch: every record of it this transaction
  * handled, by what it did (created, updated, unchanged, or dropped as poison),
  * so the counts reach `accepted` exactly once, however often the batch is
- * replayed. */
+ * replayed. The rows are updated in the order of their ids: two replicas'
+ * batches that both hold records of two imports would otherwise lock them in
+ * opposite orders and deadlock. */
 static enum step_result count_imports(struct batch_ctx *c)
 {
+    size_t n = 0;
+    const struct persist_item **firsts = malloc((c->b->count ? c->b->count : 1) * sizeof(*firsts));
+    if (!firsts) {
+        snprintf(c->err, c->errlen, "out of memory");
+        return STEP_TRANSIENT;
+    }
     for (size_t i = 0; i < c->b->count; i++) {
-        const struct persist_item *first = &c->b->items[i];
-        if (first->skip || !first->import_id[0])
-            continue;
-        bool seen = false;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = same_import(first, &c->b->items[j]);
-        if (seen)
-            continue;
-        long n[PERSIST_UNCHANGED + 1] = {0};
-        for (size_t j = i; j < c->b->count; j++) {
-            const struct persist_item *it = &c->b->items[j];
-            if (same_import(first, it))
-                n[it->poison ? PERSIST_NONE : it->outcome]++;
-        }
-        char counts[4][24];
+        const struct persist_item *it = &c->b->items[i];
+        if (!it->skip && it->import_id[0])
+            firsts[n++] = it;
+    }
+    qsort(firsts, n, sizeof(*firsts), by_import_id);
+    enum step_result r = STEP_OK;
+    for (size_t g = 0; g < n && r == STEP_OK;) {
+        long counts[PERSIST_UNCHANGED + 1] = {0};
+        size_t end = g;
+        for (; end < n && strcmp(firsts[end]->import_id, firsts[g]->import_id) == 0; end++)
+            counts[firsts[end]->poison ? PERSIST_NONE : firsts[end]->outcome]++;
+        char text[4][24];
         for (int k = 0; k < 4; k++)
-            snprintf(counts[k], sizeof(counts[k]), "%ld", n[k]);
-        const char *params[] = {first->import_id, counts[PERSIST_CREATED], counts[PERSIST_UPDATED],
-                                counts[PERSIST_UNCHANGED], counts[PERSIST_NONE]};
-        enum step_result r = persist_exec(
+            snprintf(text[k], sizeof(text[k]), "%ld", counts[k]);
+        const char *params[] = {firsts[g]->import_id, text[PERSIST_CREATED], text[PERSIST_UPDATED],
+                                text[PERSIST_UNCHANGED], text[PERSIST_NONE]};
+        r = persist_exec(
             c,
             "UPDATE imports SET created = created + $2::bigint, updated = updated + $3::bigint, "
             "unchanged = unchanged + $4::bigint, dropped = dropped + $5::bigint, "
             "persisted = persisted + $2::bigint + $3::bigint + $4::bigint WHERE id = $1::uuid",
             5, params, NULL, "counting import progress");
-        if (r != STEP_OK)
-            return r;
+        g = end;
     }
-    return STEP_OK;
+    free(firsts);
+    return r;
 }
 
 static void parse_items(struct persist_batch *b, const struct persist_writer *w)

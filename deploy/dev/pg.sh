@@ -49,7 +49,12 @@ start)
         cat "$dir/url"
         exit 0
     fi
-    port=$(free_port)
+    # The port of the last start when it is still free: processes that were
+    # running while the cluster was stopped reconnect to the same URL.
+    port=$(sed -n 's|.*:\([0-9]*\)/sluice$|\1|p' "$dir/url" 2>/dev/null || true)
+    if [ -z "$port" ] || ! /usr/bin/python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$port" 2>/dev/null; then
+        port=$(free_port)
+    fi
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200 -c shared_buffers=256MB -c max_wal_size=2GB" \
         start >/dev/null || { tail -n 20 "$dir/server.log" >&2; exit 1; }

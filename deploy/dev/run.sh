@@ -8,6 +8,10 @@
 # SMTP_TO are; otherwise, and as the fallback, the log channel
 # (.run/deliveries.log). Edit the file and send SIGHUP to reload it; it is
 # written anew at each start unless SLUICE_ROUTING_FILE names a file of yours.
+# Each process runs in a session of its own (setsid): Ctrl-C in a terminal
+# signals the whole foreground group, and processes that stopped by themselves
+# at once would leave the workers no time to apply what the in-memory broker
+# holds. This script takes the signal and stops them in order.
 # Ctrl-C, SIGINT or SIGTERM stops everything in order: ingest first (it drains
 # its writes into Kafka), then the workers once they have applied what Kafka
 # holds, then the broker, then PostgreSQL.
@@ -23,6 +27,8 @@ build=${1:-build}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 run="$root/.run"
+# The last run's logs are often what one wants after stopping it: kept once.
+if [ -d "$run/logs" ]; then rm -rf "$run/logs.prev" && mv "$run/logs" "$run/logs.prev"; fi
 mkdir -p "$run/logs"
 
 listen=${SLUICE_LISTEN:-127.0.0.1:8080}
@@ -67,6 +73,12 @@ drain_workers() {
                  END { printf "%d %d %d\n", lag, held, waiting }')
         read -r lag held waiting <<<"$state"
         ((held > 0 && waiting == 0 && lag == 0)) && return 0
+        local alive=0 pid
+        for pid in "${persist_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=$((alive + 1)); done
+        if ((alive == 0)); then
+            echo "run: no persist replica is running; what they did not apply is lost with the embedded broker" >&2
+            return 1
+        fi
         if ((SECONDS >= deadline)); then
             echo "run: the workers did not apply everything in ${SLUICE_DRAIN_SECONDS:-60}s ($lag message(s) left, $waiting replica(s) still joining); what they did not apply is lost with the embedded broker" >&2
             return 1
@@ -103,7 +115,7 @@ rm -f "$run/env" "$run/env.tmp"
 pg_url=$(deploy/dev/pg.sh start "$run/pg")
 
 rm -f "$run/kafka.bootstrap"
-"$build/sluice-devkafka" --brokers 3 --bootstrap-file "$run/kafka.bootstrap" \
+setsid "$build/sluice-devkafka" --brokers 3 --bootstrap-file "$run/kafka.bootstrap" \
     >"$run/logs/devkafka.log" 2>&1 &
 devkafka_pid=$!
 wait_for "sluice-devkafka" 30 test -s "$run/kafka.bootstrap"
@@ -143,7 +155,7 @@ export SLUICE_PUBLIC_URL="http://$listen"
 # Appends to its log: a replica started again keeps its history.
 start_persist() {
     local i=$1 port=${admin_urls[$(($1 - 1))]##*:}
-    SLUICE_ADMIN_LISTEN="127.0.0.1:$port" "$build/sluice-persist" >>"$run/logs/persist-$i.log" 2>&1 &
+    SLUICE_ADMIN_LISTEN="127.0.0.1:$port" setsid "$build/sluice-persist" >>"$run/logs/persist-$i.log" 2>&1 &
     persist_pids[$(($1 - 1))]=$!
 }
 admin_urls=()
@@ -156,7 +168,7 @@ done
 
 notify_url="http://127.0.0.1:$(free_port)"
 start_notify() {
-    SLUICE_ADMIN_LISTEN="${notify_url#http://}" "$build/sluice-notify" >>"$run/logs/notify.log" 2>&1 &
+    SLUICE_ADMIN_LISTEN="${notify_url#http://}" setsid "$build/sluice-notify" >>"$run/logs/notify.log" 2>&1 &
     notify_pid=$!
     echo "$notify_pid" >"$run/notify.pid"
 }
@@ -165,7 +177,7 @@ start_notify
 wait_for "sluice-notify" 60 curl -fsS "$notify_url/healthz"
 
 # Ingest last: once its /readyz answers, everything else already does.
-SLUICE_LISTEN="$listen" "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
+SLUICE_LISTEN="$listen" setsid "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
 ingest_pid=$!
 echo "$ingest_pid" >"$run/ingest.pid"
 wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
@@ -232,7 +244,7 @@ while :; do
     if ! kill -0 "$ingest_pid" 2>/dev/null; then
         wait "$ingest_pid" 2>/dev/null
         echo "run: sluice-ingest exited (status $?); starting it again"
-        SLUICE_LISTEN="$listen" "$build/sluice-ingest" >>"$run/logs/ingest.log" 2>&1 &
+        SLUICE_LISTEN="$listen" setsid "$build/sluice-ingest" >>"$run/logs/ingest.log" 2>&1 &
         ingest_pid=$!
         echo "$ingest_pid" >"$run/ingest.pid"
     fi

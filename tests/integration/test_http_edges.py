@@ -63,7 +63,15 @@ class HttpEdges(StackCase):
     # ---- item 9: an oversized body sent whole is answered 413, not reset
 
     def test_oversized_body_sent_whole_reads_413(self):
-        body = padded(2 * 1024 * 1024, self.token)
+        self.sent_whole_reads_413(2 * 1024 * 1024, "2 MiB")
+
+    def test_body_at_the_edge_of_the_drain_reads_413(self):
+        # Read and dropped up to 8 MiB beyond the limit (983,040 by default):
+        # a body just inside that is still answered, whatever the framing.
+        self.sent_whole_reads_413(983040 + 8 * 1024 * 1024 - 1, "limit + 8 MiB - 1")
+
+    def sent_whole_reads_413(self, size, label):
+        body = padded(size, self.token)
         for what, kwargs in (("Content-Length", {}), ("chunked", {"encode_chunked": True})):
             conn = self.client()
             try:
@@ -78,14 +86,15 @@ class HttpEdges(StackCase):
                 resp = conn.getresponse()
                 data = resp.read()
             except (BrokenPipeError, ConnectionResetError) as exc:
-                self.fail(f"2 MiB body ({what}) sent whole by http.client: {exc!r} instead of a 413; "
+                self.fail(f"{label} body ({what}) sent whole by http.client: {exc!r} instead of a 413; "
                           f"look at {self.stack.where()}")
             finally:
                 conn.close()
-            self.expect_eq(resp.status, 413, f"2 MiB body ({what}) sent whole: status")
+            self.expect_eq(resp.status, 413, f"{label} body ({what}) sent whole: status")
             self.expect(resp.getheader("Content-Type", "").startswith("application/problem+json"),
-                        f"2 MiB body ({what}): Content-Type", "application/problem+json", resp.getheader("Content-Type"))
-            self.expect_eq(json.loads(data)["status"], 413, f"2 MiB body ({what}): problem status")
+                        f"{label} body ({what}): Content-Type", "application/problem+json",
+                        resp.getheader("Content-Type"))
+            self.expect_eq(json.loads(data)["status"], 413, f"{label} body ({what}): problem status")
 
     def test_oversized_body_with_expect_is_413_at_once(self):
         # A client that waits for 100 Continue is answered before it sends anything.

@@ -171,8 +171,13 @@ class MakeRun(unittest.TestCase):
             self.fail_with(f"kcat -L -b {env.get('SLUICE_KAFKA_BROKERS')}", "metadata naming sluice.events",
                            (kc.stderr or kc.stdout).strip()[:500])
 
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, ctrl_c=False):
+        """SIGTERM to run.sh, or with ctrl_c SIGINT to its whole process
+        group, as a terminal's Ctrl-C sends it."""
+        if ctrl_c:
+            os.killpg(self.proc.pid, signal.SIGINT)
+        else:
+            self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(120)
         except subprocess.TimeoutExpired:
@@ -234,6 +239,7 @@ class MakeRun(unittest.TestCase):
             self.fail_with("sanitizer reports in the run's logs", "none", reports)
 
     def test_writes_from_ready_to_stop_survive_three_runs(self):
+        """Stopped by SIGTERM once, then twice by Ctrl-C."""
         runs = []
         for n in range(3):
             env = self.start()  # returns once /readyz answered: write at once
@@ -245,7 +251,9 @@ class MakeRun(unittest.TestCase):
             if len(load.acked) != load.total:
                 self.fail_with(f"{run}: every write acknowledged", load.total, load.summary())
             runs.append((run, load))
-            self.stop()  # right after the last acknowledgement
+            # Right after the last acknowledgement; Ctrl-C reaches every
+            # process of the terminal's group, not only run.sh.
+            self.stop(ctrl_c=n > 0)
         env = self.start()
         target = RunTarget(self.listen, env["SLUICE_PG_URL"])
         for run, load in runs:
