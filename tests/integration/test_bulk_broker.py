@@ -123,3 +123,51 @@ class BulkBrokerKilled(StackCase):
         self.expect_eq((imp["received"], imp["accepted"] + imp["rejected"]), (head_n + tail_n, head_n + tail_n),
                        "every record counted once: accepted + rejected = received")
         self.expect(imp["rejected"] >= tail_n, "records after the kill are rejected", f">= {tail_n}", imp)
+
+
+class BulkShutdown(BulkQueueFull):
+    """SIGTERM with uploads parked on a full queue (the broker frozen): each
+    is resumed and answered, and ingest exits cleanly. It used to abort in
+    MHD_stop_daemon ("called while we have suspended connections")."""
+
+    def test_full_queue_parks_uploads_and_healthz_answers(self):
+        pass  # the parent's test; this class tests the stop
+
+    def test_sigterm_with_parked_uploads(self):
+        tag = f"stop{self.token}"
+        bodies = [b"[" + b",".join(records(f"{tag}-{u}", PER_UPLOAD)) + b"]" for u in range(UPLOADS)]
+        since = self.stack.log_offset("ingest")
+        results, errors = [None] * UPLOADS, []
+        self.stack.freeze_devkafka()
+        try:
+            def upload(i):
+                client = self.stack.http(timeout=180)
+                try:
+                    results[i] = client.request("POST", "/v1/bulk", bodies[i], {"Content-Type": "application/json"})
+                except (http.client.HTTPException, OSError) as exc:
+                    errors.append((i, repr(exc)))
+                finally:
+                    client.close()
+
+            threads = [threading.Thread(target=upload, args=(i,), daemon=True) for i in range(UPLOADS)]
+            for t in threads:
+                t.start()
+            self.wait(lambda: any("bulk producer queue full" in line for line in self.stack.log_lines("ingest", since)),
+                      120, "ingest to log 'bulk producer queue full'")
+            problem = self.stack.ingest.stop(timeout=60)
+        finally:
+            self.stack.thaw_devkafka()
+        for t in threads:
+            t.join(120)
+        self.expect(problem is None, "ingest stops cleanly with uploads parked", "exit 0, no sanitizer report",
+                    problem)
+        answered = [r for r in results if r is not None]
+        for r in answered:
+            self.expect(r.status in (202, 503), "an upload cut by the stop is answered", "202 or 503", r)
+            if r.status == 503:
+                self.expect_problem(r, 503, "an upload cut by the stop")
+        self.expect(len(answered) + len(errors) == UPLOADS, "every upload ended", UPLOADS,
+                    f"{len(answered)} answered, {len(errors)} transport errors")
+        self.expect(len(answered) >= UPLOADS // 2, "most uploads read their answer", f">= {UPLOADS // 2}",
+                    f"{len(answered)} answered; transport errors {errors[:3]}")
+        self.stack.start_ingest()
