@@ -14,6 +14,7 @@
  * No HTTP thread ever waits on Kafka: a record the producer queue has no
  * room for is kept (with the ones cut after it, in order) and the upload is
  * parked until delivery reports have made room (see park_full). */
+#include "body.h"
 #include "envelope.h"
 #include "events.h"
 #include "http.h"
@@ -300,6 +301,21 @@ static bool park_full(struct import *imp)
 
 static void import_unref(struct import *imp);
 
+/* Takes imp off the parked count and resumes its connection; under
+ * full_lock, with imp already off full_list (its list reference is the
+ * caller's to drop). */
+static void unpark(struct import *imp)
+{
+    atomic_fetch_sub(&full_parked, 1);
+    pthread_mutex_lock(&imp->lock);
+    if (imp->paused == PAUSED_QUEUE_FULL) {
+        imp->paused = NOT_PAUSED;
+        if (!imp->orphaned)
+            MHD_resume_connection(imp->req->conn);
+    }
+    pthread_mutex_unlock(&imp->lock);
+}
+
 /* From a delivery report (the poll thread), once counted: resumes the
  * parked uploads the queue has room for now. */
 static void wake_full(void)
@@ -316,14 +332,7 @@ static void wake_full(void)
             continue;
         }
         *at = imp->full_next;
-        atomic_fetch_sub(&full_parked, 1);
-        pthread_mutex_lock(&imp->lock);
-        if (imp->paused == PAUSED_QUEUE_FULL) {
-            imp->paused = NOT_PAUSED;
-            if (!imp->orphaned)
-                MHD_resume_connection(imp->req->conn);
-        }
-        pthread_mutex_unlock(&imp->lock);
+        unpark(imp);
         imp->full_next = woken;
         woken = imp;
     }
@@ -368,7 +377,7 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
         return;
     }
     char why[300];
-    json_t *obj = validate_parse_object(data, len, why, sizeof(why));
+    json_t *obj = body_parse_object(data, len, why, sizeof(why));
     if (!obj) {
         /* JSON that is not an object still tells a JSON upload from one
          * that is not JSON at all (a 400). */
@@ -483,16 +492,8 @@ void bulk_close(void)
     pthread_mutex_lock(&full_lock);
     struct import *woken = full_list;
     full_list = NULL;
-    for (struct import *imp = woken; imp; imp = imp->full_next) {
-        atomic_fetch_sub(&full_parked, 1);
-        pthread_mutex_lock(&imp->lock);
-        if (imp->paused == PAUSED_QUEUE_FULL) {
-            imp->paused = NOT_PAUSED;
-            if (!imp->orphaned)
-                MHD_resume_connection(imp->req->conn);
-        }
-        pthread_mutex_unlock(&imp->lock);
-    }
+    for (struct import *imp = woken; imp; imp = imp->full_next)
+        unpark(imp);
     pthread_mutex_unlock(&full_lock);
     while (woken) {
         struct import *imp = woken;

@@ -21,32 +21,6 @@ bool validate_json_content_type(const char *ct)
            strncasecmp(ct + len - 5, "+json", 5) == 0;
 }
 
-json_t *validate_parse_object(const char *body, size_t len, char *detail, size_t detaillen)
-{
-    if (len == 0) {
-        snprintf(detail, detaillen, "The request body is empty; expected a JSON object.");
-        return NULL;
-    }
-    json_error_t err;
-    /* Duplicate keys make a body ambiguous: refuse rather than guess. */
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
-    if (!doc) {
-        snprintf(detail, detaillen, "The body is not valid JSON: %s (line %d, column %d).",
-                 err.text, err.line, err.column);
-        return NULL;
-    }
-    if (!json_is_object(doc)) {
-        snprintf(detail, detaillen, "Expected a JSON object, got %s.",
-                 json_is_array(doc)    ? "an array"
-                 : json_is_string(doc) ? "a string"
-                 : json_is_number(doc) ? "a number"
-                                       : "a literal");
-        json_decref(doc);
-        return NULL;
-    }
-    return doc;
-}
-
 static bool utf8_length_between(const char *s, size_t min, size_t max)
 {
     size_t chars = utf8_length(s);

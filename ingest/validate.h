@@ -18,10 +18,6 @@
 /* True for "application/json" and "application/<x>+json", with parameters. */
 bool validate_json_content_type(const char *content_type);
 
-/* Returns a new reference to the parsed object, or NULL with a one-line
- * reason in detail (malformed, invalid UTF-8, too deep, not an object...). */
-json_t *validate_parse_object(const char *body, size_t len, char *detail, size_t detaillen);
-
 struct event_input {
     const char *type; /* borrowed from the object; NULL when absent */
     int64_t occurred_at_us;

@@ -21,7 +21,8 @@ def records(tag, n, start=0):
             for i in range(start, start + n)]
 
 
-class BulkQueueFull(StackCase):
+class BulkUploads(StackCase):
+    """What the tests of a broker that stops answering share (no tests of its own)."""
     # No worker: nothing here reads the rows, and the CPU is better spent on ingest.
     stack_options = {"persist": 0}
 
@@ -38,6 +39,27 @@ class BulkQueueFull(StackCase):
             client.close()
         return time.monotonic() - start
 
+    def start_uploads(self, bodies):
+        """One thread per body, each POSTing it to /v1/bulk: (threads, the
+        responses by index (None until answered), transport errors)."""
+        results, errors = [None] * len(bodies), []
+
+        def upload(i):
+            client = self.stack.http(timeout=180)
+            try:
+                results[i] = client.request("POST", "/v1/bulk", bodies[i], {"Content-Type": "application/json"})
+            except (http.client.HTTPException, OSError) as exc:
+                errors.append((i, repr(exc)))
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=upload, args=(i,), daemon=True) for i in range(len(bodies))]
+        for t in threads:
+            t.start()
+        return threads, results, errors
+
+
+class BulkQueueFull(BulkUploads):
     def test_full_queue_parks_uploads_and_healthz_answers(self):
         """The broker frozen (SIGSTOP): each upload stops at its own
         back-pressure mark until together they fill the producer queue; the
@@ -45,21 +67,9 @@ class BulkQueueFull(StackCase):
         tag = f"full{self.token}"
         bodies = [b"[" + b",".join(records(f"{tag}-{u}", PER_UPLOAD)) + b"]" for u in range(UPLOADS)]
         since = self.stack.log_offset("ingest")
-        results, errors = [None] * UPLOADS, []
         self.stack.devkafka.popen.send_signal(signal.SIGSTOP)
         try:
-            def upload(i):
-                client = self.stack.http(timeout=180)
-                try:
-                    results[i] = client.request("POST", "/v1/bulk", bodies[i], {"Content-Type": "application/json"})
-                except (http.client.HTTPException, OSError) as exc:
-                    errors.append((i, repr(exc)))
-                finally:
-                    client.close()
-
-            threads = [threading.Thread(target=upload, args=(i,), daemon=True) for i in range(UPLOADS)]
-            for t in threads:
-                t.start()
+            threads, results, errors = self.start_uploads(bodies)
             # /healthz is probed all along, until ingest says the queue is full
             # (then a few more times): an HTTP thread held by a blocked
             # upload shows as a slow probe.
@@ -125,33 +135,18 @@ class BulkBrokerKilled(StackCase):
         self.expect(imp["rejected"] >= tail_n, "records after the kill are rejected", f">= {tail_n}", imp)
 
 
-class BulkShutdown(BulkQueueFull):
+class BulkShutdown(BulkUploads):
     """SIGTERM with uploads parked on a full queue (the broker frozen): each
     is resumed and answered, and ingest exits cleanly. It used to abort in
     MHD_stop_daemon ("called while we have suspended connections")."""
-
-    def test_full_queue_parks_uploads_and_healthz_answers(self):
-        pass  # the parent's test; this class tests the stop
 
     def test_sigterm_with_parked_uploads(self):
         tag = f"stop{self.token}"
         bodies = [b"[" + b",".join(records(f"{tag}-{u}", PER_UPLOAD)) + b"]" for u in range(UPLOADS)]
         since = self.stack.log_offset("ingest")
-        results, errors = [None] * UPLOADS, []
         self.stack.freeze_devkafka()
         try:
-            def upload(i):
-                client = self.stack.http(timeout=180)
-                try:
-                    results[i] = client.request("POST", "/v1/bulk", bodies[i], {"Content-Type": "application/json"})
-                except (http.client.HTTPException, OSError) as exc:
-                    errors.append((i, repr(exc)))
-                finally:
-                    client.close()
-
-            threads = [threading.Thread(target=upload, args=(i,), daemon=True) for i in range(UPLOADS)]
-            for t in threads:
-                t.start()
+            threads, results, errors = self.start_uploads(bodies)
             self.wait(lambda: any("bulk producer queue full" in line for line in self.stack.log_lines("ingest", since)),
                       120, "ingest to log 'bulk producer queue full'")
             problem = self.stack.ingest.stop(timeout=60)
