@@ -4,6 +4,7 @@
 #include "events.h"
 
 #include "cursor.h"
+#include "digest.h"
 #include "envelope.h"
 #include "http.h"
 #include "idemkeys.h"
@@ -15,7 +16,6 @@
 #include "write.h"
 
 #include <errno.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +23,11 @@
 #define QUERY_LIMIT_DEFAULT 100
 #define QUERY_LIMIT_MAX 1000
 
-static void sha256_hex(const void *data, size_t len, char out[2 * SHA256_DIGEST_LENGTH + 1])
+/* SHA-256 of one byte range as hex (lib/digest.h). */
+static void sha256_hex(const void *data, size_t len, char out[DIGEST_HEX_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(data, len, digest);
-    for (size_t i = 0; i < sizeof(digest); i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0x0f];
-    }
-    out[2 * sizeof(digest)] = '\0';
+    struct digest_part part = {data, len};
+    digest_sha256_hex(&part, 1, out);
 }
 
 int events_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
@@ -42,7 +37,7 @@ int events_content_id(const char *collection, const json_t *obj, char id[UUID_ST
     char *canonical = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
     if (!canonical)
         return -1;
-    char digest[2 * SHA256_DIGEST_LENGTH + 1], name[128];
+    char digest[DIGEST_HEX_LEN + 1], name[128];
     sha256_hex(canonical, strlen(canonical), digest);
     free(canonical);
     int n = snprintf(name, sizeof(name), "%.32s\ncontent\n%s", collection, digest);
@@ -181,7 +176,7 @@ struct keyed_write {
     char key[320]; /* principal, collection and header key: the index's name for it */
     char header_key[VALIDATE_ID_MAX + 1];
     enum idem_claim claim;
-    char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
+    char fingerprint[DIGEST_HEX_LEN + 1];
     char stored_id[UUID_STR_LEN];
     char *value; /* the envelope, owned until write_start takes it */
     size_t len;
@@ -224,7 +219,7 @@ static enum MHD_Result keyed_write_on_pool(struct request *req)
 {
     struct keyed_write *kw = req->stream_state;
     if (kw->claim == IDEM_FIRST) {
-        char stored_fp[2 * SHA256_DIGEST_LENGTH + 1];
+        char stored_fp[DIGEST_HEX_LEN + 1];
         enum stored_state st =
             stored_key(req->app, kw->header_key, kw->fingerprint, stored_fp, kw->stored_id);
         if (st == STORED_SAME || st == STORED_DIFFERENT) {
@@ -273,7 +268,7 @@ enum MHD_Result events_post(struct request *req)
         return ret;
 
     struct problem_errors pe = {0};
-    char fingerprint[2 * SHA256_DIGEST_LENGTH + 1];
+    char fingerprint[DIGEST_HEX_LEN + 1];
     size_t len;
     struct event_options opt = {.idem_key = idem_key, .time_field = time_field};
     char *value =

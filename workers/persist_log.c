@@ -1,35 +1,23 @@
 #include "persist_log.h"
 
-#include <openssl/evp.h>
+#include "digest.h"
+
 #include <stdio.h>
 #include <string.h>
 
 void persist_log_anchor(const void *key, size_t keylen, const void *value, size_t len,
                         char out[PERSIST_ANCHOR_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
     /* The key's length first, so (key "ab", value "c") and ("a", "bc") differ. */
     unsigned char klen[8];
     for (int i = 0; i < 8; i++)
         klen[i] = (unsigned char)((uint64_t)keylen >> (8 * i));
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(ctx, klen, sizeof(klen)) == 1 &&
-              (!keylen || EVP_DigestUpdate(ctx, key, keylen) == 1) &&
-              (!len || EVP_DigestUpdate(ctx, value, len) == 1) &&
-              EVP_DigestFinal_ex(ctx, digest, &dlen) == 1;
-    EVP_MD_CTX_free(ctx);
-    if (!ok) {
-        /* Only an allocation failure gets here: an anchor that matches no
-         * message makes the partition prove itself again, never skip. */
-        memset(digest, 0, sizeof(digest));
-    }
-    for (size_t i = 0; i < PERSIST_ANCHOR_LEN / 2; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0x0f];
-    }
+    struct digest_part parts[] = {{klen, sizeof(klen)}, {key, keylen}, {value, len}};
+    char hex[DIGEST_HEX_LEN + 1];
+    /* On failure (no memory) the digest is all zeros: it matches no stored
+     * anchor, so the partition proves itself again rather than skip. */
+    digest_sha256_hex(parts, sizeof(parts) / sizeof(parts[0]), hex);
+    memcpy(out, hex, PERSIST_ANCHOR_LEN);
     out[PERSIST_ANCHOR_LEN] = '\0';
 }
 

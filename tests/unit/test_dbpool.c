@@ -53,7 +53,9 @@ START_TEST(test_queue_bound_refuses_at_once)
     ck_assert_int_eq(dbpool_submit(pool, blocked_job, NULL), 0);
     ck_assert_int_eq(dbpool_submit(pool, blocked_job, NULL), 0);
     for (int i = 0; i < 400 && atomic_load(&started) != 2; i++)
-        usleep(5000);
+        usleep(5000); /* a bounded wait on the condition: 2 s at most */
+    ck_assert_msg(atomic_load(&started) == 2, "both pool threads took a job within 2 s (%d did)",
+                  atomic_load(&started));
     accepted = 2;
     for (int i = 0; i < 10; i++)
         accepted += dbpool_submit(pool, blocked_job, NULL) == 0;

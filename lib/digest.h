@@ -1,0 +1,20 @@
+/* digest: SHA-256 as lowercase hex (OpenSSL's EVP), of one byte range or of
+ * several hashed as one, for request fingerprints, content identities and
+ * the anchors of applied offsets. No allocation; nothing to free. */
+#ifndef SLUICE_DIGEST_H
+#define SLUICE_DIGEST_H
+
+#include <stddef.h>
+
+#define DIGEST_HEX_LEN 64
+
+struct digest_part {
+    const void *data;
+    size_t len;
+};
+
+/* The digest of the parts in order into out; -1 (out all zeros) only when
+ * OpenSSL cannot allocate its context. */
+int digest_sha256_hex(const struct digest_part *parts, size_t n, char out[DIGEST_HEX_LEN + 1]);
+
+#endif
