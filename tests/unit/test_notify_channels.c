@@ -1,4 +1,4 @@
-/* Unit tests for workers/notify_channels.c: a routing file becomes a set of
+/* Unit tests for notify/notify_channels.c: a routing file becomes a set of
  * live channels; a bad file or a channel that could outlive its lease is
  * refused with the place named; references keep a swapped-out set alive. */
 #include "notify_channels.h"

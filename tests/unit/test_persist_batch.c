@@ -1,4 +1,4 @@
-/* Unit tests for workers/persist_batch.c's persist_copy_row: one event as a
+/* Unit tests for persist/persist_batch.c's persist_copy_row: one event as a
  * line of COPY ... FROM STDIN text format, with backslash, tab, newline and
  * carriage return escaped and NULL as \N, so no value can break out of its
  * column or row. Envelopes are made the way the worker gets them: built, then

@@ -1,4 +1,4 @@
-/* Unit tests for workers/persist_log.c: where a partition starts and what a
+/* Unit tests for persist/persist_log.c: where a partition starts and what a
  * batch's first messages say about which log a kafka_offsets row belongs to.
  * The cases are the ways a second `make run` lost acknowledged writes: a dev
  * broker restarted (same cluster id, new logs), a log that grew past the old

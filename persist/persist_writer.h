@@ -1,5 +1,5 @@
 /* persist_writer: what a collection plugs into persist_batch (private to
- * workers/). persist_batch owns the transaction, the offsets, the DLQ and the
+ * persist/). persist_batch owns the transaction, the offsets, the DLQ and the
  * notifications; a writer only parses its envelopes and writes its rows, and
  * reports whether PostgreSQL refused the data (poison) or was unavailable
  * (retry). */

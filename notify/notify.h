@@ -1,5 +1,5 @@
 /* notify: the state of one sluice-notify process, shared by its modules
- * (private to workers/).
+ * (private to notify/).
  *
  *   notify_record.c   consumer side: records each request and its pending
  *                     deliveries in PostgreSQL, then commits the offsets
