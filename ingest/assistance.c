@@ -103,7 +103,7 @@ static int recorded_before(struct ingest *app, const char *id, const char *topic
     return state;
 }
 
-enum MHD_Result assistance_post(struct request *req)
+static enum MHD_Result assistance_post(struct request *req)
 {
     const char *idem_key;
     enum MHD_Result ret;
@@ -154,8 +154,8 @@ enum MHD_Result assistance_post(struct request *req)
                                    "Internal error", "Could not encode the request.", NULL, NULL);
         goto out;
     }
-    ret = write_start(req, req->app->assistance_topic, req->id, strlen(req->id), value, len,
-                      waiters_parse_prefer(http_header(req, "Prefer")), respond_written);
+    ret = write_start(req, ingest_topic(req->app, "assistance"), req->id, strlen(req->id), value,
+                      len, waiters_parse_prefer(http_header(req, "Prefer")), respond_written);
 out:
     problem_errors_free(&pe);
     json_decref(body);
@@ -176,7 +176,7 @@ static const char *const ASSISTANCE_SQL =
     "  FROM assistance_deliveries d WHERE d.request_id = r.id), '[]'::json))::text "
     "FROM assistance_requests r WHERE r.id = $1::uuid";
 
-enum MHD_Result assistance_get(struct request *req)
+static enum MHD_Result assistance_get(struct request *req)
 {
     struct uuid u;
     if (uuid_parse(req->param, &u) != 0)
@@ -206,3 +206,12 @@ enum MHD_Result assistance_get(struct request *req)
     PQclear(res);
     return ret;
 }
+
+/* The assistance collection's endpoints: its row's http in lib/collection.c. */
+static const struct route endpoints[] = {
+    /* Looks up an Idempotency-Key's first request before producing. */
+    {"POST", "/v1/assistance", assistance_post, NULL, ROUTE_ON_DB},
+    {"GET", "/v1/assistance/{id}", assistance_get, NULL, ROUTE_ON_DB},
+    {NULL, NULL, NULL, NULL, 0},
+};
+const struct collection_http assistance_http = {.routes = endpoints};

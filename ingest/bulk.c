@@ -1,4 +1,5 @@
-/* bulk: POST /v1/bulk?collection=events|recipes streams a JSON array or NDJSON
+/* bulk: POST /v1/bulk?collection=<name> (a collection with an import,
+ * collection.h) streams a JSON array or NDJSON
  * (optionally gzip) record by record: each record is validated alone,
  * produced with back-pressure (the upload stops being read while too many
  * records wait for Kafka), and the answer 202 {import_id, accepted, rejected}
@@ -22,6 +23,7 @@
 #include "log.h"
 #include "reads.h"
 #include "recipe.h"
+#include "collection.h"
 #include "routes.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -75,7 +77,7 @@ struct import {
     bool cut;   /* ingest began to stop: the rest of the upload was not taken */
 
     char id[UUID_STR_LEN];
-    const char *collection; /* "events" or "recipes" */
+    const struct collection *collection; /* one that can be imported */
     const char *topic;
     bool gzip;
     bool inflate_ready, inflate_done;
@@ -134,55 +136,6 @@ static void reject(struct import *imp, size_t index, const char *message)
         json_array_append_new(imp->errors, json_pack("{s:I, s:o}", "index", (json_int_t)index,
                                                      "message", m ? m : json_string("invalid")));
     }
-}
-
-static void first_problem(const struct problem_errors *pe, char *out, size_t outlen)
-{
-    json_t *e = json_array_get(pe->list, 0);
-    snprintf(out, outlen, "%s: %s", json_string_value(json_object_get(e, "pointer")),
-             json_string_value(json_object_get(e, "message")));
-}
-
-/* A recipe record: an "id" (a UUID, or any text) names the recipe, so
- * importing the same file twice creates nothing new. */
-static char *recipe_record(struct import *imp, json_t *obj, char id[UUID_STR_LEN], char *why,
-                           size_t whylen, size_t *len)
-{
-    struct uuid u;
-    json_t *given = json_object_get(obj, "id");
-    if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
-        uuid_format(&u, id);
-    } else if (json_is_string(given) || json_is_integer(given)) {
-        char name[400];
-        int n = json_is_string(given) ? snprintf(name, sizeof(name), "recipes\nexternal\n%s",
-                                                 json_string_value(given))
-                                      : snprintf(name, sizeof(name), "recipes\nexternal\n%lld",
-                                                 (long long)json_integer_value(given));
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n < sizeof(name) ? (size_t)n : 0);
-        uuid_format(&u, id);
-    } else if (given && !json_is_null(given)) {
-        snprintf(why, whylen, "/id: must be a string or an integer");
-        return NULL;
-    } else if (events_content_id("recipes", obj, id) != 0) {
-        /* Named by content like an event without id: the same file imported
-         * twice is the same recipes. */
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    json_object_del(obj, "id");
-    struct problem_errors pe = {0};
-    if (recipe_validate(obj, &pe) > 0) {
-        first_problem(&pe, why, whylen);
-        problem_errors_free(&pe);
-        return NULL;
-    }
-    char write_id[UUID_STR_LEN];
-    if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0)
-        return NULL;
-    uuid_format(&u, write_id);
-    (void)imp;
-    return envelope_build_recipe(write_id, WRITE_PRINCIPAL, time_now_us(), "create", id, -1, obj,
-                                 len);
 }
 
 /* Imports parked because the bulk producer's queue was full, woken from the
@@ -390,18 +343,8 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
     imp->parsed++;
     char id[UUID_STR_LEN] = "";
     size_t vlen = 0;
-    char *value;
-    if (strcmp(imp->collection, "events") == 0) {
-        char fingerprint[65];
-        struct problem_errors pe = {0};
-        struct event_options opt = {.time_field = imp->time_field, .content_identity = true};
-        value = events_envelope(obj, data, len, &opt, id, fingerprint, &pe, &vlen);
-        if (!value)
-            first_problem(&pe, why, sizeof(why));
-        problem_errors_free(&pe);
-    } else {
-        value = recipe_record(imp, obj, id, why, sizeof(why), &vlen);
-    }
+    struct import_record rec = {obj, data, len, imp->time_field};
+    char *value = imp->collection->http->import(&rec, id, why, sizeof(why), &vlen);
     json_decref(obj);
     if (!value) {
         reject(imp, index, why);
@@ -540,6 +483,29 @@ static void bulk_release(struct request *req)
     import_unref(imp);
 }
 
+static bool importable(const struct collection *c)
+{
+    return c->http && c->http->import;
+}
+
+/* "collection must be events or recipes." from the collection table. */
+static void importable_list(char *out, size_t outlen)
+{
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < collection_count; i++)
+        n += importable(&collections[i]);
+    int w = snprintf(out, outlen, "collection must be ");
+    for (size_t i = 0; i < collection_count && w > 0 && (size_t)w < outlen; i++) {
+        if (!importable(&collections[i]))
+            continue;
+        k++;
+        w += snprintf(out + w, outlen - (size_t)w, "%s%s", collections[i].name,
+                      k == n       ? "."
+                      : k + 1 == n ? " or "
+                                   : ", ");
+    }
+}
+
 static enum MHD_Result bad_upload(struct request *req, unsigned status, const char *slug,
                                   const char *detail)
 {
@@ -548,17 +514,15 @@ static enum MHD_Result bad_upload(struct request *req, unsigned status, const ch
 
 enum MHD_Result bulk_begin(struct request *req)
 {
-    const char *collection = http_query(req, "collection");
-    if (!collection || !*collection)
-        collection = "events"; /* the seed's POST /v1/bulk */
-    const char *topic = NULL;
-    if (strcmp(collection, "events") == 0)
-        topic = req->app->events_topic;
-    else if (strcmp(collection, "recipes") == 0)
-        topic = req->app->recipes_topic;
-    else
-        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "unknown-collection",
-                          "collection must be events or recipes.");
+    const char *name = http_query(req, "collection");
+    if (!name || !*name)
+        name = "events"; /* the seed's POST /v1/bulk */
+    const struct collection *collection = collection_find(name);
+    if (!collection || !importable(collection)) {
+        char detail[256];
+        importable_list(detail, sizeof(detail));
+        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "unknown-collection", detail);
+    }
     const char *ct = http_header(req, "Content-Type");
     size_t ctlen = ct ? strcspn(ct, "; ") : 0;
     bool ndjson = ct && ((ctlen == 20 && strncasecmp(ct, "application/x-ndjson", 20) == 0) ||
@@ -569,9 +533,11 @@ enum MHD_Result bulk_begin(struct request *req)
                           "(application/x-ndjson).");
     const char *time_field = http_query(req, "time_field");
     char why[160];
-    if (time_field && strcmp(collection, "events") != 0)
-        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "invalid-query",
-                          "time_field applies to events only.");
+    if (time_field && !collection->http->import_time_field) {
+        char detail[256];
+        snprintf(detail, sizeof(detail), "time_field does not apply to %s.", collection->name);
+        return bad_upload(req, MHD_HTTP_BAD_REQUEST, "invalid-query", detail);
+    }
     if (time_field && !validate_time_field(time_field, why, sizeof(why))) {
         char detail[256];
         snprintf(detail, sizeof(detail),
@@ -597,7 +563,7 @@ enum MHD_Result bulk_begin(struct request *req)
                                     "Internal error", "Could not start the import.", NULL, NULL);
     }
     uuid_format(&u, imp->id);
-    const char *params[] = {imp->id, collection};
+    const char *params[] = {imp->id, collection->name};
     bool transient;
     PGresult *res = reads_query(req->app,
                                 "INSERT INTO imports (id, collection, status, started_at) "
@@ -615,8 +581,8 @@ enum MHD_Result bulk_begin(struct request *req)
     imp->req = req;
     imp->rk = req->app->bulk_producer;
     imp->pending_tail = &imp->pending;
-    imp->collection = strcmp(collection, "events") == 0 ? "events" : "recipes";
-    imp->topic = topic;
+    imp->collection = collection;
+    imp->topic = req->app->topics[collection_index(collection)];
     imp->errors = json_array();
     imp->gzip = gzip;
     if (gzip) {

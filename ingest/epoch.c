@@ -91,7 +91,7 @@ static enum MHD_Result epoch_written(struct request *req, const struct wait_resu
                         body, strlen(body), headers);
 }
 
-enum MHD_Result epoch_post(struct request *req)
+static enum MHD_Result epoch_post(struct request *req)
 {
     struct netaddr client;
     if (client_address(req, &client) != 0)
@@ -115,11 +115,11 @@ enum MHD_Result epoch_post(struct request *req)
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
     /* Its 201 is built from the request alone: never queue it behind reads. */
     req->answer_without_db = true;
-    return write_start(req, req->app->epochs_topic, req->id, strlen(req->id), value, len,
+    return write_start(req, ingest_topic(req->app, "epochs"), req->id, strlen(req->id), value, len,
                        wait_s > 0 ? wait_s : EPOCH_DEFAULT_WAIT_S, epoch_written);
 }
 
-enum MHD_Result epoch_get(struct request *req)
+static enum MHD_Result epoch_get(struct request *req)
 {
     struct uuid u;
     if (uuid_parse(req->param, &u) != 0)
@@ -145,3 +145,11 @@ enum MHD_Result epoch_get(struct request *req)
     PQclear(res);
     return ret;
 }
+
+/* The epochs collection's endpoints: its row's http in lib/collection.c. */
+static const struct route endpoints[] = {
+    {"POST", "/epoch", epoch_post, NULL, 0},
+    {"GET", "/epoch/{key}", epoch_get, NULL, ROUTE_ON_DB},
+    {NULL, NULL, NULL, NULL, 0},
+};
+const struct collection_http epoch_http = {.routes = endpoints};

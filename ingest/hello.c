@@ -55,7 +55,7 @@ static enum MHD_Result hello_written(struct request *req, const struct wait_resu
                              json_pack("{s:s, s:s}", "id", req->id, "status", "accepted"), headers);
 }
 
-enum MHD_Result hello_put(struct request *req)
+static enum MHD_Result hello_put(struct request *req)
 {
     if (!birthday_valid_username(req->param))
         return bad_request(req, NULL, "The username must be 1 to 100 ASCII letters.");
@@ -86,11 +86,11 @@ enum MHD_Result hello_put(struct request *req)
                                     "Internal error", "Could not encode the write.", NULL, NULL);
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
     req->answer_without_db = true; /* hello_written reads nothing back */
-    return write_start(req, req->app->users_topic, req->param, strlen(req->param), value, len,
-                       wait_s > 0 ? wait_s : HELLO_DEFAULT_WAIT_S, hello_written);
+    return write_start(req, ingest_topic(req->app, "users"), req->param, strlen(req->param), value,
+                       len, wait_s > 0 ? wait_s : HELLO_DEFAULT_WAIT_S, hello_written);
 }
 
-enum MHD_Result hello_get(struct request *req)
+static enum MHD_Result hello_get(struct request *req)
 {
     if (!birthday_valid_username(req->param))
         return bad_request(req, NULL, "The username must be 1 to 100 ASCII letters.");
@@ -117,3 +117,11 @@ enum MHD_Result hello_get(struct request *req)
     PQclear(res);
     return ret;
 }
+
+/* The users collection's endpoints: its row's http in lib/collection.c. */
+static const struct route endpoints[] = {
+    {"PUT", "/hello/{username}", hello_put, NULL, 0},
+    {"GET", "/hello/{username}", hello_get, NULL, ROUTE_ON_DB},
+    {NULL, NULL, NULL, NULL, 0},
+};
+const struct collection_http hello_http = {.routes = endpoints};

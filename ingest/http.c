@@ -423,8 +423,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             return ret;
         /* Matched once, as soon as the headers are in: a streaming route
          * must take the body as it arrives. */
-        req->match = route_match(routes, route_count, method, url, &req->route, req->param,
-                                 sizeof(req->param), req->allow, sizeof(req->allow));
+        req->match = route_match(req->app->routes, req->app->route_count, method, url, &req->route,
+                                 req->param, sizeof(req->param), req->allow, sizeof(req->allow));
         if (req->match == ROUTE_FOUND && media_refused(req, &ret))
             return ret;
         if (req->match == ROUTE_FOUND && req->route->begin) {

@@ -18,7 +18,10 @@
 
 struct dbpool;
 struct idemkeys;
+struct route;
 struct routing;
+
+#define INGEST_TOPIC_MAX 256
 
 struct ingest_config {
     char *listen;
@@ -61,12 +64,11 @@ struct ingest {
     struct pgpool *pg;
     struct dbpool *dbpool; /* runs the database work of requests */
     struct waiters *waiters;
-    struct idemkeys *idemkeys; /* Idempotency-Keys accepted lately (ingest/idemkeys.h) */
-    char events_topic[256];
-    char users_topic[256];
-    char epochs_topic[256];
-    char recipes_topic[256];
-    char assistance_topic[256];
+    struct idemkeys *idemkeys;        /* Idempotency-Keys accepted lately (ingest/idemkeys.h) */
+    char (*topics)[INGEST_TOPIC_MAX]; /* one per row of collections[] (collection.h) */
+    /* routes.c's routes and every collection's, matched by http.c. */
+    struct route *routes;
+    size_t route_count;
     struct cidr trusted_proxies[CONFIG_MAX_CIDRS];
     size_t trusted_proxy_count;
     struct metric metrics[M_METRIC_COUNT];
@@ -83,6 +85,9 @@ struct ingest {
 };
 
 void ingest_metrics_init(struct ingest *app);
+
+/* The Kafka topic of the collection named name (a row of collection.h). */
+const char *ingest_topic(const struct ingest *app, const char *collection);
 
 /* Loads the routing file again (SIGHUP); an invalid file is refused with a
  * log line and the routing in force stays. */

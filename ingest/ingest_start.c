@@ -1,5 +1,6 @@
 #include "ingest_start.h"
 
+#include "collection.h"
 #include "dbpool.h"
 #include "idemkeys.h"
 #include "log.h"
@@ -10,6 +11,8 @@
 #include "timeutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define START_DEADLINE_MS 30000
 
@@ -90,26 +93,32 @@ static int start_kafka(struct ingest *app)
         app->producer ? start_producer(app, app->cfg.bulk_ack_timeout_ms, &app->bulk_poller) : NULL;
     if (!app->bulk_producer)
         return -1;
-    static const char *const collections[] = {"events", "users", "epochs", "recipes", "assistance"};
-    enum { N = sizeof(collections) / sizeof(collections[0]) };
-    char *const topics_out[N] = {app->events_topic, app->users_topic, app->epochs_topic,
-                                 app->recipes_topic, app->assistance_topic};
-    char dlqs[N][256];
-    const char *topics[2 * N];
-    for (size_t i = 0; i < N; i++) {
-        kafka_topic_name(topics_out[i], sizeof(app->events_topic), app->cfg.topic_prefix,
-                         collections[i], false);
-        kafka_topic_name(dlqs[i], sizeof(dlqs[i]), app->cfg.topic_prefix, collections[i], true);
-        topics[2 * i] = topics_out[i];
-        topics[2 * i + 1] = dlqs[i];
-    }
-    if (kafka_ensure_topics(app->producer, topics, 2 * N, (int)app->cfg.topic_partitions,
-                            (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
-                            sizeof(err)) != 0) {
-        log_error("kafka topics are not usable", "detail", err);
+    size_t n = collection_count;
+    app->topics = calloc(n, sizeof(*app->topics));
+    char(*dlqs)[INGEST_TOPIC_MAX] = calloc(n, sizeof(*dlqs));
+    const char **topics = calloc(2 * n, sizeof(*topics));
+    if (!app->topics || !dlqs || !topics) {
+        free(dlqs);
+        free(topics);
+        log_error("out of memory");
         return -1;
     }
-    return 0;
+    for (size_t i = 0; i < n; i++) {
+        kafka_topic_name(app->topics[i], sizeof(app->topics[i]), app->cfg.topic_prefix,
+                         collections[i].name, false);
+        kafka_topic_name(dlqs[i], sizeof(dlqs[i]), app->cfg.topic_prefix, collections[i].name,
+                         true);
+        topics[2 * i] = app->topics[i];
+        topics[2 * i + 1] = dlqs[i];
+    }
+    int ret = kafka_ensure_topics(app->producer, topics, 2 * n, (int)app->cfg.topic_partitions,
+                                  (int)app->cfg.topic_replication, START_DEADLINE_MS / 3, err,
+                                  sizeof(err));
+    free(dlqs);
+    free(topics);
+    if (ret != 0)
+        log_error("kafka topics are not usable", "detail", err);
+    return ret;
 }
 
 /* Ingest only needs the topics of the routing file: the channels' secrets
@@ -145,6 +154,12 @@ void ingest_reload_routing(struct ingest *app)
     log_info("routing reloaded", "path", app->cfg.routing_file, "topics", topics);
 }
 
+const char *ingest_topic(const struct ingest *app, const char *collection)
+{
+    const struct collection *c = collection_find(collection);
+    return c ? app->topics[collection_index(c)] : NULL;
+}
+
 int ingest_start(struct ingest *app)
 {
     ingest_metrics_init(app);
@@ -160,8 +175,9 @@ int ingest_start(struct ingest *app)
     if (!app->routing)
         return -1;
     app->idemkeys = idemkeys_new(IDEMKEYS_CAPACITY, IDEMKEYS_MAX_AGE_US);
-    if (!app->idemkeys) {
-        log_error("cannot allocate the idempotency key index");
+    app->routes = routes_all(&app->route_count);
+    if (!app->idemkeys || !app->routes) {
+        log_error("cannot allocate the idempotency key index or the route table");
         return -1;
     }
     if (start_database(app) != 0)
@@ -239,4 +255,8 @@ void ingest_stop(struct ingest *app)
     app->routing = NULL;
     idemkeys_free(app->idemkeys);
     app->idemkeys = NULL;
+    free(app->routes);
+    app->routes = NULL;
+    free(app->topics);
+    app->topics = NULL;
 }

@@ -3,8 +3,10 @@
  * recipe, which re-checks them (persist_recipes.c); reads come from
  * PostgreSQL. Versions give ETags; If-Match makes PUT, PATCH and DELETE
  * conditional so two editors cannot silently overwrite each other. */
+#include "collection.h"
 #include "cursor.h"
 #include "envelope.h"
+#include "events.h"
 #include "http.h"
 #include "reads.h"
 #include "mergepatch.h"
@@ -134,8 +136,9 @@ static enum MHD_Result produce_recipe(struct request *req, const char *operation
     if (!value)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not encode the write.", NULL, NULL);
-    return write_start(req, req->app->recipes_topic, req->param, strlen(req->param), value, len,
-                       waiters_parse_prefer(http_header(req, "Prefer")), recipe_written);
+    return write_start(req, ingest_topic(req->app, "recipes"), req->param, strlen(req->param),
+                       value, len, waiters_parse_prefer(http_header(req, "Prefer")),
+                       recipe_written);
 }
 
 /* If-Match: -1 when absent or a star, the version for a quoted number (weak
@@ -209,7 +212,7 @@ static json_t *recipe_body(struct request *req, enum MHD_Result *answered)
     return body;
 }
 
-enum MHD_Result recipes_post(struct request *req)
+static enum MHD_Result recipes_post(struct request *req)
 {
     enum MHD_Result answered;
     json_t *body = recipe_body(req, &answered);
@@ -238,7 +241,7 @@ enum MHD_Result recipes_post(struct request *req)
     return ret;
 }
 
-enum MHD_Result recipes_get(struct request *req)
+static enum MHD_Result recipes_get(struct request *req)
 {
     json_t *recipe = NULL;
     long long version;
@@ -250,7 +253,7 @@ enum MHD_Result recipes_get(struct request *req)
     return respond_recipe(req, MHD_HTTP_OK, recipe, false);
 }
 
-enum MHD_Result recipes_put(struct request *req)
+static enum MHD_Result recipes_put(struct request *req)
 {
     enum MHD_Result answered;
     json_t *body = recipe_body(req, &answered);
@@ -268,7 +271,7 @@ enum MHD_Result recipes_put(struct request *req)
     return ret;
 }
 
-enum MHD_Result recipes_patch(struct request *req)
+static enum MHD_Result recipes_patch(struct request *req)
 {
     const char *ct = http_header(req, "Content-Type");
     size_t ctlen = ct ? strcspn(ct, "; ") : 0;
@@ -309,7 +312,7 @@ enum MHD_Result recipes_patch(struct request *req)
     return ret;
 }
 
-enum MHD_Result recipes_delete(struct request *req)
+static enum MHD_Result recipes_delete(struct request *req)
 {
     enum MHD_Result answered;
     long long if_version;
@@ -320,7 +323,7 @@ enum MHD_Result recipes_delete(struct request *req)
     return produce_recipe(req, "delete", if_version, NULL);
 }
 
-enum MHD_Result recipes_search(struct request *req)
+static enum MHD_Result recipes_search(struct request *req)
 {
     struct problem_errors pe = {0};
     const char *params[6];
@@ -383,3 +386,58 @@ out:
     buf_free(&like);
     return ret;
 }
+
+/* A recipe record: an "id" (a UUID, or any text) names the recipe, so
+ * importing the same file twice creates nothing new. */
+static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
+                            size_t whylen, size_t *len)
+{
+    json_t *obj = rec->obj;
+    struct uuid u;
+    json_t *given = json_object_get(obj, "id");
+    if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
+        uuid_format(&u, id);
+    } else if (json_is_string(given) || json_is_integer(given)) {
+        char name[400];
+        int n = json_is_string(given) ? snprintf(name, sizeof(name), "recipes\nexternal\n%s",
+                                                 json_string_value(given))
+                                      : snprintf(name, sizeof(name), "recipes\nexternal\n%lld",
+                                                 (long long)json_integer_value(given));
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n < sizeof(name) ? (size_t)n : 0);
+        uuid_format(&u, id);
+    } else if (given && !json_is_null(given)) {
+        snprintf(why, whylen, "/id: must be a string or an integer");
+        return NULL;
+    } else if (events_content_id("recipes", obj, id) != 0) {
+        /* Named by content like an event without id: the same file imported
+         * twice is the same recipes. */
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    json_object_del(obj, "id");
+    struct problem_errors pe = {0};
+    if (recipe_validate(obj, &pe) > 0) {
+        problem_errors_first(&pe, why, whylen);
+        problem_errors_free(&pe);
+        return NULL;
+    }
+    char write_id[UUID_STR_LEN];
+    if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0)
+        return NULL;
+    uuid_format(&u, write_id);
+    return envelope_build_recipe(write_id, WRITE_PRINCIPAL, time_now_us(), "create", id, -1, obj,
+                                 len);
+}
+
+/* The recipes collection's endpoints and import: its row's http in lib/collection.c. */
+static const struct route endpoints[] = {
+    {"POST", "/v1/recipes", recipes_post, NULL, 0},
+    {"GET", "/v1/recipes", recipes_search, NULL, ROUTE_ON_DB},
+    {"GET", "/v1/recipes/{id}", recipes_get, NULL, ROUTE_ON_DB},
+    /* Checked against the stored recipe (404, 412) before producing. */
+    {"PUT", "/v1/recipes/{id}", recipes_put, NULL, ROUTE_ON_DB},
+    {"PATCH", "/v1/recipes/{id}", recipes_patch, NULL, ROUTE_ON_DB},
+    {"DELETE", "/v1/recipes/{id}", recipes_delete, NULL, ROUTE_ON_DB},
+    {NULL, NULL, NULL, NULL, 0},
+};
+const struct collection_http recipes_http = {.routes = endpoints, .import = recipes_import};

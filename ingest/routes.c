@@ -1,42 +1,52 @@
 #include "routes.h"
 
+#include "collection.h"
+
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* ROUTE_ON_DB: every route whose handler queries PostgreSQL (reads, and the
- * writes that check the stored record first), so that a slow or silent
- * database holds a pool thread, never an event thread. */
-const struct route routes[] = {
-    {"POST", "/v1/events", events_post, NULL, 0},
-    {"GET", "/v1/events", events_query, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/events/{id}", events_get, NULL, ROUTE_ON_DB},
-    /* Seed compatibility: the original curl lines keep working. */
-    {"GET", "/v1/", events_query, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/{id}", events_get, NULL, ROUTE_ON_DB},
+/* Ingest's own routes; each collection's endpoints are in its row of
+ * lib/collection.c, next to its handlers. ROUTE_ON_DB: every route whose
+ * handler queries PostgreSQL (reads, and the writes that check the stored
+ * record first), so that a slow or silent database holds a pool thread,
+ * never an event thread. */
+const struct route ingest_routes[] = {
     {"POST", "/v1/bulk", bulk_post, bulk_begin, ROUTE_TAKES_ENCODING},
     {"GET", "/v1/imports/{id}", imports_get, NULL, ROUTE_ON_DB},
-    {"POST", "/v1/recipes", recipes_post, NULL, 0},
-    {"GET", "/v1/recipes", recipes_search, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/recipes/{id}", recipes_get, NULL, ROUTE_ON_DB},
-    /* Checked against the stored recipe (404, 412) before producing. */
-    {"PUT", "/v1/recipes/{id}", recipes_put, NULL, ROUTE_ON_DB},
-    {"PATCH", "/v1/recipes/{id}", recipes_patch, NULL, ROUTE_ON_DB},
-    {"DELETE", "/v1/recipes/{id}", recipes_delete, NULL, ROUTE_ON_DB},
-    {"PUT", "/hello/{username}", hello_put, NULL, 0},
-    {"GET", "/hello/{username}", hello_get, NULL, ROUTE_ON_DB},
-    {"POST", "/epoch", epoch_post, NULL, 0},
-    {"GET", "/epoch/{key}", epoch_get, NULL, ROUTE_ON_DB},
-    /* Looks up an Idempotency-Key's first request before producing. */
-    {"POST", "/v1/assistance", assistance_post, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/assistance/{id}", assistance_get, NULL, ROUTE_ON_DB},
     {"GET", "/healthz", ops_healthz, NULL, 0},
     /* Asks PostgreSQL and Kafka, each of which may not answer for a while. */
     {"GET", "/readyz", ops_readyz, NULL, ROUTE_ON_DB},
     {"GET", "/metrics", ops_metrics, NULL, 0},
     {"GET", "/openapi.json", ops_openapi, NULL, 0},
 };
-const size_t route_count = sizeof(routes) / sizeof(routes[0]);
+const size_t ingest_route_count = sizeof(ingest_routes) / sizeof(ingest_routes[0]);
+
+static const struct route *collection_routes(const struct collection *c)
+{
+    return c->http ? c->http->routes : NULL;
+}
+
+struct route *routes_all(size_t *count)
+{
+    size_t n = ingest_route_count;
+    for (size_t i = 0; i < collection_count; i++) {
+        for (const struct route *r = collection_routes(&collections[i]); r && r->method; r++)
+            n++;
+    }
+    struct route *all = calloc(n, sizeof(*all));
+    if (!all)
+        return NULL;
+    memcpy(all, ingest_routes, ingest_route_count * sizeof(*all));
+    size_t k = ingest_route_count;
+    for (size_t i = 0; i < collection_count; i++) {
+        for (const struct route *r = collection_routes(&collections[i]); r && r->method; r++)
+            all[k++] = *r;
+    }
+    *count = n;
+    return all;
+}
 
 /* Matches path against pattern segment by segment; a "{...}" segment takes
  * one non-empty path segment. */

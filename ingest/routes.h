@@ -1,9 +1,12 @@
-/* routes: the HTTP API as one table of {method, pattern, handler}.
+/* routes: the HTTP API as tables of {method, pattern, handler}.
  *
- * Patterns are literal path segments with at most one "{name}" segment, whose
- * text is handed to the handler. Adding an endpoint is one row here and one
- * handler; a handler that reads PostgreSQL says so with ROUTE_ON_DB. Matching
- * is pure and unit-tested. */
+ * Ingest's own routes (bulk import, operations) are the table here; each
+ * collection's endpoints are a table beside its handlers, named by its row in
+ * lib/collection.c, and ingest_start joins them into the one table http.c
+ * matches. Patterns are literal path segments with at most one "{name}"
+ * segment, whose text is handed to the handler. Adding an endpoint is its
+ * handler and one row; a handler that reads PostgreSQL says so with
+ * ROUTE_ON_DB. Matching is pure and unit-tested. */
 #ifndef SLUICE_ROUTES_H
 #define SLUICE_ROUTES_H
 
@@ -30,10 +33,38 @@ enum route_flag {
     ROUTE_TAKES_ENCODING = 1u << 1,
 };
 
+/* One record of a bulk upload, as the importer hands it to its collection. */
+struct import_record {
+    json_t *obj;            /* the record (borrowed; the collection may change it) */
+    const char *text;       /* its bytes as uploaded */
+    size_t len;             /* of text */
+    const char *time_field; /* ?time_field= (a checked JSON Pointer), or NULL */
+};
+
+/* Makes rec into the collection's envelope: heap text the caller frees, with
+ * the record's id in id and its length in *len; NULL with the reason in why
+ * when the record cannot be imported. The same record imported twice gets
+ * the same id, so re-importing a file creates nothing new. */
+typedef char *(*import_fn)(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
+                           size_t whylen, size_t *len);
+
+/* What ingest serves of a collection (its row's http, lib/collection.h),
+ * defined beside its handlers. */
+struct collection_http {
+    const struct route *routes; /* ends with a row whose method is NULL */
+    /* POST /v1/bulk?collection=<name>; NULL: it cannot be imported. */
+    import_fn import;
+    bool import_time_field; /* its import takes ?time_field= */
+};
+
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
 
-extern const struct route routes[];
-extern const size_t route_count;
+extern const struct route ingest_routes[];
+extern const size_t ingest_route_count;
+
+/* Every route: ingest_routes and each collection's (collection.h), in a
+ * table the caller frees; NULL when out of memory. */
+struct route *routes_all(size_t *count);
 
 /* On ROUTE_FOUND sets *out and copies the {param} segment into param; on
  * ROUTE_METHOD_NOT_ALLOWED lists the path's methods in allow ("GET, POST").
@@ -42,28 +73,13 @@ enum route_result route_match(const struct route *table, size_t n, const char *m
                               const char *path, const struct route **out, char *param,
                               size_t paramlen, char *allow, size_t allowlen);
 
-/* The handlers the table names. */
-enum MHD_Result events_post(struct request *req);
-enum MHD_Result events_get(struct request *req);
-enum MHD_Result events_query(struct request *req);
-enum MHD_Result recipes_post(struct request *req);
-enum MHD_Result recipes_search(struct request *req);
-enum MHD_Result recipes_get(struct request *req);
-enum MHD_Result recipes_put(struct request *req);
-enum MHD_Result recipes_patch(struct request *req);
-enum MHD_Result recipes_delete(struct request *req);
-enum MHD_Result hello_put(struct request *req);
-enum MHD_Result hello_get(struct request *req);
-enum MHD_Result epoch_post(struct request *req);
-enum MHD_Result epoch_get(struct request *req);
+/* The handlers of ingest's own routes (a collection's are its module's). */
 enum MHD_Result bulk_begin(struct request *req);
 enum MHD_Result bulk_post(struct request *req);
 /* Ingest begins to stop: parked uploads are resumed and no upload produces
  * or parks again; each is answered 503 once its body is in. */
 void bulk_close(void);
 enum MHD_Result imports_get(struct request *req);
-enum MHD_Result assistance_post(struct request *req);
-enum MHD_Result assistance_get(struct request *req);
 enum MHD_Result ops_healthz(struct request *req);
 enum MHD_Result ops_readyz(struct request *req);
 enum MHD_Result ops_metrics(struct request *req);

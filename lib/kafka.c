@@ -6,9 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *const kafka_collections[] = {"events", "recipes", "users", "epochs", "assistance"};
-const size_t kafka_collection_count = sizeof(kafka_collections) / sizeof(kafka_collections[0]);
-
 void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *collection,
                       bool dlq)
 {

@@ -20,11 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* The collections; each has <prefix><name> and <prefix><name>.dlq. */
-extern const char *const kafka_collections[];
-extern const size_t kafka_collection_count;
-
-/* "<prefix><collection>[.dlq]" into out. */
+/* "<prefix><collection>[.dlq]" into out (the collections: collection.h). */
 void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *collection,
                       bool dlq);
 

@@ -99,3 +99,14 @@ char *problem_render(int status, const char *slug, const char *title, const char
     json_decref(doc);
     return text;
 }
+
+void problem_errors_first(const struct problem_errors *pe, char *out, size_t outlen)
+{
+    json_t *e = json_array_get(pe->list, 0);
+    if (!e) {
+        snprintf(out, outlen, "%s", "");
+        return;
+    }
+    snprintf(out, outlen, "%s: %s", json_string_value(json_object_get(e, "pointer")),
+             json_string_value(json_object_get(e, "message")));
+}

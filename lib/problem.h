@@ -21,6 +21,8 @@ struct problem_errors {
 void problem_errors_add(struct problem_errors *pe, const char *pointer, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void problem_errors_free(struct problem_errors *pe);
+/* The first error as one line, "<pointer>: <message>", into out ("" when none). */
+void problem_errors_first(const struct problem_errors *pe, char *out, size_t outlen);
 
 /* Appends one reference token to a JSON Pointer, escaping '~' and '/'
  * (RFC 6901). out must hold outlen bytes; truncation returns -1. */

@@ -1,7 +1,8 @@
-/* sluice-persist: consumes sluice.events in batches and writes them to
- * PostgreSQL exactly once (see persist_batch.h for how). One replica of the
- * consumer group per process; run as many as there are partitions to share. */
+/* sluice-persist: consumes every collection that has a writer (collection.h)
+ * in batches and writes it to PostgreSQL exactly once (see persist_batch.h for how). One replica of
+ * the consumer group per process; run as many as there are partitions to share. */
 #include "admin_http.h"
+#include "collection.h"
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
@@ -67,18 +68,17 @@ struct lag_entry {
 
 /* One collection this worker writes: its topic, writer and pending batch. */
 struct stream {
-    const char *collection;
+    const struct collection *collection;
     const struct persist_writer *writer;
     char topic[256];
     char dlq_topic[256];
     struct persist_batch batch;
 };
 
-#define STREAM_COUNT 4
-
 struct persist {
     struct persist_config cfg;
-    struct stream streams[STREAM_COUNT];
+    struct stream *streams; /* one per collection with a writer (collection.h) */
+    size_t nstreams;
     struct stream *current; /* the stream being written, for the DLQ callbacks */
     rd_kafka_t *consumer;
     rd_kafka_t *dlq;
@@ -110,7 +110,7 @@ struct persist {
 
 static struct stream *stream_of(struct persist *p, const char *topic)
 {
-    for (size_t i = 0; i < STREAM_COUNT; i++) {
+    for (size_t i = 0; i < p->nstreams; i++) {
         if (strcmp(p->streams[i].topic, topic) == 0)
             return &p->streams[i];
     }
@@ -407,14 +407,14 @@ static void commit_to_kafka(struct persist *p, struct stream *st)
 static size_t pending(struct persist *p)
 {
     size_t n = 0;
-    for (size_t i = 0; i < STREAM_COUNT; i++)
+    for (size_t i = 0; i < p->nstreams; i++)
         n += p->streams[i].batch.count;
     return n;
 }
 
 static void clear_all(struct persist *p)
 {
-    for (size_t i = 0; i < STREAM_COUNT; i++)
+    for (size_t i = 0; i < p->nstreams; i++)
         persist_batch_clear(&p->streams[i].batch);
 }
 
@@ -425,8 +425,8 @@ static rd_kafka_t *join_group(struct persist *p, char *err, size_t errlen)
         kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance, p, err, errlen);
     if (!rk)
         return NULL;
-    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(STREAM_COUNT);
-    for (size_t i = 0; i < STREAM_COUNT; i++)
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)p->nstreams);
+    for (size_t i = 0; i < p->nstreams; i++)
         rd_kafka_topic_partition_list_add(sub, p->streams[i].topic, RD_KAFKA_PARTITION_UA);
     rd_kafka_resp_err_t kerr = rd_kafka_subscribe(rk, sub);
     rd_kafka_topic_partition_list_destroy(sub);
@@ -516,7 +516,7 @@ static void run(struct persist *p)
     while (signals_running) {
         p->revoked = false;
         fill(p);
-        for (size_t i = 0; i < STREAM_COUNT && signals_running; i++) {
+        for (size_t i = 0; i < p->nstreams && signals_running; i++) {
             struct stream *st = &p->streams[i];
             if (st->batch.count && write_batch(p, st))
                 commit_to_kafka(p, st);
@@ -619,20 +619,27 @@ static int start(struct persist *p, struct admin_http **admin)
 {
     char err[512];
     metrics_init(p);
-    static const struct {
-        const char *collection;
-        const struct persist_writer *writer;
-    } collections[STREAM_COUNT] = {{"events", &persist_writer_events},
-                                   {"users", &persist_writer_users},
-                                   {"epochs", &persist_writer_epochs},
-                                   {"recipes", &persist_writer_recipes}};
-    for (size_t i = 0; i < STREAM_COUNT; i++) {
-        struct stream *st = &p->streams[i];
-        st->collection = collections[i].collection;
+    p->streams = calloc(collection_count, sizeof(*p->streams));
+    if (!p->streams) {
+        log_error("out of memory");
+        return -1;
+    }
+    char names[256] = "";
+    size_t names_len = 0;
+    for (size_t i = 0; i < collection_count; i++) {
+        if (!collections[i].writer)
+            continue;
+        struct stream *st = &p->streams[p->nstreams++];
+        st->collection = &collections[i];
         st->writer = collections[i].writer;
-        kafka_topic_name(st->topic, sizeof(st->topic), p->cfg.topic_prefix, st->collection, false);
-        kafka_topic_name(st->dlq_topic, sizeof(st->dlq_topic), p->cfg.topic_prefix, st->collection,
-                         true);
+        kafka_topic_name(st->topic, sizeof(st->topic), p->cfg.topic_prefix, st->collection->name,
+                         false);
+        kafka_topic_name(st->dlq_topic, sizeof(st->dlq_topic), p->cfg.topic_prefix,
+                         st->collection->name, true);
+        int w = snprintf(names + names_len, sizeof(names) - names_len, "%s%s",
+                         names_len ? ", " : "", st->collection->name);
+        if (w > 0 && (size_t)w < sizeof(names) - names_len)
+            names_len += (size_t)w;
     }
     p->conn = pg_connect_retry(p->cfg.pg_url, 30000, err, sizeof(err));
     if (!p->conn || pg_migrate(p->conn, p->cfg.schema_dir, err, sizeof(err)) != 0) {
@@ -653,8 +660,8 @@ static int start(struct persist *p, struct admin_http **admin)
         log_error("cannot start admin server", "detail", err);
         return -1;
     }
-    log_info("consuming", "topics", "events, users, epochs, recipes", "group", p->cfg.group,
-             "admin", p->cfg.admin_listen);
+    log_info("consuming", "collections", names, "group", p->cfg.group, "admin",
+             p->cfg.admin_listen);
     return 0;
 }
 
@@ -667,8 +674,9 @@ static void stop(struct persist *p, struct admin_http *admin)
         rd_kafka_flush(p->dlq, 5000);
         rd_kafka_destroy(p->dlq);
     }
-    for (size_t i = 0; i < STREAM_COUNT; i++)
+    for (size_t i = 0; i < p->nstreams; i++)
         persist_batch_free(&p->streams[i].batch);
+    free(p->streams);
     PQfinish(p->conn);
     free(p->lag);
     pthread_mutex_destroy(&p->lag_lock);
@@ -680,7 +688,7 @@ int main(int argc, char **argv)
     static struct persist p;
     int code;
     if (config_from_args(argc, argv,
-                         "sluice-persist: writes events, users, epochs and recipes to PostgreSQL.",
+                         "sluice-persist: writes the collections to PostgreSQL (collection.h).",
                          config_table, CONFIG_COUNT, &p.cfg, &code) != 0)
         return code;
     log_set_process("sluice-persist");

@@ -31,11 +31,12 @@ int persist_batch_add(struct persist_batch *b, rd_kafka_message_t *msg)
 void persist_batch_clear(struct persist_batch *b)
 {
     for (size_t i = 0; i < b->count; i++) {
-        envelope_event_free(&b->items[i].ev);
-        envelope_user_free(&b->items[i].user);
-        envelope_epoch_free(&b->items[i].epoch);
-        envelope_recipe_free(&b->items[i].recipe);
-        rd_kafka_message_destroy(b->items[i].msg);
+        struct persist_item *it = &b->items[i];
+        if (it->record) {
+            it->release(it->record);
+            free(it->record);
+        }
+        rd_kafka_message_destroy(it->msg);
     }
     b->count = 0;
     b->nseeks = 0;
@@ -77,6 +78,17 @@ enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
 bool persist_item_writable(const struct persist_item *it)
 {
     return !it->skip && !it->poison;
+}
+
+void *persist_item_record(struct persist_item *it, size_t size, void (*release)(void *record))
+{
+    it->record = calloc(1, size);
+    if (!it->record) {
+        snprintf(it->error, sizeof(it->error), "out of memory");
+        return NULL;
+    }
+    it->release = release;
+    return it->record;
 }
 
 bool persist_batch_has_waiters(const struct persist_batch *b)

@@ -36,11 +36,11 @@ enum persist_outcome {
 };
 
 struct persist_item {
-    rd_kafka_message_t *msg;       /* borrowed */
-    struct event_envelope ev;      /* events */
-    struct user_envelope user;     /* users */
-    struct epoch_envelope epoch;   /* epochs */
-    struct recipe_envelope recipe; /* recipes */
+    rd_kafka_message_t *msg; /* borrowed */
+    /* The parsed envelope, whatever its collection's writer made of it
+     * (persist_item_record); NULL until parsed. */
+    void *record;
+    void (*release)(void *record); /* frees record's insides */
     const char *record_id;         /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
     bool skip;   /* already applied by an earlier transaction */
@@ -100,12 +100,9 @@ int persist_batch_add(struct persist_batch *b, rd_kafka_message_t *msg);
 void persist_batch_clear(struct persist_batch *b);
 void persist_batch_free(struct persist_batch *b);
 
-/* One writer per collection (persist_writer.h). */
+/* One writer per collection (persist_writer.h), named by its row in
+ * lib/collection.c. */
 struct persist_writer;
-extern const struct persist_writer persist_writer_events;
-extern const struct persist_writer persist_writer_users;
-extern const struct persist_writer persist_writer_epochs;
-extern const struct persist_writer persist_writer_recipes;
 
 /* cluster_id names the Kafka cluster the batch was read from. */
 enum persist_result persist_batch_write(PGconn *conn, const char *group, const char *topic,

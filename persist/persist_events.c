@@ -10,6 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const struct event_envelope *event_of(const struct persist_item *it)
+{
+    return it->record;
+}
+
 /* COPY text format: backslash, tab, newline and carriage return are escaped. */
 static void copy_field(struct buf *out, const char *s)
 {
@@ -86,13 +91,13 @@ static int by_id_then_position(const void *x, const void *y)
 {
     const struct persist_item *i = *(struct persist_item *const *)x;
     const struct persist_item *j = *(struct persist_item *const *)y;
-    int c = strcmp(i->ev.id, j->ev.id);
+    int c = strcmp(event_of(i)->id, event_of(j)->id);
     return c ? c : (i > j) - (i < j);
 }
 
 static int by_id(const void *key, const void *elem)
 {
-    return strcmp(key, (*(struct persist_item *const *)elem)->ev.id);
+    return strcmp(key, event_of(*(struct persist_item *const *)elem)->id);
 }
 
 /* Each written item's outcome, from the rows the upsert returned (inserted or
@@ -115,16 +120,17 @@ static int set_outcomes(struct persist_batch *b, const PGresult *res)
     for (int r = 0; r < PQntuples(res); r++) {
         const char *id = PQgetvalue(res, r, 0);
         struct persist_item **hit = bsearch(id, order, n, sizeof(*order), by_id);
-        while (hit && hit > order && strcmp(hit[-1]->ev.id, id) == 0)
+        while (hit && hit > order && strcmp(event_of(hit[-1])->id, id) == 0)
             hit--;
         if (hit)
             (*hit)->outcome =
                 strcmp(PQgetvalue(res, r, 1), "t") == 0 ? PERSIST_CREATED : PERSIST_UPDATED;
     }
     for (size_t k = 1; k < n; k++) {
-        if (strcmp(order[k - 1]->ev.id, order[k]->ev.id) == 0)
-            order[k]->outcome = same_content(&order[k - 1]->ev, &order[k]->ev) ? PERSIST_UNCHANGED
-                                                                               : PERSIST_UPDATED;
+        if (strcmp(event_of(order[k - 1])->id, event_of(order[k])->id) == 0)
+            order[k]->outcome = same_content(event_of(order[k - 1]), event_of(order[k]))
+                                    ? PERSIST_UNCHANGED
+                                    : PERSIST_UPDATED;
     }
     free(order);
     return 0;
@@ -172,7 +178,7 @@ static enum step_result write_copy(struct batch_ctx *c)
     for (size_t i = 0; i < c->b->count && ok == 1; i++) {
         if (!persist_item_writable(&c->b->items[i]))
             continue;
-        persist_copy_row(&chunk, &c->b->items[i].ev);
+        persist_copy_row(&chunk, event_of(&c->b->items[i]));
         if (chunk.len >= 256 * 1024) {
             ok = PQputCopyData(c->conn, chunk.data, (int)chunk.len);
             buf_reset(&chunk);
@@ -200,11 +206,12 @@ static enum step_result write_copy(struct batch_ctx *c)
 static enum step_result write_event(struct batch_ctx *c, struct persist_item *it, bool *created)
 {
     char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
-    time_format(it->ev.occurred_at_us, occurred);
-    time_format(it->ev.received_at_us, received);
-    char *body = json_dumps(it->ev.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    const char *params[] = {it->ev.id, it->ev.external_id, it->ev.type, occurred, received,
-                            body,      it->ev.fingerprint};
+    const struct event_envelope *ev = event_of(it);
+    time_format(ev->occurred_at_us, occurred);
+    time_format(ev->received_at_us, received);
+    char *body = json_dumps(ev->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    const char *params[] = {ev->id, ev->external_id, ev->type, occurred, received,
+                            body,   ev->fingerprint};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "INSERT INTO events (id, external_id, type, occurred_at, "
@@ -239,13 +246,16 @@ static enum step_result record_keys(struct batch_ctx *c)
     }
     for (size_t i = 0; i < c->b->count; i++) {
         const struct persist_item *it = &c->b->items[i];
-        if (!persist_item_writable(it) || !it->ev.idempotency_key || !it->ev.fingerprint)
+        if (!persist_item_writable(it))
             continue;
-        const char *principal = json_string_value(json_object_get(it->ev.root, "principal"));
+        const struct event_envelope *ev = event_of(it);
+        if (!ev->idempotency_key || !ev->fingerprint)
+            continue;
+        const char *principal = json_string_value(json_object_get(ev->root, "principal"));
         index[json_array_size(keys)] = i;
-        json_array_append_new(
-            keys, json_pack("{s:s, s:s, s:s, s:s}", "p", principal ? principal : "", "k",
-                            it->ev.idempotency_key, "f", it->ev.fingerprint, "id", it->ev.id));
+        json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s}", "p",
+                                              principal ? principal : "", "k", ev->idempotency_key,
+                                              "f", ev->fingerprint, "id", ev->id));
     }
     enum step_result r = STEP_OK;
     if (json_array_size(keys) == 0)
@@ -278,7 +288,7 @@ static enum step_result record_keys(struct batch_ctx *c)
         snprintf(it->error, sizeof(it->error),
                  "Idempotency-Key %.64s was already used with a different body; the first body "
                  "was kept",
-                 it->ev.idempotency_key);
+                 event_of(it)->idempotency_key);
     }
     PQclear(res);
 out:
@@ -287,17 +297,22 @@ out:
     return r;
 }
 
+static void release_event(void *record)
+{
+    envelope_event_free(record);
+}
+
 static int parse_event(struct persist_item *it)
 {
-    if (envelope_parse_event(it->msg->payload, it->msg->len, &it->ev, it->error,
-                             sizeof(it->error)) != 0)
+    struct event_envelope *ev = persist_item_record(it, sizeof(*ev), release_event);
+    if (!ev ||
+        envelope_parse_event(it->msg->payload, it->msg->len, ev, it->error, sizeof(it->error)) != 0)
         return -1;
-    it->record_id = it->ev.id;
+    it->record_id = ev->id;
     return 0;
 }
 
 const struct persist_writer persist_writer_events = {
-    .collection = "events",
     .parse = parse_event,
     .prepare = record_keys,
     .write_all = write_copy,

@@ -13,12 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void release_recipe(void *record)
+{
+    envelope_recipe_free(record);
+}
+
 static int parse_recipe(struct persist_item *it)
 {
-    if (envelope_parse_recipe(it->msg->payload, it->msg->len, &it->recipe, it->error,
-                              sizeof(it->error)) != 0)
+    struct recipe_envelope *r = persist_item_record(it, sizeof(*r), release_recipe);
+    if (!r ||
+        envelope_parse_recipe(it->msg->payload, it->msg->len, r, it->error, sizeof(it->error)) != 0)
         return -1;
-    it->record_id = it->recipe.id;
+    it->record_id = r->id;
     return 0;
 }
 
@@ -33,7 +39,7 @@ static enum step_result reject(struct batch_ctx *c, struct persist_item *it, int
 static enum step_result insert_recipe(struct batch_ctx *c, struct persist_item *it, const char *doc,
                                       const char *received, bool *created)
 {
-    const char *params[] = {it->recipe.recipe_id, doc, received};
+    const char *params[] = {((const struct recipe_envelope *)it->record)->recipe_id, doc, received};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "INSERT INTO recipes (id, doc, version, created_at, "
@@ -47,7 +53,7 @@ static enum step_result insert_recipe(struct batch_ctx *c, struct persist_item *
 
 static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *it, bool *created)
 {
-    const struct recipe_envelope *rc = &it->recipe;
+    const struct recipe_envelope *rc = it->record;
     char received[TIME_STR_LEN];
     time_format(rc->received_at_us, received);
     *created = false;
@@ -111,7 +117,6 @@ static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *i
 }
 
 const struct persist_writer persist_writer_recipes = {
-    .collection = "recipes",
     .parse = parse_recipe,
     .write_all = NULL,
     .write_one = write_recipe,

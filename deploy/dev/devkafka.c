@@ -8,6 +8,7 @@
  * its last 5 MiB (older message sets are dropped, as retention would), so the
  * default of 128 partitions lets ~640 MiB (about a million typical events)
  * wait for slow consumers. */
+#include "collection.h"
 #include "kafka.h"
 #include "log.h"
 
@@ -95,10 +96,10 @@ int main(int argc, char **argv)
         rd_kafka_destroy(rk);
         return 1;
     }
-    for (size_t i = 0; i < kafka_collection_count; i++) {
+    for (size_t i = 0; i < collection_count; i++) {
         for (int dlq = 0; dlq <= 1; dlq++) {
             char topic[256];
-            kafka_topic_name(topic, sizeof(topic), prefix, kafka_collections[i], dlq);
+            kafka_topic_name(topic, sizeof(topic), prefix, collections[i].name, dlq);
             int rf = brokers < 3 ? brokers : 3;
             if (rd_kafka_mock_topic_create(mc, topic, partitions, rf) != RD_KAFKA_RESP_ERR_NO_ERROR)
                 log_warn("could not create topic", "topic", topic);

@@ -1,0 +1,44 @@
+/* collection: the table of Sluice's collections, one row each.
+ *
+ * A collection is a kind of record clients write (events, recipes, ...). Its
+ * row says everything the processes need to know about it: its name, which
+ * also names its Kafka topics (<prefix><name> and its dead-letter topic
+ * <prefix><name>.dlq), the HTTP endpoints that write and read it, how a bulk
+ * import turns an uploaded record into its envelope, and the writer that
+ * sluice-persist applies its messages with. Ingest, persist, the bulk
+ * importer and the dev broker all read this table; none keeps a list of its
+ * own. Adding a collection is a migration, a module and a row
+ * (docs/extending.md).
+ *
+ * The table is constant and names functions of both ingest and persist, so
+ * every process links both halves (CMakeLists.txt); the table is the only
+ * place where they meet. */
+#ifndef SLUICE_COLLECTION_H
+#define SLUICE_COLLECTION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct collection_http; /* ingest/routes.h */
+struct persist_writer;  /* persist/persist_writer.h */
+
+struct collection {
+    const char *name;
+    /* What sluice-ingest serves of it: its endpoints and how a bulk import
+     * makes an uploaded record into its envelope (NULL: neither). */
+    const struct collection_http *http;
+    /* How sluice-persist writes it; NULL when another process consumes it
+     * (assistance requests go to sluice-notify). */
+    const struct persist_writer *writer;
+};
+
+extern const struct collection collections[];
+extern const size_t collection_count;
+
+/* The row named name, or NULL. */
+const struct collection *collection_find(const char *name);
+/* Its position in collections[] (processes keep per-collection state in
+ * arrays of collection_count). */
+size_t collection_index(const struct collection *c);
+
+#endif
