@@ -10,6 +10,7 @@
 #ifndef SLUICE_ROUTES_H
 #define SLUICE_ROUTES_H
 
+#include "collection.h"
 #include "http.h"
 
 #include <stddef.h>
@@ -31,30 +32,6 @@ enum route_flag {
     /* The handler decodes a Content-Encoding itself (bulk import: gzip);
      * other routes answer 415 to one. */
     ROUTE_TAKES_ENCODING = 1u << 1,
-};
-
-/* One record of a bulk upload, as the importer hands it to its collection. */
-struct import_record {
-    json_t *obj;            /* the record (borrowed; the collection may change it) */
-    const char *text;       /* its bytes as uploaded */
-    size_t len;             /* of text */
-    const char *time_field; /* ?time_field= (a checked JSON Pointer), or NULL */
-};
-
-/* Makes rec into the collection's envelope: heap text the caller frees, with
- * the record's id in id and its length in *len; NULL with the reason in why
- * when the record cannot be imported. The same record imported twice gets
- * the same id, so re-importing a file creates nothing new. */
-typedef char *(*import_fn)(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
-                           size_t whylen, size_t *len);
-
-/* What ingest serves of a collection (its row's http, lib/collection.h),
- * defined beside its handlers. */
-struct collection_http {
-    const struct route *routes; /* ends with a row whose method is NULL */
-    /* POST /v1/bulk?collection=<name>; NULL: it cannot be imported. */
-    import_fn import;
-    bool import_time_field; /* its import takes ?time_field= */
 };
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };

@@ -16,11 +16,38 @@
 #ifndef SLUICE_COLLECTION_H
 #define SLUICE_COLLECTION_H
 
+#include "uuid.h"
+
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-struct collection_http; /* ingest/routes.h */
-struct persist_writer;  /* persist/persist_writer.h */
+struct route;          /* ingest/routes.h */
+struct persist_writer; /* persist/persist_writer.h */
+
+/* One record of a bulk upload, as the importer hands it to its collection. */
+struct import_record {
+    json_t *obj;            /* the record (borrowed; the collection may change it) */
+    const char *text;       /* its bytes as uploaded */
+    size_t len;             /* of text */
+    const char *time_field; /* ?time_field= (a checked JSON Pointer), or NULL */
+};
+
+/* Makes rec into the collection's envelope: heap text the caller frees, with
+ * the record's id in id and its length in *len; NULL with the reason in why
+ * when the record cannot be imported. The same record imported twice gets
+ * the same id, so re-importing a file creates nothing new. */
+typedef char *(*import_fn)(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
+                           size_t whylen, size_t *len);
+
+/* What ingest serves of a collection: defined beside its handlers, or in
+ * its module when it has no endpoints of its own. */
+struct collection_http {
+    const struct route *routes; /* ends with a row whose method is NULL */
+    /* POST /v1/bulk?collection=<name>; NULL: it cannot be imported. */
+    import_fn import;
+    bool import_time_field; /* its import takes ?time_field= */
+};
 
 struct collection {
     const char *name;

@@ -17,10 +17,9 @@ static json_t *string_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
-/* The envelope fields shared by every builder; data is stolen. */
-static char *build(const char *collection, const char *operation, const char *id,
-                   const char *principal, int64_t received_us, const char *fingerprint,
-                   json_t *data, size_t *len)
+char *envelope_build(const char *collection, const char *operation, const char *id,
+                     const char *principal, int64_t received_us, const char *fingerprint,
+                     json_t *data, size_t *len)
 {
     char received[TIME_STR_LEN];
     time_format(received_us, received);
@@ -51,8 +50,8 @@ char *envelope_build_event(const struct event_fields *f, size_t *len)
     if (f->idempotency_key)
         json_object_set_new(data, "idempotency_key", json_string(f->idempotency_key));
     json_object_set(data, "body", f->body);
-    return build("events", "create", f->id, f->principal, f->received_at_us, f->fingerprint, data,
-                 len);
+    return envelope_build("events", "create", f->id, f->principal, f->received_at_us,
+                          f->fingerprint, data, len);
 }
 
 /* Optional string member: NULL when absent or null, -1 when another type. */
@@ -69,10 +68,9 @@ static int optional_string(json_t *obj, const char *key, const char **out)
     return 0;
 }
 
-/* The fields every envelope has; checks version, collection, id and
- * received_at. On success *root owns the tree and the rest borrow from it. */
-static int parse_common(const void *data, size_t len, const char *collection, json_t **root,
-                        const char **id, int64_t *received_us, json_t **d, char *err, size_t errlen)
+int envelope_parse_common(const void *data, size_t len, const char *collection, json_t **root,
+                          const char **id, int64_t *received_us, json_t **d, char *err,
+                          size_t errlen)
 {
     json_error_t jerr;
     *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -110,8 +108,8 @@ int envelope_parse_event(const void *data, size_t len, struct event_envelope *ou
 {
     memset(out, 0, sizeof(*out));
     json_t *d;
-    if (parse_common(data, len, "events", &out->root, &out->id, &out->received_at_us, &d, err,
-                     errlen) != 0)
+    if (envelope_parse_common(data, len, "events", &out->root, &out->id, &out->received_at_us, &d,
+                              err, errlen) != 0)
         return -1;
     if (optional_string(out->root, "fingerprint", &out->fingerprint) != 0) {
         snprintf(err, errlen, "envelope fingerprint is not a string");
@@ -150,7 +148,8 @@ char *envelope_build_user(const char *id, const char *principal, int64_t receive
                           const char *username, const char *date_of_birth, size_t *len)
 {
     json_t *data = json_pack("{s:s, s:s}", "username", username, "date_of_birth", date_of_birth);
-    return data ? build("users", "create", id, principal, received_us, NULL, data, len) : NULL;
+    return data ? envelope_build("users", "create", id, principal, received_us, NULL, data, len)
+                : NULL;
 }
 
 int envelope_parse_user(const void *data, size_t len, struct user_envelope *out, char *err,
@@ -158,8 +157,8 @@ int envelope_parse_user(const void *data, size_t len, struct user_envelope *out,
 {
     memset(out, 0, sizeof(*out));
     json_t *d;
-    if (parse_common(data, len, "users", &out->root, &out->id, &out->received_at_us, &d, err,
-                     errlen) != 0)
+    if (envelope_parse_common(data, len, "users", &out->root, &out->id, &out->received_at_us, &d,
+                              err, errlen) != 0)
         return -1;
     out->username = json_string_value(json_object_get(d, "username"));
     out->date_of_birth = json_string_value(json_object_get(d, "date_of_birth"));
@@ -191,7 +190,8 @@ char *envelope_build_epoch(const char *key, const char *principal, int64_t recei
 {
     json_t *data =
         json_pack("{s:s, s:I, s:s}", "key", key, "epoch_ms", (json_int_t)epoch_ms, "ip", ip);
-    return data ? build("epochs", "create", key, principal, received_us, NULL, data, len) : NULL;
+    return data ? envelope_build("epochs", "create", key, principal, received_us, NULL, data, len)
+                : NULL;
 }
 
 int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *out, char *err,
@@ -199,8 +199,8 @@ int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *ou
 {
     memset(out, 0, sizeof(*out));
     json_t *d;
-    if (parse_common(data, len, "epochs", &out->root, &out->id, &out->received_at_us, &d, err,
-                     errlen) != 0)
+    if (envelope_parse_common(data, len, "epochs", &out->root, &out->id, &out->received_at_us, &d,
+                              err, errlen) != 0)
         return -1;
     json_t *ms = json_object_get(d, "epoch_ms");
     const char *key = json_string_value(json_object_get(d, "key"));
@@ -232,7 +232,8 @@ char *envelope_build_recipe(const char *id, const char *principal, int64_t recei
 {
     json_t *data = json_pack("{s:s, s:o, s:O?}", "recipe_id", recipe_id, "if_version",
                              if_version >= 0 ? json_integer(if_version) : json_null(), "doc", doc);
-    return data ? build("recipes", operation, id, principal, received_us, NULL, data, len) : NULL;
+    return data ? envelope_build("recipes", operation, id, principal, received_us, NULL, data, len)
+                : NULL;
 }
 
 int envelope_parse_recipe(const void *data, size_t len, struct recipe_envelope *out, char *err,
@@ -240,8 +241,8 @@ int envelope_parse_recipe(const void *data, size_t len, struct recipe_envelope *
 {
     memset(out, 0, sizeof(*out));
     json_t *d;
-    if (parse_common(data, len, "recipes", &out->root, &out->id, &out->received_at_us, &d, err,
-                     errlen) != 0)
+    if (envelope_parse_common(data, len, "recipes", &out->root, &out->id, &out->received_at_us, &d,
+                              err, errlen) != 0)
         return -1;
     out->operation = json_string_value(json_object_get(out->root, "operation"));
     out->recipe_id = json_string_value(json_object_get(d, "recipe_id"));
@@ -281,7 +282,9 @@ char *envelope_build_assistance(const char *id, const char *principal, int64_t r
 {
     json_t *data = json_pack("{s:s, s:s, s:o}", "topic", topic, "description", description,
                              "request_id", string_or_null(request_id));
-    return data ? build("assistance", "create", id, principal, received_us, NULL, data, len) : NULL;
+    return data
+               ? envelope_build("assistance", "create", id, principal, received_us, NULL, data, len)
+               : NULL;
 }
 
 int envelope_parse_assistance(const void *data, size_t len, struct assistance_envelope *out,
@@ -289,8 +292,8 @@ int envelope_parse_assistance(const void *data, size_t len, struct assistance_en
 {
     memset(out, 0, sizeof(*out));
     json_t *d;
-    if (parse_common(data, len, "assistance", &out->root, &out->id, &out->received_at_us, &d, err,
-                     errlen) != 0)
+    if (envelope_parse_common(data, len, "assistance", &out->root, &out->id, &out->received_at_us,
+                              &d, err, errlen) != 0)
         return -1;
     out->received_at = json_string_value(json_object_get(out->root, "received_at"));
     out->topic = json_string_value(json_object_get(d, "topic"));

@@ -19,6 +19,19 @@
  * waits for ({"id", "outcome": created|exists|rejected, "error"}). */
 #define ENVELOPE_PERSISTED_CHANNEL "sluice_persisted"
 
+/* The fields every envelope has, for each collection's builder and parser
+ * (a new collection's module builds its own on these). envelope_build's data
+ * is stolen; it returns heap text the caller frees, NULL when out of memory.
+ * envelope_parse_common checks version, collection, id, received_at and that
+ * data is an object; on success *root owns the tree, and *id and *fields (the
+ * data object) borrow from it; -1 with err otherwise. */
+char *envelope_build(const char *collection, const char *operation, const char *id,
+                     const char *principal, int64_t received_us, const char *fingerprint,
+                     json_t *data, size_t *len);
+int envelope_parse_common(const void *data, size_t len, const char *collection, json_t **root,
+                          const char **id, int64_t *received_us, json_t **fields, char *err,
+                          size_t errlen);
+
 struct event_fields {
     const char *id;
     const char *principal;
