@@ -100,8 +100,46 @@ bool persist_batch_has_waiters(const struct persist_batch *b)
     return false;
 }
 
+/* The item could not be written: it goes to the DLQ with the reason. */
+static void make_poison(struct batch_ctx *c, struct persist_item *it)
+{
+    it->poison = true;
+    it->outcome = PERSIST_NONE;
+    snprintf(it->error, sizeof(it->error), "%s", c->err);
+}
+
+static void set_outcome(struct persist_item *it, bool created)
+{
+    if (it->outcome == PERSIST_NONE)
+        it->outcome = created ? PERSIST_CREATED : PERSIST_UNCHANGED;
+}
+
+/* Row by row in partition order, without savepoints: what a writer without
+ * write_all does first. A row the writer rejects before writing (it sets
+ * reject_status) becomes poison; one PostgreSQL refuses aborts the
+ * transaction, and the batch is written again through write_each. */
+static enum step_result write_in_order(struct batch_ctx *c, const struct persist_writer *w)
+{
+    for (size_t i = 0; i < c->b->count; i++) {
+        struct persist_item *it = &c->b->items[i];
+        if (!persist_item_writable(it))
+            continue;
+        bool created = false;
+        it->reject_status = 0;
+        enum step_result r = w->write_one(c, it, &created);
+        if (r == STEP_DATA_ERROR && it->reject_status) {
+            make_poison(c, it);
+            continue;
+        }
+        if (r != STEP_OK)
+            return r;
+        set_outcome(it, created);
+    }
+    return STEP_OK;
+}
+
 /* Row by row under savepoints, so a row PostgreSQL refuses becomes poison and
- * the rest of the batch is written. */
+ * the rest of the batch is written: only after the batch was refused. */
 static enum step_result write_each(struct batch_ctx *c, const struct persist_writer *w)
 {
     for (size_t i = 0; i < c->b->count; i++) {
@@ -115,14 +153,11 @@ static enum step_result write_each(struct batch_ctx *c, const struct persist_wri
         if (r == STEP_TRANSIENT)
             return r;
         if (r == STEP_DATA_ERROR) {
-            it->poison = true;
-            it->outcome = PERSIST_NONE;
-            snprintf(it->error, sizeof(it->error), "%s", c->err);
+            make_poison(c, it);
             r = persist_exec(c, "ROLLBACK TO SAVEPOINT row", 0, NULL, NULL,
                              "rollback to savepoint");
         } else {
-            if (it->outcome == PERSIST_NONE)
-                it->outcome = created ? PERSIST_CREATED : PERSIST_UNCHANGED;
+            set_outcome(it, created);
             r = persist_exec(c, "RELEASE SAVEPOINT row", 0, NULL, NULL, "release savepoint");
         }
         if (r != STEP_OK)
@@ -497,7 +532,7 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    for (int isolate = writer->write_all ? 0 : 1; isolate <= 1; isolate++) {
+    for (int isolate = 0; isolate <= 1; isolate++) {
         reset_outcomes(b);
         enum step_result r = persist_exec(&c, "BEGIN", 0, NULL, NULL, "BEGIN");
         if (r == STEP_OK)
@@ -505,7 +540,9 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
         if (r == STEP_OK && writer->prepare)
             r = writer->prepare(&c);
         if (r == STEP_OK)
-            r = isolate ? write_each(&c, writer) : writer->write_all(&c);
+            r = isolate             ? write_each(&c, writer)
+                : writer->write_all ? writer->write_all(&c)
+                                    : write_in_order(&c, writer);
         if (r == STEP_DATA_ERROR && !isolate) {
             log_warn("batch refused by PostgreSQL; isolating the bad rows", "detail", err);
             PQclear(PQexec(conn, "ROLLBACK"));

@@ -48,10 +48,14 @@ struct persist_writer {
      * poison (for example a reused Idempotency-Key); NULL when not needed. */
     enum step_result (*prepare)(struct batch_ctx *c);
     /* All writable items at once (for example through COPY), setting each
-     * one's outcome, or NULL to go row by row under savepoints from the start. */
+     * one's outcome, or NULL to go row by row through write_one. Either way
+     * a batch PostgreSQL refuses is written again row by row under
+     * savepoints, to find the rows it refuses. */
     enum step_result (*write_all)(struct batch_ctx *c);
     /* One item; *created says whether it made a new record (a writer that
-     * knows better sets it->outcome itself). */
+     * knows better sets it->outcome itself). A write the writer refuses
+     * before writing anything sets it->reject_status and returns
+     * STEP_DATA_ERROR: the item becomes poison, the transaction goes on. */
     enum step_result (*write_one)(struct batch_ctx *c, struct persist_item *it, bool *created);
 };
 

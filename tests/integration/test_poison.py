@@ -59,3 +59,32 @@ class Poison(StackCase):
         self.expect_eq(sorted(r[0] for r in rows), sorted(good), "rows from the direct messages: the good ones only")
         for i, proc in enumerate(self.stack.persist):
             self.expect(proc.alive(), f"persist-{i} still running", "alive", proc.popen.poll())
+
+    def test_refused_user_row_alone_goes_to_dlq(self):
+        """A writer without a whole-batch statement (users) writes row by row
+        without savepoints; a row PostgreSQL refuses aborts that attempt, and
+        the batch is written again under savepoints: only that row is poison,
+        the writes before and after it on the partition are applied."""
+        tok = self.token.translate(str.maketrans("0123456789-_", "ghijklmnopqr"))  # usernames are letters
+        topic, dlq = self.stack.prefix + "users", self.stack.prefix + "users.dlq"
+
+        def user(name, born):
+            return json.dumps({"v": 1, "id": str(uuid.uuid4()), "operation": "create", "collection": "users",
+                               "received_at": "2024-03-01T10:00:01.000000Z", "principal": "anonymous",
+                               "fingerprint": None, "data": {"username": name, "date_of_birth": born}})
+        good = [f"a{tok}", f"b{tok}"]
+        bad = f"c{tok}"
+        # PostgreSQL has no year 0: the envelope's date is well-formed, the database refuses it.
+        messages = [(good[0], user(good[0], "1990-01-02")), (bad, user(bad, "0000-01-01")),
+                    (good[1], user(good[1], "1991-03-04"))]
+        self.stack.kcat_produce(topic, messages, partition=0)
+        self.wait(lambda: len(self.stack.sql(
+            f"SELECT 1 FROM users WHERE username IN ('{good[0]}', '{good[1]}')")) == 2, 60,
+            "both good users written")
+        dead = self.wait(lambda: [m for m in self.stack.kcat_consume(dlq) if m.get("key") == bad], 60,
+                         f"the refused user on {dlq}")
+        self.expect(bool(dead[0]["headers"].get("x-error")), "x-error on the refused user", "non-empty",
+                    dead[0]["headers"])
+        self.expect_eq(self.stack.sql(f"SELECT date_of_birth::text FROM users WHERE username = '{good[1]}'"),
+                       [["1991-03-04"]], "the write after the refused one")
+        self.expect_eq(self.stack.sql(f"SELECT 1 FROM users WHERE username = '{bad}'"), [], "no refused user row")
