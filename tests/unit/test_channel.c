@@ -70,9 +70,10 @@ START_TEST(test_refused)
     } cases[] = {
         {"[]", "ops: a channel's settings are an object with a \"type\""},
         {"\"log\"", "ops: a channel's settings are an object with a \"type\""},
-        {"{}", "ops: \"\" is not a channel type (slack, email, webhook, log)"},
-        {"{\"type\": 5}", "ops: \"\" is not a channel type (slack, email, webhook, log)"},
-        {"{\"type\": \"fax\"}", "ops: \"fax\" is not a channel type (slack, email, webhook, log)"},
+        /* A prefix: a new row adds its name at the end of the list. */
+        {"{}", "ops: \"\" is not a channel type (slack, email, webhook, log"},
+        {"{\"type\": 5}", "ops: \"\" is not a channel type (slack, email, webhook, log"},
+        {"{\"type\": \"fax\"}", "ops: \"fax\" is not a channel type (slack, email, webhook, log"},
         {"{\"type\": \"log\", \"timeout_ms\": 99}", "ops: timeout_ms is an integer from 100 to "
                                                     "120000"},
         {"{\"type\": \"log\", \"timeout_ms\": 120001}", "ops: timeout_ms is an integer from 100 "
