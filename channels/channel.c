@@ -7,12 +7,10 @@
 #define TIMEOUT_MIN_MS 100
 #define TIMEOUT_MAX_MS 120000
 
-/* Every channel type; adding one is one row here and one file. */
 static const struct channel_type *const channel_types[] = {
-    &channel_slack,
-    &channel_email,
-    &channel_webhook,
-    &channel_log,
+#define CHANNEL_TYPE(name, settings) &channel_##name,
+#include "channel_types.def"
+#undef CHANNEL_TYPE
 };
 
 const struct channel_type *channel_type_find(const char *name)
@@ -52,8 +50,10 @@ struct channel *channel_new(const char *name, const json_t *conf, char *err, siz
     const char *type_name = json_string_value(json_object_get(conf, "type"));
     const struct channel_type *type = channel_type_find(type_name);
     if (!type) {
-        snprintf(err, errlen, "%s: \"%s\" is not a channel type (slack, email, webhook, log)", name,
-                 type_name ? type_name : "");
+        char names[256];
+        channel_settings_type_list(names, sizeof(names));
+        snprintf(err, errlen, "%s: \"%s\" is not a channel type (%s)", name,
+                 type_name ? type_name : "", names);
         return NULL;
     }
     long timeout_ms = timeout_of(conf);

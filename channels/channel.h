@@ -1,11 +1,11 @@
 /* channel: the one interface the notify worker knows channels by.
  *
- * Each channel type (slack.c, email.c, webhook.c, log.c) is one struct
- * channel_type of callbacks, found by name in channel_types[] (after Fluent
- * Bit's outputs and curl's vtables). A struct channel is one named channel of
- * the routing file: channel_new runs the type's init on its settings, and
- * channel_free its destroy. Formatting is apart from sending so it can be
- * tested without a network.
+ * Each channel type is one struct channel_type of callbacks in a file of its
+ * own (after Fluent Bit's outputs and curl's vtables), found by name from its
+ * row of channel_types.def, which also declares its settings. A struct
+ * channel is one named channel of the routing file: channel_new runs the
+ * type's init on its settings, and channel_free its destroy. Formatting is
+ * apart from sending so it can be tested without a network.
  *
  * Threads: after init a channel is read-only to Sluice, and format and send
  * may run on many threads at once for the same channel; a type that keeps
@@ -14,6 +14,7 @@
 #define SLUICE_CHANNEL_H
 
 #include "buf.h"
+#include "channel_settings.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -51,7 +52,10 @@ struct send_info {
 struct channel;
 
 struct channel_type {
-    const char *name; /* "slack" */
+    const char *name; /* "slack", as in its row of channel_types.def */
+    /* channel_settings_<name>, from the same row: what the routing loader
+     * checked conf for before init runs. */
+    const struct channel_setting *settings;
     /* Checks and keeps conf (the channel's object of the routing file, with
      * "type"; borrowed, ${VAR}s already expanded); -1 with the reason in err. */
     int (*init)(struct channel *ch, const json_t *conf, char *err, size_t errlen);
@@ -74,10 +78,10 @@ struct channel {
     void *state;                 /* the type's own, freed by its destroy */
 };
 
-extern const struct channel_type channel_slack;
-extern const struct channel_type channel_email;
-extern const struct channel_type channel_webhook;
-extern const struct channel_type channel_log;
+/* channel_<name>, defined in <name>.c, for each row of channel_types.def. */
+#define CHANNEL_TYPE(name, settings) extern const struct channel_type channel_##name;
+#include "channel_types.def"
+#undef CHANNEL_TYPE
 
 /* The type called name, or NULL. */
 const struct channel_type *channel_type_find(const char *name);

@@ -489,6 +489,7 @@ out:
 
 const struct channel_type channel_email = {
     .name = "email",
+    .settings = channel_settings_email,
     .init = email_init,
     .format = email_format,
     .send = email_send,

@@ -125,6 +125,7 @@ static enum send_result log_channel_send(const struct channel *ch, const struct 
 
 const struct channel_type channel_log = {
     .name = "log",
+    .settings = channel_settings_log,
     .init = log_channel_init,
     .format = log_channel_format,
     .send = log_channel_send,

@@ -258,6 +258,7 @@ static enum send_result slack_send(const struct channel *ch, const struct assist
 
 const struct channel_type channel_slack = {
     .name = "slack",
+    .settings = channel_settings_slack,
     .init = slack_init,
     .format = slack_format,
     .send = slack_send,

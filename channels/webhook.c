@@ -172,6 +172,7 @@ static enum send_result webhook_send(const struct channel *ch, const struct assi
 
 const struct channel_type channel_webhook = {
     .name = "webhook",
+    .settings = channel_settings_webhook,
     .init = webhook_init,
     .format = webhook_format,
     .send = webhook_send,

@@ -1,10 +1,10 @@
 #include "routing.h"
 
 #include "buf.h"
+#include "channel_settings.h"
 #include "problem.h"
 
 #include <ctype.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +12,6 @@
 
 struct routing {
     json_t *doc; /* expanded and validated */
-};
-
-/* The settings each channel type requires (all strings, except email "to",
- * which may also be an array of strings). */
-static const struct {
-    const char *type;
-    const char *required[4];
-} channel_types[] = {
-    {"slack", {"webhook_url", NULL}},
-    {"email", {"url", "from", "to", NULL}},
-    {"webhook", {"url", "secret", NULL}},
-    {"log", {NULL}},
 };
 
 /* Replaces every ${VAR} in s; -1 with err naming the variable when unset. */
@@ -111,11 +99,8 @@ static int expand_all(json_t *v, const char *pointer, routing_env_fn env, char *
     return 0;
 }
 
-static bool nonempty_string(const json_t *v)
-{
-    return json_is_string(v) && json_string_length(v) > 0;
-}
-
+/* What each type's settings must be is its row of channels/channel_types.def,
+ * so ingest, which never links the channels, refuses the files notify would. */
 static int check_channel(const char *name, const json_t *ch, char *err, size_t errlen)
 {
     char ptr[300];
@@ -124,32 +109,7 @@ static int check_channel(const char *name, const json_t *ch, char *err, size_t e
         snprintf(err, errlen, "%s: a channel is an object with a \"type\"", ptr);
         return -1;
     }
-    const char *type = json_string_value(json_object_get(ch, "type"));
-    size_t t = 0;
-    while (t < sizeof(channel_types) / sizeof(channel_types[0]) &&
-           (!type || strcmp(channel_types[t].type, type) != 0))
-        t++;
-    if (t == sizeof(channel_types) / sizeof(channel_types[0])) {
-        snprintf(err, errlen, "%s/type: \"%s\" is not a channel type (slack, email, webhook, log)",
-                 ptr, type ? type : "");
-        return -1;
-    }
-    for (size_t i = 0; channel_types[t].required[i]; i++) {
-        const char *setting = channel_types[t].required[i];
-        const json_t *v = json_object_get(ch, setting);
-        bool ok = nonempty_string(v);
-        if (!ok && strcmp(setting, "to") == 0 && json_is_array(v) && json_array_size(v) > 0) {
-            ok = true;
-            for (size_t k = 0; k < json_array_size(v); k++)
-                ok = ok && nonempty_string(json_array_get(v, k));
-        }
-        if (!ok) {
-            snprintf(err, errlen, "%s/%s: a %s channel needs this setting (a non-empty string)",
-                     ptr, setting, type);
-            return -1;
-        }
-    }
-    return 0;
+    return channel_settings_check(ch, ptr, err, errlen);
 }
 
 static int check_topic(const char *name, const json_t *topic, const json_t *channels, char *err,

@@ -6,9 +6,10 @@
  *    "topics": {"sales": {"channels": ["sales-slack"], "fallback": "ops-log"}}}
  * Every "${VAR}" in a string is replaced from the environment at load time, so
  * secrets stay out of the file. Loading validates everything (channel types
- * and their required settings, unset variables, topics naming unknown
- * channels) and names the place of the first problem with a JSON Pointer. A
- * loaded routing owns its expanded document; lookups borrow from it. */
+ * and their settings, as channels/channel_types.def declares them; unset
+ * variables; topics naming unknown channels) and names the place of the first
+ * problem with a JSON Pointer. A loaded routing owns its expanded document;
+ * lookups borrow from it. */
 #ifndef SLUICE_ROUTING_H
 #define SLUICE_ROUTING_H
 

@@ -3,6 +3,9 @@
  * the channels (notify.h says which module does what). Any number of
  * replicas share the work through the delivery rows. */
 #include "notify.h"
+#include "notify_dispatch.h"
+#include "notify_dlq.h"
+#include "notify_record.h"
 
 #include "admin_http.h"
 #include "config.h"
@@ -45,58 +48,6 @@ static const struct config_entry config_table[] = {
      "requests recorded per transaction"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
-
-struct dlq_wait {
-    atomic_int done;
-    rd_kafka_resp_err_t err;
-};
-
-static void on_dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
-    struct notify_dlq_ack *ack = msg->_private;
-    if (msg->err)
-        log_warn("dead-letter topic did not acknowledge", "error", rd_kafka_err2str(msg->err));
-    ack->err = msg->err;
-    atomic_store(&ack->done, 1);
-}
-
-void notify_dlq_poll(struct notify *n, int timeout_ms)
-{
-    rd_kafka_poll(n->dlq, timeout_ms);
-}
-
-int notify_dlq_produce(struct notify *n, const char *key, size_t keylen, const char *value,
-                       size_t len, const char *error, const char *channel,
-                       const rd_kafka_message_t *source, struct notify_dlq_ack *ack)
-{
-    ack->err = RD_KAFKA_RESP_ERR_NO_ERROR;
-    atomic_init(&ack->done, 0);
-    rd_kafka_headers_t *h = kafka_dlq_headers(error, source);
-    if (channel)
-        rd_kafka_header_add(h, "x-channel", -1, channel, -1);
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        n->dlq, RD_KAFKA_V_TOPIC(n->dlq_topic), RD_KAFKA_V_KEY(key, keylen),
-        RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(ack), RD_KAFKA_V_END);
-    if (err) {
-        rd_kafka_headers_destroy(h);
-        log_warn("cannot produce to the dead-letter topic", "error", rd_kafka_err2str(err));
-        return -1;
-    }
-    return 0;
-}
-
-int notify_dlq_send(struct notify *n, const char *key, size_t keylen, const char *value, size_t len,
-                    const char *error, const char *channel, const rd_kafka_message_t *source)
-{
-    struct notify_dlq_ack ack;
-    if (notify_dlq_produce(n, key, keylen, value, len, error, channel, source, &ack) != 0)
-        return -1;
-    /* Whichever thread polls serves the report; ack lives until it has. */
-    while (!atomic_load(&ack.done))
-        notify_dlq_poll(n, 50);
-    return ack.err ? -1 : 0;
-}
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
@@ -270,7 +221,8 @@ static int start(struct notify *n, struct admin_http **admin)
         return -1;
     }
     atomic_store(&n->pg_ok, true);
-    n->dlq = kafka_producer_new(n->cfg.kafka_brokers, 30000, on_dlq_delivery, n, err, sizeof(err));
+    n->dlq = kafka_producer_new(n->cfg.kafka_brokers, 30000, notify_dlq_on_delivery, n, err,
+                                sizeof(err));
     n->consumer = n->dlq ? kafka_consumer_new(n->cfg.kafka_brokers, n->cfg.group, on_rebalance, n,
                                               err, sizeof(err))
                          : NULL;

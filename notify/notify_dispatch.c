@@ -15,7 +15,10 @@
  * channel's due deliveries are not sent but still use up the attempt they
  * were due for (recorded as "not sent: breaker open"), so a dead receiver
  * is not hammered and its requests still reach the fallback on schedule. */
+#include "notify_dispatch.h"
+
 #include "notify.h"
+#include "notify_dlq.h"
 
 #include "breaker.h"
 #include "buf.h"

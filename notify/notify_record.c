@@ -4,7 +4,10 @@
  * are idempotent (a redelivered message finds the request and adds nothing),
  * so committing the offsets to Kafka after the database commit is enough for
  * "recorded exactly once" whatever crashes in between. */
+#include "notify_record.h"
+
 #include "notify.h"
+#include "notify_dlq.h"
 
 #include "buf.h"
 #include "envelope.h"

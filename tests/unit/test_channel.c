@@ -1,4 +1,5 @@
-/* Unit tests for channels/channel.c: the table of types, channel_new's
+/* Unit tests for channels/channel.c: the table of types (every row of
+ * channel_types.def found by name, with its settings), channel_new's
  * checks (name, type, timeout_ms) and its "<name>: reason" errors, and
  * channel_deliver's format-then-send (with the log channel, which needs no
  * network). */
@@ -24,22 +25,38 @@ static const struct assistance plain = {
 
 START_TEST(test_types)
 {
-    static const char *const names[] = {"slack", "email", "webhook", "log"};
-    static const struct channel_type *const types[] = {&channel_slack, &channel_email,
-                                                       &channel_webhook, &channel_log};
-    for (size_t i = 0; i < 4; i++) {
-        const struct channel_type *t = channel_type_find(names[i]);
-        ck_assert_ptr_eq(t, types[i]);
-        ck_assert_str_eq(t->name, names[i]);
+    /* Every row of the table is a type found by its name, carrying the
+     * settings its row declares. */
+    static const struct {
+        const char *name;
+        const struct channel_type *type;
+        const struct channel_setting *settings;
+    } rows[] = {
+#define CHANNEL_TYPE(name, settings) {#name, &channel_##name, channel_settings_##name},
+#include "channel_types.def"
+#undef CHANNEL_TYPE
+    };
+    ck_assert_uint_ge(sizeof(rows) / sizeof(rows[0]), 4);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const struct channel_type *t = channel_type_find(rows[i].name);
+        ck_assert_msg(t == rows[i].type, "channel_type_find(\"%s\") is not channel_%s",
+                      rows[i].name, rows[i].name);
+        ck_assert_str_eq(t->name, rows[i].name);
+        ck_assert_msg(t->settings == rows[i].settings,
+                      "channel_%s.settings is not channel_settings_%s", rows[i].name, rows[i].name);
+        ck_assert_ptr_eq(channel_settings_of(rows[i].name), t->settings);
         ck_assert_ptr_nonnull(t->init);
         ck_assert_ptr_nonnull(t->format);
         ck_assert_ptr_nonnull(t->send);
         ck_assert_ptr_nonnull(t->destroy);
     }
+    ck_assert_ptr_eq(channel_type_find("slack"), &channel_slack);
     ck_assert_ptr_null(channel_type_find("fax"));
     ck_assert_ptr_null(channel_type_find("Slack"));
     ck_assert_ptr_null(channel_type_find(""));
     ck_assert_ptr_null(channel_type_find(NULL));
+    ck_assert_ptr_null(channel_settings_of("fax"));
+    ck_assert_ptr_null(channel_settings_of(NULL));
 }
 END_TEST
 
@@ -53,9 +70,10 @@ START_TEST(test_refused)
     } cases[] = {
         {"[]", "ops: a channel's settings are an object with a \"type\""},
         {"\"log\"", "ops: a channel's settings are an object with a \"type\""},
-        {"{}", "ops: \"\" is not a channel type (slack, email, webhook, log)"},
-        {"{\"type\": 5}", "ops: \"\" is not a channel type (slack, email, webhook, log)"},
-        {"{\"type\": \"fax\"}", "ops: \"fax\" is not a channel type (slack, email, webhook, log)"},
+        /* A prefix: a new row adds its name at the end of the list. */
+        {"{}", "ops: \"\" is not a channel type (slack, email, webhook, log"},
+        {"{\"type\": 5}", "ops: \"\" is not a channel type (slack, email, webhook, log"},
+        {"{\"type\": \"fax\"}", "ops: \"fax\" is not a channel type (slack, email, webhook, log"},
         {"{\"type\": \"log\", \"timeout_ms\": 99}", "ops: timeout_ms is an integer from 100 to "
                                                     "120000"},
         {"{\"type\": \"log\", \"timeout_ms\": 120001}", "ops: timeout_ms is an integer from 100 "
