@@ -6,6 +6,7 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -85,6 +86,45 @@ START_TEST(test_every_documented_operation_is_routed)
 }
 END_TEST
 
+/* What the route table says an operation can answer is in its responses:
+ * statuses as three digits, a success among them, 503 (database-busy,
+ * database-unavailable) on every route that runs on the database pool and
+ * (broker-unavailable) on every write. docs/api.md lists the same statuses
+ * per operation (tests/integration/test_docs.py). */
+START_TEST(test_responses_follow_the_route_table)
+{
+    json_t *doc = load_doc();
+    json_t *paths = json_object_get(doc, "paths");
+    for (size_t i = 0; i < route_count; i++) {
+        char method[16];
+        lower(routes[i].method, method, sizeof(method));
+        json_t *responses = json_object_get(
+            json_object_get(json_object_get(paths, routes[i].pattern), method), "responses");
+        ck_assert_msg(json_object_size(responses) > 0, "%s %s: no responses in openapi.json",
+                      routes[i].method, routes[i].pattern);
+        const char *status;
+        json_t *r;
+        bool success = false;
+        json_object_foreach(responses, status, r)
+        {
+            ck_assert_msg(strlen(status) == 3 && status[0] >= '1' && status[0] <= '5' &&
+                              strspn(status, "0123456789") == 3,
+                          "%s %s: response \"%s\" is not an HTTP status", routes[i].method,
+                          routes[i].pattern, status);
+            success = success || status[0] == '2';
+        }
+        ck_assert_msg(success, "%s %s: no 2xx response", routes[i].method, routes[i].pattern);
+        bool write = strcmp(routes[i].method, "GET") != 0 && strcmp(routes[i].method, "HEAD") != 0;
+        if ((routes[i].flags & ROUTE_ON_DB) || write)
+            ck_assert_msg(json_object_get(responses, "503") != NULL,
+                          "%s %s %s, so it can answer 503: openapi.json must say so",
+                          routes[i].method, routes[i].pattern,
+                          write ? "is a write" : "runs on the database pool");
+    }
+    json_decref(doc);
+}
+END_TEST
+
 /* The parameter `name` of an operation (borrowed), or NULL. */
 static json_t *param(json_t *doc, const char *path, const char *method, const char *name)
 {
@@ -147,6 +187,7 @@ int main(void)
     tcase_add_checked_fixture(tc, routes_setup, routes_teardown);
     tcase_add_test(tc, test_every_route_is_documented);
     tcase_add_test(tc, test_every_documented_operation_is_routed);
+    tcase_add_test(tc, test_responses_follow_the_route_table);
     tcase_add_test(tc, test_documents_bounds_time_field_and_outcomes);
     suite_add_tcase(s, tc);
     return check_run(s);
