@@ -72,11 +72,14 @@ struct request {
     struct http_refusal refusal;
     uint64_t discarded;
     /* Streaming routes (bulk import) consume the body as it arrives instead
-     * of buffering it; stream_state is theirs, released by stream_release
-     * when the request completes. */
+     * of buffering it. */
     request_feed_fn feed;
-    void *stream_state;
-    void (*stream_release)(struct request *req);
+    /* Whatever the matched handler keeps across callbacks (an import, a
+     * keyed write), owned by the handler. handler_release, when set, frees
+     * it: it runs once, in the request-completed callback, on every path
+     * (answered, refused, failed, or the client gone mid-request). */
+    void *handler_state;
+    void (*handler_release)(struct request *req);
     char param[HTTP_PARAM_MAX]; /* the {id} segment of the matched route */
     int match;                  /* enum route_result of the request's path */
     const struct route *route;  /* when match is ROUTE_FOUND */
