@@ -21,7 +21,6 @@
 #define SLUICE_HTTP_H
 
 #include "buf.h"
-#include "netaddr.h"
 #include "ingest.h"
 #include "problem.h"
 #include "uuid.h"
@@ -75,9 +74,10 @@ struct request {
      * of buffering it. */
     request_feed_fn feed;
     /* Whatever the matched handler keeps across callbacks (an import, a
-     * keyed write), owned by the handler. handler_release, when set, frees
-     * it: it runs once, in the request-completed callback, on every path
-     * (answered, refused, failed, or the client gone mid-request). */
+     * keyed write, what POST /epoch answers with), owned by the handler.
+     * handler_release, when set, frees it: it runs once, in the
+     * request-completed callback, on every path (answered, refused, failed,
+     * or the client gone mid-request). */
     void *handler_state;
     void (*handler_release)(struct request *req);
     char param[HTTP_PARAM_MAX]; /* the {id} segment of the matched route */
@@ -91,9 +91,7 @@ struct request {
     bool resumed;
     rd_kafka_resp_err_t kafka_err;
     char id[UUID_STR_LEN];
-    int64_t epoch_ms;                /* POST /epoch: what is stored */
-    char client_ip[NETADDR_STR_LEN]; /* POST /epoch: the caller */
-    bool waiting;                    /* Prefer: wait: answer once the worker wrote the record */
+    bool waiting; /* Prefer: wait: answer once the worker wrote the record */
     /* How the write is answered once Kafka (and the worker) have spoken. */
     enum MHD_Result (*respond)(struct request *req, const struct wait_result *r);
     struct wait_result waited; /* the worker's outcome, for respond on the pool */
