@@ -135,7 +135,7 @@ enum MHD_Result epoch_post(struct request *req)
                                     "Internal error", "Could not encode the write.", NULL, NULL);
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
     /* Its 201 is built from the request alone: never queue it behind reads. */
-    req->answer_without_db = true;
+    write_answer_without_db(req);
     return write_start(req, req->app->epochs_topic, req->id, strlen(req->id), value, len,
                        wait_s > 0 ? wait_s : EPOCH_DEFAULT_WAIT_S, epoch_written);
 }
