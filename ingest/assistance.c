@@ -16,11 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static enum MHD_Result respond_written(struct request *req, const struct wait_result *r)
+/* waited: the client waited for the worker (Preference-Applied: wait). */
+static enum MHD_Result answer_written(struct request *req, const struct wait_result *r, bool waited)
 {
     char location[64];
     snprintf(location, sizeof(location), "/v1/assistance/%s", req->id);
-    const char *applied = req->waiting ? "Preference-Applied" : NULL;
+    const char *applied = waited ? "Preference-Applied" : NULL;
     const char *headers[] = {"Location", location, applied, "wait", NULL};
     if (r->outcome == WAIT_REJECTED)
         return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
@@ -30,6 +31,11 @@ static enum MHD_Result respond_written(struct request *req, const struct wait_re
         req, recorded ? MHD_HTTP_CREATED : MHD_HTTP_ACCEPTED,
         json_pack("{s:s, s:s}", "id", req->id, "status", recorded ? "recorded" : "accepted"),
         headers);
+}
+
+static enum MHD_Result respond_written(struct request *req, const struct wait_result *r)
+{
+    return answer_written(req, r, write_waiting(req));
 }
 
 /* The topic, lower-cased into out, when the routing file knows it; else adds
@@ -141,9 +147,9 @@ static enum MHD_Result assistance_post(struct request *req)
     }
     if (before > 0) {
         /* A retry of a recorded request: its first answer, nothing produced. */
-        req->waiting = waiters_parse_prefer(http_header(req, "Prefer")) > 0;
-        struct wait_result done = {.outcome = req->waiting ? WAIT_EXISTS : WAIT_PENDING};
-        ret = respond_written(req, &done);
+        bool waits = waiters_parse_prefer(http_header(req, "Prefer")) > 0;
+        struct wait_result done = {.outcome = waits ? WAIT_EXISTS : WAIT_PENDING};
+        ret = answer_written(req, &done, waits);
         goto out;
     }
     size_t len;

@@ -447,7 +447,7 @@ void bulk_close(void)
 
 static size_t bulk_feed(struct request *req, const char *data, size_t len)
 {
-    struct import *imp = req->stream_state;
+    struct import *imp = req->handler_state;
     if (atomic_load(&bulk_stopping)) {
         /* Read and dropped, so the client gets its 503 once it has sent all. */
         imp->cut = true;
@@ -476,7 +476,7 @@ static size_t bulk_feed(struct request *req, const char *data, size_t len)
 
 static void bulk_release(struct request *req)
 {
-    struct import *imp = req->stream_state;
+    struct import *imp = req->handler_state;
     pthread_mutex_lock(&imp->lock);
     imp->orphaned = true;
     pthread_mutex_unlock(&imp->lock);
@@ -597,8 +597,8 @@ enum MHD_Result bulk_begin(struct request *req)
     jsonsplit_init(&imp->split, (size_t)req->app->cfg.max_body_bytes, on_record, imp);
     if (ndjson)
         imp->split.mode = JSONSPLIT_NDJSON;
-    req->stream_state = imp;
-    req->stream_release = bulk_release;
+    req->handler_state = imp;
+    req->handler_release = bulk_release;
     req->feed = bulk_feed;
     return MHD_YES;
 }
@@ -607,7 +607,7 @@ enum MHD_Result bulk_begin(struct request *req)
  * answer. */
 static enum MHD_Result bulk_done(struct request *req)
 {
-    struct import *imp = req->stream_state;
+    struct import *imp = req->handler_state;
     long accepted = imp->acked, rejected = imp->rejected + imp->failed;
     char received[24], acc[24], rej[24];
     snprintf(received, sizeof(received), "%ld", imp->received);
@@ -662,7 +662,7 @@ static enum MHD_Result bulk_done(struct request *req)
  * 400 rather than an empty 202. */
 static enum MHD_Result refuse_body(struct request *req)
 {
-    struct import *imp = req->stream_state;
+    struct import *imp = req->handler_state;
     const char *params[] = {imp->id};
     bool transient;
     PQclear(reads_query(req->app, "DELETE FROM imports WHERE id = $1::uuid RETURNING id", 1, params,
@@ -680,7 +680,7 @@ static enum MHD_Result refuse_body(struct request *req)
 
 enum MHD_Result bulk_post(struct request *req)
 {
-    struct import *imp = req->stream_state;
+    struct import *imp = req->handler_state;
     if (!imp) /* begin answered already */
         return MHD_YES;
     if (!imp->ended) {

@@ -77,8 +77,22 @@ static int client_address(struct request *req, struct netaddr *client)
     return f.failed ? -1 : 0;
 }
 
+/* What POST /epoch answers with, kept from epoch_post to epoch_written: the
+ * request's handler state, freed by epoch_write_release when it completes. */
+struct epoch_write {
+    int64_t epoch_ms;                /* what is stored */
+    char client_ip[NETADDR_STR_LEN]; /* the caller */
+};
+
+static void epoch_write_release(struct request *req)
+{
+    free(req->handler_state);
+    req->handler_state = NULL;
+}
+
 static enum MHD_Result epoch_written(struct request *req, const struct wait_result *r)
 {
+    const struct epoch_write *ew = req->handler_state;
     char location[64];
     snprintf(location, sizeof(location), "/epoch/%s", req->id);
     const char *headers[] = {"Location", location, NULL};
@@ -86,35 +100,42 @@ static enum MHD_Result epoch_written(struct request *req, const struct wait_resu
         return http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "rejected-by-worker",
                                     "Record rejected", r->error, NULL, NULL);
     bool stored = r->outcome == WAIT_CREATED || r->outcome == WAIT_EXISTS;
-    char *body = epoch_json(req->id, req->epoch_ms, req->client_ip, stored ? NULL : "accepted");
+    char *body = epoch_json(req->id, ew->epoch_ms, ew->client_ip, stored ? NULL : "accepted");
     return http_respond(req, stored ? MHD_HTTP_CREATED : MHD_HTTP_ACCEPTED, "application/json",
                         body, strlen(body), headers);
 }
 
 static enum MHD_Result epoch_post(struct request *req)
 {
+    struct epoch_write *ew = calloc(1, sizeof(*ew));
+    if (!ew)
+        return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                                    "Internal error", "Out of memory.", NULL, NULL);
+    /* The request owns it from here: freed when it completes, on any path. */
+    req->handler_state = ew;
+    req->handler_release = epoch_write_release;
     struct netaddr client;
     if (client_address(req, &client) != 0)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Out of memory reading X-Forwarded-For.",
                                     NULL, NULL);
-    netaddr_format(&client, req->client_ip);
+    netaddr_format(&client, ew->client_ip);
     int64_t now = time_now_us();
-    req->epoch_ms = now / 1000;
+    ew->epoch_ms = now / 1000;
     struct uuid u;
-    if (uuid_v7(&u, (uint64_t)req->epoch_ms) != 0)
+    if (uuid_v7(&u, (uint64_t)ew->epoch_ms) != 0)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "No random bytes for a key.", NULL, NULL);
     uuid_format(&u, req->id);
     size_t len;
     char *value =
-        envelope_build_epoch(req->id, WRITE_PRINCIPAL, now, req->epoch_ms, req->client_ip, &len);
+        envelope_build_epoch(req->id, WRITE_PRINCIPAL, now, ew->epoch_ms, ew->client_ip, &len);
     if (!value)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not encode the write.", NULL, NULL);
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
     /* Its 201 is built from the request alone: never queue it behind reads. */
-    req->answer_without_db = true;
+    write_answer_without_db(req);
     return write_start(req, ingest_topic(req->app, "epochs"), req->id, strlen(req->id), value, len,
                        wait_s > 0 ? wait_s : EPOCH_DEFAULT_WAIT_S, epoch_written);
 }

@@ -186,12 +186,12 @@ struct keyed_write {
 
 static void keyed_write_release(struct request *req)
 {
-    struct keyed_write *kw = req->stream_state;
+    struct keyed_write *kw = req->handler_state;
     if (kw->ticket)
         idemkeys_settle(kw->ix, kw->key, kw->ticket, req->status >= 200 && req->status < 300);
     free(kw->value);
     free(kw);
-    req->stream_state = NULL;
+    req->handler_state = NULL;
 }
 
 static enum MHD_Result key_reused(struct request *req)
@@ -218,7 +218,7 @@ static enum MHD_Result keyed_produce(struct request *req, struct keyed_write *kw
  * again, same id, so the wait has an outcome to report). */
 static enum MHD_Result keyed_write_on_pool(struct request *req)
 {
-    struct keyed_write *kw = req->stream_state;
+    struct keyed_write *kw = req->handler_state;
     if (kw->claim == IDEM_FIRST) {
         char stored_fp[DIGEST_HEX_LEN + 1];
         enum stored_state st =
@@ -313,8 +313,8 @@ static enum MHD_Result events_post(struct request *req)
     kw->wait_s = wait_s;
     kw->claim = idemkeys_claim(kw->ix, kw->key, fingerprint, req->id, time_now_us(), kw->stored_id,
                                &kw->ticket);
-    req->stream_state = kw;
-    req->stream_release = keyed_write_release;
+    req->handler_state = kw;
+    req->handler_release = keyed_write_release;
     if (kw->claim == IDEM_CONFLICT) {
         ret = key_reused(req);
     } else if (kw->claim == IDEM_DONE && wait_s <= 0) {

@@ -85,7 +85,7 @@ static enum MHD_Result hello_put(struct request *req)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not encode the write.", NULL, NULL);
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
-    req->answer_without_db = true; /* hello_written reads nothing back */
+    write_answer_without_db(req); /* hello_written reads nothing back */
     return write_start(req, ingest_topic(req->app, "users"), req->param, strlen(req->param), value,
                        len, wait_s > 0 ? wait_s : HELLO_DEFAULT_WAIT_S, hello_written);
 }

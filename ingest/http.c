@@ -498,8 +498,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         metric_add(&app->metrics[M_REQ_4XX], 1);
     else if (req->status >= 200)
         metric_add(&app->metrics[M_REQ_2XX], 1);
-    if (req->stream_release)
-        req->stream_release(req);
+    if (req->handler_release)
+        req->handler_release(req);
     if (req->stored) /* answered on the pool, but the client went away */
         MHD_destroy_response(req->stored);
     buf_free(&req->body);

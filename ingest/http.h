@@ -2,6 +2,10 @@
  *
  * Owns the daemon and the per-request state (struct request), which is created
  * in the access handler and freed only in the request-completed callback.
+ * The glue knows no handler: what one handler keeps across callbacks hangs
+ * off handler_state (released by its handler_release when the request
+ * completes), and a Kafka write's state lives in write_slot, whose inside
+ * only write.h knows.
  * Handlers answer through http_respond_* (which add X-Request-ID) or park the
  * connection with http_suspend and finish later from another thread with
  * http_resume, after which on_resume runs on an HTTP thread to queue the
@@ -21,24 +25,21 @@
 #define SLUICE_HTTP_H
 
 #include "buf.h"
-#include "netaddr.h"
 #include "ingest.h"
 #include "problem.h"
 #include "uuid.h"
-#include "waiters.h"
 
 #include <jansson.h>
-#include <librdkafka/rdkafka.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define HTTP_PARAM_MAX 256
 
 struct request;
 struct route;
-struct wait_result;
 typedef enum MHD_Result (*request_fn)(struct request *req);
 /* A streaming upload's consumer: takes what it can of the bytes and returns
  * how many it took (it may suspend the connection to apply back-pressure). */
@@ -51,14 +52,18 @@ struct http_refusal {
     char detail[256];
 };
 
-/* Whoever a produced message belongs to: its delivery report calls
- * delivered on the producer's poll thread. */
-struct dr_target {
-    void (*delivered)(struct dr_target *target, rd_kafka_resp_err_t err);
+/* Room for the request's Kafka write: write.h's struct write_state, which
+ * only write.c reads or writes (write.c checks at compile time that it
+ * fits). In place rather than behind a pointer, so a write costs no
+ * allocation beyond the request's own; http.h needs only this bound. It owns
+ * no memory: the request-completed callback has nothing to release for it. */
+#define HTTP_WRITE_STATE_MAX 320
+union http_write_slot {
+    max_align_t align;
+    unsigned char bytes[HTTP_WRITE_STATE_MAX];
 };
 
 struct request {
-    struct dr_target dr; /* the delivery report of this request's write */
     struct ingest *app;
     struct MHD_Connection *conn;
     const char *method; /* borrowed from libmicrohttpd for the request's life */
@@ -72,31 +77,29 @@ struct request {
     struct http_refusal refusal;
     uint64_t discarded;
     /* Streaming routes (bulk import) consume the body as it arrives instead
-     * of buffering it; stream_state is theirs, released by stream_release
-     * when the request completes. */
+     * of buffering it. */
     request_feed_fn feed;
-    void *stream_state;
-    void (*stream_release)(struct request *req);
+    /* Whatever the matched handler keeps across callbacks (an import, a
+     * keyed write, what POST /epoch answers with), owned by the handler.
+     * handler_release, when set, frees it: it runs once, in the
+     * request-completed callback, on every path (answered, refused, failed,
+     * or the client gone mid-request). */
+    void *handler_state;
+    void (*handler_release)(struct request *req);
     char param[HTTP_PARAM_MAX]; /* the {id} segment of the matched route */
     int match;                  /* enum route_result of the request's path */
     const struct route *route;  /* when match is ROUTE_FOUND */
     char allow[128];            /* when match is ROUTE_METHOD_NOT_ALLOWED */
     unsigned status;            /* for metrics, once a response is queued */
+    /* The record the request writes or names, set by its handler: write_start
+     * registers it with the waiters, and answers name it even when nothing
+     * is produced (a retried Idempotency-Key). */
+    char id[UUID_STR_LEN];
 
     /* Asynchronous completion (a write waiting for its delivery report). */
     request_fn on_resume;
     bool resumed;
-    rd_kafka_resp_err_t kafka_err;
-    char id[UUID_STR_LEN];
-    int64_t epoch_ms;                /* POST /epoch: what is stored */
-    char client_ip[NETADDR_STR_LEN]; /* POST /epoch: the caller */
-    bool waiting;                    /* Prefer: wait: answer once the worker wrote the record */
-    /* How the write is answered once Kafka (and the worker) have spoken. */
-    enum MHD_Result (*respond)(struct request *req, const struct wait_result *r);
-    struct wait_result waited; /* the worker's outcome, for respond on the pool */
-    /* respond never reads PostgreSQL (hello, epoch): a stored outcome is
-     * answered on the HTTP thread, without queueing for the pool. */
-    bool answer_without_db;
+    union http_write_slot write_slot; /* write.h's; http.c never looks inside */
 
     /* Database pool (http_offload, http_defer). While on_pool, the request
      * runs on a pool thread and http_respond keeps the response in stored

@@ -9,11 +9,34 @@
 
 const char *const WRITE_PRINCIPAL = "anonymous";
 
+_Static_assert(sizeof(struct write_state) <= sizeof(union http_write_slot),
+               "struct write_state outgrew its room in struct request: raise "
+               "HTTP_WRITE_STATE_MAX in http.h");
+_Static_assert(_Alignof(struct write_state) <= _Alignof(union http_write_slot),
+               "struct write_state needs more alignment than http_write_slot has");
+
+/* The request's write state, in the room http.h keeps for it. */
+static struct write_state *state_of(struct request *req)
+{
+    return (struct write_state *)(void *)req->write_slot.bytes;
+}
+
+void write_answer_without_db(struct request *req)
+{
+    state_of(req)->answer_without_db = true;
+}
+
+bool write_waiting(const struct request *req)
+{
+    return ((const struct write_state *)(const void *)req->write_slot.bytes)->waiting;
+}
+
 /* On the database pool: the collection's answer, which may read the stored
  * record back (events, recipes). */
 static enum MHD_Result respond_on_pool(struct request *req)
 {
-    return req->respond(req, &req->waited);
+    struct write_state *ws = state_of(req);
+    return ws->respond(req, &ws->waited);
 }
 
 /* On an HTTP thread when the pool is full: the write is acknowledged, so it
@@ -21,7 +44,7 @@ static enum MHD_Result respond_on_pool(struct request *req)
 static enum MHD_Result respond_unread(struct request *req)
 {
     struct wait_result pending = {.outcome = WAIT_PENDING};
-    return req->respond(req, &pending);
+    return state_of(req)->respond(req, &pending);
 }
 
 /* A stored record is answered on the database pool (the answer may read it
@@ -29,10 +52,11 @@ static enum MHD_Result respond_unread(struct request *req)
  * database and is answered here. */
 static enum MHD_Result answer_write(struct request *req, const struct wait_result *r)
 {
-    if (req->answer_without_db ||
+    struct write_state *ws = state_of(req);
+    if (ws->answer_without_db ||
         (r->outcome != WAIT_CREATED && r->outcome != WAIT_UPDATED && r->outcome != WAIT_EXISTS))
-        return req->respond(req, r);
-    req->waited = *r;
+        return ws->respond(req, r);
+    ws->waited = *r;
     http_defer(req, respond_on_pool, respond_unread);
     return MHD_YES;
 }
@@ -60,21 +84,22 @@ static enum MHD_Result too_large(struct request *req, size_t len)
 static enum MHD_Result write_acked(struct request *req)
 {
     struct ingest *app = req->app;
+    struct write_state *ws = state_of(req);
     metric_observe_us(&app->ack_latency, time_now_us() - req->started_us);
-    if (req->kafka_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (ws->kafka_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         metric_add(&app->metrics[M_PRODUCED], 1);
         struct wait_result r = {.outcome = WAIT_PENDING};
-        if (req->waiting && !waiters_acked(app->waiters, req->id, req, write_waited, &r))
+        if (ws->waiting && !waiters_acked(app->waiters, req->id, req, write_waited, &r))
             return MHD_YES;
         return answer_write(req, &r);
     }
-    if (req->waiting)
+    if (ws->waiting)
         waiters_remove(app->waiters, req->id);
     metric_add(&app->metrics[M_PRODUCE_FAILED], 1);
     /* Permanent: the same message will never fit, so no Retry-After (a 503
      * would have the client retry forever). The body limit keeps this rare;
      * a broker with a smaller message.max.bytes says so in the report. */
-    if (req->kafka_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+    if (ws->kafka_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
         log_warn("write refused by kafka as too large", "request_id", req->request_id);
         return http_respond_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
                                     "Request body too large",
@@ -83,11 +108,11 @@ static enum MHD_Result write_acked(struct request *req)
                                     NULL, NULL);
     }
     log_warn("write not acknowledged by kafka", "request_id", req->request_id, "error",
-             rd_kafka_err2name(req->kafka_err));
+             rd_kafka_err2name(ws->kafka_err));
     char detail[256];
     snprintf(detail, sizeof(detail),
              "Kafka did not acknowledge the write (%s); nothing was stored. Retry later.",
-             rd_kafka_err2str(req->kafka_err));
+             rd_kafka_err2str(ws->kafka_err));
     const char *headers[] = {"Retry-After", "1", NULL};
     return http_respond_problem(req, MHD_HTTP_SERVICE_UNAVAILABLE, "broker-unavailable",
                                 "Write not accepted", detail, NULL, headers);
@@ -100,12 +125,12 @@ void write_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaq
         target->delivered(target, msg->err);
 }
 
-/* A single write's report: the request is the target's container. */
+/* A single write's report: the write state is the target's container. */
 static void request_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
 {
-    struct request *req = (struct request *)target; /* dr is the first member */
-    req->kafka_err = err;
-    http_resume(req);
+    struct write_state *ws = (struct write_state *)target; /* dr is the first member */
+    ws->kafka_err = err;
+    http_resume(ws->req);
 }
 
 enum MHD_Result write_start(struct request *req, const char *topic, const char *key, size_t keylen,
@@ -118,16 +143,18 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
         free(value);
         return too_large(req, len);
     }
-    req->respond = respond;
-    req->dr.delivered = request_delivered;
+    struct write_state *ws = state_of(req);
+    ws->req = req;
+    ws->respond = respond;
+    ws->dr.delivered = request_delivered;
     /* Registered before producing: the worker may report before the ack. */
     if (wait_s > 0 && app->waiters)
-        req->waiting =
+        ws->waiting =
             waiters_add(app->waiters, req->id, req, time_now_us() + (int64_t)wait_s * 1000000) == 0;
 
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
     rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
-    if (req->waiting)
+    if (ws->waiting)
         rd_kafka_header_add(hdrs, "x-wait", -1, "1", 1);
     const char *traceparent = http_header(req, "traceparent");
     if (traceparent && strlen(traceparent) < 128)
@@ -138,12 +165,12 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
     rd_kafka_resp_err_t err =
         rd_kafka_producev(app->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
                           RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
-                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&req->dr), RD_KAFKA_V_END);
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&ws->dr), RD_KAFKA_V_END);
     if (err) {
         /* Not enqueued: we still own value and headers. */
         free(value);
         rd_kafka_headers_destroy(hdrs);
-        req->kafka_err = err;
+        ws->kafka_err = err;
         http_resume(req);
     }
     return MHD_YES;

@@ -7,20 +7,58 @@
  * waits (Prefer: wait) or WAIT_PENDING when it does not. A stored outcome is
  * answered on the database pool, since respond may read the record back; a
  * message over KAFKA_MESSAGE_MAX_BYTES, or one Kafka refuses as too large,
- * is a 413, never a 503. */
+ * is a 413, never a 503.
+ *
+ * A write's state (struct write_state) is this module's; it lives in its
+ * request's write_slot (http.h), zeroed with the request, and holds nothing
+ * on the heap, so nothing is freed for it when the request completes. It
+ * never outlives the request: the connection stays suspended from
+ * write_start until the answer is queued, and the waiters and the delivery
+ * report borrow the request only while it is. */
 #ifndef SLUICE_WRITE_H
 #define SLUICE_WRITE_H
 
 #include "http.h"
 #include "waiters.h"
 
+#include <librdkafka/rdkafka.h>
+#include <stdbool.h>
+
+/* Whoever a produced message belongs to (a request's write, a bulk import):
+ * its delivery report calls delivered on the producer's poll thread. */
+struct dr_target {
+    void (*delivered)(struct dr_target *target, rd_kafka_resp_err_t err);
+};
+
 typedef enum MHD_Result (*write_respond_fn)(struct request *req, const struct wait_result *r);
+
+/* What a write keeps from write_start until it is answered. Only write.c
+ * reads or writes it; handlers go through the functions below. */
+struct write_state {
+    struct dr_target dr; /* first member: the delivery report's target */
+    struct request *req; /* the request whose write_slot this is */
+    /* How the write is answered once Kafka (and the worker) have spoken. */
+    write_respond_fn respond;
+    rd_kafka_resp_err_t kafka_err; /* the delivery report's, or producev's */
+    bool waiting; /* registered with the waiters: the answer waits for the worker */
+    /* respond never reads PostgreSQL (hello, epoch): a stored outcome is
+     * answered on the HTTP thread, without queueing for the pool. */
+    bool answer_without_db;
+    struct wait_result waited; /* the worker's outcome, for respond on the pool */
+};
 
 /* value is stolen. req->id must hold the record id; wait_s <= 0 answers as
  * soon as Kafka has the write. Returns MHD_YES (the answer comes later), or
  * the 413 it queued for a value too large for Kafka. */
 enum MHD_Result write_start(struct request *req, const char *topic, const char *key, size_t keylen,
                             char *value, size_t len, int wait_s, write_respond_fn respond);
+
+/* Before write_start: respond reads nothing back from PostgreSQL, so the
+ * worker's outcome is answered on the HTTP thread instead of the pool. */
+void write_answer_without_db(struct request *req);
+/* In respond: whether the client waited for the worker (Prefer: wait was
+ * taken), for Preference-Applied. False for a request that wrote nothing. */
+bool write_waiting(const struct request *req);
 
 /* The producer's delivery-report callback: resumes the request. */
 void write_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
