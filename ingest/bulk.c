@@ -343,7 +343,7 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
     imp->parsed++;
     char id[UUID_STR_LEN] = "";
     size_t vlen = 0;
-    struct import_record rec = {obj, data, len, imp->time_field};
+    struct import_record rec = {obj, data, len, imp->time_field, WRITE_PRINCIPAL};
     char *value = imp->collection->http->import(&rec, id, why, sizeof(why), &vlen);
     json_decref(obj);
     if (!value) {

@@ -24,30 +24,6 @@
 #define QUERY_LIMIT_DEFAULT 100
 #define QUERY_LIMIT_MAX 1000
 
-/* SHA-256 of one byte range as hex (lib/digest.h). */
-static void sha256_hex(const void *data, size_t len, char out[DIGEST_HEX_LEN + 1])
-{
-    struct digest_part part = {data, len};
-    digest_sha256_hex(&part, 1, out);
-}
-
-int events_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
-{
-    /* Sorted members and no whitespace: the same record however it was
-     * written out; hashed first so the UUIDv5 name stays short. */
-    char *canonical = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!canonical)
-        return -1;
-    char digest[DIGEST_HEX_LEN + 1], name[128];
-    sha256_hex(canonical, strlen(canonical), digest);
-    free(canonical);
-    int n = snprintf(name, sizeof(name), "%.32s\ncontent\n%s", collection, digest);
-    struct uuid u;
-    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
-    uuid_format(&u, id);
-    return 0;
-}
-
 /* The record id: derived from the body's id (so re-posting or re-importing a
  * record never doubles it), else from the idempotency key, else (imports)
  * from the record's content, else fresh v7. */
@@ -63,7 +39,7 @@ static int event_id(const struct event_input *in, json_t *obj, const struct even
         int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, opt->idem_key);
         uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
     } else if (opt->content_identity) {
-        return events_content_id("events", obj, out);
+        return collection_content_id("events", obj, out);
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
         /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
          * to a name-based id over the time so the request still gets an id. */
@@ -150,7 +126,8 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
     int64_t now = time_now_us();
     if (validate_event(obj, now, opt->time_field, &in, pe) > 0)
         return NULL;
-    sha256_hex(raw, rawlen, fingerprint);
+    struct digest_part part = {raw, rawlen};
+    digest_sha256_hex(&part, 1, fingerprint);
     if (event_id(&in, obj, opt, now, id) != 0)
         return NULL;
     struct event_fields f = {

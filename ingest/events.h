@@ -30,10 +30,4 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
                       size_t *len);
 
-/* The id an imported record without an id gets: UUIDv5 (Sluice namespace)
- * of "<collection>\ncontent\n" and the SHA-256 (hex) of the record's
- * canonical JSON (members sorted by name at every level, no whitespace; obj
- * borrowed). -1 when out of memory. */
-int events_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN]);
-
 #endif

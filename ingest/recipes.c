@@ -393,28 +393,8 @@ static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LE
                             size_t whylen, size_t *len)
 {
     json_t *obj = rec->obj;
-    struct uuid u;
-    json_t *given = json_object_get(obj, "id");
-    if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
-        uuid_format(&u, id);
-    } else if (json_is_string(given) || json_is_integer(given)) {
-        char name[400];
-        int n = json_is_string(given) ? snprintf(name, sizeof(name), "recipes\nexternal\n%s",
-                                                 json_string_value(given))
-                                      : snprintf(name, sizeof(name), "recipes\nexternal\n%lld",
-                                                 (long long)json_integer_value(given));
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n < sizeof(name) ? (size_t)n : 0);
-        uuid_format(&u, id);
-    } else if (given && !json_is_null(given)) {
-        snprintf(why, whylen, "/id: must be a string or an integer");
+    if (collection_import_id("recipes", obj, id, why, whylen) != 0)
         return NULL;
-    } else if (events_content_id("recipes", obj, id) != 0) {
-        /* Named by content like an event without id: the same file imported
-         * twice is the same recipes. */
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    json_object_del(obj, "id");
     struct problem_errors pe = {0};
     if (recipe_validate(obj, &pe) > 0) {
         problem_errors_first(&pe, why, whylen);
@@ -422,10 +402,11 @@ static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LE
         return NULL;
     }
     char write_id[UUID_STR_LEN];
+    struct uuid u;
     if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0)
         return NULL;
     uuid_format(&u, write_id);
-    return envelope_build_recipe(write_id, WRITE_PRINCIPAL, time_now_us(), "create", id, -1, obj,
+    return envelope_build_recipe(write_id, rec->principal, time_now_us(), "create", id, -1, obj,
                                  len);
 }
 

@@ -1,5 +1,9 @@
 #include "collection.h"
 
+#include "digest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* What each row names, defined by the collection's modules: its HTTP side in
@@ -31,4 +35,48 @@ const struct collection *collection_find(const char *name)
 size_t collection_index(const struct collection *c)
 {
     return (size_t)(c - collections);
+}
+
+int collection_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
+{
+    /* Sorted members and no whitespace: the same record however it was
+     * written out; hashed first so the UUIDv5 name stays short. */
+    char *canonical = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+    if (!canonical)
+        return -1;
+    char digest[DIGEST_HEX_LEN + 1], name[128];
+    struct digest_part part = {canonical, strlen(canonical)};
+    digest_sha256_hex(&part, 1, digest);
+    free(canonical);
+    int n = snprintf(name, sizeof(name), "%.32s\ncontent\n%s", collection, digest);
+    struct uuid u;
+    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    uuid_format(&u, id);
+    return 0;
+}
+
+int collection_import_id(const char *collection, json_t *obj, char id[UUID_STR_LEN], char *why,
+                         size_t whylen)
+{
+    struct uuid u;
+    json_t *given = json_object_get(obj, "id");
+    if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
+        uuid_format(&u, id);
+    } else if (json_is_string(given) || json_is_integer(given)) {
+        char name[400];
+        int n = json_is_string(given) ? snprintf(name, sizeof(name), "%.32s\nexternal\n%s",
+                                                 collection, json_string_value(given))
+                                      : snprintf(name, sizeof(name), "%.32s\nexternal\n%lld",
+                                                 collection, (long long)json_integer_value(given));
+        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n < sizeof(name) ? (size_t)n : 0);
+        uuid_format(&u, id);
+    } else if (given && !json_is_null(given)) {
+        snprintf(why, whylen, "/id: must be a string or an integer");
+        return -1;
+    } else if (collection_content_id(collection, obj, id) != 0) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    json_object_del(obj, "id");
+    return 0;
 }

@@ -31,6 +31,7 @@ struct import_record {
     const char *text;       /* its bytes as uploaded */
     size_t len;             /* of text */
     const char *time_field; /* ?time_field= (a checked JSON Pointer), or NULL */
+    const char *principal;  /* who imports it, for the envelope */
 };
 
 /* Makes rec into the collection's envelope: heap text the caller frees, with
@@ -64,6 +65,18 @@ extern const size_t collection_count;
 
 /* The row named name, or NULL. */
 const struct collection *collection_find(const char *name);
+/* The id an imported record without one gets: UUIDv5 (Sluice namespace) of
+ * "<collection>\ncontent\n" and the SHA-256 (hex) of the record's canonical
+ * JSON (members sorted by name at every level, no whitespace; obj
+ * borrowed). -1 when out of memory. */
+int collection_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN]);
+/* The id of an imported record from its "id" member, which is then removed:
+ * a UUID is itself, other text or an integer is named (UUIDv5 of
+ * "<collection>\nexternal\n<id>"), none is the content id above; so the
+ * same file imported twice names the same records. -1 with why when "id" is
+ * of another type. */
+int collection_import_id(const char *collection, json_t *obj, char id[UUID_STR_LEN], char *why,
+                         size_t whylen);
 /* Its position in collections[] (processes keep per-collection state in
  * arrays of collection_count). */
 size_t collection_index(const struct collection *c);
