@@ -1,6 +1,7 @@
 #include "admin_http.h"
 
 #include "config.h"
+#include "kafka.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -101,4 +102,17 @@ void admin_http_stop(struct admin_http *admin)
         return;
     MHD_stop_daemon(admin->daemon);
     free(admin);
+}
+
+bool admin_http_worker_ready(bool pg_ok, rd_kafka_t *rk, char *why, size_t whylen)
+{
+    if (!pg_ok) {
+        snprintf(why, whylen, "PostgreSQL unreachable");
+        return false;
+    }
+    if (!kafka_cluster_reachable(rk, 1000)) {
+        snprintf(why, whylen, "Kafka unreachable");
+        return false;
+    }
+    return true;
 }

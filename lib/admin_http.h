@@ -6,6 +6,7 @@
 
 #include "buf.h"
 
+#include <librdkafka/rdkafka.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,5 +23,9 @@ struct admin_http *admin_http_start(const char *listen_addr,
                                     const struct admin_http_handlers *handlers, char *err,
                                     size_t errlen);
 void admin_http_stop(struct admin_http *admin);
+
+/* What a worker's ready callback answers: PostgreSQL as the worker last saw
+ * it (pg_ok), then whether the Kafka cluster answers through rk. */
+bool admin_http_worker_ready(bool pg_ok, rd_kafka_t *rk, char *why, size_t whylen);
 
 #endif

@@ -152,15 +152,7 @@ static void run(struct notify *n)
 static bool admin_ready(void *opaque, char *why, size_t whylen)
 {
     struct notify *n = opaque;
-    if (!atomic_load(&n->pg_ok)) {
-        snprintf(why, whylen, "PostgreSQL unreachable");
-        return false;
-    }
-    if (!kafka_cluster_reachable(n->consumer, 1000)) {
-        snprintf(why, whylen, "Kafka unreachable");
-        return false;
-    }
-    return true;
+    return admin_http_worker_ready(atomic_load(&n->pg_ok), n->consumer, why, whylen);
 }
 
 static void admin_metrics(void *opaque, struct buf *out)

@@ -528,16 +528,8 @@ static void run(struct persist *p)
 static bool admin_ready(void *opaque, char *why, size_t whylen)
 {
     struct persist *p = opaque;
-    if (!atomic_load(&p->pg_ok)) {
-        snprintf(why, whylen, "PostgreSQL unreachable");
-        return false;
-    }
     /* The DLQ producer reaches the same cluster and is never replaced. */
-    if (!kafka_cluster_reachable(p->dlq, 1000)) {
-        snprintf(why, whylen, "Kafka unreachable");
-        return false;
-    }
-    return true;
+    return admin_http_worker_ready(atomic_load(&p->pg_ok), p->dlq, why, whylen);
 }
 
 static void admin_metrics(void *opaque, struct buf *out)

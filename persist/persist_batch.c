@@ -33,7 +33,8 @@ void persist_batch_clear(struct persist_batch *b)
     for (size_t i = 0; i < b->count; i++) {
         struct persist_item *it = &b->items[i];
         if (it->record) {
-            it->release(it->record);
+            /* Every record begins with the tree it borrows from. */
+            json_decref(*(json_t **)it->record);
             free(it->record);
         }
         rd_kafka_message_destroy(it->msg);
@@ -78,17 +79,6 @@ enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
 bool persist_item_writable(const struct persist_item *it)
 {
     return !it->skip && !it->poison;
-}
-
-void *persist_item_record(struct persist_item *it, size_t size, void (*release)(void *record))
-{
-    it->record = calloc(1, size);
-    if (!it->record) {
-        snprintf(it->error, sizeof(it->error), "out of memory");
-        return NULL;
-    }
-    it->release = release;
-    return it->record;
 }
 
 bool persist_batch_has_waiters(const struct persist_batch *b)
@@ -484,8 +474,14 @@ static void parse_items(struct persist_batch *b, const struct persist_writer *w)
             memcpy(it->import_id, import, size);
             it->import_id[size] = '\0';
         }
-        if (w->parse(it) != 0)
+        it->record = calloc(1, w->record_size);
+        if (!it->record) {
+            snprintf(it->error, sizeof(it->error), "out of memory");
             it->poison = true;
+            continue;
+        }
+        it->record_id = w->parse(it);
+        it->poison = it->record_id == NULL;
     }
 }
 

@@ -5,29 +5,22 @@
 
 #include <stdio.h>
 
-static void release_epoch(void *record)
+static const char *parse_epoch(struct persist_item *it)
 {
-    envelope_epoch_free(record);
-}
-
-static int parse_epoch(struct persist_item *it)
-{
-    struct epoch_envelope *e = persist_item_record(it, sizeof(*e), release_epoch);
-    if (!e ||
-        envelope_parse_epoch(it->msg->payload, it->msg->len, e, it->error, sizeof(it->error)) != 0)
-        return -1;
-    it->record_id = e->id;
-    return 0;
+    struct epoch_envelope *e = it->record;
+    return envelope_parse_epoch(it->msg->payload, it->msg->len, e, it->error, sizeof(it->error)) ==
+                   0
+               ? e->id
+               : NULL;
 }
 
 static enum step_result write_epoch(struct batch_ctx *c, struct persist_item *it, bool *created)
 {
+    const struct epoch_envelope *e = it->record;
     char received[TIME_STR_LEN], ms[24];
-    time_format(((const struct epoch_envelope *)it->record)->received_at_us, received);
-    snprintf(ms, sizeof(ms), "%lld",
-             (long long)((const struct epoch_envelope *)it->record)->epoch_ms);
-    const char *params[] = {((const struct epoch_envelope *)it->record)->id, ms,
-                            ((const struct epoch_envelope *)it->record)->ip, received};
+    time_format(e->received_at_us, received);
+    snprintf(ms, sizeof(ms), "%lld", (long long)e->epoch_ms);
+    const char *params[] = {e->id, ms, e->ip, received};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "INSERT INTO epochs (key, epoch_ms, ip, created_at) "
@@ -40,6 +33,7 @@ static enum step_result write_epoch(struct batch_ctx *c, struct persist_item *it
 }
 
 const struct persist_writer persist_writer_epochs = {
+    .record_size = sizeof(struct epoch_envelope),
     .parse = parse_epoch,
     .write_all = NULL,
     .write_one = write_epoch,

@@ -297,22 +297,17 @@ out:
     return r;
 }
 
-static void release_event(void *record)
+static const char *parse_event(struct persist_item *it)
 {
-    envelope_event_free(record);
-}
-
-static int parse_event(struct persist_item *it)
-{
-    struct event_envelope *ev = persist_item_record(it, sizeof(*ev), release_event);
-    if (!ev ||
-        envelope_parse_event(it->msg->payload, it->msg->len, ev, it->error, sizeof(it->error)) != 0)
-        return -1;
-    it->record_id = ev->id;
-    return 0;
+    struct event_envelope *ev = it->record;
+    return envelope_parse_event(it->msg->payload, it->msg->len, ev, it->error, sizeof(it->error)) ==
+                   0
+               ? ev->id
+               : NULL;
 }
 
 const struct persist_writer persist_writer_events = {
+    .record_size = sizeof(struct event_envelope),
     .parse = parse_event,
     .prepare = record_keys,
     .write_all = write_copy,

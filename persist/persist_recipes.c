@@ -13,19 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void release_recipe(void *record)
+static const char *parse_recipe(struct persist_item *it)
 {
-    envelope_recipe_free(record);
-}
-
-static int parse_recipe(struct persist_item *it)
-{
-    struct recipe_envelope *r = persist_item_record(it, sizeof(*r), release_recipe);
-    if (!r ||
-        envelope_parse_recipe(it->msg->payload, it->msg->len, r, it->error, sizeof(it->error)) != 0)
-        return -1;
-    it->record_id = r->id;
-    return 0;
+    struct recipe_envelope *r = it->record;
+    return envelope_parse_recipe(it->msg->payload, it->msg->len, r, it->error, sizeof(it->error)) ==
+                   0
+               ? r->id
+               : NULL;
 }
 
 static enum step_result reject(struct batch_ctx *c, struct persist_item *it, int status,
@@ -39,7 +33,8 @@ static enum step_result reject(struct batch_ctx *c, struct persist_item *it, int
 static enum step_result insert_recipe(struct batch_ctx *c, struct persist_item *it, const char *doc,
                                       const char *received, bool *created)
 {
-    const char *params[] = {((const struct recipe_envelope *)it->record)->recipe_id, doc, received};
+    const struct recipe_envelope *rc = it->record;
+    const char *params[] = {rc->recipe_id, doc, received};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "INSERT INTO recipes (id, doc, version, created_at, "
@@ -117,6 +112,7 @@ static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *i
 }
 
 const struct persist_writer persist_writer_recipes = {
+    .record_size = sizeof(struct recipe_envelope),
     .parse = parse_recipe,
     .write_all = NULL,
     .write_one = write_recipe,

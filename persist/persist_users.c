@@ -9,27 +9,20 @@
 #include <stdio.h>
 #include <string.h>
 
-static void release_user(void *record)
+static const char *parse_user(struct persist_item *it)
 {
-    envelope_user_free(record);
-}
-
-static int parse_user(struct persist_item *it)
-{
-    struct user_envelope *u = persist_item_record(it, sizeof(*u), release_user);
-    if (!u ||
-        envelope_parse_user(it->msg->payload, it->msg->len, u, it->error, sizeof(it->error)) != 0)
-        return -1;
-    it->record_id = u->id;
-    return 0;
+    struct user_envelope *u = it->record;
+    return envelope_parse_user(it->msg->payload, it->msg->len, u, it->error, sizeof(it->error)) == 0
+               ? u->id
+               : NULL;
 }
 
 static enum step_result write_user(struct batch_ctx *c, struct persist_item *it, bool *created)
 {
+    const struct user_envelope *u = it->record;
     char received[TIME_STR_LEN];
-    time_format(((const struct user_envelope *)it->record)->received_at_us, received);
-    const char *params[] = {((const struct user_envelope *)it->record)->username,
-                            ((const struct user_envelope *)it->record)->date_of_birth, received};
+    time_format(u->received_at_us, received);
+    const char *params[] = {u->username, u->date_of_birth, received};
     PGresult *res = NULL;
     enum step_result r =
         persist_exec(c,
@@ -44,6 +37,7 @@ static enum step_result write_user(struct batch_ctx *c, struct persist_item *it,
 }
 
 const struct persist_writer persist_writer_users = {
+    .record_size = sizeof(struct user_envelope),
     .parse = parse_user,
     .write_all = NULL,
     .write_one = write_user,

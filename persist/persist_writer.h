@@ -41,9 +41,14 @@ struct batch_ctx {
 enum step_result { STEP_OK, STEP_DATA_ERROR, STEP_TRANSIENT };
 
 struct persist_writer {
-    /* Parses it->msg into a record of its own (persist_item_record); sets
-     * it->record_id; -1 with it->error makes it poison. */
-    int (*parse)(struct persist_item *it);
+    /* Its parsed envelope, which the batch allocates zeroed into
+     * it->record. Like every envelope struct (envelope.h) it begins with
+     * json_t *root, the tree its other members borrow from, which the
+     * batch releases when it forgets the item. */
+    size_t record_size;
+    /* Parses it->msg into it->record and returns its id (borrowed from the
+     * record); NULL with it->error makes it poison. */
+    const char *(*parse)(struct persist_item *it);
     /* Inside the transaction, before any row is written: may make items
      * poison (for example a reused Idempotency-Key); NULL when not needed. */
     enum step_result (*prepare)(struct batch_ctx *c);
@@ -65,10 +70,7 @@ enum step_result persist_step_failed(struct batch_ctx *c, PGresult *res, const c
 enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
                               const char *const *params, PGresult **out, const char *what);
 bool persist_item_writable(const struct persist_item *it);
-/* A zeroed record of size bytes for it, which the batch frees with
- * release(record) and free() when it forgets the item; NULL with it->error
- * when out of memory. */
-void *persist_item_record(struct persist_item *it, size_t size, void (*release)(void *record));
+
 bool persist_batch_has_waiters(const struct persist_batch *b);
 
 #endif
