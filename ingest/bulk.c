@@ -512,7 +512,7 @@ static enum MHD_Result bad_upload(struct request *req, unsigned status, const ch
     return http_respond_problem(req, status, slug, "Import refused", detail, NULL, NULL);
 }
 
-enum MHD_Result bulk_begin(struct request *req)
+static enum MHD_Result bulk_begin(struct request *req)
 {
     const char *name = http_query(req, "collection");
     if (!name || !*name)
@@ -678,7 +678,7 @@ static enum MHD_Result refuse_body(struct request *req)
     return bad_upload(req, MHD_HTTP_BAD_REQUEST, "malformed-body", detail);
 }
 
-enum MHD_Result bulk_post(struct request *req)
+static enum MHD_Result bulk_post(struct request *req)
 {
     struct import *imp = req->handler_state;
     if (!imp) /* begin answered already */
@@ -709,7 +709,7 @@ enum MHD_Result bulk_post(struct request *req)
     return wait ? MHD_YES : bulk_done(req);
 }
 
-enum MHD_Result imports_get(struct request *req)
+static enum MHD_Result imports_get(struct request *req)
 {
     struct uuid u;
     if (uuid_parse(req->param, &u) != 0)
@@ -744,3 +744,11 @@ enum MHD_Result imports_get(struct request *req)
     PQclear(res);
     return ret;
 }
+
+/* Imports: the upload streams through bulk_begin's feed; any importable
+ * collection (collection.h) is taken. */
+const struct route bulk_routes[] = {
+    {"POST", "/v1/bulk", bulk_post, bulk_begin, ROUTE_TAKES_ENCODING},
+    {"GET", "/v1/imports/{id}", imports_get, NULL, ROUTE_ON_DB},
+    {NULL, NULL, NULL, NULL, 0},
+};

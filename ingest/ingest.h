@@ -66,7 +66,7 @@ struct ingest {
     struct waiters *waiters;
     struct idemkeys *idemkeys;        /* Idempotency-Keys accepted lately (ingest/idemkeys.h) */
     char (*topics)[INGEST_TOPIC_MAX]; /* one per row of collections[] (collection.h) */
-    /* routes.c's routes and every collection's, matched by http.c. */
+    /* Every route (routes_all), matched by http.c. */
     struct route *routes;
     size_t route_count;
     struct cidr trusted_proxies[CONFIG_MAX_CIDRS];

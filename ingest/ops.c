@@ -40,12 +40,12 @@ void ingest_metrics_init(struct ingest *app)
     app->ack_latency.help = "Time from request to Kafka acknowledgement";
 }
 
-enum MHD_Result ops_healthz(struct request *req)
+static enum MHD_Result ops_healthz(struct request *req)
 {
     return http_respond_json(req, MHD_HTTP_OK, json_pack("{s:s}", "status", "ok"), NULL);
 }
 
-enum MHD_Result ops_readyz(struct request *req)
+static enum MHD_Result ops_readyz(struct request *req)
 {
     struct ingest *app = req->app;
     bool kafka_ok = kafka_cluster_reachable(app->producer, 1000);
@@ -67,7 +67,7 @@ enum MHD_Result ops_readyz(struct request *req)
                                 NULL, NULL);
 }
 
-enum MHD_Result ops_metrics(struct request *req)
+static enum MHD_Result ops_metrics(struct request *req)
 {
     struct buf out = {0};
     metrics_render(&out, req->app->metrics, M_METRIC_COUNT);
@@ -79,8 +79,18 @@ enum MHD_Result ops_metrics(struct request *req)
 /* ingest/openapi.json, compiled in by CMake (openapi_data.c). */
 extern const char openapi_json[];
 
-enum MHD_Result ops_openapi(struct request *req)
+static enum MHD_Result ops_openapi(struct request *req)
 {
     char *copy = strdup(openapi_json);
     return http_respond(req, MHD_HTTP_OK, "application/json", copy, copy ? strlen(copy) : 0, NULL);
 }
+
+/* Operations: liveness, readiness, metrics and the API's own description. */
+const struct route ops_routes[] = {
+    {"GET", "/healthz", ops_healthz, NULL, 0},
+    /* Asks PostgreSQL and Kafka, each of which may not answer for a while. */
+    {"GET", "/readyz", ops_readyz, NULL, ROUTE_ON_DB},
+    {"GET", "/metrics", ops_metrics, NULL, 0},
+    {"GET", "/openapi.json", ops_openapi, NULL, 0},
+    {NULL, NULL, NULL, NULL, 0},
+};

@@ -7,41 +7,38 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ingest's own routes; each collection's endpoints are in its row of
- * lib/collection.c, next to its handlers. ROUTE_ON_DB: every route whose
+/* Ingest's own route tables, each beside its handlers; a collection's are
+ * named by its row in lib/collection.c. ROUTE_ON_DB: every route whose
  * handler queries PostgreSQL (reads, and the writes that check the stored
  * record first), so that a slow or silent database holds a pool thread,
  * never an event thread. */
-const struct route ingest_routes[] = {
-    {"POST", "/v1/bulk", bulk_post, bulk_begin, ROUTE_TAKES_ENCODING},
-    {"GET", "/v1/imports/{id}", imports_get, NULL, ROUTE_ON_DB},
-    {"GET", "/healthz", ops_healthz, NULL, 0},
-    /* Asks PostgreSQL and Kafka, each of which may not answer for a while. */
-    {"GET", "/readyz", ops_readyz, NULL, ROUTE_ON_DB},
-    {"GET", "/metrics", ops_metrics, NULL, 0},
-    {"GET", "/openapi.json", ops_openapi, NULL, 0},
-};
-const size_t ingest_route_count = sizeof(ingest_routes) / sizeof(ingest_routes[0]);
+static const struct route *const own_tables[] = {bulk_routes, ops_routes};
+enum { OWN_TABLES = sizeof(own_tables) / sizeof(own_tables[0]) };
 
 static const struct route *collection_routes(const struct collection *c)
 {
     return c->http ? c->http->routes : NULL;
 }
 
+/* The i-th table: ingest's own first, then each collection's. */
+static const struct route *table_at(size_t i)
+{
+    return i < OWN_TABLES ? own_tables[i] : collection_routes(&collections[i - OWN_TABLES]);
+}
+
 struct route *routes_all(size_t *count)
 {
-    size_t n = ingest_route_count;
-    for (size_t i = 0; i < collection_count; i++) {
-        for (const struct route *r = collection_routes(&collections[i]); r && r->method; r++)
+    size_t tables = OWN_TABLES + collection_count, n = 0;
+    for (size_t i = 0; i < tables; i++) {
+        for (const struct route *r = table_at(i); r && r->method; r++)
             n++;
     }
     struct route *all = calloc(n, sizeof(*all));
     if (!all)
         return NULL;
-    memcpy(all, ingest_routes, ingest_route_count * sizeof(*all));
-    size_t k = ingest_route_count;
-    for (size_t i = 0; i < collection_count; i++) {
-        for (const struct route *r = collection_routes(&collections[i]); r && r->method; r++)
+    size_t k = 0;
+    for (size_t i = 0; i < tables; i++) {
+        for (const struct route *r = table_at(i); r && r->method; r++)
             all[k++] = *r;
     }
     *count = n;

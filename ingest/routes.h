@@ -1,8 +1,8 @@
 /* routes: the HTTP API as tables of {method, pattern, handler}.
  *
- * Ingest's own routes (bulk import, operations) are the table here; each
- * collection's endpoints are a table beside its handlers, named by its row in
- * lib/collection.c, and ingest_start joins them into the one table http.c
+ * Each table sits beside its handlers: ingest's own (imports in bulk.c,
+ * operations in ops.c) and each collection's, named by its row in
+ * lib/collection.c; routes_all joins them into the one table http.c
  * matches. Patterns are literal path segments with at most one "{name}"
  * segment, whose text is handed to the handler. Adding an endpoint is its
  * handler and one row; a handler that reads PostgreSQL says so with
@@ -36,10 +36,11 @@ enum route_flag {
 
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
 
-extern const struct route ingest_routes[];
-extern const size_t ingest_route_count;
+/* Ingest's own route tables (each ends with a row whose method is NULL),
+ * defined beside their handlers: imports (bulk.c), operations (ops.c). */
+extern const struct route bulk_routes[], ops_routes[];
 
-/* Every route: ingest_routes and each collection's (collection.h), in a
+/* Every route: ingest's own and each collection's (collection.h), in one
  * table the caller frees; NULL when out of memory. */
 struct route *routes_all(size_t *count);
 
@@ -50,16 +51,8 @@ enum route_result route_match(const struct route *table, size_t n, const char *m
                               const char *path, const struct route **out, char *param,
                               size_t paramlen, char *allow, size_t allowlen);
 
-/* The handlers of ingest's own routes (a collection's are its module's). */
-enum MHD_Result bulk_begin(struct request *req);
-enum MHD_Result bulk_post(struct request *req);
 /* Ingest begins to stop: parked uploads are resumed and no upload produces
- * or parks again; each is answered 503 once its body is in. */
+ * or parks again; each is answered 503 once its body is in (bulk.c). */
 void bulk_close(void);
-enum MHD_Result imports_get(struct request *req);
-enum MHD_Result ops_healthz(struct request *req);
-enum MHD_Result ops_readyz(struct request *req);
-enum MHD_Result ops_metrics(struct request *req);
-enum MHD_Result ops_openapi(struct request *req);
 
 #endif

@@ -148,7 +148,7 @@ static void routes_teardown(void)
     free(routes);
 }
 
-/* A collection's handlers are private to its module: the row serving
+/* Handlers are private to their files: the row serving
  * method and pattern names them here. */
 static request_fn handler_of(const char *method, const char *pattern)
 {
@@ -162,6 +162,10 @@ static request_fn handler_of(const char *method, const char *pattern)
 #define events_post handler_of("POST", "/v1/events")
 #define events_query handler_of("GET", "/v1/events")
 #define events_get handler_of("GET", "/v1/events/{id}")
+#define ops_healthz handler_of("GET", "/healthz")
+#define ops_readyz handler_of("GET", "/readyz")
+#define ops_metrics handler_of("GET", "/metrics")
+#define ops_openapi handler_of("GET", "/openapi.json")
 
 START_TEST(test_literal_paths)
 {
