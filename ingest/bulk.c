@@ -526,7 +526,7 @@ static enum MHD_Result bulk_begin(struct request *req)
     const char *ct = http_header(req, "Content-Type");
     size_t ctlen = ct ? strcspn(ct, "; ") : 0;
     bool ndjson = ct && ((ctlen == 20 && strncasecmp(ct, "application/x-ndjson", 20) == 0) ||
-                         (ctlen == 20 && strncasecmp(ct, "application/jsonlines", 20) == 0));
+                         (ctlen == 21 && strncasecmp(ct, "application/jsonlines", 21) == 0));
     if (!ndjson && !validate_json_content_type(ct))
         return bad_upload(req, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type",
                           "Send a JSON array (application/json) or NDJSON "

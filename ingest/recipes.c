@@ -329,7 +329,7 @@ static enum MHD_Result recipes_search(struct request *req)
     const char *params[6];
     int n = 0;
     struct buf sql = {0}, like = {0};
-    char lowered[2][512];
+    char lowered[2][501]; /* at most 500 bytes and the NUL */
     buf_puts(&sql, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE true");
     static const char *const names[] = {"ingredient", "tag"};
     static const char *const conds[] = {"ingredient_names @> ARRAY[lower($%d)]",

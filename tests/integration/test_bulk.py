@@ -77,8 +77,20 @@ class Bulk(StackCase):
         self.expect_eq(again["persisted"], 100_000, "second import persisted (as no-ops)")
         self.expect_eq(self.count(tag), 100_000, "importing the same file twice adds no rows")
 
+    def test_jsonlines_is_ndjson(self):
+        tag = f"jl{self.token}"
+        r = self.upload(b"\n".join(records(tag, 3)) + b"\n", "application/jsonlines; charset=utf-8")
+        self.expect_status(r, 202, "application/jsonlines, as NDJSON")
+        self.expect_eq(self.until_done(r.json()["import_id"])["persisted"], 3, "JSON Lines records persisted")
+        self.expect_problem(self.upload(b"{}\n", "application/jsonline"), 415, "a misspelt application/jsonline")
+
     def test_refusals(self):
-        self.expect_problem(self.upload(b"[]", "application/json", "?collection=planets"), 400, "unknown collection")
+        r = self.upload(b"[]", "application/json", "?collection=planets")
+        self.expect_problem(r, 400, "unknown collection")
+        self.expect_eq(r.json().get("detail"), "collection must be events or recipes.",
+                       "the importable collections, named from the collection table")
+        r = self.upload(b"[]", "application/json", "?collection=users")
+        self.expect_problem(r, 400, "a collection that cannot be imported")
         self.expect_problem(self.upload(b"[]", "text/csv"), 415, "CSV")
         self.expect_problem(self.upload(b"[]", "application/json", encoding="br"), 415, "brotli")
         self.expect_problem(self.upload(b"\x1f\x8b\x08\x00garbage", "application/json", encoding="gzip"), 400,

@@ -200,6 +200,8 @@ class Collections(StackCase):
         self.expect_eq(sorted(r["id"] for r in items), sorted(r["id"] for r in mine), "tag search (case-insensitive)")
         items = self.query(f"/v1/recipes?tag={tag}&ingredient=LEEK1")["items"]
         self.expect_eq(len(items), 2, "tag and ingredient")
+        self.expect_status(self.http.get("/v1/recipes?tag=" + "t" * 500), 200, "a 500-byte tag")
+        self.expect_problem(self.http.get("/v1/recipes?tag=" + "t" * 501), 400, "a 501-byte tag")
         items = self.query(f"/v1/recipes?q=soup%20{self.token}")["items"]
         self.expect_eq(len(items), 5, "text in the title")
         page = self.query(f"/v1/recipes?tag={tag}&limit=2")
