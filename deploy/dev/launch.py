@@ -624,7 +624,8 @@ def wait_devkafka(bootstrap_file, timeout=60, proc=None, log=None, what="sluice-
 # -------------------------------------------------------------------- CLI
 
 def _parser():
-    p = argparse.ArgumentParser(prog="launch.py", description="Sluice's launcher (see the module's docstring).")
+    p = argparse.ArgumentParser(prog="launch.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
 
     def waiting(sp, timeout=30):
