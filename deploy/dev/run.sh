@@ -21,10 +21,6 @@
 # the workers start first, so it is written, whole (temp file and rename),
 # the moment ingest's /readyz answers, when every URL in it answers; it is
 # removed as the stop begins, and at start, in case a run was killed -9.
-#
-# Free ports, every wait (each bounded, naming what did not come up and its
-# log), PostgreSQL and the broker: deploy/dev/launch.py, shared with make
-# bench and the integration tests.
 set -euo pipefail
 
 build=${1:-build}
@@ -44,8 +40,9 @@ fi
 [[ "$listen" =~ ^[^:]+:[0-9]+$ ]] ||
     { echo "run: SLUICE_LISTEN=$listen: expected host:port" >&2; exit 2; }
 
-# Ports, waits, PostgreSQL and the broker: deploy/dev/launch.py. Ports it
-# picks are reserved for this run ($$) until it ends, so two runs never share one.
+# Ports, waits (bounded, naming what did not come up and its log), PostgreSQL
+# and the broker: deploy/dev/launch.py, shared with make bench and the tests.
+# Its ports are reserved for this run ($$), so two runs never share one.
 launch() { /usr/bin/python3 "$root/deploy/dev/launch.py" "$@"; }
 stop_seconds=60
 # stop_procs WHAT LOG PID...: SIGTERM, at most $stop_seconds for them to exit (then
