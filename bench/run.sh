@@ -27,6 +27,8 @@
 # BENCH_NOTIFY_CONCURRENCY (50), BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
 # BENCH_SKIP_IMPORT=1, BENCH_SKIP_NOTIFY=1, BENCH_REPORT (the report's file),
 # BENCH_KEEP=1 (keep the work directory).
+# Free ports, waits, PostgreSQL and the broker: deploy/dev/launch.py, shared
+# with make run and the integration tests.
 set -euo pipefail
 
 [ $# -le 1 ] || { echo "usage: $0 [BUILD_DIR]" >&2; exit 2; }
@@ -72,26 +74,30 @@ fi
 work=$(mktemp -d /tmp/sluice-bench.XXXXXX)
 chmod 755 "$work"
 pids=()
+declare -A logs=() # pid -> its log, for the waits' messages
 ok=0
 
 log() { echo "bench: $*" >&2; }
+launch() { $py deploy/dev/launch.py "$@"; }
 
-# Stops each pid (TERM, then KILL after 30 s) and reaps it.
+# Stops each pid (TERM, then KILL after 30 s), reaps it and forgets it.
 stop() {
-    local pid deadline
-    for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "$@"; do
-        deadline=$((SECONDS + 30))
-        while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+    local pid keep=() gone g
+    launch stop --timeout 30 --log "$work" "$@" || true
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do
+        gone=0
+        for g in "$@"; do [ "$pid" = "$g" ] && gone=1; done
+        [ "$gone" = 1 ] || keep+=("$pid")
     done
+    pids=("${keep[@]+"${keep[@]}"}")
 }
 
 cleanup() {
     trap - EXIT INT TERM
     ((${#pids[@]})) && stop "${pids[@]}"
-    deploy/dev/pg.sh stop "$work/pg" >/dev/null 2>&1 || true
+    launch stop-pg "$work/pg" >/dev/null 2>&1 || true
+    launch release-ports --owner $$ || true
     rm -f "$work"/*.tsv "$work"/*.ndjson
     if [ "$ok" = 1 ] && [ -z "${BENCH_KEEP:-}" ]; then
         rm -rf "$work" "$(readlink -f "$work/pg" 2>/dev/null || echo "$work/pg")"
@@ -110,35 +116,18 @@ start() {
     "$@" >"$logfile" 2>&1 &
     started=$!
     pids+=("$started")
+    logs[$started]=$logfile
 }
 
-# Forgets pids that stop() ended.
-forget() {
-    local keep=() pid gone g
-    for pid in "${pids[@]}"; do
-        gone=0
-        for g in "$@"; do [ "$pid" = "$g" ] && gone=1; done
-        [ "$gone" = 1 ] || keep+=("$pid")
-    done
-    pids=("${keep[@]+"${keep[@]}"}")
-}
+# A free loopback port, reserved for this run.
+free_port() { launch free-port --owner $$; }
 
-# A free loopback port: bind to port 0 and let the kernel pick.
-free_port() {
-    $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# wait_for WHAT SECONDS PID COMMAND...: polls COMMAND until it succeeds; fails
-# when SECONDS pass or PID dies first.
-wait_for() {
-    local what=$1 seconds=$2 pid=$3 deadline
-    shift 3
-    deadline=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        kill -0 "$pid" 2>/dev/null || { log "$what exited during start-up (logs in $work)"; exit 1; }
-        ((SECONDS < deadline)) || { log "$what not ready after ${seconds}s (logs in $work)"; exit 1; }
-        sleep 0.05
-    done
+# wait_http WHAT SECONDS PID URL [launch.py wait-http options]: fails when
+# SECONDS pass or PID (started by start) exits first, naming its log.
+wait_http() {
+    local what=$1 seconds=$2 pid=$3 url=$4
+    shift 4
+    launch wait-http "$url" --timeout "$seconds" --what "$what" --pid "$pid" --log "${logs[$pid]}" "$@"
 }
 
 now_ns() { date +%s%N; }
@@ -165,19 +154,13 @@ cpu_s() {
     awk -v t="$total" -v h="$tck" 'BEGIN {printf "%.2f", t / h}'
 }
 
+# launch.py devkafka becomes the broker (exec), so $kafka_pid is the broker's.
 start_kafka() {
-    rm -f "$work/bootstrap"
-    start "$work/devkafka-$1.log" "$build/sluice-devkafka" --brokers 3 --partitions "$partitions" \
-        --bootstrap-file "$work/bootstrap"
+    start "$work/devkafka-$1.log" $py deploy/dev/launch.py devkafka "$build" "$work/bootstrap" --partitions "$partitions"
     kafka_pid=$started
-    wait_for sluice-devkafka 60 "$kafka_pid" test -s "$work/bootstrap"
-    SLUICE_KAFKA_BROKERS=$(cat "$work/bootstrap")
+    SLUICE_KAFKA_BROKERS=$(launch wait-devkafka "$work/bootstrap" --timeout 60 --pid "$kafka_pid" \
+        --log "$work/devkafka-$1.log")
     export SLUICE_KAFKA_BROKERS
-}
-
-stop_kafka() {
-    stop "$kafka_pid"
-    forget "$kafka_pid"
 }
 
 psql_q() { PGOPTIONS="-c client_min_messages=warning" psql "$SLUICE_PG_URL" -v ON_ERROR_STOP=1 -qtAc "$1"; }
@@ -251,7 +234,7 @@ if awk -v l="$load_start" 'BEGIN {exit !(l > 1)}'; then
     log "load average is $load_start before starting: other processes are busy and the figures will suffer"
 fi
 
-SLUICE_PG_URL=$(deploy/dev/pg.sh start "$work/pg")
+SLUICE_PG_URL=$(launch start-pg "$work/pg" --owner $$)
 export SLUICE_PG_URL
 pg_pid=$(head -n 1 "$work/pg/data/postmaster.pid")
 
@@ -272,18 +255,17 @@ if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
     url_bare=http://127.0.0.1:$(free_port)
     start "$work/bare.log" "$build/bench-bare-mhd" "${url_bare#http://}" 2
     bare_pid=$started
-    wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url_ingest/readyz"
-    wait_for "FastAPI peer" 60 "$fastapi_pid" curl -fsS -X POST -H 'Content-Type: application/json' \
-        -d '{}' "$url_fastapi/v1/events"
-    wait_for bench-bare-mhd 10 "$bare_pid" curl -fsS -X POST -d '{}' "$url_bare/v1/events"
+    wait_http sluice-ingest 60 "$ingest_pid" "$url_ingest/readyz"
+    wait_http "FastAPI peer" 60 "$fastapi_pid" "$url_fastapi/v1/events" --method POST --data '{}' \
+        --header 'Content-Type: application/json' --status 202
+    wait_http bench-bare-mhd 10 "$bare_pid" "$url_bare/v1/events" --method POST --data '{}' --status 202
     for ((round = 1; round <= rounds; round++)); do
         best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
         best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid"
         best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid"
     done
     stop "$ingest_pid" "$fastapi_pid" "$bare_pid"
-    forget "$ingest_pid" "$fastapi_pid" "$bare_pid"
-    stop_kafka
+    stop "$kafka_pid"
 fi
 
 # ------------------------------------------------------------- 2. Persist
@@ -346,8 +328,7 @@ if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
     persist_rest=$rest
     persist_dlq=$(persist_metric sluice_persist_dlq_total)
     stop "${workers[@]}"
-    forget "${workers[@]}"
-    stop_kafka
+    stop "$kafka_pid"
     persist_rows=$(psql_q "SELECT count(*) FROM events")
 
     # psql \copy of the very same rows from a file written beforehand.
@@ -365,7 +346,7 @@ if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
     psql_q "DROP TABLE events_copy" >/dev/null
     rm -f "$work/events.tsv"
 elif [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
-    stop_kafka
+    stop "$kafka_pid"
 fi
 
 # ----------------------------------------------------------- 3. Bulk import
@@ -376,9 +357,9 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     url=http://127.0.0.1:$(free_port)
     start "$work/ingest-import.log" env SLUICE_LISTEN="${url#http://}" "$build/sluice-ingest"
     ingest_pid=$started
-    wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url/readyz"
+    wait_http sluice-ingest 60 "$ingest_pid" "$url/readyz"
     persist_workers persist-import
-    for a in "${admins[@]}"; do wait_for sluice-persist 60 "${workers[0]}" curl -fsS "$a/healthz"; done
+    for i in "${!admins[@]}"; do wait_http sluice-persist 60 "${workers[$i]}" "${admins[$i]}/healthz"; done
     (while kill -0 "$ingest_pid" 2>/dev/null; do
         awk '/^VmRSS/ {print $2}' "/proc/$ingest_pid/status" 2>/dev/null || true
         sleep 0.1
@@ -409,8 +390,7 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     stop "$rss_sampler"
     rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
     stop "$ingest_pid" "${workers[@]}"
-    forget "$ingest_pid" "${workers[@]}" "$rss_sampler"
-    stop_kafka
+    stop "$kafka_pid"
 fi
 
 # ---------------------------------------------------------------- 4. Notify
@@ -426,8 +406,9 @@ if [ -z "${BENCH_SKIP_NOTIFY:-}" ]; then
     start_kafka notify
     start "$work/sink.log" $py tests/tools/sink.py --port 0 --delay-ms "$notify_delay"
     sink_pid=$started
-    wait_for "Slack stand-in" 30 "$sink_pid" grep -q '^port=' "$work/sink.log"
-    sink_port=$(sed -n 's/^port=//p' "$work/sink.log")
+    sink_port=$(launch wait-file "$work/sink.log" --match '^port=' --timeout 30 --what "Slack stand-in" \
+        --pid "$sink_pid" --log "$work/sink.log")
+    sink_port=${sink_port#port=}
     # Only the one channel: with a second one (a fallback), slack would get
     # at most four fifths of the pool.
     cat >"$work/routing.json" <<JSON
@@ -438,15 +419,16 @@ JSON
     start "$work/ingest-notify.log" env SLUICE_LISTEN="${url#http://}" SLUICE_ROUTING_FILE="$work/routing.json" \
         "$build/sluice-ingest"
     ingest_pid=$started
-    wait_for sluice-ingest 60 "$ingest_pid" curl -fsS "$url/readyz"
+    wait_http sluice-ingest 60 "$ingest_pid" "$url/readyz"
     admin=http://127.0.0.1:$(free_port)
     start "$work/notify.log" env SLUICE_ADMIN_LISTEN="${admin#http://}" SLUICE_ROUTING_FILE="$work/routing.json" \
         SLUICE_NOTIFY_CONCURRENCY="$notify_concurrency" SLUICE_PUBLIC_URL="$url" "$build/sluice-notify"
     notify_pid=$started
-    wait_for sluice-notify 60 "$notify_pid" curl -fsS "$admin/readyz"
+    wait_http sluice-notify 60 "$notify_pid" "$admin/readyz"
     # The group join is start-up, not sending: the clock starts once notify
     # has its partitions.
-    wait_for "sluice-notify's partition assignment" 60 "$notify_pid" grep -q 'partitions assigned' "$work/notify.log"
+    launch wait-file "$work/notify.log" --match 'partitions assigned' --timeout 60 \
+        --what "sluice-notify's partition assignment" --pid "$notify_pid" --log "$work/notify.log" >/dev/null
     psql_q "TRUNCATE assistance_deliveries, assistance_requests" >/dev/null
     psql_q "CHECKPOINT" >/dev/null
     log "notify: $notify_requests requests, stand-in answering after $notify_delay ms, $notify_concurrency senders"
@@ -493,8 +475,7 @@ JSON
     # prints how many calls it received when it stops.
     stop "$notify_pid"
     stop "$sink_pid" "$ingest_pid"
-    forget "$notify_pid" "$sink_pid" "$ingest_pid"
-    stop_kafka
+    stop "$kafka_pid"
     sink_requests=$(sed -n 's/^requests=//p' "$work/sink.log")
     notify_ideal=$(awk -v n="$notify_requests" -v d="$notify_delay" -v c="$notify_concurrency" \
         'BEGIN {printf "%.2f", n * d / 1000 / c}')

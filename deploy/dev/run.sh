@@ -33,27 +33,25 @@ mkdir -p "$run/logs"
 
 listen=${SLUICE_LISTEN:-127.0.0.1:8080}
 replicas=${SLUICE_PERSIST_REPLICAS:-2}
-[[ "$replicas" =~ ^[0-9]+$ ]] && ((replicas >= 1 && replicas <= 32)) ||
-    { echo "run: SLUICE_PERSIST_REPLICAS=$replicas: expected 1 to 32" >&2; exit 2; }
+if ! [[ "$replicas" =~ ^[0-9]+$ ]] || ((replicas < 1 || replicas > 32)); then
+    echo "run: SLUICE_PERSIST_REPLICAS=$replicas: expected 1 to 32" >&2
+    exit 2
+fi
 [[ "$listen" =~ ^[^:]+:[0-9]+$ ]] ||
     { echo "run: SLUICE_LISTEN=$listen: expected host:port" >&2; exit 2; }
 
-free_port() {
-    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-# Waits up to $2 seconds for command $1 to succeed; names what it waited for.
-wait_for() {
-    local what=$1 seconds=$2
+# Ports, waits (bounded, naming what did not come up and its log), PostgreSQL
+# and the broker: deploy/dev/launch.py, shared with make bench and the tests.
+# Its ports are reserved for this run ($$), so two runs never share one.
+launch() { /usr/bin/python3 "$root/deploy/dev/launch.py" "$@"; }
+stop_seconds=60
+# stop_procs WHAT LOG PID...: SIGTERM, at most $stop_seconds for them to exit (then
+# SIGKILL, which launch.py reports), and reaped.
+stop_procs() {
+    local what=$1 log=$2 pid
     shift 2
-    local deadline=$((SECONDS + seconds))
-    until "$@" >/dev/null 2>&1; do
-        if ((SECONDS >= deadline)); then
-            echo "run: $what did not come up within ${seconds}s; see $run/logs" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
+    launch stop --timeout "$stop_seconds" --what "$what" --log "$log" "$@" || true
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
 
 # The embedded broker keeps its log in memory: a write acknowledged but not
@@ -98,12 +96,15 @@ stop_all() {
     # First, so no tool reaches for ports that are about to close.
     rm -f "$run/env" "$run/env.tmp" "$run/ingest.pid" "$run/notify.pid"
     echo "run: stopping (ingest, workers, broker, database)"
-    if [ -n "$ingest_pid" ]; then kill -TERM "$ingest_pid" 2>/dev/null || true; wait "$ingest_pid" 2>/dev/null || true; fi
+    if [ -n "$ingest_pid" ]; then stop_procs sluice-ingest "$run/logs/ingest.log" "$ingest_pid"; fi
     ((${#persist_pids[@]})) && { drain_workers || true; }
-    for pid in "${persist_pids[@]}" $notify_pid; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${persist_pids[@]}" $notify_pid; do wait "$pid" 2>/dev/null || true; done
-    if [ -n "$devkafka_pid" ]; then kill -TERM "$devkafka_pid" 2>/dev/null || true; wait "$devkafka_pid" 2>/dev/null || true; fi
-    deploy/dev/pg.sh stop "$run/pg" || true
+    if ((${#persist_pids[@]})) || [ -n "$notify_pid" ]; then
+        # shellcheck disable=SC2086 # $notify_pid: none or one
+        stop_procs "the workers" "$run/logs/" "${persist_pids[@]}" $notify_pid
+    fi
+    if [ -n "$devkafka_pid" ]; then stop_procs sluice-devkafka "$run/logs/devkafka.log" "$devkafka_pid"; fi
+    launch stop-pg "$run/pg" || true
+    launch release-ports --owner $$ || true
     echo "run: stopped"
 }
 trap 'stop_all; exit 0' INT TERM
@@ -112,21 +113,23 @@ trap 'stop_all' EXIT
 # A run killed -9 left its file behind: it names ports that are closed now.
 rm -f "$run/env" "$run/env.tmp"
 
-pg_url=$(deploy/dev/pg.sh start "$run/pg")
+pg_url=$(launch start-pg "$run/pg" --owner $$)
 
-rm -f "$run/kafka.bootstrap"
-setsid "$build/sluice-devkafka" --brokers 3 --bootstrap-file "$run/kafka.bootstrap" \
+# launch.py devkafka becomes the broker (exec): it stays this shell's child.
+setsid /usr/bin/python3 "$root/deploy/dev/launch.py" devkafka "$build" "$run/kafka.bootstrap" \
     >"$run/logs/devkafka.log" 2>&1 &
 devkafka_pid=$!
-wait_for "sluice-devkafka" 30 test -s "$run/kafka.bootstrap"
-brokers=$(cat "$run/kafka.bootstrap")
+brokers=$(launch wait-devkafka "$run/kafka.bootstrap" --timeout 30 --pid "$devkafka_pid" --log "$run/logs/devkafka.log")
 
-# Secrets stay in the environment: the file names the variables.
+# Secrets stay in the environment: the file names the variables (the
+# ${...} in single quotes are the routing file's, not the shell's).
 sales='"ops-log"' pricing='"ops-log"' channels=""
+# shellcheck disable=SC2016
 if [ -n "${SLACK_WEBHOOK_URL:-}" ]; then
     channels+='"sales-slack": {"type": "slack", "webhook_url": "${SLACK_WEBHOOK_URL}"},'$'\n    '
     sales='"sales-slack"'
 fi
+# shellcheck disable=SC2016
 if [ -n "${SMTP_URL:-}" ] && [ -n "${SMTP_FROM:-}" ] && [ -n "${SMTP_TO:-}" ]; then
     auth=""
     [ -n "${SMTP_USERNAME:-}" ] && auth=', "username": "${SMTP_USERNAME}", "password": "${SMTP_PASSWORD}"'
@@ -156,17 +159,20 @@ export SLUICE_PUBLIC_URL="http://$listen"
 start_persist() {
     local i=$1 port=${admin_urls[$(($1 - 1))]##*:}
     SLUICE_ADMIN_LISTEN="127.0.0.1:$port" setsid "$build/sluice-persist" >>"$run/logs/persist-$i.log" 2>&1 &
-    persist_pids[$(($1 - 1))]=$!
+    persist_pids[$1 - 1]=$!
 }
+port_list=$(launch free-port --count $((replicas + 1)) --owner $$)
+read -ra ports <<<"$port_list"
 admin_urls=()
 for i in $(seq 1 "$replicas"); do
-    admin_urls+=("http://127.0.0.1:$(free_port)")
+    admin_urls+=("http://127.0.0.1:${ports[$((i - 1))]}")
     : >"$run/logs/persist-$i.log"
     start_persist "$i"
-    wait_for "sluice-persist replica $i" 60 curl -fsS "${admin_urls[$((i - 1))]}/healthz"
+    launch wait-http "${admin_urls[$((i - 1))]}/healthz" --timeout 60 --what "sluice-persist replica $i" \
+        --pid "${persist_pids[$((i - 1))]}" --log "$run/logs/persist-$i.log"
 done
 
-notify_url="http://127.0.0.1:$(free_port)"
+notify_url="http://127.0.0.1:${ports[$replicas]}"
 start_notify() {
     SLUICE_ADMIN_LISTEN="${notify_url#http://}" setsid "$build/sluice-notify" >>"$run/logs/notify.log" 2>&1 &
     notify_pid=$!
@@ -174,13 +180,13 @@ start_notify() {
 }
 : >"$run/logs/notify.log"
 start_notify
-wait_for "sluice-notify" 60 curl -fsS "$notify_url/healthz"
+launch wait-http "$notify_url/healthz" --timeout 60 --what sluice-notify --pid "$notify_pid" --log "$run/logs/notify.log"
 
 # Ingest last: once its /readyz answers, everything else already does.
 SLUICE_LISTEN="$listen" setsid "$build/sluice-ingest" >"$run/logs/ingest.log" 2>&1 &
 ingest_pid=$!
 echo "$ingest_pid" >"$run/ingest.pid"
-wait_for "sluice-ingest" 60 curl -fsS "http://$listen/readyz"
+launch wait-http "http://$listen/readyz" --timeout 60 --what sluice-ingest --pid "$ingest_pid" --log "$run/logs/ingest.log"
 
 # Renamed into place, so a reader never sees half a file.
 cat >"$run/env.tmp" <<ENV

@@ -1,6 +1,6 @@
 """Integration test harness: a throw-away Sluice stack per test module.
 
-A Stack is a PostgreSQL cluster (deploy/dev/pg.sh), sluice-devkafka, N
+A Stack is a PostgreSQL cluster, sluice-devkafka, N
 sluice-persist replicas, M sluice-notify workers (default none) and
 sluice-ingest, all on free loopback ports, each logging to a file under the
 stack's temporary directory. Stack(routing=...) writes DIR/routing.json and
@@ -9,7 +9,9 @@ failure drills the tests need (SIGKILL a replica, stop PostgreSQL keeping its
 port, kill the broker) and clients for HTTP, psql and kcat.
 
 Waiting is always on a condition with a bound (wait_until); nothing sleeps for
-a fixed time. Only the Python standard library is used.
+a fixed time. Ports, waits, PostgreSQL and the broker come from the launcher
+library shared with `make run` and `make bench` (deploy/dev/launch.py); this
+module keeps the names the tests use. Only the Python standard library is used.
 """
 import ctypes
 import glob
@@ -21,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,9 +32,11 @@ import uuid
 from collections import Counter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "deploy", "dev"))
+import launch  # noqa: E402
+from launch import Abort, wait_until  # noqa: E402,F401 - the tests import them from here
+
 BIN = os.path.abspath(os.environ.get("SLUICE_BIN") or os.path.join(ROOT, "build"))
-PG_SH = os.path.join(ROOT, "deploy", "dev", "pg.sh")
-IS_ROOT = os.geteuid() == 0
 
 # Sanitizer reports in a process log fail the module (run.py scans the logs).
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer",
@@ -44,33 +49,6 @@ SAN_ENV = {
 LSAN_SUPP = os.path.join(ROOT, "tests", "tools", "lsan.supp")
 
 STACKS = []  # every Stack created, in order: run.py scans and cleans them per module
-
-
-class Abort(AssertionError):
-    """Raised by a wait_until predicate: stop waiting, the condition can never hold."""
-
-
-def wait_until(predicate, timeout, message, interval=0.05):
-    """Polls predicate() until it returns something truthy (returned) or
-    `timeout` seconds pass (AssertionError naming `message`, the last value
-    and the last exception). Exceptions from predicate count as "not yet",
-    except Abort."""
-    deadline = time.monotonic() + timeout
-    last, last_exc = None, None
-    while True:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except Abort:
-            raise
-        except Exception as exc:  # noqa: BLE001 - transient until the deadline
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            msg = message() if callable(message) else message
-            detail = f"; last value: {last!r}" if last_exc is None else f"; last error: {last_exc!r}"
-            raise AssertionError(f"timed out after {timeout:g}s waiting for: {msg}{detail}")
-        time.sleep(interval)
 
 
 def strings(value):
@@ -86,9 +64,8 @@ def strings(value):
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, reserved for this process (launch.free_port)."""
+    return launch.free_port()
 
 
 def _die_with_parent():
@@ -217,7 +194,7 @@ class Proc:
         """SIGKILL, as a crash: no exit status is expected."""
         if self.alive():
             self.popen.send_signal(signal.SIGKILL)
-            self.popen.wait(30)
+            launch.wait_exit(self.popen, 30, self.name, self.log)
             self.exits.append(("SIGKILL", self.popen.returncode))
 
     def stop(self, timeout=30):
@@ -230,25 +207,14 @@ class Proc:
                 return None
             self.exits.append(("exited by itself", rc))
             return f"{self.name} (pid {self.pid}) had exited by itself with status {rc}"
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            rc = self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(30)
+        if launch.stop([self.popen], timeout, self.name, self.log):
             self.exits.append(("SIGTERM timeout", None))
             return f"{self.name} (pid {self.pid}) did not exit within {timeout}s of SIGTERM"
+        rc = self.popen.returncode
         self.exits.append(("SIGTERM", rc))
         if rc != 0:
             return f"{self.name} (pid {self.pid}) exited with status {rc} after SIGTERM"
         return None
-
-
-def _pg_bindir():
-    dirs = glob.glob("/usr/lib/postgresql/*/bin")
-    if not dirs:
-        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
-    return sorted(dirs, key=lambda d: int(re.findall(r"/(\d+)/bin", d)[0]))[-1]
 
 
 class Stack:
@@ -357,6 +323,7 @@ class Stack:
                 if problem:
                     self.problems.append(f"{problem}; see {proc.log}")
         self.pg_stop(quiet=True)
+        launch.release_ports([p for p in [self.pg_port, self.ingest_port, *self.persist_ports, *self.notify_ports] if p])
 
     def sanitizer_reports(self):
         """[(log, first lines of the report)] for every sanitizer report in our logs."""
@@ -388,32 +355,20 @@ class Stack:
     # -- PostgreSQL
 
     def start_pg(self):
-        out = subprocess.run([PG_SH, "start", self.pg_dir], capture_output=True, text=True, timeout=180)
-        if out.returncode != 0:
-            raise RuntimeError(f"pg.sh start failed: {out.stderr.strip()}")
-        self.pg_url = out.stdout.strip().splitlines()[-1]
+        self.pg_url = launch.start_pg(self.pg_dir)
         self.pg_port = int(re.search(r":(\d+)/", self.pg_url).group(1))
-
-    def _pg_ctl(self, *args):
-        cmd = [os.path.join(_pg_bindir(), "pg_ctl"), "-D", os.path.join(os.path.realpath(self.pg_dir), "data"), *args]
-        if IS_ROOT:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
     def pg_stop(self, quiet=False):
         """Fast shutdown; the cluster keeps its port for pg_start()."""
-        out = self._pg_ctl("-m", "fast", "-w", "-t", "60", "stop")
-        if out.returncode != 0 and not quiet:
-            raise RuntimeError(f"pg_ctl stop failed: {out.stderr.strip()}")
+        try:
+            launch.stop_pg(self.pg_dir)
+        except launch.LaunchError:
+            if not quiet:
+                raise
 
     def pg_start(self):
-        """Starts the cluster again on the same port (pg.sh start would pick a new one)."""
-        real = os.path.realpath(self.pg_dir)
-        opts = (f"-p {self.pg_port} -k {real} -c listen_addresses=127.0.0.1 -c fsync=on "
-                "-c max_connections=200 -c shared_buffers=256MB -c max_wal_size=2GB")
-        out = self._pg_ctl("-l", os.path.join(real, "server.log"), "-w", "-t", "60", "-o", opts, "start")
-        if out.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed: {out.stderr.strip()} {out.stdout.strip()}")
+        """Starts the cluster again on its port: running processes reconnect to the same URL."""
+        launch.start_pg(self.pg_dir, port=self.pg_port)
 
     def sql(self, query):
         """Rows of a query as lists of strings (None for NULL)."""
@@ -435,18 +390,9 @@ class Stack:
 
     def start_devkafka(self):
         boot = os.path.join(self.dir, "kafka.bootstrap")
-        if os.path.exists(boot):  # a broker started again: wait for the new one's servers
-            os.unlink(boot)
-        self.devkafka = Proc("sluice-devkafka", [os.path.join(BIN, "sluice-devkafka"), "--brokers", "3",
-                                                 "--partitions", "32", "--bootstrap-file", boot],
+        self.devkafka = Proc("sluice-devkafka", launch.devkafka_argv(BIN, boot, partitions=32),
                              self.env(), self.log("devkafka")).start()
-
-        def ready():
-            if not self.devkafka.alive():
-                raise Abort(f"sluice-devkafka exited with {self.devkafka.popen.returncode}")
-            return os.path.exists(boot) and open(boot).read().strip()
-
-        self.brokers = wait_until(ready, 60, f"sluice-devkafka to write {boot}; see {self.log('devkafka')}")
+        self.brokers = launch.wait_devkafka(boot, 60, self.devkafka.popen, self.devkafka.log)
 
     def kill_devkafka(self):
         self.devkafka.kill()
@@ -516,33 +462,14 @@ class Stack:
             self.ingest_port = free_port()
         env = self.env(SLUICE_LISTEN=f"127.0.0.1:{self.ingest_port}", **self.ingest_env)
         self.ingest = Proc("sluice-ingest", [os.path.join(BIN, "sluice-ingest")], env, self.log("ingest")).start()
-        client = self.http()
-
-        def ready():
-            if not self.ingest.alive():
-                raise Abort(f"sluice-ingest exited with {self.ingest.popen.returncode}")
-            return client.get("/readyz").status == 200
-
-        try:
-            wait_until(ready, 90, f"sluice-ingest GET /readyz 200; see {self.log('ingest')}")
-        finally:
-            client.close()
+        launch.wait_http(f"http://127.0.0.1:{self.ingest_port}/readyz", 90, "sluice-ingest", self.ingest.log,
+                         self.ingest.popen)
 
     def start_persist(self, i):
         env = self.env(SLUICE_ADMIN_LISTEN=f"127.0.0.1:{self.persist_ports[i]}", **self.persist_env)
         proc = Proc(f"sluice-persist-{i}", [os.path.join(BIN, "sluice-persist")], env, self.log(f"persist-{i}"))
         self.persist[i] = proc.start()
-        admin = Http("127.0.0.1", self.persist_ports[i])
-
-        def ready():
-            if not proc.alive():
-                raise Abort(f"sluice-persist-{i} exited with {proc.popen.returncode}")
-            return admin.get("/healthz").status == 200
-
-        try:
-            wait_until(ready, 90, f"sluice-persist-{i} GET /healthz 200; see {proc.log}")
-        finally:
-            admin.close()
+        launch.wait_http(f"http://127.0.0.1:{self.persist_ports[i]}/healthz", 90, proc.name, proc.log, proc.popen)
 
     def kill_persist(self, i):
         self.persist[i].kill()
@@ -585,17 +512,7 @@ class Stack:
         env = self.env(SLUICE_ADMIN_LISTEN=f"127.0.0.1:{self.notify_ports[i]}", **self.notify_env)
         proc = Proc(f"sluice-notify-{i}", [os.path.join(BIN, "sluice-notify")], env, self.log(f"notify-{i}"))
         self.notify[i] = proc.start()
-        admin = Http("127.0.0.1", self.notify_ports[i])
-
-        def ready():
-            if not proc.alive():
-                raise Abort(f"sluice-notify-{i} exited with {proc.popen.returncode}")
-            return admin.get("/readyz").status == 200
-
-        try:
-            wait_until(ready, 90, f"sluice-notify-{i} GET /readyz 200; see {proc.log}")
-        finally:
-            admin.close()
+        launch.wait_http(f"http://127.0.0.1:{self.notify_ports[i]}/readyz", 90, proc.name, proc.log, proc.popen)
 
     def kill_notify(self, i):
         self.notify[i].kill()
