@@ -22,7 +22,6 @@ import logging
 import email.policy
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -69,10 +68,8 @@ class _Handler:
         return self.sink._data(session, envelope)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy", "dev"))
+from launch import free_port  # noqa: E402 - the one port picker of every launcher
 
 
 class SmtpSink:
@@ -93,7 +90,7 @@ class SmtpSink:
         if self.auth:
             kwargs.update(authenticator=self._authenticator, auth_require_tls=False, auth_required=True)
         for attempt in range(20):  # a free port may be taken between probe and bind
-            port = self.port or _free_port()
+            port = self.port or free_port()
             ctl = Controller(_Handler(self), hostname=self.host, port=port, ready_timeout=10,
                              server_hostname="smtp-sink.test", **kwargs)
             try:
