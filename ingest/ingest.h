@@ -25,11 +25,7 @@ struct routing;
 
 struct ingest_config {
     char *listen;
-    char *kafka_brokers;
-    char *pg_url;
-    char *topic_prefix;
-    char *log_level;
-    char *schema_dir;
+    CONFIG_COMMON_FIELDS;
     long http_threads;
     long max_body_bytes;
     long ack_timeout_ms;

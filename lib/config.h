@@ -48,8 +48,17 @@ void config_free(const struct config_entry *table, size_t n, void *target);
 void config_print_help(FILE *out, const char *prog, const char *summary,
                        const struct config_entry *table, size_t n);
 
-/* The rows every Sluice process shares; the target struct must have fields
- * kafka_brokers, pg_url, topic_prefix, log_level and schema_dir. */
+/* The fields every Sluice process's configuration struct starts with, which
+ * CONFIG_COMMON_ENTRIES fills. */
+#define CONFIG_COMMON_FIELDS                                                                       \
+    char *kafka_brokers;                                                                           \
+    char *pg_url;                                                                                  \
+    char *topic_prefix;                                                                            \
+    char *log_level;                                                                               \
+    char *schema_dir
+
+/* The rows every Sluice process shares (the target struct has
+ * CONFIG_COMMON_FIELDS). */
 #define CONFIG_COMMON_ENTRIES(type)                                                                \
     {                                                                                              \
         "SLUICE_KAFKA_BROKERS",                                                                    \

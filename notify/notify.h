@@ -19,6 +19,7 @@
 #define SLUICE_NOTIFY_H
 
 #include "backoff.h"
+#include "config.h"
 #include "metrics.h"
 #include "notify_channels.h"
 
@@ -28,11 +29,7 @@
 #include <stdbool.h>
 
 struct notify_config {
-    char *kafka_brokers;
-    char *pg_url;
-    char *topic_prefix;
-    char *log_level;
-    char *schema_dir;
+    CONFIG_COMMON_FIELDS;
     char *admin_listen;
     char *group;
     char *routing_file;

@@ -21,11 +21,7 @@
 #include <string.h>
 
 struct persist_config {
-    char *kafka_brokers;
-    char *pg_url;
-    char *topic_prefix;
-    char *log_level;
-    char *schema_dir;
+    CONFIG_COMMON_FIELDS;
     char *admin_listen;
     char *group;
     long batch_max;

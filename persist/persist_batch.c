@@ -76,6 +76,16 @@ enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
     return STEP_OK;
 }
 
+enum step_result persist_insert(struct batch_ctx *c, const char *sql, int n,
+                                const char *const *params, bool *created, const char *what)
+{
+    PGresult *res = NULL;
+    enum step_result r = persist_exec(c, sql, n, params, &res, what);
+    *created = r == STEP_OK && strcmp(PQcmdTuples(res), "1") == 0;
+    PQclear(res);
+    return r;
+}
+
 bool persist_item_writable(const struct persist_item *it)
 {
     return !it->skip && !it->poison;

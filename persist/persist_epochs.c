@@ -21,15 +21,11 @@ static enum step_result write_epoch(struct batch_ctx *c, struct persist_item *it
     time_format(e->received_at_us, received);
     snprintf(ms, sizeof(ms), "%lld", (long long)e->epoch_ms);
     const char *params[] = {e->id, ms, e->ip, received};
-    PGresult *res = NULL;
-    enum step_result r = persist_exec(c,
-                                      "INSERT INTO epochs (key, epoch_ms, ip, created_at) "
-                                      "VALUES ($1::uuid, $2::bigint, $3::inet, $4) "
-                                      "ON CONFLICT (key) DO NOTHING",
-                                      4, params, &res, "writing epoch");
-    *created = r == STEP_OK && PQcmdTuples(res)[0] == '1';
-    PQclear(res);
-    return r;
+    return persist_insert(
+        c,
+        "INSERT INTO epochs (key, epoch_ms, ip, created_at) "
+        "VALUES ($1::uuid, $2::bigint, $3::inet, $4) ON CONFLICT (key) DO NOTHING",
+        4, params, created, "writing epoch");
 }
 
 const struct persist_writer persist_writer_epochs = {

@@ -35,15 +35,10 @@ static enum step_result insert_recipe(struct batch_ctx *c, struct persist_item *
 {
     const struct recipe_envelope *rc = it->record;
     const char *params[] = {rc->recipe_id, doc, received};
-    PGresult *res = NULL;
-    enum step_result r = persist_exec(c,
-                                      "INSERT INTO recipes (id, doc, version, created_at, "
-                                      "updated_at) VALUES ($1::uuid, $2::jsonb, 1, $3, $3) "
-                                      "ON CONFLICT (id) DO NOTHING",
-                                      3, params, &res, "creating recipe");
-    *created = r == STEP_OK && PQcmdTuples(res)[0] == '1';
-    PQclear(res);
-    return r;
+    return persist_insert(c,
+                          "INSERT INTO recipes (id, doc, version, created_at, updated_at) "
+                          "VALUES ($1::uuid, $2::jsonb, 1, $3, $3) ON CONFLICT (id) DO NOTHING",
+                          3, params, created, "creating recipe");
 }
 
 static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *it, bool *created)

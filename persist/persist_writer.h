@@ -69,6 +69,10 @@ enum step_result persist_step_failed(struct batch_ctx *c, PGresult *res, const c
 /* Runs a statement; with out, hands the result over (the caller clears it). */
 enum step_result persist_exec(struct batch_ctx *c, const char *sql, int n,
                               const char *const *params, PGresult **out, const char *what);
+/* Runs an INSERT ... ON CONFLICT DO NOTHING of one row; *created says whether
+ * it made the row. */
+enum step_result persist_insert(struct batch_ctx *c, const char *sql, int n,
+                                const char *const *params, bool *created, const char *what);
 bool persist_item_writable(const struct persist_item *it);
 
 bool persist_batch_has_waiters(const struct persist_batch *b);
