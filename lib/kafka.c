@@ -125,6 +125,30 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
     return rk;
 }
 
+rd_kafka_t *kafka_reader_new(const char *brokers, char *err, size_t errlen)
+{
+    /* A group id only because librdkafka's consumer wants one: the reader
+     * assigns partitions itself and never joins or commits. */
+    const char *pairs[] = {"bootstrap.servers",
+                           brokers,
+                           "group.id",
+                           "sluice-reader",
+                           "enable.auto.commit",
+                           "false",
+                           "enable.auto.offset.store",
+                           "false",
+                           "enable.partition.eof",
+                           "true",
+                           NULL};
+    rd_kafka_conf_t *conf = conf_from_pairs(pairs, err, errlen);
+    if (!conf)
+        return NULL;
+    rd_kafka_t *rk = kafka_client_new(RD_KAFKA_CONSUMER, conf, err, errlen);
+    if (rk)
+        rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
 /* Returns how many of topics are missing from the cluster's metadata, or -1 when
  * the cluster did not answer. missing[i] is set for each missing topic. */
 static int kafka_missing_topics(rd_kafka_t *rk, const char *const *topics, size_t n, bool *missing,

@@ -51,6 +51,11 @@ bool kafka_cluster_reachable(rd_kafka_t *rk, int timeout_ms);
  * Borrowed from msg. */
 const char *kafka_header(const rd_kafka_message_t *msg, const char *name, size_t *size);
 
+/* A consumer that reads partitions it assigns itself (rd_kafka_assign) from
+ * the offsets it chooses: no group membership, no commits, and an
+ * RD_KAFKA_RESP_ERR__PARTITION_EOF event at each partition's end. */
+rd_kafka_t *kafka_reader_new(const char *brokers, char *err, size_t errlen);
+
 /* The headers every dead letter carries: x-error, and when source is the
  * consumed message it replaces, x-source-topic, -partition and -offset. The
  * caller owns them until a produce takes them. */
