@@ -699,6 +699,21 @@ class DeployFiles(unittest.TestCase):
         json.loads(text)
 
 
+class OperationsDoc(unittest.TestCase):
+    def test_the_metrics_it_names_are_exported(self):
+        """docs/operations.md tells what to alert on: each sluice_* metric it
+        names is one a process exports (a name in their sources)."""
+        exported = set()
+        for d in ("ingest", "persist", "notify", "lib", "channels"):
+            for path in glob.glob(os.path.join(ROOT, d, "*.c")):
+                exported.update(re.findall(r"(sluice_[a-z_]+)", open(path).read()))
+        doc = open(os.path.join(ROOT, "docs", "operations.md")).read()
+        named = {re.sub(r"_(bucket|sum|count)$", "", m) for m in re.findall(r"`(sluice_[a-z_]+)", doc)}
+        self.assertTrue(named, "docs/operations.md names no metric")
+        missing = sorted(n for n in named if n not in exported)
+        self.assertEqual(missing, [], "docs/operations.md names metrics no process exports")
+
+
 class CheckersCatchBreakage(unittest.TestCase):
     """Each checker fed a broken copy names what broke: a green run above
     means the files are right, not that the checks look at nothing."""
