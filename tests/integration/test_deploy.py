@@ -291,7 +291,7 @@ def image_routing_source(image):
 
 # ------------------------------------------------------------ settings checks
 
-def check_process_env(where, process, given, routing_text, image_env):
+def check_process_env(where, process, given, routing_text, image_env, origins=None):
     """Problems with the variables `given` ({name: value}) to `process`: names
     it does not know, and ${VAR}s of its routing file it is not given.
     `routing_text` is the routing file the process loads, None when it reads
@@ -305,7 +305,8 @@ def check_process_env(where, process, given, routing_text, image_env):
         hint = ""
         if name in routing_vars(open(ROUTING_JSON).read()):
             hint = " (a ${VAR} of the routing file: only sluice-notify looks those up)"
-        problems.append(f"{where}: gives {process} {name}, which it does not know (not in "
+        origin = f" (from {origins[name]})" if origins and name in origins else ""
+        problems.append(f"{where}: gives {process} {name}{origin}, which it does not know (not in "
                         f"`{process} --help`){hint}")
     effective = {**image_env, **given}
     for name in sorted(wanted - set(effective)):
@@ -451,10 +452,10 @@ def check_k8s_shape(files):
     return problems
 
 
-def container_env(docs, pod_spec, container, where):
-    """The variables a container is given ({name: value}), and the problems
-    resolving them (a ConfigMap or Secret that is not in the manifests, a
-    name given twice)."""
+def container_env(docs, container, where):
+    """The variables a container is given ({name: value}), where each comes
+    from ({name: "ConfigMap x in file"}), and the problems resolving them (a
+    ConfigMap or Secret that is not in the manifests, a name given twice)."""
     configmaps, secrets = by_kind(docs, "ConfigMap"), by_kind(docs, "Secret")
     env, source, problems = {}, {}, []
 
@@ -471,7 +472,7 @@ def container_env(docs, pod_spec, container, where):
                 problems.append(f"{where}: envFrom ConfigMap {name}, which no manifest defines")
                 continue
             for k, v in (configmaps[name][1].get("data") or {}).items():
-                give(k, str(v), f"ConfigMap {name}")
+                give(k, str(v), f"ConfigMap {name} in {configmaps[name][0]}")
         elif "secretRef" in ref:
             name = ref["secretRef"]["name"]
             if name not in secrets:
@@ -479,10 +480,10 @@ def container_env(docs, pod_spec, container, where):
                 continue
             s = secrets[name][1]
             for k, v in {**(s.get("data") or {}), **(s.get("stringData") or {})}.items():
-                give(k, str(v), f"Secret {name}")
+                give(k, str(v), f"Secret {name} in {secrets[name][0]}")
     for e in container.get("env") or []:
         give(e["name"], str(e.get("value", "")), "env")
-    return env, problems
+    return env, source, problems
 
 
 def pod_routing_text(docs, pod_spec, container, image):
@@ -523,10 +524,10 @@ def check_k8s(docs, image):
         if process not in image["bin"]:
             problems.append(f"{at}: runs {process}, which the image does not have ({sorted(image['bin'])})")
             continue
-        env, p = container_env(docs, spec, c, at)
+        env, origins, p = container_env(docs, c, at)
         problems += p
         routing = pod_routing_text(docs, spec, c, image) if process == "sluice-notify" else None
-        problems += check_process_env(at, process, env, routing, image["env"])
+        problems += check_process_env(at, process, env, routing, image["env"], origins)
         labels = d["spec"]["template"]["metadata"].get("labels") or {}
         for k, v in (d["spec"]["selector"].get("matchLabels") or {}).items():
             if labels.get(k) != v:
@@ -594,7 +595,7 @@ def check_keda(docs, image, deps, partitions):
         if "replicas" in d["spec"]:
             problems.append(f"{df}: Deployment {ref['name']} sets replicas, which every kubectl apply "
                             f"would reset under {at}")
-        env, _ = container_env(docs, spec, c, at)
+        env, _, _ = container_env(docs, c, at)
         group_setting = next((s for s in settings(process) if s.endswith("_GROUP")), None)
         wanted_group = effective(process, image["env"], env, group_setting) if group_setting else None
         prefix = effective(process, image["env"], env, "SLUICE_TOPIC_PREFIX")
