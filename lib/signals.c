@@ -19,8 +19,12 @@ void signals_install(bool reload)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    if (reload)
-        sigaction(SIGHUP, &sa, NULL);
+    /* A process that reloads nothing ignores SIGHUP rather than dying of it:
+     * an operator reloading the routing of every process, or a closing
+     * terminal, must not stop a worker mid-batch. */
+    struct sigaction ignore = {.sa_handler = SIG_IGN};
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGHUP, reload ? &sa : &ignore, NULL);
 }
 
 static void stop_and_reload(sigset_t *set)

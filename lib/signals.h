@@ -13,8 +13,8 @@
 extern volatile sig_atomic_t signals_running;
 extern volatile sig_atomic_t signals_reload;
 
-/* Installs the handlers, for main loops that poll the flags; SIGHUP only
- * when the process reloads something. */
+/* Installs the handlers, for main loops that poll the flags; SIGHUP sets
+ * signals_reload when the process reloads something, else it is ignored. */
 void signals_install(bool reload);
 
 /* For a main thread that only waits for signals: blocks SIGINT, SIGTERM and

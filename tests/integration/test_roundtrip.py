@@ -49,6 +49,15 @@ class RoundTrip(StackCase):
         self.expect_eq(page["items"], [ev], "query by contains+type returns exactly the event, same object as GET")
         self.expect_eq(page["next_cursor"], None, "next_cursor on the only page")
 
+    def test_sighup_leaves_persist_working(self):
+        """An operator reloading every process's routing (or a closing terminal)
+        sends persist a SIGHUP too: it has nothing to reload and keeps applying."""
+        import signal
+        proc = self.stack.persist[0]
+        proc.popen.send_signal(signal.SIGHUP)
+        self.post_all([{"type": "after-sighup", "tag": self.token}])
+        self.expect(proc.alive(), "persist still running after SIGHUP", "alive", proc.popen.poll())
+
     def test_default_occurred_at_is_receipt_time(self):
         eid = self.post_event({"note": f"no-time-{self.token}"})
         ev = self.get_event(eid)
