@@ -94,12 +94,14 @@ async function guard(context) {
         problems.push(`request off loopback (aborted): ${route.request().method()} ${url}`);
         return route.abort("blockedbyclient");
     });
-    // Runs before the page's own scripts; injected by the browser, so the
-    // page's CSP does not apply to it.
+    // The listener runs before the page's own scripts and reports through a
+    // binding, both injected by the browser, so the page's CSP does not
+    // apply to them and a report survives the page navigating away.
+    await context.exposeBinding("__sluiceCspViolation", (source, text) =>
+        problems.push(`CSP violation: ${text} (page ${source.page ? source.page.url() : "?"})`));
     await context.addInitScript(() => {
-        window.__cspViolations = [];
         document.addEventListener("securitypolicyviolation", (e) => {
-            window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI || "(inline)"}` +
+            window.__sluiceCspViolation(`${e.effectiveDirective} blocked ${e.blockedURI || "(inline)"}` +
                 (e.sourceFile ? ` at ${e.sourceFile}:${e.lineNumber}` : ""));
         });
     });
@@ -157,12 +159,10 @@ async function runOne(browser, opts, test) {
     } catch (e) {
         failures.push(e && e.message ? e.message : String(e));
     }
-    try {
-        const csp = await within("the page's CSP reports", 5000, () => page.evaluate(() => window.__cspViolations || []));
-        for (const v of csp) failures.push(`CSP violation: ${v}`);
-    } catch (e) {
-        failures.push(`could not read CSP reports: ${e.message}`);
-    }
+    // Reports the browser queued before the test ended are delivered before
+    // the answer to a task queued after them.
+    await within("the page's last reports", 5000, () =>
+        page.evaluate(() => new Promise((resolve) => setTimeout(resolve, 0)))).catch(() => {});
     failures.push(...watch.problems);
     try {
         await within(`a screenshot into ${shot}`, WAIT_MS, () => page.screenshot({ path: shot, fullPage: true }));
