@@ -1,10 +1,12 @@
-/* ops: the operator endpoints of sluice-ingest: /healthz, /readyz, /metrics
- * and /openapi.json. */
+/* ops: the operator endpoints of sluice-ingest: /healthz, /readyz, /metrics,
+ * /openapi.json and its documentation page, /docs. */
+#include "docs_assets.h"
 #include "http.h"
 #include "reads.h"
 #include "routes.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ingest_metrics_init(struct ingest *app)
@@ -85,6 +87,67 @@ static enum MHD_Result ops_openapi(struct request *req)
     return http_respond(req, MHD_HTTP_OK, "application/json", copy, copy ? strlen(copy) : 0, NULL);
 }
 
+/* The page loads from this server only: no inline script, no eval, no
+ * other origin. Images may also be data: URLs, because Swagger UI's own
+ * stylesheet draws its icons so (select arrows, checkboxes, the model
+ * toggles, the copy button); an image cannot run script. */
+#define DOCS_CSP "default-src 'self'; img-src 'self' data:"
+
+/* The same headers go with every file (a 304 repeats them), and each is
+ * revalidated on use (no-cache, against its ETag): a new build changes the
+ * page and Swagger UI together, so no browser mixes the two. */
+static enum MHD_Result docs_answer(struct request *req, const char *name)
+{
+    const struct docs_asset *a = docs_assets;
+    while (a->name && strcmp(a->name, name) != 0)
+        a++;
+    /* Without Swagger UI the page would stay blank: say why instead. */
+    if (docs_assets_missing[0] && (!a->name || name[0] == '\0')) {
+        char detail[512];
+        snprintf(detail, sizeof(detail),
+                 "Swagger UI is not in this build: %s. Build again where npm reaches its registry "
+                 "(the build runs npm ci); /openapi.json describes the API meanwhile.",
+                 docs_assets_missing);
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "docs-not-built",
+                                    "API documentation not built", detail, NULL, NULL);
+    }
+    if (!a->name)
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "No such docs file",
+                                    "The files of /docs are listed under GET /docs/{asset} in "
+                                    "/openapi.json.",
+                                    NULL, NULL);
+    const char *const headers[] = {"ETag",
+                                   a->etag,
+                                   "Cache-Control",
+                                   "no-cache",
+                                   "X-Content-Type-Options",
+                                   "nosniff",
+                                   "Content-Security-Policy",
+                                   DOCS_CSP,
+                                   NULL};
+    /* A weak or listed match is a match for GET (RFC 9110 13.1.2). */
+    const char *inm = http_header(req, "If-None-Match");
+    if (inm && (strstr(inm, a->etag) || strcmp(inm, "*") == 0))
+        return http_respond(req, MHD_HTTP_NOT_MODIFIED, NULL, NULL, 0, headers);
+    /* http_respond frees what it sends; the copy of the 1.7 MB bundle costs
+     * well under a millisecond, once per browser and build. */
+    char *copy = malloc(a->len ? a->len : 1);
+    if (!copy)
+        return MHD_NO;
+    memcpy(copy, a->data, a->len);
+    return http_respond(req, MHD_HTTP_OK, a->content_type, copy, a->len, headers);
+}
+
+static enum MHD_Result ops_docs(struct request *req)
+{
+    return docs_answer(req, "");
+}
+
+static enum MHD_Result ops_docs_asset(struct request *req)
+{
+    return docs_answer(req, req->param);
+}
+
 /* Operations: liveness, readiness, metrics and the API's own description. */
 const struct route ops_routes[] = {
     {"GET", "/healthz", ops_healthz, NULL, 0},
@@ -92,5 +155,7 @@ const struct route ops_routes[] = {
     {"GET", "/readyz", ops_readyz, NULL, ROUTE_ON_DB},
     {"GET", "/metrics", ops_metrics, NULL, 0},
     {"GET", "/openapi.json", ops_openapi, NULL, 0},
+    {"GET", "/docs", ops_docs, NULL, 0},
+    {"GET", "/docs/{asset}", ops_docs_asset, NULL, 0},
     {NULL, NULL, NULL, NULL, 0},
 };

@@ -9,7 +9,13 @@ packages=(
     check libsubunit-dev libssl-dev zlib1g-dev
     postgresql postgresql-contrib
     python3 python3-aiosmtpd python3-yaml curl kcat docker-compose
+    chromium
 )
+# npm fetches Swagger UI (GET /docs) at build time and playwright-core for the
+# browser tests (tests/browser/), which drive Debian's chromium. A machine
+# whose Node.js comes from elsewhere has npm with it, and Debian's npm would
+# conflict with that nodejs: ask for the package only when there is no npm.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--bench" ]; then
     packages+=(wrk python3-fastapi python3-uvicorn python3-confluent-kafka)
 fi

@@ -1,0 +1,143 @@
+"""Issue 12 item 3: the API docs at GET /docs, and the browser tests.
+
+Over HTTP first: the page and each of its files (GET /docs/{asset}) with
+its Content-Type, ETag, Cache-Control and Content-Security-Policy; HEAD;
+304 on If-None-Match; 404 for a file that is not there; Swagger UI exactly
+as npm installed it into the build.
+
+Then in a browser: tests/browser/run.js drives Debian's Chromium with
+playwright-core (both installed by scripts/deps.sh and the build's
+`npm ci`) against this stack's ingest. It loads /docs, waits for Swagger UI
+to render every operation of /openapi.json, fails on any request off
+loopback, CSP violation, console error or HTTP error, and saves a
+screenshot under the stack's directory (kept with --keep or on failure),
+printing its path."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import harness
+from harness import StackCase
+
+NODE_MODULES = os.path.join(harness.BIN, "npm", "node_modules")
+DIST = os.path.join(NODE_MODULES, "swagger-ui-dist")
+RUNNER = os.path.join(harness.ROOT, "tests", "browser", "run.js")
+CHROMIUM = os.environ.get("SLUICE_CHROMIUM", "/usr/bin/chromium")
+BROWSER_TIMEOUT = 240  # the whole node run: start Chromium, then each test's bounded waits
+
+# ingest/ops.c's DOCS_CSP: this server only, and data: images for Swagger UI's icons.
+CSP = "default-src 'self'; img-src 'self' data:"
+TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+         ".png": "image/png", ".txt": "text/plain; charset=utf-8"}
+
+
+def asset_names():
+    with open(os.path.join(harness.ROOT, "ingest", "openapi.json")) as f:
+        doc = json.load(f)
+    params = doc["paths"]["/docs/{asset}"]["get"]["parameters"]
+    return next(p for p in params if p["name"] == "asset")["schema"]["enum"]
+
+
+def content_type(name):
+    ext = os.path.splitext(name)[1]
+    return TYPES.get(ext, "text/plain; charset=utf-8")  # LICENSE, NOTICE
+
+
+class Docs(StackCase):
+    stack_options = {"persist": 0}  # the page needs ingest only
+
+    def expect_docs_headers(self, r, what):
+        self.expect(re.fullmatch(r'"[0-9a-f]{20}"', r.header("ETag") or ""), f"{what}: ETag",
+                    'a quoted hash', r.header("ETag"))
+        self.expect_eq(r.header("Cache-Control"), "no-cache", f"{what}: Cache-Control")
+        self.expect_eq(r.header("X-Content-Type-Options"), "nosniff", f"{what}: X-Content-Type-Options")
+        self.expect_eq(r.header("Content-Security-Policy"), CSP,
+                       f"{what}: Content-Security-Policy")
+
+    def test_page(self):
+        r = self.http.get("/docs")
+        if r.status == 404 and b"docs-not-built" in r.body:
+            self.fail(f"GET /docs: {r.json().get('detail')} (this build has no Swagger UI: see "
+                      f"{harness.BIN}/npm/npm-ci.log and scripts/deps.sh)")
+        self.expect_status(r, 200, "GET /docs")
+        self.expect_eq(r.header("Content-Type"), "text/html; charset=utf-8", "GET /docs Content-Type")
+        self.expect_docs_headers(r, "GET /docs")
+        page = r.body.decode()
+        self.expect('<div id="swagger-ui">' in page, "GET /docs body", "Swagger UI's mount point", page[:300])
+        scripts = re.findall(r"<script\b[^>]*>", page)
+        self.expect(scripts and all("src=" in s for s in scripts), "GET /docs scripts",
+                    "only <script src=...> (no inline script: the CSP forbids it)", scripts)
+        for ref in re.findall(r'(?:src|href)="([^"]+)"', page):
+            self.expect(ref.startswith("/docs/"), f"GET /docs refers to {ref}", "a file under /docs/", ref)
+            self.expect_status(self.http.get(ref), 200, f"GET {ref} (named by the page)")
+
+    def test_files(self):
+        with open(os.path.join(harness.ROOT, "ingest", "static", "swagger-initializer.js"), "rb") as f:
+            ours = f.read()
+        for name in asset_names():
+            path = f"/docs/{name}"
+            r = self.http.get(path)
+            self.expect_status(r, 200, f"GET {path}")
+            self.expect_eq(r.header("Content-Type"), content_type(name), f"GET {path} Content-Type")
+            self.expect_docs_headers(r, f"GET {path}")
+            source = os.path.join(DIST, name)
+            if name == "swagger-initializer.js":
+                self.expect(r.body == ours, f"GET {path}", "ingest/static/swagger-initializer.js",
+                            r.body[:200])
+                self.expect(b"validatorUrl: null" in r.body and b'"/openapi.json"' in r.body,
+                            f"GET {path}", "validatorUrl: null and url /openapi.json", r.body[:400])
+            elif os.path.exists(source):
+                with open(source, "rb") as f:
+                    want = f.read()
+                self.expect(r.body == want, f"GET {path}", f"the bytes of {source} ({len(want)})",
+                            f"{len(r.body)} bytes that differ")
+            h = self.http.request("HEAD", path)
+            self.expect_status(h, 200, f"HEAD {path}")
+            self.expect_eq(h.body, b"", f"HEAD {path} body")
+            self.expect_eq(h.header("ETag"), r.header("ETag"), f"HEAD {path} ETag")
+            self.expect_eq(h.header("Content-Type"), r.header("Content-Type"), f"HEAD {path} Content-Type")
+            n = self.http.get(path, headers={"If-None-Match": r.header("ETag")})
+            self.expect_status(n, 304, f"GET {path} with If-None-Match: its ETag")
+            self.expect_eq(n.body, b"", f"304 for {path}: body")
+            self.expect_eq(n.header("ETag"), r.header("ETag"), f"304 for {path}: ETag")
+            other = self.http.get(path, headers={"If-None-Match": '"0000000000"'})
+            self.expect_status(other, 200, f"GET {path} with If-None-Match: another ETag")
+        lic = self.http.get("/docs/LICENSE").body
+        self.expect(b"Apache License" in lic and b"Version 2.0" in lic, "GET /docs/LICENSE",
+                    "Swagger UI's Apache License 2.0", lic[:200])
+
+    def test_unknown_file(self):
+        for path in ("/docs/nope.js", "/docs/..%2Fopenapi.json", "/docs/swagger-ui.js"):
+            p = self.expect_problem(self.http.get(path), 404, f"GET {path}")
+            self.expect_eq(p["type"], "https://sluice.dev/problems/not-found", f"GET {path}: type")
+        self.expect_eq(self.http.get("/docs/").status, 404, "GET /docs/ (no such route)")
+        r = self.http.request("POST", "/docs", b"", {"Content-Type": "application/json"}, retry=False)
+        self.expect_status(r, 405, "POST /docs")
+
+    def test_browser_renders_docs(self):
+        node = shutil.which("node")
+        self.expect(node, "node", "on PATH (scripts/deps.sh installs npm, which brings it)", None)
+        self.expect(os.access(CHROMIUM, os.X_OK), "Chromium", f"{CHROMIUM} (scripts/deps.sh installs "
+                    "Debian's chromium)", "missing")
+        self.expect(os.path.isdir(os.path.join(NODE_MODULES, "playwright-core")), "playwright-core",
+                    f"in {NODE_MODULES} (the build's `npm ci` installs it with the tests)",
+                    f"missing; see {harness.BIN}/npm/npm-ci.log")
+        artifacts = os.path.join(self.stack.dir, "browser")
+        argv = [node, RUNNER, "--base-url", f"http://127.0.0.1:{self.stack.ingest_port}",
+                "--artifacts", artifacts, "--modules", NODE_MODULES]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=BROWSER_TIMEOUT, env=env,
+                                 stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            self.fail(f"tests/browser/run.js did not end within {BROWSER_TIMEOUT}s; its output:\n"
+                      f"{e.stdout or ''}{e.stderr or ''}")
+        # The screenshot's path, and on failure what the page did.
+        print("\n" + "\n".join("    " + line for line in (out.stdout + out.stderr).splitlines()))
+        print(f"    (browser artifacts in {artifacts}; kept with run.py --keep or when a test fails)")
+        self.expect(out.returncode == 0, f"{' '.join(argv)}", "exit 0 (every browser test passed)",
+                    f"exit {out.returncode}:\n{out.stdout}{out.stderr}")
+        self.expect(os.path.exists(os.path.join(artifacts, "get-docs-renders-every-operation-of-openapi-json.png")),
+                    "the screenshot", f"saved in {artifacts}", os.listdir(artifacts))
