@@ -61,7 +61,8 @@ static bool array_index(const char *s, size_t len, size_t *out)
 
 json_t *jsonpointer_get(json_t *doc, const char *ptr)
 {
-    char err[8];
+    /* Only whether it is valid matters here; the reason is not shown. */
+    char err[128];
     if (!doc || jsonpointer_check(ptr, err, sizeof(err)) != 0)
         return NULL;
     json_t *cur = doc;
