@@ -238,6 +238,8 @@ int cli_http_do(struct cli_http *h, const struct cli_request *req, struct cli_re
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     } else if (strcmp(req->method, "POST") == 0) {
+        /* An empty body, not libcurl's default of reading standard input. */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
 

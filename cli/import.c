@@ -63,6 +63,8 @@ struct source {
     enum cli_import_format format;
     struct cli_progress progress;
     double started;
+    uint64_t handed; /* bytes given to libcurl so far */
+    bool ended;      /* the input is at its end: once `handed` are sent, all is */
     bool sent_all;
 };
 
@@ -75,6 +77,7 @@ static size_t source_read(char *data, size_t len, void *opaque)
             n = len;
         memcpy(data, s->head + s->head_off, n);
         s->head_off += n;
+        s->handed += n;
         return n;
     }
     size_t n = fread(data, 1, len, s->f);
@@ -82,6 +85,8 @@ static size_t source_read(char *data, size_t len, void *opaque)
         s->read_errno = errno ? errno : EIO;
         return (size_t)-1;
     }
+    s->handed += n;
+    s->ended = n == 0;
     return n;
 }
 
@@ -91,7 +96,7 @@ static void source_progress(void *opaque, uint64_t sent, int64_t size)
     char a[32], b[32], rate[48], detail[160];
     double elapsed = cli_progress_now() - s->started;
     cli_progress_bytes(sent, a, sizeof(a));
-    if (size >= 0 && sent >= (uint64_t)size) {
+    if ((size >= 0 && sent >= (uint64_t)size) || (s->ended && sent >= s->handed)) {
         if (s->sent_all)
             return;
         s->sent_all = true;
@@ -317,6 +322,9 @@ int cli_import(struct cli_ctx *ctx, const struct cli_parsed *p)
     if (no_wait && (timeout || strict))
         return cli_usage(ctx, "--no-wait does not wait, so %s cannot apply",
                          timeout ? "--timeout" : "--strict");
+
+    if (strcmp(p->arg[0], "-") == 0 && isatty(STDIN_FILENO))
+        return cli_usage(ctx, "standard input is a terminal: pipe the records in, or name a file");
 
     int rc = CLI_EXIT_ERROR;
     struct source s = {0};
