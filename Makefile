@@ -1,6 +1,6 @@
 # Thin wrapper over CMake: the two commands a newcomer needs are `make run` and `make test`.
 BUILD ?= build
-BINARIES = sluice-ingest sluice-persist sluice-notify sluice-devkafka
+BINARIES = sluice-ingest sluice-persist sluice-notify sluice-devkafka sluicectl
 SAN_BUILD ?= build-san
 JOBS ?= $(shell nproc)
 MAKEFLAGS += --no-print-directory

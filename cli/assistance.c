@@ -1,0 +1,146 @@
+/* assistance send and status: POST /v1/assistance, GET /v1/assistance/{id}. */
+#include "commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int cli_assistance_send(struct cli_ctx *ctx, const struct cli_parsed *p)
+{
+    const char *topic = cli_args_get(p, "topic"), *description = cli_args_get(p, "description");
+    if (!topic || !description)
+        return cli_usage(ctx, "--topic and --description are both required");
+    char key[300] = "", wait[32], err[256];
+    long timeout_ms;
+    const char *key_value = cli_args_get(p, "idempotency-key");
+    if (key_value &&
+        cli_header(ctx, "idempotency-key", "Idempotency-Key", key_value, key, sizeof(key)) != 0)
+        return CLI_EXIT_USAGE;
+    if (cli_wait_header(ctx, cli_args_get(p, "wait"), wait, sizeof(wait), &timeout_ms) != 0)
+        return CLI_EXIT_USAGE;
+
+    int rc = CLI_EXIT_ERROR;
+    struct buf in = {0};
+    struct cli_response res = {0};
+    json_t *doc = NULL, *body = NULL;
+    char *text = NULL;
+    if (strcmp(description, "-") == 0) {
+        if (cli_read_all(stdin, &in, err, sizeof(err)) != 0) {
+            cli_out_error(&ctx->out, "standard input: %s", err);
+            goto out;
+        }
+        /* As $(...) would: the line break that ends the text is not part of it. */
+        while (in.len && (in.data[in.len - 1] == '\n' || in.data[in.len - 1] == '\r'))
+            in.data[--in.len] = '\0';
+        description = in.data;
+    }
+    body = json_object();
+    if (!body || json_object_set_new(body, "topic", json_string(topic)) != 0) {
+        rc = cli_usage(ctx, "--topic is not UTF-8 text");
+        goto out;
+    }
+    if (json_object_set_new(body, "description", json_string(description)) != 0) {
+        rc = cli_usage(ctx, "--description is not UTF-8 text");
+        goto out;
+    }
+    if (!(text = json_dumps(body, JSON_COMPACT))) {
+        cli_out_error(&ctx->out, "out of memory");
+        goto out;
+    }
+    const char *headers[3] = {NULL};
+    size_t n = 0;
+    if (key[0])
+        headers[n++] = key;
+    if (wait[0])
+        headers[n++] = wait;
+    struct cli_request req = {.method = "POST",
+                              .path = "/v1/assistance",
+                              .headers = headers,
+                              .content_type = "application/json",
+                              .body = text,
+                              .body_len = strlen(text),
+                              .timeout_ms = timeout_ms};
+    if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
+        goto out;
+    const char *id = cli_str(doc, "id");
+    if (ctx->out.json) {
+        cli_out_json_line(&ctx->out, res.body.data, res.body.len);
+    } else if (id) {
+        struct buf clean = {0};
+        if (cli_out_clean(&clean, id, strlen(id), false) == 0)
+            fprintf(ctx->out.out, "%s\n", clean.data);
+        buf_free(&clean);
+    } else {
+        cli_out_error(&ctx->out, "the answer has no id: %.200s", res.body.data);
+        rc = CLI_EXIT_ERROR;
+    }
+out:
+    free(text);
+    json_decref(body);
+    json_decref(doc);
+    cli_response_free(&res);
+    buf_free(&in);
+    return rc;
+}
+
+static int print_deliveries(struct cli_ctx *ctx, const json_t *deliveries)
+{
+    static const char *const headers[] = {"CHANNEL",  "TYPE",         "STATUS",    "ATTEMPTS",
+                                          "FALLBACK", "DELIVERED AT", "LAST ERROR"};
+    static const char *const members[] = {"channel",  "type",         "status",    "attempts",
+                                          "fallback", "delivered_at", "last_error"};
+    enum { NCOLS = sizeof(headers) / sizeof(headers[0]) };
+    struct cli_table t;
+    cli_table_init(&t, headers, NCOLS);
+    t.status_col = 2;
+    size_t i;
+    const json_t *d;
+    int rc = 0;
+    json_array_foreach(deliveries, i, d)
+    {
+        char text[NCOLS][64];
+        const char *row[NCOLS];
+        for (size_t c = 0; c < NCOLS; c++)
+            row[c] = cli_text(d, members[c], text[c], sizeof(text[c]));
+        if (cli_table_add(&t, row) != 0)
+            rc = -1;
+    }
+    fprintf(ctx->out.out, "deliveries (%zu):\n", json_array_size(deliveries));
+    cli_table_print(&t, ctx->out.out, ctx->out.color_out, 2);
+    cli_table_free(&t);
+    if (rc != 0)
+        cli_out_error(&ctx->out, "out of memory");
+    return rc;
+}
+
+int cli_assistance_status(struct cli_ctx *ctx, const struct cli_parsed *p)
+{
+    int rc = CLI_EXIT_ERROR;
+    struct cli_response res = {0};
+    json_t *doc = NULL;
+    struct buf path = {0};
+    char *id = cli_http_escape(p->arg[0]);
+    if (!id || buf_printf(&path, "/v1/assistance/%s", id) != 0) {
+        cli_out_error(&ctx->out, "out of memory");
+        goto out;
+    }
+    struct cli_request req = {
+        .method = "GET", .path = path.data, .timeout_ms = CLI_REQUEST_TIMEOUT_S * 1000};
+    if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
+        goto out;
+    if (ctx->out.json) {
+        rc = cli_out_json_line(&ctx->out, res.body.data, res.body.len) == 0 ? CLI_EXIT_OK
+                                                                            : CLI_EXIT_ERROR;
+        goto out;
+    }
+    static const char *const skip[] = {"deliveries", NULL};
+    rc = CLI_EXIT_ERROR;
+    if (cli_print_record(ctx, doc, skip, NULL) == 0 &&
+        print_deliveries(ctx, json_object_get(doc, "deliveries")) == 0)
+        rc = CLI_EXIT_OK;
+out:
+    json_decref(doc);
+    cli_response_free(&res);
+    buf_free(&path);
+    free(id);
+    return rc;
+}
