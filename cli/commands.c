@@ -65,6 +65,17 @@ static const struct cli_option assistance_send_options[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static const struct cli_option dlq_list_options[] = {
+    {"error", 0, "TEXT", "only letters whose reason (x-error) contains TEXT"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct cli_option dlq_replay_options[] = {
+    {"error", 0, "TEXT", "only letters whose reason (x-error) contains TEXT"},
+    {"dry-run", 0, NULL, "count what a replay would send; send nothing"},
+    {NULL, 0, NULL, NULL},
+};
+
 static const struct cli_command commands[] = {
     {"events", "send", "[JSON|-]", 0, 1, events_send_options, cli_events_send,
      "send an event (POST /v1/events); print its id",
@@ -108,6 +119,17 @@ static const struct cli_command commands[] = {
      "Shows the request and one line per delivery: channel, type, status (pending,\n"
      "delivered, failed), attempts, whether it is a fallback, the last error.\n"
      "Exits 1 (404) until sluice-notify has recorded the request."},
+    {"dlq", "list", "COLLECTION", 1, 1, dlq_list_options, cli_dlq_list,
+     "list a collection's dead letters with their reasons",
+     "Lists what the workers could not apply to COLLECTION (events, recipes, users,\n"
+     "epochs, assistance): each letter's partition, offset, key, whether a replay sent it\n"
+     "back, and the reason. --json prints each letter with its value and source."},
+    {"dlq", "replay", "COLLECTION", 1, 1, dlq_replay_options, cli_dlq_replay,
+     "send dead letters back to their source topic, once",
+     "After fixing what made the letters fail, sends each one not replayed before back\n"
+     "to the topic it came from, and says how many. A letter is replayed once however\n"
+     "often this runs; --dry-run only counts. Exits 1 when Kafka did not take some\n"
+     "(run it again)."},
     {"status", NULL, "", 0, 0, no_options, cli_status,
      "is sluice-ingest up and ready? (/healthz, /readyz)",
      "Asks the API's /healthz and /readyz and says what answered: sluice-ingest (ready,\n"

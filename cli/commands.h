@@ -86,5 +86,7 @@ int cli_imports_get(struct cli_ctx *ctx, const struct cli_parsed *p);
 int cli_assistance_send(struct cli_ctx *ctx, const struct cli_parsed *p);
 int cli_assistance_status(struct cli_ctx *ctx, const struct cli_parsed *p);
 int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_dlq_list(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_dlq_replay(struct cli_ctx *ctx, const struct cli_parsed *p);
 
 #endif

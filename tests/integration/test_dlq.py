@@ -3,9 +3,11 @@ letter with its reason and source; POST .../replay sends it back once the
 cause is fixed, exactly once however often it is called; refusals for bad
 input."""
 import json
+import os
+import subprocess
 import uuid
 
-from harness import StackCase
+from harness import BIN, StackCase
 
 RECIPE = {"title": "Replayed", "description": "Sent again after the fix", "servings": 2,
           "ingredients": [{"name": "leek", "quantity": 1, "unit": "pc"}], "steps": ["Cook."],
@@ -33,6 +35,12 @@ class DeadLetters(StackCase):
                               {"Content-Type": "application/json"} if data else None)
         self.expect_status(r, 200, f"replay {body}")
         return r.json()
+
+    def sluicectl(self, *args):
+        env = dict(self.stack.env(), SLUICE_API_URL=f"http://127.0.0.1:{self.stack.ingest_port}")
+        p = subprocess.run([os.path.join(BIN, "sluicectl"), *args], env=env, capture_output=True, text=True,
+                           timeout=60, cwd=self.stack.dir)
+        return p.returncode, p.stdout, p.stderr
 
     def test_letter_listed_replayed_once_after_the_fix(self):
         rid = str(uuid.uuid4())
@@ -68,6 +76,15 @@ class DeadLetters(StackCase):
         self.expect_eq(again["replayed"], 0, "a second replay sends nothing again")
         self.expect(again["already_replayed"] >= 1, "the second replay counts it as done", ">= 1", again)
         self.expect_eq(mine(self.letters())[0]["replayed"], True, "the letter shows as replayed")
+        # The same through sluicectl, as an operator types it.
+        rc, out, err = self.sluicectl("dlq", "list", "recipes", "--json", "--error", "no recipe has this id")
+        self.expect_eq(rc, 0, f"sluicectl dlq list exit status ({err})")
+        listed = [json.loads(line) for line in out.splitlines()]
+        self.expect_eq([t["replayed"] for t in listed if t.get("key") == rid], [True], "sluicectl lists it replayed")
+        rc, out, err = self.sluicectl("dlq", "replay", "recipes", "--dry-run", "--error", "no recipe has this id")
+        self.expect_eq((rc, "0 would be replayed" in out), (0, True), f"sluicectl dry run: {out!r} {err!r}")
+        rc, _, err = self.sluicectl("dlq", "list", "planets")
+        self.expect_eq(rc, 1, f"sluicectl on an unknown collection ({err})")
         version = self.http.get(f"/v1/recipes/{rid}").json().get("version")
         self.stack.wait_drained(timeout=60)
         self.expect_eq(self.http.get(f"/v1/recipes/{rid}").json().get("version"), version,

@@ -1,0 +1,137 @@
+/* dlq list and replay: GET /v1/dlq/{collection}, POST /v1/dlq/{collection}/replay. */
+#include "commands.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* "/v1/dlq/<collection><suffix>[?error=...]" into path. */
+static int dlq_path(const struct cli_parsed *p, const char *suffix, bool query, struct buf *path)
+{
+    char *collection = cli_http_escape(p->arg[0]);
+    const char *error = cli_args_get(p, "error");
+    char *filter = query && error ? cli_http_escape(error) : NULL;
+    int rc = collection && (!error || !query || filter) ? 0 : -1;
+    if (rc == 0)
+        rc = buf_printf(path, "/v1/dlq/%s%s%s%s", collection, suffix, filter ? "?error=" : "",
+                        filter ? filter : "");
+    free(collection);
+    free(filter);
+    return rc;
+}
+
+static int print_letters(struct cli_ctx *ctx, const json_t *letters)
+{
+    static const char *const headers[] = {"PARTITION", "OFFSET", "KEY", "REPLAYED", "ERROR"};
+    static const char *const members[] = {"partition", "offset", "key", "replayed", "error"};
+    enum { NCOLS = sizeof(headers) / sizeof(headers[0]) };
+    struct cli_table t;
+    cli_table_init(&t, headers, NCOLS);
+    size_t i;
+    const json_t *letter;
+    int rc = 0;
+    json_array_foreach(letters, i, letter)
+    {
+        char text[NCOLS][96];
+        const char *row[NCOLS];
+        for (size_t c = 0; c < NCOLS; c++)
+            row[c] = cli_text(letter, members[c], text[c], sizeof(text[c]));
+        if (cli_table_add(&t, row) != 0)
+            rc = -1;
+    }
+    cli_table_print(&t, ctx->out.out, ctx->out.color_out, 0);
+    cli_table_free(&t);
+    if (rc != 0)
+        cli_out_error(&ctx->out, "out of memory");
+    return rc;
+}
+
+int cli_dlq_list(struct cli_ctx *ctx, const struct cli_parsed *p)
+{
+    int rc = CLI_EXIT_ERROR;
+    struct cli_response res = {0};
+    json_t *doc = NULL;
+    struct buf path = {0};
+    if (dlq_path(p, "", true, &path) != 0) {
+        cli_out_error(&ctx->out, "out of memory");
+        goto out;
+    }
+    struct cli_request req = {
+        .method = "GET", .path = path.data, .timeout_ms = CLI_REQUEST_TIMEOUT_S * 1000};
+    if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
+        goto out;
+    const json_t *letters = json_object_get(doc, "letters");
+    if (ctx->out.json) {
+        /* One letter a line, as every listing prints records. */
+        size_t i;
+        const json_t *letter;
+        json_array_foreach(letters, i, letter)
+        {
+            char *line = json_dumps(letter, JSON_COMPACT);
+            if (!line || cli_out_json_line(&ctx->out, line, strlen(line)) != 0)
+                rc = CLI_EXIT_ERROR;
+            free(line);
+        }
+    } else if (print_letters(ctx, letters) != 0) {
+        rc = CLI_EXIT_ERROR;
+    }
+    if (json_is_true(json_object_get(doc, "truncated")))
+        cli_out_error(&ctx->out, "more letters than shown (the API lists at most 1,000)");
+out:
+    json_decref(doc);
+    cli_response_free(&res);
+    buf_free(&path);
+    return rc;
+}
+
+int cli_dlq_replay(struct cli_ctx *ctx, const struct cli_parsed *p)
+{
+    int rc = CLI_EXIT_ERROR;
+    struct cli_response res = {0};
+    json_t *doc = NULL, *body = json_object();
+    char *text = NULL;
+    struct buf path = {0};
+    const char *error = cli_args_get(p, "error");
+    bool dry_run = cli_args_flag(p, "dry-run");
+    if (!body || json_object_set_new(body, "dry_run", json_boolean(dry_run)) != 0 ||
+        (error && json_object_set_new(body, "error", json_string(error)) != 0) ||
+        dlq_path(p, "/replay", false, &path) != 0 || !(text = json_dumps(body, JSON_COMPACT))) {
+        rc = error && !json_object_get(body, "error") ? cli_usage(ctx, "--error is not UTF-8 text")
+                                                      : CLI_EXIT_ERROR;
+        if (rc == CLI_EXIT_ERROR)
+            cli_out_error(&ctx->out, "out of memory");
+        goto out;
+    }
+    struct cli_request req = {.method = "POST",
+                              .path = path.data,
+                              .content_type = "application/json",
+                              .body = text,
+                              .body_len = strlen(text),
+                              .timeout_ms = CLI_REQUEST_TIMEOUT_S * 1000};
+    if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
+        goto out;
+    if (ctx->out.json) {
+        rc = cli_out_json_line(&ctx->out, res.body.data, res.body.len) == 0 ? CLI_EXIT_OK
+                                                                            : CLI_EXIT_ERROR;
+        goto out;
+    }
+    long long matched = json_integer_value(json_object_get(doc, "matched"));
+    long long already = json_integer_value(json_object_get(doc, "already_replayed"));
+    if (dry_run)
+        fprintf(ctx->out.out, "%lld letters match, %lld would be replayed (%lld were already)\n",
+                matched, json_integer_value(json_object_get(doc, "would_replay")), already);
+    else
+        fprintf(ctx->out.out, "replayed %lld of %lld matching letters (%lld were already)\n",
+                json_integer_value(json_object_get(doc, "replayed")), matched, already);
+    long long failed = json_integer_value(json_object_get(doc, "failed"));
+    if (failed) {
+        cli_out_error(&ctx->out, "%lld letters were not taken by Kafka: replay again", failed);
+        rc = CLI_EXIT_ERROR;
+    }
+out:
+    free(text);
+    json_decref(body);
+    json_decref(doc);
+    cli_response_free(&res);
+    buf_free(&path);
+    return rc;
+}
