@@ -38,8 +38,8 @@ enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
 
 /* Ingest's own route tables (each ends with a row whose method is NULL),
  * defined beside their handlers: imports (bulk.c), dead letters (dlq.c),
- * operations (ops.c). */
-extern const struct route bulk_routes[], dlq_routes[], ops_routes[];
+ * operations (ops.c), where everything stands (status.c). */
+extern const struct route bulk_routes[], dlq_routes[], ops_routes[], status_routes[];
 
 /* Every route: ingest's own and each collection's (collection.h), in one
  * table the caller frees; NULL when out of memory. */
