@@ -1,4 +1,5 @@
-/* status: GET /healthz and /readyz of sluice-ingest, and what answered. */
+/* status: GET /healthz and /readyz of sluice-ingest, and what answered; then
+ * GET /v1/status: each collection's messages, dead letters and lag. */
 #include "commands.h"
 
 #include <curl/curl.h>
@@ -53,14 +54,54 @@ static json_t *probe_json(const struct probe *pr)
                      "error");
 }
 
+/* A persist-written collection's lag: the sum over its groups ("-" for one
+ * another process consumes). */
+static void lag_text(const json_t *collection, char *out, size_t outlen)
+{
+    const json_t *groups = json_object_get(collection, "persisted_by");
+    if (!json_is_array(groups)) {
+        snprintf(out, outlen, "-");
+        return;
+    }
+    json_int_t lag = 0;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(groups, i, g)
+    {
+        lag += json_integer_value(json_object_get(g, "lag"));
+    }
+    snprintf(out, outlen, "%lld", (long long)lag);
+}
+
+static void print_collections(struct cli_ctx *ctx, const json_t *status)
+{
+    static const char *const headers[] = {"COLLECTION", "MESSAGES", "DEAD LETTERS", "LAG"};
+    struct cli_table t;
+    cli_table_init(&t, headers, 4);
+    size_t i;
+    const json_t *c;
+    json_array_foreach(json_object_get(status, "collections"), i, c)
+    {
+        char name[64], messages[32], dead[32], lag[32];
+        const char *row[] = {cli_text(c, "name", name, sizeof(name)),
+                             cli_text(c, "messages", messages, sizeof(messages)),
+                             cli_text(c, "dead_letters", dead, sizeof(dead)), lag};
+        lag_text(c, lag, sizeof(lag));
+        if (cli_table_add(&t, row) != 0)
+            cli_out_error(&ctx->out, "out of memory");
+    }
+    cli_table_print(&t, ctx->out.out, ctx->out.color_out, 2);
+    cli_table_free(&t);
+}
+
 int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
 {
-    struct probe probes[] = {{.path = "/healthz"}, {.path = "/readyz"}};
+    struct probe probes[] = {{.path = "/healthz"}, {.path = "/readyz"}, {.path = "/v1/status"}};
     enum { N = sizeof(probes) / sizeof(probes[0]) };
     int rc = CLI_EXIT_ERROR;
-    for (size_t i = 0; i < N; i++)
+    for (size_t i = 0; i < N - 1; i++)
         ask(ctx, &probes[i]);
-    struct probe *health = &probes[0], *ready = &probes[1];
+    struct probe *health = &probes[0], *ready = &probes[1], *status = &probes[2];
     /* sluice-ingest stamps X-Request-ID on every answer; the workers' admin
      * ports answer /healthz and /readyz too, but without it. */
     bool any = health->answered || ready->answered;
@@ -69,6 +110,9 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
     bool is_ready =
         ingest && ready->answered && ready->res.status == 200 &&
         strcmp(cli_str(ready->body, "status") ? cli_str(ready->body, "status") : "", "ready") == 0;
+    if (ingest)
+        ask(ctx, status);
+    bool has_status = status->answered && status->res.status == 200 && status->body;
     const char *what = ingest ? "sluice-ingest"
                        : !any ? "nothing"
                        : cli_str(ready->body, "status") || cli_str(health->body, "status")
@@ -76,10 +120,10 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
                            : "something that is not Sluice";
 
     if (ctx->out.json) {
-        json_t *doc =
-            json_pack("{s:s, s:s, s:s, s:b, s:o, s:o}", "url", ctx->settings.url, "url_from",
-                      ctx->settings.url_from, "answered", what, "ready", is_ready, "healthz",
-                      probe_json(health), "readyz", probe_json(ready));
+        json_t *doc = json_pack("{s:s, s:s, s:s, s:b, s:o, s:o, s:O?}", "url", ctx->settings.url,
+                                "url_from", ctx->settings.url_from, "answered", what, "ready",
+                                is_ready, "healthz", probe_json(health), "readyz",
+                                probe_json(ready), "status", has_status ? status->body : NULL);
         char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         if (text)
             fprintf(ctx->out.out, "%s\n", text);
@@ -100,7 +144,7 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
     struct cli_table t;
     cli_table_init(&t, NULL, 3);
     t.status_col = 1;
-    for (size_t i = 0; i < N; i++) {
+    for (size_t i = 0; i < N - 1; i++) {
         char state[64], detail[512];
         describe(&probes[i], state, sizeof(state), detail, sizeof(detail));
         const char *row[] = {probes[i].path, state, detail};
@@ -109,6 +153,8 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
     }
     cli_table_print(&t, f, ctx->out.color_out, 2);
     cli_table_free(&t);
+    if (has_status)
+        print_collections(ctx, status->body);
     if (!ingest)
         cli_out_error(&ctx->out, "%s is not sluice-ingest: point SLUICE_API_URL at the API",
                       ctx->settings.url);

@@ -411,10 +411,15 @@ class Cli(StackCase):
         self.expect(out.startswith(f"sluice-ingest answered at {self.url} (from the environment)")
                     and re.search(r"^  /readyz +ready +kafka ok, postgresql ok$", out, re.M),
                     "status on a ready stack", "sluice-ingest answered ... /readyz ready", out)
+        self.expect(re.search(r"^  COLLECTION +MESSAGES +DEAD LETTERS +LAG$", out, re.M)
+                    and re.search(r"^  assistance +\d+ +\d+ +-$", out, re.M),
+                    "status lists the collections (GET /v1/status)", "a COLLECTION table", out)
         out, _ = self.ok("status", "--json")
         doc = self.json_lines(out, "status --json")[0]
         self.expect_eq((doc["answered"], doc["ready"], doc["readyz"]["status"]), ("sluice-ingest", True, 200),
                        "status --json")
+        self.expect_eq(sorted(c["name"] for c in doc["status"]["collections"]),
+                       ["assistance", "epochs", "events", "recipes", "users"], "status --json has /v1/status")
         worker = f"http://127.0.0.1:{self.stack.persist_ports[0]}"
         args = ("status", "--url", worker)
         rc, out, err = self.run_cli(*args)
