@@ -57,7 +57,6 @@ void lag_table_set(struct lag_table *t, const char *topic, int32_t partition, in
     } else if (i < t->count && t->entries[i].next != next) {
         t->entries[i].next = next;
         t->entries[i].moved_us = now_us;
-        t->entries[i].behind_since_us = 0;
     }
     pthread_mutex_unlock(&t->lock);
 }
@@ -79,8 +78,8 @@ int lag_consumer_watermarks(void *opaque, const char *topic, int32_t partition, 
     return *high < 0 ? -1 : 0;
 }
 
-static void series(struct buf *out, const char *prefix, const char *name,
-                   const struct lag_entry *e, long long value)
+static void series(struct buf *out, const char *prefix, const char *name, const struct lag_entry *e,
+                   long long value)
 {
     buf_printf(out, "%s_%s{topic=", prefix, name);
     metrics_label(out, e->topic);
@@ -88,8 +87,7 @@ static void series(struct buf *out, const char *prefix, const char *name,
 }
 
 void lag_table_render(struct lag_table *t, lag_watermarks_fn watermarks, void *opaque,
-                      const char *prefix, int64_t stuck_after_us, int64_t now_us,
-                      struct buf *out)
+                      const char *prefix, int64_t stuck_after_us, int64_t now_us, struct buf *out)
 {
     char name[128];
     pthread_mutex_lock(&t->lock);
@@ -135,8 +133,7 @@ void lag_table_render(struct lag_table *t, lag_watermarks_fn watermarks, void *o
         if (lags[i] < 0)
             continue;
         int64_t since = e->behind_since_us > e->moved_us ? e->behind_since_us : e->moved_us;
-        series(out, prefix, "partition_stuck", e,
-               lags[i] > 0 && now_us - since >= stuck_after_us);
+        series(out, prefix, "partition_stuck", e, lags[i] > 0 && now_us - since >= stuck_after_us);
     }
     pthread_mutex_unlock(&t->lock);
     free(lags);

@@ -35,16 +35,15 @@ void lag_table_set(struct lag_table *t, const char *topic, int32_t partition, in
 void lag_table_clear(struct lag_table *t);
 
 /* Where a partition's log begins and ends; 0 when known. */
-typedef int (*lag_watermarks_fn)(void *opaque, const char *topic, int32_t partition,
-                                 int64_t *low, int64_t *high);
+typedef int (*lag_watermarks_fn)(void *opaque, const char *topic, int32_t partition, int64_t *low,
+                                 int64_t *high);
 
 /* Appends <prefix>_lag{topic,partition} (messages behind),
  * <prefix>_partition_stuck{topic,partition} (0 or 1), <prefix>_stuck_partitions
  * and <prefix>_lag_unknown_partitions (assigned partitions whose log end is
  * not known yet, left out of the others). */
 void lag_table_render(struct lag_table *t, lag_watermarks_fn watermarks, void *opaque,
-                      const char *prefix, int64_t stuck_after_us, int64_t now_us,
-                      struct buf *out);
+                      const char *prefix, int64_t stuck_after_us, int64_t now_us, struct buf *out);
 
 /* A lag_watermarks_fn over a consumer (opaque: its rd_kafka_t). */
 int lag_consumer_watermarks(void *opaque, const char *topic, int32_t partition, int64_t *low,

@@ -51,8 +51,8 @@ START_TEST(test_lag_and_unknown)
     struct lag_table *t = lag_table_new();
     struct fake f = {{0, 0, 0, 5}, {10, 3, -1, 9}};
     lag_table_set(t, TOPIC, 0, 4, 0);
-    lag_table_set(t, TOPIC, 1, 7, 0); /* past the end: another log, all of it to read */
-    lag_table_set(t, TOPIC, 2, 0, 0); /* end not known */
+    lag_table_set(t, TOPIC, 1, 7, 0);  /* past the end: another log, all of it to read */
+    lag_table_set(t, TOPIC, 2, 0, 0);  /* end not known */
     lag_table_set(t, TOPIC, 3, -1, 0); /* start not known: the log's beginning (5) */
     char *text = render(t, &f, 0);
     ck_assert_int_eq(value_of(text, "w_lag{topic=\"sluice.events\",partition=\"0\"}"), 6);
