@@ -8,7 +8,7 @@ packages=(
     librdkafka-dev libjansson-dev libcurl4-openssl-dev libpq-dev libmicrohttpd-dev
     check libsubunit-dev libssl-dev zlib1g-dev
     postgresql postgresql-contrib
-    python3 python3-aiosmtpd curl kcat
+    python3 python3-aiosmtpd python3-prometheus-client curl kcat
 )
 if [ "${1:-}" = "--bench" ]; then
     packages+=(wrk python3-fastapi python3-uvicorn python3-confluent-kafka)
