@@ -7,13 +7,16 @@ notify, including a dead letter's; every line of every process is a JSON
 object; each /metrics parses with the Prometheus client library's own parser
 (Debian's python3-prometheus-client) under Prometheus' naming rules, and its
 counts move as expected after some writes; a partition whose messages wait
-while its offset does not move is reported stuck, then no longer."""
+while its offset does not move is reported stuck, then no longer; with more
+persist replicas than partitions, the one the group gives nothing says it is
+idle until it takes over."""
 import json
 import os
 import re
 import subprocess
 import uuid
 
+import harness
 from harness import Http, StackCase, wait_until
 
 try:
@@ -56,7 +59,7 @@ class Observability(StackCase):
                 out.append({"unparsed": line})
         return out
 
-    def wait_line(self, which, what, timeout=30, since=0, **fields):
+    def wait_line(self, which, what, timeout=60, since=0, **fields):
         """Waits for a JSON line of `which` whose fields include `fields`; returns it."""
         def found():
             for line in self.json_lines(which, since):
@@ -143,7 +146,7 @@ class Observability(StackCase):
                 found = (found or 0.0) + v
         return found
 
-    def wait_metric(self, which, name, at_least, timeout=30, **labels):
+    def wait_metric(self, which, name, at_least, timeout=60, **labels):
         state = {}
 
         def reached():
@@ -160,14 +163,11 @@ class Observability(StackCase):
         trace, parent, tp = new_traceparent()
         rid = f"obs-{self.token}"
         since = {w: self.stack.log_offset(w) for w in ("ingest", "persist-0")}
-        r = self.http.post_json("/v1/events", {"type": "traced", "tag": self.token},
-                                {"traceparent": tp, "X-Request-ID": rid, "Prefer": "wait=10"})
-        self.expect_status(r, 201, "POST /v1/events with a traceparent, waiting for the worker")
-        eid = r.json()["id"]
+        eid = self.post_event({"type": "traced", "tag": self.token}, {"traceparent": tp, "X-Request-ID": rid})
         line = self.wait_line("ingest", "ingest's request line", since=since["ingest"], msg="request",
                               request_id=rid)
         self.expect_eq((line.get("trace_id"), line.get("id"), line.get("status"), line.get("route")),
-                       (trace, eid, "201", "/v1/events"), "ingest's line: trace id, record id, status, route")
+                       (trace, eid, "202", "/v1/events"), "ingest's line: trace id, record id, status, route")
         line = self.wait_line("persist-0", "persist's record line", since=since["persist-0"], msg="record",
                               trace_id=trace)
         self.expect_eq((line.get("id"), line.get("request_id"), line.get("outcome"), line.get("topic")),
@@ -192,9 +192,8 @@ class Observability(StackCase):
         seen = set()
         for headers, bad_rid in cases:
             since = {w: self.stack.log_offset(w) for w in ("ingest", "persist-0")}
-            r = self.http.post_json("/v1/events", {"type": "untraced", "tag": self.token},
-                                    {**headers, "Prefer": "wait=10"})
-            self.expect_status(r, 201, f"POST /v1/events with {headers}")
+            r = self.http.post_json("/v1/events", {"type": "untraced", "tag": self.token}, headers, retry=True)
+            self.expect_status(r, 202, f"POST /v1/events with {headers}")
             rid, eid = r.header("X-Request-ID"), r.json()["id"]
             self.expect(rid != bad_rid, "X-Request-ID answered", "a new one, not the invalid one", rid)
             line = self.wait_line("ingest", "ingest's request line", since=since["ingest"], msg="request",
@@ -212,11 +211,8 @@ class Observability(StackCase):
         trace, _, tp = new_traceparent()
         rid = f"help-{self.token}"
         since = {w: self.stack.log_offset(w) for w in ("ingest", "notify-0")}
-        r = self.http.post_json("/v1/assistance", {"topic": "sales", "description": f"Quote {self.token}"},
-                                {"traceparent": tp, "X-Request-ID": rid, "Prefer": "wait=10"})
-        self.expect_status(r, 201, "POST /v1/assistance with a traceparent, waiting for notify")
-        aid = r.json()["id"]
-        self.wait_delivery(aid, "ops-log", "delivered")
+        aid = self.post_assistance("sales", f"Quote {self.token}", {"traceparent": tp, "X-Request-ID": rid})
+        self.wait_delivery(aid, "ops-log", "delivered", timeout=60)
         self.wait_line("ingest", "ingest's request line", since=since["ingest"], msg="request",
                        request_id=rid, trace_id=trace)
         line = self.wait_line("notify-0", "notify's recording line", since=since["notify-0"],
@@ -281,17 +277,15 @@ class Observability(StackCase):
             self.expect(not missing, f"{which} /metrics families", "all present", f"missing {missing}")
 
         writes = 3
-        for i in range(writes):
-            r = self.http.post_json("/v1/events", {"type": "counted", "tag": self.token, "i": i},
-                                    {"Prefer": "wait=10"})
-            self.expect_status(r, 201, "POST /v1/events, waiting for the worker")
+        self.stack.wait_persisted([self.post_event({"type": "counted", "tag": self.token, "i": i})
+                                   for i in range(writes)])
         aid = self.post_assistance("sales", f"Counted {self.token}")
-        self.wait_delivery(aid, "ops-log", "delivered")
+        self.wait_delivery(aid, "ops-log", "delivered", timeout=60)
 
         def at_least(which, name, more, **labels):
             return self.wait_metric(which, name, (self.value(before[which], name, **labels) or 0) + more, **labels)
 
-        at_least("ingest", "sluice_http_requests_total", writes, method="POST", route="/v1/events", code="201")
+        at_least("ingest", "sluice_http_requests_total", writes, method="POST", route="/v1/events", code="202")
         at_least("ingest", "sluice_http_request_duration_seconds_count", writes, method="POST",
                  route="/v1/events")
         at_least("ingest", "sluice_http_requests_total", 1, method="POST", route="/v1/assistance", code="202")
@@ -359,3 +353,51 @@ class Observability(StackCase):
             return self.value(self.scrape("persist")[1], "sluice_persist_stuck_partitions") == 0
 
         wait_until(cleared, 30, "sluice_persist_stuck_partitions back to 0 once the lock is gone", interval=0.25)
+
+
+class OnePartitionStack(harness.Stack):
+    """A stack whose broker makes one partition per topic: two persist
+    replicas are more than the partitions of every topic."""
+
+    def start_devkafka(self):
+        boot = os.path.join(self.dir, "kafka.bootstrap")
+        argv = harness.launch.devkafka_argv(harness.BIN, boot, partitions=1)
+        self.devkafka = harness.Proc("sluice-devkafka", argv, self.env(), self.log("devkafka")).start()
+        self.brokers = harness.launch.wait_devkafka(boot, 60, self.devkafka.popen, self.devkafka.log)
+
+
+class IdleReplica(StackCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = OnePartitionStack("observability-idle", persist=2, ingest=False)
+        try:
+            cls.stack.start()
+        except BaseException:
+            cls.stack.stop()
+            raise
+        cls.http = None
+
+    def gauges(self, i):
+        return {k: self.stack.persist_metrics(i).get(k) for k in
+                ("sluice_persist_idle", "sluice_persist_assigned_partitions", "sluice_persist_unassigned_seconds")}
+
+    def test_idle_replica_until_it_takes_over(self):
+        state = {}
+
+        def one_idle():
+            state["g"] = [self.gauges(i) for i in (0, 1)]
+            idle = [g["sluice_persist_idle"] for g in state["g"]]
+            held = [g["sluice_persist_assigned_partitions"] for g in state["g"]]
+            return sorted(idle) == [0, 1] and sum(held) == 4 and 0 in held and state["g"]
+
+        self.wait(one_idle, 60, lambda: f"one replica holding the 4 partitions, the other idle (last {state.get('g')})")
+        idle = 0 if state["g"][0]["sluice_persist_idle"] == 1 else 1
+        self.expect_eq(state["g"][idle]["sluice_persist_unassigned_seconds"], 0.0,
+                       "the idle replica is in the group, not waiting for an assignment")
+        self.stack.kill_persist(1 - idle)
+
+        def took_over():
+            state["g"] = self.gauges(idle)
+            return state["g"]["sluice_persist_idle"] == 0 and state["g"]["sluice_persist_assigned_partitions"] == 4
+
+        self.wait(took_over, 60, lambda: f"persist-{idle} to take the 4 partitions over (last {state.get('g')})")
