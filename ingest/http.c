@@ -60,19 +60,16 @@ const char *http_query(struct request *req, const char *name)
 }
 
 /* A client's X-Request-ID is kept when it is short printable ASCII; anything
- * else is replaced, so it is always safe to log and echo. */
+ * else is replaced, so it is always safe to log and echo. Its traceparent
+ * likewise: a valid one is continued, anything else starts a new trace. */
 static void request_id_init(struct request *req)
 {
+    const char *traceparent = http_header(req, "traceparent");
+    trace_start(&req->trace, traceparent, traceparent ? strlen(traceparent) : 0);
     const char *given = http_header(req, "X-Request-ID");
-    if (given) {
-        size_t len = strlen(given);
-        bool ok = len > 0 && len < sizeof(req->request_id);
-        for (size_t i = 0; ok && i < len; i++)
-            ok = given[i] > 0x20 && given[i] < 0x7f;
-        if (ok) {
-            memcpy(req->request_id, given, len + 1);
-            return;
-        }
+    if (given && trace_request_id_valid(given, strlen(given))) {
+        memcpy(req->request_id, given, strlen(given) + 1);
+        return;
     }
     struct uuid u;
     if (uuid_v7(&u, (uint64_t)(req->started_us / 1000)) != 0)
@@ -492,12 +489,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct request *req = *con_cls;
     if (!req)
         return;
-    if (req->status >= 500)
-        metric_add(&app->metrics[M_REQ_5XX], 1);
-    else if (req->status >= 400)
-        metric_add(&app->metrics[M_REQ_4XX], 1);
-    else if (req->status >= 200)
-        metric_add(&app->metrics[M_REQ_2XX], 1);
+    ingest_request_completed(app, req);
     if (req->handler_release)
         req->handler_release(req);
     if (req->stored) /* answered on the pool, but the client went away */

@@ -27,6 +27,7 @@
 #include "buf.h"
 #include "ingest.h"
 #include "problem.h"
+#include "trace.h"
 #include "uuid.h"
 
 #include <jansson.h>
@@ -68,7 +69,10 @@ struct request {
     struct MHD_Connection *conn;
     const char *method; /* borrowed from libmicrohttpd for the request's life */
     const char *path;
-    char request_id[130];
+    char request_id[TRACE_REQUEST_ID_MAX];
+    /* The request's trace (the client's traceparent continued, or a new
+     * one): its ids go on every Kafka message it produces and log line. */
+    struct trace_context trace;
     int64_t started_us;
     struct buf body;
     /* A refusal decided before the body is read (413, 415): the rest of the

@@ -40,16 +40,43 @@ struct ingest_config {
     char *routing_file;
 };
 
+/* The rows of ingest's metric table (ops.c names them); rows of one family
+ * are adjacent. */
 enum ingest_metric {
     M_REQ_2XX,
     M_REQ_4XX,
     M_REQ_5XX,
     M_PRODUCED,
-    M_PRODUCE_FAILED,
+    /* Writes Kafka did not take, by reason (write.c). */
+    M_FAILED_TIMEOUT,
+    M_FAILED_QUEUE_FULL,
+    M_FAILED_TOO_LARGE,
+    M_FAILED_OTHER,
     M_INFLIGHT,
     M_DB_REFUSED,
+    /* Bytes of the messages Kafka acknowledged, by producer. */
+    M_BYTES_WRITES,
+    M_BYTES_BULK,
+    /* Imported records' delivery reports. */
+    M_BULK_PRODUCED,
+    M_BULK_FAILED,
     M_METRIC_COUNT
 };
+
+/* Requests by route (ops.c): a row per route of the table http.c matches,
+ * up to INGEST_ROUTE_ROWS, and a last row for requests no route took (not
+ * found, method not allowed, refused before matching); a counter per
+ * status code from 100 to 599 and a duration histogram in each. */
+#define INGEST_ROUTE_ROWS 64
+#define INGEST_STATUS_FIRST 100
+#define INGEST_STATUS_SLOTS 500
+struct ingest_route_metrics {
+    _Atomic int64_t responses[INGEST_STATUS_SLOTS];
+    struct metric_histogram seconds;
+};
+
+/* The two producers, for the metrics that tell them apart. */
+enum ingest_producer { PRODUCER_WRITES, PRODUCER_BULK, PRODUCER_COUNT };
 
 struct ingest {
     struct ingest_config cfg;
@@ -69,6 +96,9 @@ struct ingest {
     size_t trusted_proxy_count;
     struct metric metrics[M_METRIC_COUNT];
     struct metric_histogram ack_latency;
+    /* From producev to the delivery report (librdkafka's own latency). */
+    struct metric_histogram produce_latency[PRODUCER_COUNT];
+    struct ingest_route_metrics route_metrics[INGEST_ROUTE_ROWS + 1];
     /* The assistance routing file's topics; swapped by a SIGHUP reload while
      * handlers read it, hence the lock. */
     pthread_rwlock_t routing_lock;
@@ -81,6 +111,11 @@ struct ingest {
 };
 
 void ingest_metrics_init(struct ingest *app);
+
+struct request;
+/* Counts a finished request (route, status, duration) and writes its debug
+ * line; from libmicrohttpd's request-completed callback (ops.c). */
+void ingest_request_completed(struct ingest *app, const struct request *req);
 
 /* The Kafka topic of the collection named name (a row of collection.h). */
 const char *ingest_topic(const struct ingest *app, const char *collection);

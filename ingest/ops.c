@@ -2,8 +2,11 @@
  * /openapi.json and its documentation page, /docs. */
 #include "docs_assets.h"
 #include "http.h"
+#include "log.h"
 #include "reads.h"
 #include "routes.h"
+#include "timeutil.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +14,8 @@
 
 void ingest_metrics_init(struct ingest *app)
 {
+    static const char *const failed = "Writes Kafka did not take (answered 503, or 413 when too "
+                                      "large), by reason";
     static const struct {
         const char *name, *help, *type, *labels;
     } defs[M_METRIC_COUNT] = {
@@ -22,8 +27,14 @@ void ingest_metrics_init(struct ingest *app)
                        "class=\"5xx\""},
         [M_PRODUCED] = {"sluice_ingest_produced_total", "Writes acknowledged by Kafka", "counter",
                         NULL},
-        [M_PRODUCE_FAILED] = {"sluice_ingest_produce_failed_total",
-                              "Writes Kafka did not acknowledge (answered 503)", "counter", NULL},
+        [M_FAILED_TIMEOUT] = {"sluice_ingest_produce_failed_total", failed, "counter",
+                              "reason=\"timeout\""},
+        [M_FAILED_QUEUE_FULL] = {"sluice_ingest_produce_failed_total", failed, "counter",
+                                 "reason=\"queue_full\""},
+        [M_FAILED_TOO_LARGE] = {"sluice_ingest_produce_failed_total", failed, "counter",
+                                "reason=\"too_large\""},
+        [M_FAILED_OTHER] = {"sluice_ingest_produce_failed_total", failed, "counter",
+                            "reason=\"other\""},
         [M_INFLIGHT] =
             {"sluice_ingest_inflight",
              "Requests parked: waiting for a delivery report, the worker or the database", "gauge",
@@ -31,6 +42,18 @@ void ingest_metrics_init(struct ingest *app)
         [M_DB_REFUSED] = {"sluice_ingest_db_refused_total",
                           "Requests answered 503 because the database queue was full", "counter",
                           NULL},
+        [M_BYTES_WRITES] = {"sluice_ingest_produced_bytes_total",
+                            "Bytes of the messages Kafka acknowledged (values), by producer",
+                            "counter", "producer=\"writes\""},
+        [M_BYTES_BULK] = {"sluice_ingest_produced_bytes_total",
+                          "Bytes of the messages Kafka acknowledged (values), by producer",
+                          "counter", "producer=\"bulk\""},
+        [M_BULK_PRODUCED] = {"sluice_ingest_bulk_records_total",
+                             "Imported records by what Kafka did with them", "counter",
+                             "outcome=\"produced\""},
+        [M_BULK_FAILED] = {"sluice_ingest_bulk_records_total",
+                           "Imported records by what Kafka did with them", "counter",
+                           "outcome=\"failed\""},
     };
     for (size_t i = 0; i < M_METRIC_COUNT; i++) {
         app->metrics[i].name = defs[i].name;
@@ -40,6 +63,101 @@ void ingest_metrics_init(struct ingest *app)
     }
     app->ack_latency.name = "sluice_ingest_ack_seconds";
     app->ack_latency.help = "Time from request to Kafka acknowledgement";
+    for (size_t i = 0; i < PRODUCER_COUNT; i++) {
+        app->produce_latency[i].name = "sluice_ingest_produce_seconds";
+        app->produce_latency[i].help = "Time from handing a message to the producer to Kafka's "
+                                       "acknowledgement (or refusal), by producer";
+    }
+    /* Requests may wait for the worker (Prefer: wait, up to 30 s). */
+    for (size_t i = 0; i <= INGEST_ROUTE_ROWS; i++)
+        app->route_metrics[i].seconds.buckets = &metrics_buckets_latency_long;
+}
+
+/* The row of req's route; the last row when no route took it. */
+static size_t route_row(const struct ingest *app, const struct request *req)
+{
+    if (req->match != ROUTE_FOUND || !req->route || !app->routes)
+        return INGEST_ROUTE_ROWS;
+    size_t i = (size_t)(req->route - app->routes);
+    return i < app->route_count && i < INGEST_ROUTE_ROWS ? i : INGEST_ROUTE_ROWS;
+}
+
+void ingest_request_completed(struct ingest *app, const struct request *req)
+{
+    if (req->status >= 500)
+        metric_add(&app->metrics[M_REQ_5XX], 1);
+    else if (req->status >= 400)
+        metric_add(&app->metrics[M_REQ_4XX], 1);
+    else if (req->status >= 200)
+        metric_add(&app->metrics[M_REQ_2XX], 1);
+    int64_t took_us = time_now_us() - req->started_us;
+    size_t row = route_row(app, req);
+    struct ingest_route_metrics *rm = &app->route_metrics[row];
+    /* Status 0: the client went before any answer was queued; nothing to count. */
+    if (req->status >= INGEST_STATUS_FIRST &&
+        req->status < INGEST_STATUS_FIRST + INGEST_STATUS_SLOTS) {
+        atomic_fetch_add_explicit(&rm->responses[req->status - INGEST_STATUS_FIRST], 1,
+                                  memory_order_relaxed);
+        metric_observe_us(&rm->seconds, took_us);
+    }
+    /* One line per request is too many to keep at volume: debug only. */
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    char status[16], ms[32];
+    snprintf(status, sizeof(status), "%u", req->status);
+    snprintf(ms, sizeof(ms), "%.3f", (double)took_us / 1000.0);
+    log_debug("request", "method", req->method, "path", req->path, "route",
+              row < INGEST_ROUTE_ROWS ? req->route->pattern : NULL, "status", status, "duration_ms",
+              ms, "request_id", req->request_id, "trace_id", req->trace.trace_id, "id",
+              trace_field(req->id));
+}
+
+/* The labels of a route row: method="GET",route="/v1/events/{id}". */
+static void route_labels(struct buf *out, const struct ingest *app, size_t row)
+{
+    bool known = row < app->route_count && row < INGEST_ROUTE_ROWS;
+    buf_puts(out, "method=");
+    metrics_label(out, known ? app->routes[row].method : "other");
+    buf_puts(out, ",route=");
+    metrics_label(out, known ? app->routes[row].pattern : "unmatched");
+}
+
+/* sluice_http_requests_total{method,route,code} and
+ * sluice_http_request_duration_seconds{method,route}: only the series that
+ * happened (a table of every route and status would be mostly zeros). */
+static void render_routes(struct buf *out, struct ingest *app)
+{
+    size_t rows = app->route_count < INGEST_ROUTE_ROWS ? app->route_count : INGEST_ROUTE_ROWS;
+    struct buf labels = {0};
+    metrics_family(out, "sluice_http_requests_total",
+                   "HTTP requests answered, by route (method and pattern) and status code",
+                   "counter");
+    for (size_t r = 0; r <= INGEST_ROUTE_ROWS; r++) {
+        if (r >= rows && r < INGEST_ROUTE_ROWS)
+            continue;
+        buf_reset(&labels);
+        route_labels(&labels, app, r);
+        for (size_t c = 0; labels.data && c < INGEST_STATUS_SLOTS; c++) {
+            long long n = (long long)atomic_load_explicit(&app->route_metrics[r].responses[c],
+                                                          memory_order_relaxed);
+            if (n)
+                buf_printf(out, "sluice_http_requests_total{%s,code=\"%zu\"} %lld\n", labels.data,
+                           c + INGEST_STATUS_FIRST, n);
+        }
+    }
+    metrics_family(out, "sluice_http_request_duration_seconds",
+                   "Time from a request's headers to its answer, by route", "histogram");
+    for (size_t r = 0; r <= INGEST_ROUTE_ROWS; r++) {
+        if ((r >= rows && r < INGEST_ROUTE_ROWS) ||
+            !atomic_load_explicit(&app->route_metrics[r].seconds.count, memory_order_relaxed))
+            continue;
+        buf_reset(&labels);
+        route_labels(&labels, app, r);
+        if (labels.data)
+            metrics_render_histogram_samples(out, "sluice_http_request_duration_seconds",
+                                             labels.data, &app->route_metrics[r].seconds);
+    }
+    buf_free(&labels);
 }
 
 static enum MHD_Result ops_healthz(struct request *req)
@@ -71,9 +189,19 @@ static enum MHD_Result ops_readyz(struct request *req)
 
 static enum MHD_Result ops_metrics(struct request *req)
 {
+    struct ingest *app = req->app;
     struct buf out = {0};
-    metrics_render(&out, req->app->metrics, M_METRIC_COUNT);
-    metrics_render_histogram(&out, &req->app->ack_latency);
+    metrics_render(&out, app->metrics, M_METRIC_COUNT);
+    metrics_render_histogram(&out, &app->ack_latency);
+    metrics_family(&out, "sluice_ingest_produce_seconds", app->produce_latency[0].help,
+                   "histogram");
+    static const char *const producers[PRODUCER_COUNT] = {"producer=\"writes\"",
+                                                          "producer=\"bulk\""};
+    for (size_t i = 0; i < PRODUCER_COUNT; i++)
+        metrics_render_histogram_samples(&out, "sluice_ingest_produce_seconds", producers[i],
+                                         &app->produce_latency[i]);
+    render_routes(&out, app);
+    metrics_render_process(&out);
     size_t len = out.len;
     return http_respond(req, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_steal(&out), len, NULL);
 }

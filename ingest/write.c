@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "timeutil.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,21 @@ static enum MHD_Result too_large(struct request *req, size_t len)
                                 "Request body too large", detail, NULL, NULL);
 }
 
+/* The row of sluice_ingest_produce_failed_total a failure counts in. */
+static enum ingest_metric failure_metric(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+        return M_FAILED_TIMEOUT;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+        return M_FAILED_QUEUE_FULL;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return M_FAILED_TOO_LARGE;
+    default:
+        return M_FAILED_OTHER;
+    }
+}
+
 /* Runs on an HTTP thread once the delivery report (or a produce error) came. */
 static enum MHD_Result write_acked(struct request *req)
 {
@@ -95,19 +111,21 @@ static enum MHD_Result write_acked(struct request *req)
     }
     if (ws->waiting)
         waiters_remove(app->waiters, req->id);
-    metric_add(&app->metrics[M_PRODUCE_FAILED], 1);
+    metric_add(&app->metrics[failure_metric(ws->kafka_err)], 1);
     /* Permanent: the same message will never fit, so no Retry-After (a 503
      * would have the client retry forever). The body limit keeps this rare;
      * a broker with a smaller message.max.bytes says so in the report. */
     if (ws->kafka_err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
-        log_warn("write refused by kafka as too large", "request_id", req->request_id);
+        log_warn("write refused by kafka as too large", "request_id", req->request_id, "trace_id",
+                 req->trace.trace_id, "id", trace_field(req->id));
         return http_respond_problem(req, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large",
                                     "Request body too large",
                                     "Kafka refused the write as too large; nothing was stored. "
                                     "Send a smaller body.",
                                     NULL, NULL);
     }
-    log_warn("write not acknowledged by kafka", "request_id", req->request_id, "error",
+    log_warn("write not acknowledged by kafka", "request_id", req->request_id, "trace_id",
+             req->trace.trace_id, "id", trace_field(req->id), "error",
              rd_kafka_err2name(ws->kafka_err));
     char detail[256];
     snprintf(detail, sizeof(detail),
@@ -120,6 +138,20 @@ static enum MHD_Result write_acked(struct request *req)
 
 void write_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
 {
+    /* Both producers report here (opaque is the app): the metrics that
+     * tell them apart are counted once for both. */
+    struct ingest *app = opaque;
+    if (app) {
+        bool bulk = rk == app->bulk_producer;
+        int64_t latency_us = rd_kafka_message_latency(msg);
+        if (latency_us >= 0)
+            metric_observe_us(&app->produce_latency[bulk ? PRODUCER_BULK : PRODUCER_WRITES],
+                              latency_us);
+        if (!msg->err)
+            metric_add(&app->metrics[bulk ? M_BYTES_BULK : M_BYTES_WRITES], (int64_t)msg->len);
+        if (bulk)
+            metric_add(&app->metrics[msg->err ? M_BULK_FAILED : M_BULK_PRODUCED], 1);
+    }
     struct dr_target *target = msg->_private;
     if (target)
         target->delivered(target, msg->err);
@@ -131,6 +163,27 @@ static void request_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
     struct write_state *ws = (struct write_state *)target; /* dr is the first member */
     ws->kafka_err = err;
     http_resume(ws->req);
+}
+
+/* The longest tracestate passed on: the specification's 32 members of
+ * up to 256 bytes need more, but vendors must cope with it cut at 512. */
+#define WRITE_TRACESTATE_MAX 512
+
+void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs)
+{
+    rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
+    char traceparent[TRACE_PARENT_LEN + 1];
+    trace_format(&req->trace, traceparent);
+    rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
+    /* tracestate belongs to the caller's trace: passed on only when that
+     * trace is continued, and only when it is short printable ASCII. */
+    const char *state = req->trace.parent_id[0] ? http_header(req, "tracestate") : NULL;
+    size_t len = state ? strlen(state) : 0;
+    bool ok = len > 0 && len <= WRITE_TRACESTATE_MAX;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = state[i] >= 0x20 && state[i] < 0x7f;
+    if (ok)
+        rd_kafka_header_add(hdrs, "tracestate", -1, state, (ssize_t)len);
 }
 
 enum MHD_Result write_start(struct request *req, const char *topic, const char *key, size_t keylen,
@@ -152,13 +205,10 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
         ws->waiting =
             waiters_add(app->waiters, req->id, req, time_now_us() + (int64_t)wait_s * 1000000) == 0;
 
-    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(3);
-    rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
+    write_trace_headers(req, hdrs);
     if (ws->waiting)
         rd_kafka_header_add(hdrs, "x-wait", -1, "1", 1);
-    const char *traceparent = http_header(req, "traceparent");
-    if (traceparent && strlen(traceparent) < 128)
-        rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
 
     /* Suspend first: the delivery report may arrive before producev returns. */
     http_suspend(req, write_acked);

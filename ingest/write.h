@@ -1,7 +1,8 @@
 /* write: the durable write path every collection shares.
  *
  * write_start suspends the request, produces its envelope (headers: request
- * id, traceparent, and x-wait when the client waits), and answers from the
+ * id, traceparent and tracestate (write_trace_headers), and x-wait when the
+ * client waits), and answers from the
  * delivery report: 503 with Retry-After when Kafka did not take it, otherwise
  * the collection's respond callback, with the worker's outcome when the client
  * waits (Prefer: wait) or WAIT_PENDING when it does not. A stored outcome is
@@ -60,7 +61,14 @@ void write_answer_without_db(struct request *req);
  * taken), for Preference-Applied. False for a request that wrote nothing. */
 bool write_waiting(const struct request *req);
 
-/* The producer's delivery-report callback: resumes the request. */
+/* The headers that carry req's identity to the workers: x-request-id,
+ * traceparent (req's trace with ingest's span as the parent), and the
+ * client's tracestate when its trace is continued. Every message a request
+ * produces carries them. */
+void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs);
+
+/* Both producers' delivery-report callback (opaque: the app): counts the
+ * producers' metrics and resumes the request or import the message is for. */
 void write_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
 /* The principal of every write until authentication lands. */

@@ -25,13 +25,19 @@ static rd_kafka_conf_t *conf_from_pairs(const char *const *pairs, char *err, siz
     return conf;
 }
 
+/* Every line librdkafka writes comes here, on its own threads, instead of
+ * its default plain-text logger on stderr: one JSON line like any other,
+ * naming the client ("rdkafka#consumer-2") since a process has several.
+ * Its levels are syslog's: 0-3 emergency to error, 4 warning, 5 notice,
+ * 6 info, 7 debug. */
 static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
-    (void)rk;
     log_msg(level <= 3   ? LOG_ERROR
             : level <= 5 ? LOG_WARN
+            : level == 6 ? LOG_INFO
                          : LOG_DEBUG,
-            "librdkafka", "facility", fac, "detail", buf, NULL);
+            "librdkafka", "client", rk ? rd_kafka_name(rk) : NULL, "facility", fac, "detail", buf,
+            NULL);
 }
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)

@@ -30,6 +30,11 @@ void log_set_process(const char *name)
     process_name = name;
 }
 
+bool log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
 void log_msg(enum log_level level, const char *msg, ...)
 {
     if (level < min_level)

@@ -6,11 +6,16 @@
 #ifndef SLUICE_LOG_H
 #define SLUICE_LOG_H
 
+#include <stdbool.h>
+
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
 
 /* Sets the minimum level written; returns -1 for an unknown name. */
 int log_set_level(const char *name);
 void log_set_process(const char *name);
+/* Whether a line of level would be written: lets a caller skip building
+ * fields for a debug line nobody reads (one per record at volume). */
+bool log_enabled(enum log_level level);
 
 /* log_msg(LOG_INFO, "listening", "addr", "127.0.0.1:8080", NULL) */
 void log_msg(enum log_level level, const char *msg, ...) __attribute__((sentinel));

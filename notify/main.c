@@ -46,22 +46,47 @@ static const struct config_entry config_table[] = {
      "base URL of the API, for links in messages"},
     {"SLUICE_NOTIFY_BATCH_MAX", CONFIG_INT, "500", CFG(batch_max), 1, 100000,
      "requests recorded per transaction"},
+    {"SLUICE_STUCK_PARTITION_MS", CONFIG_INT, "60000", CFG(stuck_partition_ms), 100, 86400000,
+     "a partition whose committed offset has not moved for this long while requests wait is "
+     "reported stuck (sluice_notify_partition_stuck)"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
+
+/* Where the assigned partitions stand, for the lag metric: their committed
+ * offsets (one request to the coordinator; -1 where there is none yet, or
+ * it does not answer, until the first commit says). */
+static void lag_from_committed(struct notify *n, rd_kafka_t *rk,
+                               const rd_kafka_topic_partition_list_t *parts)
+{
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
+    rd_kafka_resp_err_t err = q ? rd_kafka_committed(rk, q, 5000) : RD_KAFKA_RESP_ERR__NOENT;
+    int64_t now = time_now_us();
+    for (int i = 0; i < parts->cnt; i++) {
+        int64_t at = !err && !q->elems[i].err && q->elems[i].offset >= 0 ? q->elems[i].offset : -1;
+        lag_table_set(n->lag, n->topic, parts->elems[i].partition, at, now);
+    }
+    if (q)
+        rd_kafka_topic_partition_list_destroy(q);
+}
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
     /* Offsets come from Kafka: recording is idempotent, so resuming from the
      * last commit (made after the database commit) loses and doubles nothing. */
+    struct notify *n = opaque;
     char count[16];
     snprintf(count, sizeof(count), "%d", parts->cnt);
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         log_info("partitions assigned", "count", count);
+        lag_from_committed(n, rk, parts);
         rd_kafka_assign(rk, parts);
+        metric_set(&n->metrics[NM_ASSIGNED], parts->cnt);
     } else {
         log_info("partitions revoked", "count", count);
         rd_kafka_assign(rk, NULL);
+        lag_table_clear(n->lag);
+        metric_set(&n->metrics[NM_ASSIGNED], 0);
     }
 }
 
@@ -90,6 +115,10 @@ static void commit_offsets(struct notify *n, rd_kafka_message_t **msgs, size_t c
     if (err)
         log_warn("offsets not committed; those requests will be seen again (harmless)", "error",
                  rd_kafka_err2str(err));
+    /* Recorded either way: the lag is what is not in PostgreSQL yet. */
+    int64_t now = time_now_us();
+    for (int i = 0; i < offsets->cnt; i++)
+        lag_table_set(n->lag, n->topic, offsets->elems[i].partition, offsets->elems[i].offset, now);
     rd_kafka_topic_partition_list_destroy(offsets);
 }
 
@@ -125,6 +154,7 @@ static void run(struct notify *n)
                 continue;
             }
             msgs[count++] = m;
+            metric_add(&n->metrics[NM_CONSUMED_BYTES], (int64_t)m->len);
             if (!deadline)
                 deadline = time_now_us() + 20 * 1000;
         }
@@ -132,6 +162,7 @@ static void run(struct notify *n)
         while (count && signals_running) {
             char err[512] = "";
             if (notify_record_batch(n, msgs, count, err, sizeof(err)) == 0) {
+                metric_observe(&n->record_batch, (int64_t)count);
                 commit_offsets(n, msgs, count);
                 dispatcher_wake(n->dispatcher);
                 break;
@@ -160,7 +191,12 @@ static void admin_metrics(void *opaque, struct buf *out)
     struct notify *n = opaque;
     metrics_render(out, n->metrics, NM_COUNT);
     metrics_render_histogram(out, &n->send_latency);
+    metrics_render_histogram(out, &n->record_batch);
     dispatcher_metrics(n->dispatcher, out);
+    /* The consumer is never replaced: no lock needed to read it. */
+    lag_table_render(n->lag, lag_consumer_watermarks, n->consumer, "sluice_notify",
+                     n->cfg.stuck_partition_ms * 1000, time_now_us(), out);
+    metrics_render_process(out);
 }
 
 static void metrics_init(struct notify *n)
@@ -180,6 +216,16 @@ static void metrics_init(struct notify *n)
                         "counter"},
         [NM_RELOADS_REFUSED] = {"sluice_notify_routing_refused_total",
                                 "Routing files refused by SIGHUP", "counter"},
+        [NM_DLQ] = {"sluice_notify_dlq_total",
+                    "Dead letters the broker acknowledged (unrecordable messages and deliveries "
+                    "failed for good)",
+                    "counter"},
+        /* A replica without partitions still sends: deliveries are shared
+         * through PostgreSQL, so none of them is idle for that. */
+        [NM_ASSIGNED] = {"sluice_notify_assigned_partitions",
+                         "Partitions of the requests' topic this replica consumes", "gauge"},
+        [NM_CONSUMED_BYTES] = {"sluice_notify_consumed_bytes_total",
+                               "Bytes of the messages consumed (values)", "counter"},
     };
     for (size_t i = 0; i < NM_COUNT; i++) {
         n->metrics[i].name = defs[i][0];
@@ -188,12 +234,20 @@ static void metrics_init(struct notify *n)
     }
     n->send_latency.name = "sluice_notify_send_seconds";
     n->send_latency.help = "Time of one send to a channel";
+    n->record_batch.name = "sluice_notify_record_batch_messages";
+    n->record_batch.help = "Requests recorded per transaction";
+    n->record_batch.buckets = &metrics_buckets_count;
 }
 
 static int start(struct notify *n, struct admin_http **admin)
 {
     char err[512];
     metrics_init(n);
+    n->lag = lag_table_new();
+    if (!n->lag) {
+        log_error("out of memory");
+        return -1;
+    }
     if (backoff_parse(n->cfg.retry_schedule, &n->schedule, err, sizeof(err)) != 0) {
         log_error("SLUICE_NOTIFY_RETRY_SCHEDULE is invalid", "detail", err);
         return -1;
@@ -260,6 +314,7 @@ static void stop(struct notify *n, struct admin_http *admin)
     if (n->channels.current)
         channel_holder_destroy(&n->channels);
     PQfinish(n->conn);
+    lag_table_free(n->lag);
 }
 
 int main(int argc, char **argv)

@@ -20,6 +20,7 @@
 
 #include "backoff.h"
 #include "config.h"
+#include "lag.h"
 #include "metrics.h"
 #include "notify_channels.h"
 
@@ -41,6 +42,7 @@ struct notify_config {
     long lease_ms;
     long poll_ms;
     long batch_max;
+    long stuck_partition_ms;
 };
 
 enum notify_metric {
@@ -52,6 +54,9 @@ enum notify_metric {
     NM_BACKLOG,
     NM_RELOADS,
     NM_RELOADS_REFUSED,
+    NM_DLQ,      /* dead letters the broker acknowledged (notify_dlq.c) */
+    NM_ASSIGNED, /* partitions of the requests' topic this replica consumes */
+    NM_CONSUMED_BYTES,
     NM_COUNT
 };
 
@@ -70,6 +75,10 @@ struct notify {
     struct dispatcher *dispatcher;
     struct metric metrics[NM_COUNT];
     struct metric_histogram send_latency;
+    struct metric_histogram record_batch; /* requests recorded per transaction */
+    /* Where each assigned partition's committed offset stands, for the lag
+     * and stuck metrics: the consumer thread writes, the admin thread reads. */
+    struct lag_table *lag;
 };
 
 #endif

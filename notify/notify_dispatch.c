@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pg.h"
 #include "timeutil.h"
+#include "trace.h"
 #include "uuid.h"
 
 #include <pthread.h>
@@ -47,8 +48,11 @@ struct job {
     char channel[CHANNEL_NAME_MAX];
     int attempts; /* including this one: the claim's mark on the row */
     bool fallback;
-    /* Copies of the claimed row's text (client_request_id, req_fallback may be NULL). */
+    /* Copies of the claimed row's text (client_request_id, req_fallback,
+     * traceparent may be NULL). */
     char *topic, *description, *client_request_id, *received_at, *req_fallback, *envelope;
+    char *traceparent;
+    char trace_id[TRACE_ID_HEX + 1]; /* traceparent's, for the log lines; "" when none */
     char delivery_id[UUID_STR_LEN];
     char link[512];
     /* Filled by the sender. */
@@ -92,7 +96,7 @@ static const char *const CLAIM_COLUMNS =
     "RETURNING d.request_id::text, d.channel, d.attempts, d.fallback, r.topic,"
     " r.description, r.request_id,"
     " to_char(r.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-    " r.fallback, r.envelope";
+    " r.fallback, r.envelope, r.traceparent";
 
 static void job_free(struct job *j)
 {
@@ -102,6 +106,7 @@ static void job_free(struct job *j)
     free(j->received_at);
     free(j->req_fallback);
     free(j->envelope);
+    free(j->traceparent);
     channel_set_unref(j->set);
     free(j);
 }
@@ -180,9 +185,14 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         j->received_at = strdup(PQgetvalue(res, i, 7));
         j->req_fallback = PQgetisnull(res, i, 8) ? NULL : strdup(PQgetvalue(res, i, 8));
         j->envelope = strdup(PQgetvalue(res, i, 9));
+        j->traceparent = PQgetisnull(res, i, 10) ? NULL : strdup(PQgetvalue(res, i, 10));
+        struct trace_ids ids;
+        trace_ids_from(NULL, 0, j->traceparent, j->traceparent ? strlen(j->traceparent) : 0, &ids);
+        memcpy(j->trace_id, ids.trace_id, sizeof(j->trace_id));
         if (!j->topic || !j->description || !j->received_at || !j->envelope ||
             (!j->client_request_id && !PQgetisnull(res, i, 6)) ||
-            (!j->req_fallback && !PQgetisnull(res, i, 8))) {
+            (!j->req_fallback && !PQgetisnull(res, i, 8)) ||
+            (!j->traceparent && !PQgetisnull(res, i, 10))) {
             log_error("out of memory for a delivery; its lease will bring it back");
             job_free(j);
             jobs--;
@@ -388,7 +398,8 @@ static int record_failed(struct dispatcher *d, struct job *j, const char *reason
         if (ours <= 0)
             return ours < 0 ? -1 : 1;
         if (notify_dlq_produce(d->n, j->request_id, strlen(j->request_id), j->envelope,
-                               strlen(j->envelope), reason, j->channel, NULL, &j->dlq) != 0)
+                               strlen(j->envelope), reason, j->channel, j->client_request_id,
+                               j->traceparent, NULL, &j->dlq) != 0)
             return -1;
         j->dlq_state = DLQ_PRODUCED;
     }
@@ -421,7 +432,8 @@ static int record_failed(struct dispatcher *d, struct job *j, const char *reason
         const struct channel *fb = channel_set_find(j->set, fallback);
         if (!fb) {
             log_warn("fallback channel is not in the routing file", "channel", fallback, "request",
-                     j->request_id);
+                     j->request_id, "request_id", j->client_request_id, "trace_id",
+                     trace_field(j->trace_id));
         } else {
             const char *fp[] = {j->request_id, fallback, fb->type->name};
             if (exec_params(
@@ -436,7 +448,8 @@ static int record_failed(struct dispatcher *d, struct job *j, const char *reason
         goto rollback;
     if (ours)
         log_warn("delivery failed", "request", j->request_id, "channel", j->channel, "error",
-                 reason, "fallback", j->fallback ? NULL : fallback);
+                 reason, "attempt", attempts, "fallback", j->fallback ? NULL : fallback,
+                 "request_id", j->client_request_id, "trace_id", trace_field(j->trace_id));
     return ours ? 0 : 1;
 rollback:
     PQclear(PQexec(d->conn, "ROLLBACK"));
@@ -462,6 +475,12 @@ static int record_result(struct dispatcher *d, struct job *j)
                          " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'"
                          " AND attempts = $3::int",
                          3, params);
+        /* One line per message a receiver got: human-paced, and what an
+         * operator asked "did it reach Slack?" looks for. */
+        if (rc == 0)
+            log_info("delivered", "request", j->request_id, "channel", j->channel, "attempt",
+                     attempts, "request_id", j->client_request_id, "trace_id",
+                     trace_field(j->trace_id));
     } else if (retry) {
         double r = (double)rand_r(&d->seed) / ((double)RAND_MAX + 1.0);
         int64_t delay = backoff_delay_ms(s, j->attempts + 1, r);
@@ -476,6 +495,15 @@ static int record_result(struct dispatcher *d, struct job *j)
                          " WHERE request_id = $1::uuid AND channel = $2 AND status = 'pending'"
                          " AND attempts = $5::int",
                          5, params);
+        /* Not sent (breaker open): says nothing new of the receiver, and
+         * comes for every due delivery while the breaker stays open. */
+        if (rc == 0)
+            log_msg(j->short_circuited ? LOG_DEBUG : LOG_WARN,
+                    j->short_circuited ? "delivery not sent; retrying later"
+                                       : "delivery attempt failed; retrying later",
+                    "request", j->request_id, "channel", j->channel, "attempt", attempts, "error",
+                    reason, "retry_in_ms", ms, "request_id", j->client_request_id, "trace_id",
+                    trace_field(j->trace_id), NULL);
     } else {
         if (j->result == SEND_RETRY)
             snprintf(reason, sizeof(reason), "%s (gave up after %d attempts)", j->error,

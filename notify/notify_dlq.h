@@ -31,10 +31,13 @@ void notify_dlq_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
 /* Produces a copy of value to the dead-letter topic with kafka_dlq_headers
  * (error, and source's place when it is the consumed message) and x-channel
  * when not NULL, without waiting; ack must live until ack->done (serve it
- * with notify_dlq_poll). -1 when it could not even be queued. Any thread. */
+ * with notify_dlq_poll). -1 when it could not even be queued. Any thread.
+ * The request's ids go along: source's x-request-id, traceparent and
+ * tracestate, or without a source request_id and traceparent when not NULL. */
 int notify_dlq_produce(struct notify *n, const char *key, size_t keylen, const char *value,
-                       size_t len, const char *error, const char *channel,
-                       const rd_kafka_message_t *source, struct notify_dlq_ack *ack);
+                       size_t len, const char *error, const char *channel, const char *request_id,
+                       const char *traceparent, const rd_kafka_message_t *source,
+                       struct notify_dlq_ack *ack);
 /* Serves the dead-letter producer's acknowledgements. */
 void notify_dlq_poll(struct notify *n, int timeout_ms);
 /* notify_dlq_produce, then waits for the acknowledgement (bounded by the

@@ -14,6 +14,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "pg.h"
+#include "trace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 static const char *const RECORD_SQL =
     "WITH req AS ("
     " INSERT INTO assistance_requests (id, topic, description, request_id, fallback, envelope,"
-    "  received_at) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz)"
+    "  received_at, traceparent) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $10)"
     " ON CONFLICT (id) DO NOTHING RETURNING id),"
     " dl AS (INSERT INTO assistance_deliveries (request_id, channel, type)"
     "  SELECT req.id, c.channel, c.type FROM req,"
@@ -91,6 +92,14 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
     buf_puts(&names, "}");
     buf_puts(&types, "}");
     char *value = strndup(m->payload, m->len);
+    /* Kept with the request so the dispatcher's lines name its trace too. */
+    char traceparent[TRACE_PARENT_LEN + 1] = "";
+    size_t tp_len;
+    const char *tp = kafka_header(m, "traceparent", &tp_len);
+    struct trace_context ctx = {0};
+    if (tp && trace_parse(tp, tp_len, &ctx) == 0)
+        snprintf(traceparent, sizeof(traceparent), "00-%s-%s-%02x", ctx.trace_id, ctx.parent_id,
+                 ctx.flags & 1u);
     const char *params[] = {a.id,
                             a.topic,
                             a.description,
@@ -99,8 +108,9 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
                             value,
                             a.received_at,
                             names.data,
-                            types.data};
-    res = PQexecParams(n->conn, RECORD_SQL, 9, NULL, params, NULL, NULL, 0);
+                            types.data,
+                            traceparent[0] ? traceparent : NULL};
+    res = PQexecParams(n->conn, RECORD_SQL, 10, NULL, params, NULL, NULL, 0);
     free(value);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(reason, reasonlen, "recording the request: %s", PQerrorMessage(n->conn));
@@ -110,6 +120,12 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
     }
     bool created = strcmp(PQgetvalue(res, 0, 0), "1") == 0;
     metric_add(&n->metrics[created ? NM_RECORDED : NM_DUPLICATES], 1);
+    if (log_enabled(LOG_DEBUG)) {
+        /* Before the commit: a batch retried logs its requests again. */
+        log_debug("recording assistance request", "id", a.id, "topic", a.topic, "outcome",
+                  created ? "created" : "exists", "request_id", a.request_id, "trace_id",
+                  trace_field(ctx.trace_id));
+    }
     size_t size;
     if (kafka_header(m, "x-wait", &size)) {
         /* Delivered by PostgreSQL only if this transaction commits. */
@@ -140,8 +156,11 @@ static int send_poison(struct notify *n, const rd_kafka_message_t *m, const char
     char partition[16], offset[32];
     snprintf(partition, sizeof(partition), "%d", m->partition);
     snprintf(offset, sizeof(offset), "%lld", (long long)m->offset);
+    struct trace_ids ids;
+    trace_ids_from_message(m, &ids);
     log_warn("poison message sent to the dead-letter topic", "topic", n->topic, "partition",
-             partition, "offset", offset, "error", reason);
+             partition, "offset", offset, "error", reason, "request_id",
+             trace_field(ids.request_id), "trace_id", trace_field(ids.trace_id));
     metric_add(&n->metrics[NM_POISON], 1);
     return notify_dlq_send(n, m->key, m->key_len, m->payload, m->len, reason, NULL, m);
 }

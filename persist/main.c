@@ -5,6 +5,7 @@
 #include "collection.h"
 #include "config.h"
 #include "kafka.h"
+#include "lag.h"
 #include "log.h"
 #include "metrics.h"
 #include "persist_batch.h"
@@ -12,6 +13,7 @@
 #include "pg.h"
 #include "signals.h"
 #include "timeutil.h"
+#include "trace.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -27,6 +29,7 @@ struct persist_config {
     long batch_max;
     long batch_wait_ms;
     long assign_timeout_ms;
+    long stuck_partition_ms;
 };
 
 #define CFG(field) offsetof(struct persist_config, field)
@@ -41,9 +44,14 @@ static const struct config_entry config_table[] = {
      "how long a batch waits to fill"},
     {"SLUICE_ASSIGN_TIMEOUT_MS", CONFIG_INT, "30000", CFG(assign_timeout_ms), 5000, 3600000,
      "join the group again when no assignment came within this (doubling each time)"},
+    {"SLUICE_STUCK_PARTITION_MS", CONFIG_INT, "60000", CFG(stuck_partition_ms), 100, 86400000,
+     "a partition whose applied offset has not moved for this long while messages wait is "
+     "reported stuck (sluice_persist_partition_stuck)"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
 
+/* The rows of the metric table (metrics_init names them); rows of one
+ * family are adjacent. */
 enum persist_metric {
     PM_ROWS,
     PM_UPDATED,
@@ -53,14 +61,17 @@ enum persist_metric {
     PM_RETRIES,
     PM_DLQ,
     PM_REJOINS,
+    PM_CONSUMED_BYTES,
+    PM_IMPORT_CREATED,
+    PM_IMPORT_UPDATED,
+    PM_IMPORT_UNCHANGED,
+    PM_IMPORT_DROPPED,
+    PM_IDLE,
     PM_COUNT
 };
 
-struct lag_entry {
-    const char *topic; /* a stream's topic */
-    int32_t partition;
-    int64_t next;
-};
+/* What became of a stream's messages, for sluice_persist_records_total. */
+enum record_outcome { RO_CREATED, RO_UPDATED, RO_UNCHANGED, RO_REPLAYED, RO_DLQ, RO_COUNT };
 
 /* One collection this worker writes: its topic, writer and pending batch. */
 struct stream {
@@ -69,6 +80,7 @@ struct stream {
     char topic[256];
     char dlq_topic[256];
     struct persist_batch batch;
+    _Atomic int64_t outcomes[RO_COUNT];
 };
 
 struct persist {
@@ -82,11 +94,10 @@ struct persist {
     bool revoked; /* a rebalance took partitions while a batch was filling */
     atomic_long dlq_failed;
     struct metric metrics[PM_COUNT];
-    /* Applied position per assigned partition, for the lag metric; written
-     * by the main thread, read by the admin thread. */
-    pthread_mutex_t lag_lock;
-    struct lag_entry *lag;
-    size_t lag_count, lag_cap;
+    struct metric_histogram batch_messages, batch_seconds;
+    /* Applied position per assigned partition, for the lag and stuck
+     * metrics; written by the main thread, read by the admin thread. */
+    struct lag_table *lag;
     atomic_bool pg_ok;
     char cluster_id[128]; /* the Kafka cluster being read (persist_log.h) */
     /* Since when this consumer has been in the group without an assignment
@@ -113,28 +124,13 @@ static struct stream *stream_of(struct persist *p, const char *topic)
     return NULL;
 }
 
+/* The lag table borrows the stream's copy of the topic name, which lives
+ * as long as the process. */
 static void lag_set(struct persist *p, const char *topic, int32_t partition, int64_t next)
 {
     struct stream *st = stream_of(p, topic);
-    if (!st)
-        return;
-    pthread_mutex_lock(&p->lag_lock);
-    size_t i = 0;
-    while (i < p->lag_count && (p->lag[i].partition != partition || p->lag[i].topic != st->topic))
-        i++;
-    if (i == p->lag_count && p->lag_count == p->lag_cap) {
-        size_t cap = p->lag_cap ? p->lag_cap * 2 : 256;
-        struct lag_entry *lag = realloc(p->lag, cap * sizeof(*lag));
-        if (lag) {
-            p->lag = lag;
-            p->lag_cap = cap;
-        }
-    }
-    if (i == p->lag_count && p->lag_count < p->lag_cap)
-        p->lag[p->lag_count++] = (struct lag_entry){st->topic, partition, next};
-    else if (i < p->lag_count)
-        p->lag[i].next = next;
-    pthread_mutex_unlock(&p->lag_lock);
+    if (st)
+        lag_table_set(p->lag, st->topic, partition, next, time_now_us());
 }
 
 /* The cluster the consumer reads from; "" when the brokers do not say. */
@@ -248,6 +244,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         char count[16];
         snprintf(count, sizeof(count), "%d", parts->cnt);
         log_info("partitions assigned", "count", count);
+        /* A member the group gave nothing: more replicas than partitions.
+         * It is in the group (not waiting for an assignment: the watchdog
+         * leaves it alone) and takes over when a rebalance hands it some. */
+        if (parts->cnt == 0)
+            log_info("no partitions for this replica: idle until a rebalance gives it some",
+                     "group", p->cfg.group);
+        metric_set(&p->metrics[PM_IDLE], parts->cnt == 0);
         rd_kafka_assign(rk, parts);
         atomic_store(&p->assigned, parts->cnt);
         atomic_store(&p->unassigned_since_us, 0);
@@ -256,9 +259,8 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         /* The batch being filled may hold messages of revoked partitions: drop
          * it; the next owner resumes from PostgreSQL's offsets. */
         p->revoked = true;
-        pthread_mutex_lock(&p->lag_lock);
-        p->lag_count = 0;
-        pthread_mutex_unlock(&p->lag_lock);
+        lag_table_clear(p->lag);
+        metric_set(&p->metrics[PM_IDLE], 0);
         log_info("partitions revoked");
         rd_kafka_assign(rk, NULL);
         atomic_store(&p->assigned, 0);
@@ -277,6 +279,7 @@ static int dlq_send(void *opaque, const struct persist_item *it)
 {
     struct persist *p = opaque;
     rd_kafka_headers_t *h = kafka_dlq_headers(it->error, it->msg);
+    trace_copy_headers(it->msg, h);
     rd_kafka_resp_err_t err = rd_kafka_producev(p->dlq, RD_KAFKA_V_TOPIC(p->current->dlq_topic),
                                                 RD_KAFKA_V_KEY(it->msg->key, it->msg->key_len),
                                                 RD_KAFKA_V_VALUE(it->msg->payload, it->msg->len),
@@ -286,11 +289,17 @@ static int dlq_send(void *opaque, const struct persist_item *it)
         rd_kafka_headers_destroy(h);
         return -1;
     }
-    char partition[16], offset[32];
+    char partition[16], offset[32], status[16];
     snprintf(partition, sizeof(partition), "%d", it->msg->partition);
     snprintf(offset, sizeof(offset), "%lld", (long long)it->msg->offset);
+    snprintf(status, sizeof(status), "%d", it->reject_status ? it->reject_status : 422);
+    /* The request's ids: a grep for its trace id finds why it was refused. */
+    struct trace_ids ids;
+    trace_ids_from_message(it->msg, &ids);
     log_warn("poison message sent to the dead-letter topic", "topic", p->current->topic,
-             "partition", partition, "offset", offset, "error", it->error);
+             "partition", partition, "offset", offset, "error", it->error, "status", status, "id",
+             trace_field(it->record_id), "request_id", trace_field(ids.request_id), "trace_id",
+             trace_field(ids.trace_id), "import_id", trace_field(it->import_id));
     return 0;
 }
 
@@ -312,6 +321,31 @@ static int dlq_flush(void *opaque)
     return atomic_exchange(&p->dlq_failed, 0) == 0 ? 0 : -1;
 }
 
+/* A committed batch in the metrics. */
+static void count_batch(struct persist *p, struct stream *st, const struct persist_stats *stats,
+                        int64_t took_us)
+{
+    metric_add(&p->metrics[PM_ROWS], stats->created);
+    metric_add(&p->metrics[PM_UPDATED], stats->updated);
+    metric_add(&p->metrics[PM_DUPLICATES], stats->unchanged);
+    metric_add(&p->metrics[PM_SKIPPED], stats->skipped);
+    metric_add(&p->metrics[PM_DLQ], stats->poison);
+    metric_add(&p->metrics[PM_BATCHES], 1);
+    metric_add(&p->metrics[PM_IMPORT_CREATED], stats->import_created);
+    metric_add(&p->metrics[PM_IMPORT_UPDATED], stats->import_updated);
+    metric_add(&p->metrics[PM_IMPORT_UNCHANGED], stats->import_unchanged);
+    metric_add(&p->metrics[PM_IMPORT_DROPPED], stats->import_dropped);
+    const long by_outcome[RO_COUNT] = {
+        [RO_CREATED] = stats->created,     [RO_UPDATED] = stats->updated,
+        [RO_UNCHANGED] = stats->unchanged, [RO_REPLAYED] = stats->skipped,
+        [RO_DLQ] = stats->poison,
+    };
+    for (size_t i = 0; i < RO_COUNT; i++)
+        atomic_fetch_add_explicit(&st->outcomes[i], by_outcome[i], memory_order_relaxed);
+    metric_observe(&p->batch_messages, (int64_t)st->batch.count);
+    metric_observe_us(&p->batch_seconds, took_us);
+}
+
 /* Writes the batch, retrying transient failures with backoff until it commits
  * or the process is told to stop (then nothing of the batch is committed and
  * the next owner replays it). */
@@ -328,15 +362,11 @@ static bool write_batch(struct persist *p, struct stream *st)
         }
         if (p->conn) {
             struct persist_stats stats = {0};
+            int64_t started = time_now_us();
             if (persist_batch_write(p->conn, p->cfg.group, st->topic, p->cluster_id, st->writer,
                                     &st->batch, &sink, &stats, err, sizeof(err)) == PERSIST_OK) {
                 atomic_store(&p->pg_ok, true);
-                metric_add(&p->metrics[PM_ROWS], stats.created);
-                metric_add(&p->metrics[PM_UPDATED], stats.updated);
-                metric_add(&p->metrics[PM_DUPLICATES], stats.unchanged);
-                metric_add(&p->metrics[PM_SKIPPED], stats.skipped);
-                metric_add(&p->metrics[PM_DLQ], stats.poison);
-                metric_add(&p->metrics[PM_BATCHES], 1);
+                count_batch(p, st, &stats, time_now_us() - started);
                 return true;
             }
         }
@@ -433,6 +463,7 @@ static rd_kafka_t *join_group(struct persist *p, char *err, size_t errlen)
     }
     atomic_store(&p->assigned, 0);
     atomic_store(&p->unassigned_since_us, time_now_us());
+    metric_set(&p->metrics[PM_IDLE], 0);
     return rk;
 }
 
@@ -502,6 +533,7 @@ static void fill(struct persist *p)
             rd_kafka_message_destroy(m);
             break;
         }
+        metric_add(&p->metrics[PM_CONSUMED_BYTES], (int64_t)m->len);
         if (!deadline)
             deadline = time_now_us() + p->cfg.batch_wait_ms * 1000;
     }
@@ -532,6 +564,24 @@ static void admin_metrics(void *opaque, struct buf *out)
 {
     struct persist *p = opaque;
     metrics_render(out, p->metrics, PM_COUNT);
+    static const char *const outcomes[RO_COUNT] = {"created", "updated", "unchanged", "replayed",
+                                                   "dead-lettered"};
+    metrics_family(out, "sluice_persist_records_total",
+                   "Messages of committed batches by topic and what became of them (created, "
+                   "updated, unchanged: rows written; replayed: applied before; dead-lettered: "
+                   "sent to the DLQ)",
+                   "counter");
+    for (size_t i = 0; i < p->nstreams; i++) {
+        for (size_t k = 0; k < RO_COUNT; k++) {
+            buf_puts(out, "sluice_persist_records_total{topic=");
+            metrics_label(out, p->streams[i].topic);
+            buf_printf(
+                out, ",outcome=\"%s\"} %lld\n", outcomes[k],
+                (long long)atomic_load_explicit(&p->streams[i].outcomes[k], memory_order_relaxed));
+        }
+    }
+    metrics_render_histogram(out, &p->batch_messages);
+    metrics_render_histogram(out, &p->batch_seconds);
     int64_t since = atomic_load(&p->unassigned_since_us);
     buf_printf(out,
                "# HELP sluice_persist_assigned_partitions Partitions this replica holds\n"
@@ -542,41 +592,18 @@ static void admin_metrics(void *opaque, struct buf *out)
                "# TYPE sluice_persist_unassigned_seconds gauge\n"
                "sluice_persist_unassigned_seconds %.3f\n",
                atomic_load(&p->assigned), since ? (double)(time_now_us() - since) / 1e6 : 0.0);
-    buf_puts(out, "# HELP sluice_persist_lag Messages on the partition not yet applied\n"
-                  "# TYPE sluice_persist_lag gauge\n");
-    long unknown = 0;
     pthread_rwlock_rdlock(&p->consumer_lock);
-    pthread_mutex_lock(&p->lag_lock);
-    for (size_t i = 0; i < p->lag_count && p->consumer; i++) {
-        int64_t low, high;
-        const struct lag_entry *e = &p->lag[i];
-        if (rd_kafka_get_watermark_offsets(p->consumer, e->topic, e->partition, &low, &high) !=
-                RD_KAFKA_RESP_ERR_NO_ERROR ||
-            high < 0) {
-            unknown++;
-            continue;
-        }
-        /* A position past the log's end belongs to another log (a new broker):
-         * all of this one is still to be read. */
-        long long lag = e->next > high ? high : high - e->next;
-        buf_printf(out, "sluice_persist_lag{topic=\"%s\",partition=\"%d\"} %lld\n", e->topic,
-                   e->partition, lag);
-    }
-    pthread_mutex_unlock(&p->lag_lock);
+    lag_table_render(p->lag, lag_consumer_watermarks, p->consumer, "sluice_persist",
+                     p->cfg.stuck_partition_ms * 1000, time_now_us(), out);
     pthread_rwlock_unlock(&p->consumer_lock);
-    /* Until the first fetch of a partition answers, its end is not known and
-     * its lag cannot be told: a drain must not take that for none. */
-    buf_printf(out,
-               "# HELP sluice_persist_lag_unknown_partitions Assigned partitions whose end is "
-               "not known yet\n"
-               "# TYPE sluice_persist_lag_unknown_partitions gauge\n"
-               "sluice_persist_lag_unknown_partitions %ld\n",
-               unknown);
+    metrics_render_process(out);
 }
 
 static void metrics_init(struct persist *p)
 {
-    static const char *const defs[PM_COUNT][3] = {
+    static const char *const imported = "Records of bulk imports in committed batches, by what "
+                                        "became of them (dropped: sent to the DLQ)";
+    static const char *const defs[PM_COUNT][4] = {
         [PM_ROWS] = {"sluice_persist_rows_total", "Rows inserted", "counter"},
         [PM_UPDATED] = {"sluice_persist_updated_total", "Records replaced by a changed version",
                         "counter"},
@@ -593,13 +620,33 @@ static void metrics_init(struct persist *p)
         [PM_REJOINS] = {"sluice_persist_group_rejoins_total",
                         "Times no assignment came in time and the group was joined again",
                         "counter"},
+        [PM_CONSUMED_BYTES] = {"sluice_persist_consumed_bytes_total",
+                               "Bytes of the messages consumed (values)", "counter"},
+        [PM_IMPORT_CREATED] = {"sluice_persist_import_records_total", imported, "counter",
+                               "outcome=\"created\""},
+        [PM_IMPORT_UPDATED] = {"sluice_persist_import_records_total", imported, "counter",
+                               "outcome=\"updated\""},
+        [PM_IMPORT_UNCHANGED] = {"sluice_persist_import_records_total", imported, "counter",
+                                 "outcome=\"unchanged\""},
+        [PM_IMPORT_DROPPED] = {"sluice_persist_import_records_total", imported, "counter",
+                               "outcome=\"dropped\""},
+        [PM_IDLE] = {"sluice_persist_idle",
+                     "1 while the group gives this replica no partitions (more replicas than "
+                     "partitions)",
+                     "gauge"},
     };
     for (size_t i = 0; i < PM_COUNT; i++) {
         p->metrics[i].name = defs[i][0];
         p->metrics[i].help = defs[i][1];
         p->metrics[i].type = defs[i][2];
+        p->metrics[i].labels = defs[i][3];
     }
-    pthread_mutex_init(&p->lag_lock, NULL);
+    p->batch_messages.name = "sluice_persist_batch_messages";
+    p->batch_messages.help = "Messages in each committed batch (of one topic)";
+    p->batch_messages.buckets = &metrics_buckets_count;
+    p->batch_seconds.name = "sluice_persist_batch_seconds";
+    p->batch_seconds.help = "Time to write and commit a batch (the attempt that committed)";
+    p->batch_seconds.buckets = &metrics_buckets_latency_long;
     pthread_rwlock_init(&p->consumer_lock, NULL);
 }
 
@@ -607,8 +654,9 @@ static int start(struct persist *p, struct admin_http **admin)
 {
     char err[512];
     metrics_init(p);
+    p->lag = lag_table_new();
     p->streams = calloc(collection_count, sizeof(*p->streams));
-    if (!p->streams) {
+    if (!p->streams || !p->lag) {
         log_error("out of memory");
         return -1;
     }
@@ -666,8 +714,7 @@ static void stop(struct persist *p, struct admin_http *admin)
         persist_batch_free(&p->streams[i].batch);
     free(p->streams);
     PQfinish(p->conn);
-    free(p->lag);
-    pthread_mutex_destroy(&p->lag_lock);
+    lag_table_free(p->lag);
     pthread_rwlock_destroy(&p->consumer_lock);
 }
 

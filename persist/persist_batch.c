@@ -7,6 +7,7 @@
 #include "log.h"
 #include "pg.h"
 #include "timeutil.h"
+#include "trace.h"
 #include "uuid.h"
 
 #include <stdio.h>
@@ -501,11 +502,46 @@ static void tally(const struct persist_batch *b, struct persist_stats *stats)
         const struct persist_item *it = &b->items[i];
         stats->skipped += it->skip;
         stats->poison += !it->skip && it->poison;
+        if (!it->skip && it->import_id[0])
+            stats->import_dropped += it->poison;
         if (it->skip || it->poison)
             continue;
         stats->created += it->outcome == PERSIST_CREATED;
         stats->updated += it->outcome == PERSIST_UPDATED;
         stats->unchanged += it->outcome == PERSIST_UNCHANGED;
+        if (it->import_id[0]) {
+            stats->import_created += it->outcome == PERSIST_CREATED;
+            stats->import_updated += it->outcome == PERSIST_UPDATED;
+            stats->import_unchanged += it->outcome == PERSIST_UNCHANGED;
+        }
+    }
+}
+
+/* What became of each message of a committed batch, one debug line each
+ * (far too many to keep at info at volume), with the ids of the request
+ * that wrote it: a grep for a trace id finds its record here. */
+static void log_records(const struct batch_ctx *c)
+{
+    static const char *const outcomes[] = {
+        [PERSIST_NONE] = "none",
+        [PERSIST_CREATED] = "created",
+        [PERSIST_UPDATED] = "updated",
+        [PERSIST_UNCHANGED] = "unchanged",
+    };
+    for (size_t i = 0; i < c->b->count; i++) {
+        const struct persist_item *it = &c->b->items[i];
+        struct trace_ids ids;
+        trace_ids_from_message(it->msg, &ids);
+        char partition[16], offset[32];
+        snprintf(partition, sizeof(partition), "%d", (int)it->msg->partition);
+        snprintf(offset, sizeof(offset), "%lld", (long long)it->msg->offset);
+        const char *outcome = it->skip     ? "replayed"
+                              : it->poison ? "dead-lettered"
+                                           : outcomes[it->outcome];
+        log_debug("record", "topic", c->topic, "partition", partition, "offset", offset, "id",
+                  trace_field(it->record_id), "outcome", outcome, "request_id",
+                  trace_field(ids.request_id), "trace_id", trace_field(ids.trace_id), "import_id",
+                  trace_field(it->import_id));
     }
 }
 
@@ -574,6 +610,8 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
             goto out;
         }
         tally(b, stats);
+        if (log_enabled(LOG_DEBUG))
+            log_records(&c);
         result = PERSIST_OK;
         goto out;
     }

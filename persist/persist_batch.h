@@ -12,6 +12,9 @@
  * DLQ, and the new next_offset of each partition is written before COMMIT. So
  * any crash, at any moment, ends with every message applied exactly once.
  *
+ * At debug level each message of a committed batch gets a line saying what
+ * became of it, with its request and trace ids (trace.h).
+ *
  * The batch borrows the rd_kafka_message_t pointers; the caller destroys them
  * after the batch is done. */
 #ifndef SLUICE_PERSIST_BATCH_H
@@ -76,6 +79,9 @@ struct persist_stats {
     long created, updated, unchanged;
     long skipped; /* messages not applied: replays, or read again from elsewhere */
     long poison;
+    /* The records of bulk imports among the above (x-import-id), by what
+     * they did; dropped: poison. */
+    long import_created, import_updated, import_unchanged, import_dropped;
 };
 
 /* Called for each poison message before COMMIT; returns 0 when the message is

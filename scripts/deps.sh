@@ -8,7 +8,7 @@ packages=(
     librdkafka-dev libjansson-dev libcurl4-openssl-dev libpq-dev libmicrohttpd-dev
     check libsubunit-dev libssl-dev zlib1g-dev
     postgresql postgresql-contrib
-    python3 python3-aiosmtpd python3-yaml curl kcat docker-compose
+    python3 python3-aiosmtpd python3-yaml python3-prometheus-client curl kcat docker-compose
     chromium
 )
 # npm fetches Swagger UI (GET /docs) at build time and playwright-core for the

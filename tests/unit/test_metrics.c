@@ -1,6 +1,8 @@
 /* Unit tests for lib/metrics.c: Prometheus text exposition of counter and
- * gauge tables (HELP/TYPE once per family, labels) and of the latency
- * histogram (cumulative buckets, +Inf equal to _count, _sum in seconds). */
+ * gauge tables (HELP/TYPE once per family, labels), of the latency
+ * histogram (cumulative buckets, +Inf equal to _count, _sum in seconds), of
+ * histograms with other buckets and labels, label escaping and the
+ * process_* metrics. */
 #include "metrics.h"
 
 #include "check_main.h"
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 START_TEST(test_counter_without_labels)
 {
@@ -280,6 +283,93 @@ START_TEST(test_histogram_sum_keeps_microseconds)
 }
 END_TEST
 
+START_TEST(test_histogram_custom_buckets_and_labels)
+{
+    /* Counts: integer bounds and an integer sum, in one family of two series. */
+    struct metric_histogram a = {
+        .name = "b_messages", .help = "B.", .buckets = &metrics_buckets_count};
+    struct metric_histogram b = a;
+    static const int64_t obs[] = {1, 3, 5000, 20000};
+    for (size_t i = 0; i < sizeof(obs) / sizeof(obs[0]); i++)
+        metric_observe(&a, obs[i]);
+    struct buf out = {0};
+    metrics_family(&out, "b_messages", "B.", "histogram");
+    metrics_render_histogram_samples(&out, "b_messages", "topic=\"t\"", &a);
+    metrics_render_histogram_samples(&out, "b_messages", "topic=\"u\"", &b);
+    ck_assert_msg(strstr(out.data, "b_messages_bucket{topic=\"t\",le=\"1\"} 1\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(strstr(out.data, "b_messages_bucket{topic=\"t\",le=\"5\"} 2\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(strstr(out.data, "b_messages_bucket{topic=\"t\",le=\"5000\"} 3\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(strstr(out.data, "b_messages_bucket{topic=\"t\",le=\"10000\"} 3\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(strstr(out.data, "b_messages_bucket{topic=\"t\",le=\"+Inf\"} 4\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(strstr(out.data, "\nb_messages_sum{topic=\"t\"} 25004\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(strstr(out.data, "\nb_messages_count{topic=\"t\"} 4\n") != NULL, "%s", out.data);
+    ck_assert_msg(strstr(out.data, "\nb_messages_count{topic=\"u\"} 0\n") != NULL, "%s", out.data);
+    const char *help = strstr(out.data, "# HELP");
+    ck_assert_msg(help == out.data && !strstr(help + 1, "# HELP"), "one HELP line:\n%s", out.data);
+    buf_free(&out);
+
+    /* Long latencies: seconds with every microsecond, a negative sum too. */
+    struct metric_histogram l = {
+        .name = "l_seconds", .help = "L.", .buckets = &metrics_buckets_latency_long};
+    metric_observe_us(&l, 30000000);
+    metric_observe_us(&l, -30000001);
+    struct buf t = {0};
+    metrics_render_histogram(&t, &l);
+    ck_assert_msg(strstr(t.data, "l_seconds_bucket{le=\"0.001\"} 1\n") != NULL, "%s", t.data);
+    ck_assert_msg(strstr(t.data, "l_seconds_bucket{le=\"30\"} 2\n") != NULL, "%s", t.data);
+    ck_assert_msg(strstr(t.data, "l_seconds_bucket{le=\"60\"} 2\n") != NULL, "%s", t.data);
+    ck_assert_msg(strstr(t.data, "\nl_seconds_sum -0.000001\n") != NULL, "%s", t.data);
+    buf_free(&t);
+}
+END_TEST
+
+START_TEST(test_label_escaping)
+{
+    struct buf out = {0};
+    metrics_label(&out, "a\"b\\c\nd");
+    ck_assert_str_eq(out.data, "\"a\\\"b\\\\c\\nd\"");
+    buf_reset(&out);
+    metrics_label(&out, NULL);
+    ck_assert_str_eq(out.data, "\"\"");
+    buf_free(&out);
+}
+END_TEST
+
+/* The value of the sample called name, or -1 when there is none. */
+static double sample(const char *text, const char *name)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *p = strstr(text, key);
+    return p ? strtod(p + strlen(key), NULL) : -1;
+}
+
+START_TEST(test_process_metrics)
+{
+    struct buf out = {0};
+    metrics_render_process(&out);
+    ck_assert_msg(strstr(out.data, "# TYPE process_cpu_seconds_total counter\n") != NULL, "%s",
+                  out.data);
+    ck_assert_msg(sample(out.data, "process_resident_memory_bytes") > 1e5, "%s", out.data);
+    ck_assert_msg(sample(out.data, "process_virtual_memory_bytes") >=
+                      sample(out.data, "process_resident_memory_bytes"),
+                  "%s", out.data);
+    /* Started within the last day, not before the machine booted. */
+    double start = sample(out.data, "process_start_time_seconds");
+    double now = (double)time(NULL);
+    ck_assert_msg(start > now - 86400 && start <= now + 1, "start %f, now %f", start, now);
+    double fds = sample(out.data, "process_open_fds");
+    ck_assert_msg(fds >= 3 && fds <= sample(out.data, "process_max_fds"), "%s", out.data);
+    buf_free(&out);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -296,7 +386,13 @@ static Suite *metrics_suite(void)
     tcase_add_test(hist, test_histogram_empty);
     tcase_add_test(hist, test_histogram_cumulative_and_inf_is_count);
     tcase_add_test(hist, test_histogram_sum_keeps_microseconds);
+    tcase_add_test(hist, test_histogram_custom_buckets_and_labels);
     suite_add_tcase(s, hist);
+
+    TCase *more = tcase_create("helpers");
+    tcase_add_test(more, test_label_escaping);
+    tcase_add_test(more, test_process_metrics);
+    suite_add_tcase(s, more);
     return s;
 }
 
