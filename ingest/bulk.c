@@ -311,9 +311,10 @@ static void enqueue(struct import *imp, size_t index, const char *key, char *val
     snprintf(p->key, sizeof(p->key), "%s", key);
     p->value = value;
     p->len = len;
-    p->hdrs = rd_kafka_headers_new(2);
+    p->hdrs = rd_kafka_headers_new(4);
     rd_kafka_header_add(p->hdrs, "x-import-id", -1, imp->id, -1);
-    rd_kafka_header_add(p->hdrs, "x-request-id", -1, imp->req->request_id, -1);
+    /* The upload's request id and trace: every record's worker lines name them. */
+    write_trace_headers(imp->req, p->hdrs);
     *imp->pending_tail = p;
     imp->pending_tail = &p->next;
     if (imp->pending == p)
