@@ -27,6 +27,7 @@ struct persist_config {
     long batch_max;
     long batch_wait_ms;
     long assign_timeout_ms;
+    long session_timeout_ms;
 };
 
 #define CFG(field) offsetof(struct persist_config, field)
@@ -41,6 +42,12 @@ static const struct config_entry config_table[] = {
      "how long a batch waits to fill"},
     {"SLUICE_ASSIGN_TIMEOUT_MS", CONFIG_INT, "30000", CFG(assign_timeout_ms), 5000, 3600000,
      "join the group again when no assignment came within this (doubling each time)"},
+    /* A replica that stops leaves the group at once; librdkafka's mock
+     * coordinator (the dev broker) still waits this less 1 s before it hands
+     * the partitions on, where Kafka does as soon as the others rejoin. */
+    {"SLUICE_KAFKA_SESSION_TIMEOUT_MS", CONFIG_INT, "6000", CFG(session_timeout_ms), 1500, 300000,
+     "how long the group waits for a replica that stopped answering (Kafka refuses less than "
+     "its group.min.session.timeout.ms, 6000 by default)"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -418,7 +425,8 @@ static void clear_all(struct persist *p)
 static rd_kafka_t *join_group(struct persist *p, char *err, size_t errlen)
 {
     rd_kafka_t *rk =
-        kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance, p, err, errlen);
+        kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, (int)p->cfg.session_timeout_ms,
+                           on_rebalance, p, err, errlen);
     if (!rk)
         return NULL;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)p->nstreams);
