@@ -9,12 +9,36 @@
 #include "validate.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <linux/filter.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+struct http_server {
+    struct ingest *app;
+    struct MHD_Daemon *daemon;
+    struct sockaddr_in addr; /* where it listens */
+    /* The listening socket once quiesced: out of the port's group, but
+     * closed only after MHD_stop_daemon, as libmicrohttpd asks. */
+    MHD_socket quiesced_fd;
+    atomic_int connections; /* open now (see on_accept) */
+    long taken;             /* queued connections http_quiesce accepted itself */
+    /* Set by http_quiesce: every answer says Connection: close, so a client
+     * on a kept-alive connection comes back on a new one, to the process
+     * that goes on listening. */
+    atomic_bool closing;
+    /* Set when http_settle ends: a request that comes later (on a
+     * connection that stayed idle all along) is refused rather than
+     * started, as what it would wait for is being stopped. */
+    atomic_bool refusing;
+};
 
 const char *http_header(struct request *req, const char *name)
 {
@@ -91,6 +115,8 @@ enum MHD_Result http_respond(struct request *req, unsigned status, const char *c
     MHD_add_response_header(resp, "X-Request-ID", req->request_id);
     for (size_t i = 0; headers && headers[i]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    if (atomic_load(&req->server->closing))
+        MHD_add_response_header(resp, "Connection", "close");
     req->status = status;
     if (req->on_pool) {
         /* libmicrohttpd queues a response only from the access handler, on
@@ -402,19 +428,25 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
-    struct ingest *app = cls;
+    struct http_server *srv = cls;
+    struct ingest *app = srv->app;
     struct request *req = *con_cls;
     if (!req) {
         req = calloc(1, sizeof(*req));
         if (!req)
             return MHD_NO;
         req->app = app;
+        req->server = srv;
         req->conn = conn;
         req->method = method;
         req->path = url;
         req->started_us = time_now_us();
         request_id_init(req);
         *con_cls = req;
+        if (atomic_load(&srv->refusing))
+            return refuse(req, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting-down", "Shutting down",
+                          "This sluice-ingest is stopping; send the request again on a new "
+                          "connection.");
         enum MHD_Result ret;
         if (framing_refused(req, &ret))
             return ret;
@@ -485,7 +517,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    struct ingest *app = cls;
+    struct ingest *app = ((struct http_server *)cls)->app;
     struct request *req = *con_cls;
     if (!req)
         return;
@@ -538,7 +570,29 @@ static void library_log(void *cls, const char *fmt, va_list ap)
             NULL);
 }
 
-struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen)
+/* Counts a connection as soon as libmicrohttpd takes it: it asks here
+ * synchronously, in the thread that accepted it or in the one calling
+ * MHD_add_connection, whereas its "started" notification of a connection
+ * handed to it comes later from a worker thread, and http_settle would
+ * miss a connection http_quiesce has just handed over. A connection that
+ * fails between the two is never uncounted: http_settle then waits its
+ * whole bound, the safe way to be wrong. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    struct http_server *srv = cls;
+    atomic_fetch_add(&srv->connections, 1);
+    return MHD_YES;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&srv->connections, 1);
+}
+
+struct http_server *http_start(struct ingest *app, char *err, size_t errlen)
 {
     char host[256];
     int port;
@@ -551,32 +605,220 @@ struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen)
         return NULL;
     }
     sa.sin_port = htons((uint16_t)port);
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-        on_access, app,
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    srv->app = app;
+    srv->addr = sa;
+    srv->quiesced_fd = MHD_INVALID_SOCKET;
+    /* Only when asked: the option's "no" would also drop the SO_REUSEADDR
+     * libmicrohttpd sets by default, and a restart would then wait for the
+     * port's TIME_WAIT connections to end. */
+    struct MHD_OptionItem reuse[] = {
+        {app->cfg.listen_reuseport ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, on_accept,
+        srv, on_access, srv,
         /* First, so that every message of the library goes through it. */
-        MHD_OPTION_EXTERNAL_LOGGER, library_log, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, app, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        MHD_OPTION_EXTERNAL_LOGGER, library_log, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_ARRAY,
+        reuse, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        srv, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
         /* libmicrohttpd zeroes a connection's pool before each request on a
          * kept-alive connection: 16 KiB holds any sane header set and keeps
          * that cost at half the 32 KiB default. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_END);
-    if (!d)
+    if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s (address in use or not local?)",
                  app->cfg.listen);
-    return d;
+        free(srv);
+        return NULL;
+    }
+    if (app->cfg.listen_reuseport) {
+        /* A steering program a stopped ingest left on the port's group (see
+         * steer_away) would send every connection to one listener: back to
+         * the kernel's even spread. None is the usual case (ENOENT). */
+        const union MHD_DaemonInfo *info =
+            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+        int unused = 0;
+        if (info)
+            (void)setsockopt(info->listen_fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused,
+                             sizeof(unused));
+    }
+    return srv;
 }
 
-void http_quiesce(struct MHD_Daemon *daemon)
+/* ---- stopping without losing a connection ----
+ *
+ * With SO_REUSEPORT each listener of the port has its own queue of
+ * connections the kernel has completed but nobody accepted yet, and the
+ * kernel spreads new ones over the listeners by a hash of their addresses.
+ * Closing a listener resets every connection in its queue (and those whose
+ * handshake is under way), clients that had sent their request included,
+ * unless net.ipv4.tcp_migrate_req is 1 (Linux 5.14+, off by default).
+ * So a stopping ingest first has the kernel send new connections to another
+ * listener (a one-instruction classic BPF program on the group), then
+ * accepts what its own queue still holds and hands it to libmicrohttpd, and
+ * only leaves the group once that queue has stayed empty for a while. */
+
+/* Every new connection of the port's group goes to the listener at index
+ * (their order of joining, the first at 0); an index past the last falls
+ * back to the kernel's hash. */
+static int steer_to(int fd, unsigned index)
 {
-    MHD_socket fd = MHD_quiesce_daemon(daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    struct sock_filter code[] = {{BPF_RET | BPF_K, 0, 0, index}};
+    struct sock_fprog prog = {1, code};
+    return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog));
 }
 
-void http_stop(struct MHD_Daemon *daemon)
+/* How long the listen queue must stay empty before leaving the group: the
+ * handshakes the kernel began here before the steering took effect end
+ * within a round trip. */
+#define HTTP_QUEUE_QUIET_MS 100
+/* At most this long taking connections (a port with no other listener
+ * never goes quiet while clients keep coming). */
+#define HTTP_QUEUE_DRAIN_MAX_MS 3000
+/* How long the probe connection may take to reach this listener. */
+#define HTTP_PROBE_MS 500
+
+/* Accepts one connection from the queue, waiting up to wait_ms for one,
+ * and hands it to libmicrohttpd, unless it comes from probe (then
+ * *probe_seen). False when none came. */
+static bool take_one(struct http_server *srv, int fd, int wait_ms, const struct sockaddr_in *probe,
+                     bool *probe_seen)
 {
-    MHD_stop_daemon(daemon);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    if (poll(&pfd, 1, wait_ms) != 1)
+        return false;
+    struct sockaddr_in peer;
+    socklen_t len = sizeof(peer);
+    int c = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c < 0)
+        return errno == ECONNABORTED || errno == EINTR; /* a client gone already */
+    if (probe && peer.sin_port == probe->sin_port &&
+        peer.sin_addr.s_addr == probe->sin_addr.s_addr) {
+        *probe_seen = true;
+        close(c);
+        return true;
+    }
+    /* It closes the socket itself when it cannot take it. */
+    if (MHD_add_connection(srv->daemon, c, (struct sockaddr *)&peer, len) == MHD_YES)
+        srv->taken++;
+    else
+        log_warn("a queued connection could not be served", "detail", strerror(errno));
+    return true;
+}
+
+enum http_place { PLACE_FIRST, PLACE_OTHER, PLACE_UNKNOWN };
+
+/* Where this listener is in the port's group: with every new connection
+ * steered to index 0, a connection to the port arrives here or not. Client
+ * connections that arrive meanwhile are served. */
+static enum http_place group_place(struct http_server *srv, int fd)
+{
+    struct sockaddr_in to = srv->addr;
+    if (to.sin_addr.s_addr == htonl(INADDR_ANY))
+        to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    enum http_place place = PLACE_UNKNOWN;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return place;
+    struct sockaddr_in local;
+    socklen_t len = sizeof(local);
+    struct pollfd pfd = {.fd = s, .events = POLLOUT};
+    int soerr = -1;
+    socklen_t soerr_len = sizeof(soerr);
+    if ((connect(s, (struct sockaddr *)&to, sizeof(to)) == 0 || errno == EINPROGRESS) &&
+        poll(&pfd, 1, HTTP_PROBE_MS) == 1 &&
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) == 0 && soerr == 0 &&
+        getsockname(s, (struct sockaddr *)&local, &len) == 0) {
+        bool seen = false;
+        int64_t deadline = time_now_us() + HTTP_PROBE_MS * 1000;
+        for (int64_t left; !seen && (left = deadline - time_now_us()) > 0;)
+            take_one(srv, fd, (int)(left / 1000) + 1, &local, &seen);
+        /* Connected, so it sits in some listener's queue: another's if
+         * not here (that ingest sees a connection close unused). */
+        place = seen ? PLACE_FIRST : PLACE_OTHER;
+    }
+    close(s);
+    return place;
+}
+
+/* Has the kernel send the port's new connections to the other listeners. */
+static void steer_away(struct http_server *srv, int fd)
+{
+    const char *problem = NULL;
+    if (steer_to(fd, 0) != 0) {
+        problem = strerror(errno);
+    } else {
+        switch (group_place(srv, fd)) {
+        case PLACE_FIRST:
+            /* Alone, index 1 is past the end: the connections come here,
+             * as they must, there being nobody else. */
+            if (steer_to(fd, 1) != 0)
+                problem = strerror(errno);
+            break;
+        case PLACE_OTHER:
+            break; /* index 0 is another listener: the program stays */
+        case PLACE_UNKNOWN:
+            problem = "cannot connect to the port to find this listener in its group";
+            int unused = 0;
+            (void)setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof(unused));
+            break;
+        }
+    }
+    if (problem)
+        log_warn("cannot steer new connections to the other listeners of the port; some may be "
+                 "reset when this one stops listening",
+                 "detail", problem);
+}
+
+void http_quiesce(struct http_server *srv)
+{
+    MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+    if (fd != MHD_INVALID_SOCKET && srv->app->cfg.listen_reuseport)
+        steer_away(srv, fd);
+    /* After the steering: a client told to come back on a new connection
+     * reaches the listener that stays. */
+    atomic_store(&srv->closing, true);
+    if (fd == MHD_INVALID_SOCKET)
+        return;
+    srv->quiesced_fd = fd;
+    int64_t deadline = time_now_us() + HTTP_QUEUE_DRAIN_MAX_MS * 1000;
+    while (time_now_us() < deadline && take_one(srv, fd, HTTP_QUEUE_QUIET_MS, NULL, NULL))
+        ;
+    /* Leaves the group (and stops listening) without closing the socket,
+     * which libmicrohttpd's threads may still name until they stop. */
+    shutdown(fd, SHUT_RDWR);
+    char count[32];
+    snprintf(count, sizeof(count), "%ld", srv->taken);
+    log_info("stopped listening", "taken_from_queue", count);
+}
+
+void http_settle(struct http_server *srv, long timeout_ms)
+{
+    int64_t deadline = time_now_us() + (int64_t)timeout_ms * 1000;
+    long idle;
+    while ((idle = atomic_load(&srv->connections) - atomic_load(&srv->app->inflight)) > 0 &&
+           time_now_us() < deadline)
+        time_sleep_ms(5);
+    if (idle > 0) {
+        char count[32];
+        snprintf(count, sizeof(count), "%ld", idle);
+        log_info("closing connections that sent no request in time", "connections", count);
+    }
+    atomic_store(&srv->refusing, true);
+}
+
+void http_stop(struct http_server *srv)
+{
+    MHD_stop_daemon(srv->daemon);
+    if (srv->quiesced_fd != MHD_INVALID_SOCKET)
+        close(srv->quiesced_fd);
+    free(srv);
 }

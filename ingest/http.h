@@ -39,6 +39,7 @@
 
 #define HTTP_PARAM_MAX 256
 
+struct http_server;
 struct request;
 struct route;
 typedef enum MHD_Result (*request_fn)(struct request *req);
@@ -66,6 +67,7 @@ union http_write_slot {
 
 struct request {
     struct ingest *app;
+    struct http_server *server;
     struct MHD_Connection *conn;
     const char *method; /* borrowed from libmicrohttpd for the request's life */
     const char *path;
@@ -118,10 +120,27 @@ struct request {
     unsigned stored_status;
 };
 
-struct MHD_Daemon *http_start(struct ingest *app, char *err, size_t errlen);
-/* Stops accepting new connections; open ones finish. */
-void http_quiesce(struct MHD_Daemon *daemon);
-void http_stop(struct MHD_Daemon *daemon);
+/* Listens on SLUICE_LISTEN, sharing the port with other listeners of the
+ * same user when SLUICE_LISTEN_REUSEPORT is 1 (SO_REUSEPORT): a new
+ * sluice-ingest starts on the port of the one it replaces. */
+struct http_server *http_start(struct ingest *app, char *err, size_t errlen);
+/* Stops listening without resetting a connection: the port's new
+ * connections go to its other listeners from now on (when it has any),
+ * those already queued here are served, and every answer from now on says
+ * Connection: close. Returns once the queue has stayed empty for 100 ms:
+ * within 0.2 s when another listener takes the port's connections (0.7 s
+ * when this one is not the port's first), at most 4 s when none does. */
+void http_quiesce(struct http_server *srv);
+/* After http_quiesce: waits, at most timeout_ms, until every connection
+ * still open is parked (its request waits for Kafka, the worker or the
+ * database), so that a client that keeps its connection alive gets one
+ * more answer, telling it to come back on a new connection, rather than
+ * the connection cut under its next request. A request that comes after
+ * (on a connection idle all that time) is answered 503 shutting-down:
+ * what it would wait for is being stopped. */
+void http_settle(struct http_server *srv, long timeout_ms);
+/* Closes every connection left and frees srv. */
+void http_stop(struct http_server *srv);
 
 /* Queue a response. body is stolen (freed by libmicrohttpd); extra headers are
  * name/value pairs ending with NULL, or NULL. */

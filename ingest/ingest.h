@@ -25,6 +25,8 @@ struct routing;
 
 struct ingest_config {
     char *listen;
+    long listen_reuseport;  /* 1: SO_REUSEPORT (http.h) */
+    long shutdown_grace_ms; /* how long open connections may go on at SIGTERM */
     CONFIG_COMMON_FIELDS;
     long http_threads;
     long max_body_bytes;

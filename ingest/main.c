@@ -1,6 +1,7 @@
 /* sluice-ingest: parse configuration, start database pool, producer and HTTP
- * server, wait for a signal, stop in reverse (stop accepting, let Kafka answer
- * every waiting request, then close). */
+ * server, wait for a signal, stop in reverse (stop accepting, answer what
+ * open connections still send, let Kafka answer every waiting request, then
+ * close). */
 #include "http.h"
 #include "config.h"
 #include "ingest_start.h"
@@ -16,6 +17,14 @@
 #define MAIN_STR(x) MAIN_STR_(x)
 static const struct config_entry config_table[] = {
     {"SLUICE_LISTEN", CONFIG_ADDR, "127.0.0.1:8080", CFG(listen), 0, 0, "HTTP listen address"},
+    /* On by default: the kernel lets only processes of the same user share
+     * a port, and sharing it is how a restart refuses no client. */
+    {"SLUICE_LISTEN_REUSEPORT", CONFIG_INT, "1", CFG(listen_reuseport), 0, 1,
+     "1: share the port with another sluice-ingest of the same user (SO_REUSEPORT), so a new "
+     "one starts before this one stops; 0: a second one fails to start"},
+    {"SLUICE_SHUTDOWN_GRACE_MS", CONFIG_INT, "5000", CFG(shutdown_grace_ms), 0, 300000,
+     "at SIGTERM, how long open connections may still send a request (answered with "
+     "Connection: close) before they are closed"},
     CONFIG_COMMON_ENTRIES(struct ingest_config),
     {"SLUICE_HTTP_THREADS", CONFIG_INT, "2", CFG(http_threads), 1, 64, "HTTP worker threads"},
     /* Default HTTP_MAX_BODY_DEFAULT (http.h): 960 KiB, so that every accepted
@@ -61,13 +70,13 @@ int main(int argc, char **argv)
      * stop signals are taken by the loop below alone, and one sent as soon
      * as /readyz answers reloads rather than ending the process. */
     signals_block();
-    struct MHD_Daemon *daemon = NULL;
+    struct http_server *server = NULL;
     code = 1;
     if (ingest_start(&app) != 0)
         goto out;
     char err[512];
-    daemon = http_start(&app, err, sizeof(err));
-    if (!daemon) {
+    server = http_start(&app, err, sizeof(err));
+    if (!server) {
         log_error("cannot start", "detail", err);
         goto out;
     }
@@ -77,12 +86,13 @@ int main(int argc, char **argv)
         ingest_reload_routing(&app);
 
     log_info("stopping: no new connections, draining writes");
-    http_quiesce(daemon);
+    http_quiesce(server);
+    http_settle(server, app.cfg.shutdown_grace_ms);
     code = 0;
 out:
     ingest_drain(&app);
-    if (daemon)
-        http_stop(daemon);
+    if (server)
+        http_stop(server);
     ingest_stop(&app);
     log_info("stopped");
     config_free(config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg);

@@ -90,11 +90,13 @@ rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
     return kafka_client_new(RD_KAFKA_PRODUCER, conf, err, errlen);
 }
 
-rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, int session_timeout_ms,
                                void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                     rd_kafka_topic_partition_list_t *, void *),
                                void *opaque, char *err, size_t errlen)
 {
+    char session[16];
+    snprintf(session, sizeof(session), "%d", session_timeout_ms);
     const char *pairs[] = {"bootstrap.servers",
                            brokers,
                            "group.id",
@@ -108,7 +110,7 @@ rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
                            "enable.partition.eof",
                            "false",
                            "session.timeout.ms",
-                           "6000",
+                           session,
                            "heartbeat.interval.ms",
                            "500",
                            "max.poll.interval.ms",

@@ -32,8 +32,12 @@ rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
                                void *opaque, char *err, size_t errlen);
 
 /* Consumer in group with enable.auto.offset.store=false, auto commit off (offsets
- * are committed after the database commit), earliest reset and rebalance_cb. */
-rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group,
+ * are committed after the database commit), earliest reset and rebalance_cb.
+ * session_timeout_ms: how long the group waits for a member that stopped
+ * answering; Kafka brokers refuse less than their
+ * group.min.session.timeout.ms, KAFKA_SESSION_TIMEOUT_MS by default. */
+#define KAFKA_SESSION_TIMEOUT_MS 6000
+rd_kafka_t *kafka_consumer_new(const char *brokers, const char *group, int session_timeout_ms,
                                void (*rebalance_cb)(rd_kafka_t *, rd_kafka_resp_err_t,
                                                     rd_kafka_topic_partition_list_t *, void *),
                                void *opaque, char *err, size_t errlen);

@@ -269,9 +269,10 @@ static int start(struct notify *n, struct admin_http **admin)
     atomic_store(&n->pg_ok, true);
     n->dlq = kafka_producer_new(n->cfg.kafka_brokers, 30000, notify_dlq_on_delivery, n, err,
                                 sizeof(err));
-    n->consumer = n->dlq ? kafka_consumer_new(n->cfg.kafka_brokers, n->cfg.group, on_rebalance, n,
-                                              err, sizeof(err))
-                         : NULL;
+    n->consumer =
+        n->dlq ? kafka_consumer_new(n->cfg.kafka_brokers, n->cfg.group, KAFKA_SESSION_TIMEOUT_MS,
+                                    on_rebalance, n, err, sizeof(err))
+               : NULL;
     if (!n->consumer) {
         log_error("cannot create Kafka clients", "detail", err);
         return -1;

@@ -30,6 +30,7 @@ struct persist_config {
     long batch_wait_ms;
     long assign_timeout_ms;
     long stuck_partition_ms;
+    long session_timeout_ms;
 };
 
 #define CFG(field) offsetof(struct persist_config, field)
@@ -47,6 +48,12 @@ static const struct config_entry config_table[] = {
     {"SLUICE_STUCK_PARTITION_MS", CONFIG_INT, "60000", CFG(stuck_partition_ms), 100, 86400000,
      "a partition whose applied offset has not moved for this long while messages wait is "
      "reported stuck (sluice_persist_partition_stuck)"},
+    /* A replica that stops leaves the group at once; librdkafka's mock
+     * coordinator (the dev broker) still waits this less 1 s before it hands
+     * the partitions on, where Kafka does as soon as the others rejoin. */
+    {"SLUICE_KAFKA_SESSION_TIMEOUT_MS", CONFIG_INT, "6000", CFG(session_timeout_ms), 1500, 300000,
+     "how long the group waits for a replica that stopped answering (Kafka refuses less than "
+     "its group.min.session.timeout.ms, 6000 by default)"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -448,7 +455,8 @@ static void clear_all(struct persist *p)
 static rd_kafka_t *join_group(struct persist *p, char *err, size_t errlen)
 {
     rd_kafka_t *rk =
-        kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, on_rebalance, p, err, errlen);
+        kafka_consumer_new(p->cfg.kafka_brokers, p->cfg.group, (int)p->cfg.session_timeout_ms,
+                           on_rebalance, p, err, errlen);
     if (!rk)
         return NULL;
     rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new((int)p->nstreams);
