@@ -158,7 +158,10 @@ export SLUICE_PUBLIC_URL="http://$listen"
 # Appends to its log: a replica started again keeps its history.
 start_persist() {
     local i=$1 port=${admin_urls[$(($1 - 1))]##*:}
-    SLUICE_ADMIN_LISTEN="127.0.0.1:$port" setsid "$build/sluice-persist" >>"$run/logs/persist-$i.log" 2>&1 &
+    # The dev broker hands a stopped replica's partitions on only after the
+    # session timeout: 3 s here (Kafka itself refuses less than 6 s).
+    SLUICE_KAFKA_SESSION_TIMEOUT_MS="${SLUICE_KAFKA_SESSION_TIMEOUT_MS:-3000}" \
+        SLUICE_ADMIN_LISTEN="127.0.0.1:$port" setsid "$build/sluice-persist" >>"$run/logs/persist-$i.log" 2>&1 &
     persist_pids[$1 - 1]=$!
 }
 port_list=$(launch free-port --count $((replicas + 1)) --owner $$)
