@@ -626,3 +626,32 @@ int cli_read_all(FILE *f, struct buf *b, char *err, size_t errlen)
     }
     return buf_append(b, "", 0);
 }
+
+int cli_show(struct cli_ctx *ctx, const char *prefix, const char *segment,
+             int (*print)(struct cli_ctx *ctx, const json_t *doc))
+{
+    int rc = CLI_EXIT_ERROR;
+    struct cli_response res = {0};
+    json_t *doc = NULL;
+    struct buf path = {0};
+    char *escaped = cli_http_escape(segment);
+    if (!escaped || buf_printf(&path, "%s%s", prefix, escaped) != 0) {
+        cli_out_error(&ctx->out, "out of memory");
+        goto out;
+    }
+    struct cli_request req = {
+        .method = "GET", .path = path.data, .timeout_ms = CLI_REQUEST_TIMEOUT_S * 1000};
+    if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
+        goto out;
+    if (ctx->out.json)
+        rc = cli_out_json_line(&ctx->out, res.body.data, res.body.len) == 0 ? CLI_EXIT_OK
+                                                                            : CLI_EXIT_ERROR;
+    else
+        rc = print(ctx, doc) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+out:
+    json_decref(doc);
+    cli_response_free(&res);
+    buf_free(&path);
+    free(escaped);
+    return rc;
+}

@@ -73,32 +73,14 @@ out:
     return rc;
 }
 
+static int print_event(struct cli_ctx *ctx, const json_t *doc)
+{
+    return cli_print_record(ctx, doc, NULL, "body");
+}
+
 int cli_events_get(struct cli_ctx *ctx, const struct cli_parsed *p)
 {
-    int rc = CLI_EXIT_ERROR;
-    struct cli_response res = {0};
-    json_t *doc = NULL;
-    struct buf path = {0};
-    char *id = cli_http_escape(p->arg[0]);
-    if (!id || buf_printf(&path, "/v1/events/%s", id) != 0) {
-        cli_out_error(&ctx->out, "out of memory");
-        goto out;
-    }
-    struct cli_request req = {
-        .method = "GET", .path = path.data, .timeout_ms = CLI_REQUEST_TIMEOUT_S * 1000};
-    if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
-        goto out;
-    if (ctx->out.json)
-        rc = cli_out_json_line(&ctx->out, res.body.data, res.body.len) == 0 ? CLI_EXIT_OK
-                                                                            : CLI_EXIT_ERROR;
-    else
-        rc = cli_print_record(ctx, doc, NULL, "body") == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
-out:
-    json_decref(doc);
-    cli_response_free(&res);
-    buf_free(&path);
-    free(id);
-    return rc;
+    return cli_show(ctx, "/v1/events/", p->arg[0], print_event);
 }
 
 static int add_event_row(struct cli_table *t, const json_t *e)
