@@ -61,18 +61,7 @@ int cli_assistance_send(struct cli_ctx *ctx, const struct cli_parsed *p)
                               .timeout_ms = timeout_ms};
     if ((rc = cli_call(ctx, &req, &res, &doc)) != CLI_EXIT_OK)
         goto out;
-    const char *id = cli_str(doc, "id");
-    if (ctx->out.json) {
-        cli_out_json_line(&ctx->out, res.body.data, res.body.len);
-    } else if (id) {
-        struct buf clean = {0};
-        if (cli_out_clean(&clean, id, strlen(id), false) == 0)
-            fprintf(ctx->out.out, "%s\n", clean.data);
-        buf_free(&clean);
-    } else {
-        cli_out_error(&ctx->out, "the answer has no id: %.200s", res.body.data);
-        rc = CLI_EXIT_ERROR;
-    }
+    rc = cli_print_written(ctx, &res, doc);
 out:
     free(text);
     json_decref(body);

@@ -655,3 +655,21 @@ out:
     free(escaped);
     return rc;
 }
+
+int cli_print_written(struct cli_ctx *ctx, const struct cli_response *res, const json_t *doc)
+{
+    const char *id = cli_str(doc, "id");
+    if (ctx->out.json)
+        return cli_out_json_line(&ctx->out, res->body.data, res->body.len) == 0 ? CLI_EXIT_OK
+                                                                                : CLI_EXIT_ERROR;
+    if (!id) {
+        cli_out_error(&ctx->out, "the answer has no id: %.200s", res->body.data);
+        return CLI_EXIT_ERROR;
+    }
+    struct buf clean = {0};
+    int rc = cli_out_clean(&clean, id, strlen(id), false) == 0 ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    if (rc == CLI_EXIT_OK)
+        fprintf(ctx->out.out, "%s\n", clean.data);
+    buf_free(&clean);
+    return rc;
+}

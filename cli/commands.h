@@ -34,6 +34,9 @@ int cli_main(int argc, char **argv);
  * NULL when the body is empty). Anything else (no answer, another status,
  * a body that is not JSON) is told on stderr and returns its exit code;
  * res is the caller's to free in every case. */
+/* What a write prints: its id (the API's JSON line with --json). Returns the
+ * exit code: an answer without an id is an error. */
+int cli_print_written(struct cli_ctx *ctx, const struct cli_response *res, const json_t *doc);
 /* GET <prefix><segment, escaped> and shows the record: the API's JSON line
  * with --json, else print(ctx, doc) (0 or -1). Returns the exit code. */
 int cli_show(struct cli_ctx *ctx, const char *prefix, const char *segment,
