@@ -17,6 +17,9 @@ struct docs_asset {
 
 /* Ends with a row whose name is NULL. */
 extern const struct docs_asset docs_assets[];
+/* The console's files (GET /console, "" its page), from ingest/static/
+ * console*: always built in, npm or not. Ends as docs_assets does. */
+extern const struct docs_asset console_assets[];
 /* "" when Swagger UI is built in; else why not (npm missing, npm ci failed),
  * and only the page and its initializer are in docs_assets. */
 extern const char docs_assets_missing[];

@@ -1,5 +1,6 @@
 /* ops: the operator endpoints of sluice-ingest: /healthz, /readyz, /metrics,
- * /openapi.json and its documentation page, /docs. */
+ * /openapi.json and its documentation page, /docs, and the console page,
+ * /console. */
 #include "docs_assets.h"
 #include "http.h"
 #include "log.h"
@@ -221,29 +222,16 @@ static enum MHD_Result ops_openapi(struct request *req)
  * toggles, the copy button); an image cannot run script. */
 #define DOCS_CSP "default-src 'self'; img-src 'self' data:"
 
+/* The console is held to the strict policy: its stylesheet draws nothing
+ * as data: URLs, so it needs no exception at all. */
+#define CONSOLE_CSP "default-src 'self'"
+
 /* The same headers go with every file (a 304 repeats them), and each is
  * revalidated on use (no-cache, against its ETag): a new build changes the
  * page and Swagger UI together, so no browser mixes the two. */
-static enum MHD_Result docs_answer(struct request *req, const char *name)
+static enum MHD_Result asset_answer(struct request *req, const struct docs_asset *a,
+                                    const char *csp)
 {
-    const struct docs_asset *a = docs_assets;
-    while (a->name && strcmp(a->name, name) != 0)
-        a++;
-    /* Without Swagger UI the page would stay blank: say why instead. */
-    if (docs_assets_missing[0] && (!a->name || name[0] == '\0')) {
-        char detail[512];
-        snprintf(detail, sizeof(detail),
-                 "Swagger UI is not in this build: %s. Build again where npm reaches its registry "
-                 "(the build runs npm ci); /openapi.json describes the API meanwhile.",
-                 docs_assets_missing);
-        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "docs-not-built",
-                                    "API documentation not built", detail, NULL, NULL);
-    }
-    if (!a->name)
-        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "No such docs file",
-                                    "The files of /docs are listed under GET /docs/{asset} in "
-                                    "/openapi.json.",
-                                    NULL, NULL);
     const char *const headers[] = {"ETag",
                                    a->etag,
                                    "Cache-Control",
@@ -251,7 +239,7 @@ static enum MHD_Result docs_answer(struct request *req, const char *name)
                                    "X-Content-Type-Options",
                                    "nosniff",
                                    "Content-Security-Policy",
-                                   DOCS_CSP,
+                                   csp,
                                    NULL};
     /* A weak or listed match is a match for GET (RFC 9110 13.1.2). */
     const char *inm = http_header(req, "If-None-Match");
@@ -264,6 +252,55 @@ static enum MHD_Result docs_answer(struct request *req, const char *name)
         return MHD_NO;
     memcpy(copy, a->data, a->len);
     return http_respond(req, MHD_HTTP_OK, a->content_type, copy, a->len, headers);
+}
+
+static const struct docs_asset *asset_find(const struct docs_asset *a, const char *name)
+{
+    while (a->name && strcmp(a->name, name) != 0)
+        a++;
+    return a->name ? a : NULL;
+}
+
+static enum MHD_Result docs_answer(struct request *req, const char *name)
+{
+    const struct docs_asset *a = asset_find(docs_assets, name);
+    /* Without Swagger UI the page would stay blank: say why instead. */
+    if (docs_assets_missing[0] && (!a || name[0] == '\0')) {
+        char detail[512];
+        snprintf(detail, sizeof(detail),
+                 "Swagger UI is not in this build: %s. Build again where npm reaches its registry "
+                 "(the build runs npm ci); /openapi.json describes the API meanwhile.",
+                 docs_assets_missing);
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "docs-not-built",
+                                    "API documentation not built", detail, NULL, NULL);
+    }
+    if (!a)
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "No such docs file",
+                                    "The files of /docs are listed under GET /docs/{asset} in "
+                                    "/openapi.json.",
+                                    NULL, NULL);
+    return asset_answer(req, a, DOCS_CSP);
+}
+
+static enum MHD_Result console_answer(struct request *req, const char *name)
+{
+    const struct docs_asset *a = asset_find(console_assets, name);
+    if (!a)
+        return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "No such console file",
+                                    "The files of /console are listed under "
+                                    "GET /console/{asset} in /openapi.json.",
+                                    NULL, NULL);
+    return asset_answer(req, a, CONSOLE_CSP);
+}
+
+static enum MHD_Result ops_console(struct request *req)
+{
+    return console_answer(req, "");
+}
+
+static enum MHD_Result ops_console_asset(struct request *req)
+{
+    return console_answer(req, req->param);
 }
 
 static enum MHD_Result ops_docs(struct request *req)
@@ -285,5 +322,7 @@ const struct route ops_routes[] = {
     {"GET", "/openapi.json", ops_openapi, NULL, 0},
     {"GET", "/docs", ops_docs, NULL, 0},
     {"GET", "/docs/{asset}", ops_docs_asset, NULL, 0},
+    {"GET", "/console", ops_console, NULL, 0},
+    {"GET", "/console/{asset}", ops_console_asset, NULL, 0},
     {NULL, NULL, NULL, NULL, 0},
 };

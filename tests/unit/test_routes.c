@@ -414,10 +414,11 @@ START_TEST(test_real_database_routes_are_on_the_pool)
 {
     for (size_t i = 0; i < route_count; i++) {
         const struct route *r = &routes[i];
-        bool reads = strcmp(r->method, "GET") == 0 && strcmp(r->pattern, "/healthz") != 0 &&
-                     strcmp(r->pattern, "/metrics") != 0 &&
-                     strcmp(r->pattern, "/openapi.json") != 0 && strcmp(r->pattern, "/docs") != 0 &&
-                     strcmp(r->pattern, "/docs/{asset}") != 0;
+        bool reads =
+            strcmp(r->method, "GET") == 0 && strcmp(r->pattern, "/healthz") != 0 &&
+            strcmp(r->pattern, "/metrics") != 0 && strcmp(r->pattern, "/openapi.json") != 0 &&
+            strcmp(r->pattern, "/docs") != 0 && strcmp(r->pattern, "/docs/{asset}") != 0 &&
+            strcmp(r->pattern, "/console") != 0 && strcmp(r->pattern, "/console/{asset}") != 0;
         if (reads)
             ck_assert_msg(r->flags & ROUTE_ON_DB,
                           "%s %s reads PostgreSQL but runs on an event "

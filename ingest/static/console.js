@@ -1,0 +1,395 @@
+// The console (GET /console): hash-routed views over this server's JSON API
+// (docs/api.md). Every text the server sends is put in the page with
+// textContent, never parsed as HTML. No framework, no build step.
+
+const $ = (sel) => document.querySelector(sel);
+
+// A call of the API: {ok, status, body}. A problem+json answer becomes an
+// Error whose message is its title and detail, so each view shows it.
+async function api(path, init) {
+    let r;
+    try {
+        r = await fetch(path, { headers: { Accept: "application/json" }, ...init });
+    } catch (e) {
+        throw new Error(`${path}: no answer (${e.message})`);
+    }
+    const text = await r.text();
+    let body = null;
+    try {
+        body = text ? JSON.parse(text) : null;
+    } catch {
+        body = text;
+    }
+    if (!r.ok) {
+        const what = body && typeof body === "object" ? [body.title, body.detail].filter(Boolean).join(": ") : text;
+        const err = new Error(`${r.status} ${what || r.statusText}`);
+        err.status = r.status;
+        err.body = body;
+        throw err;
+    }
+    return body;
+}
+
+function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+}
+
+function row(cells) {
+    const tr = document.createElement("tr");
+    for (const c of cells) {
+        if (c instanceof Node) {
+            const td = document.createElement("td");
+            td.append(c);
+            tr.append(td);
+        } else if (c && typeof c === "object") {
+            tr.append(el("td", c.text, c.cls));
+        } else {
+            tr.append(el("td", c === null || c === undefined ? "—" : c));
+        }
+    }
+    return tr;
+}
+
+function fill(tbody, rows) {
+    tbody.replaceChildren(...rows);
+}
+
+function fields(dl, pairs) {
+    const out = [];
+    for (const [k, v] of pairs) {
+        out.push(el("dt", k));
+        out.push(el("dd", v === null || v === undefined ? "—" : v));
+    }
+    dl.replaceChildren(...out);
+}
+
+function showError(id, err) {
+    const p = $(id);
+    p.hidden = !err;
+    p.textContent = err ? err.message || String(err) : "";
+}
+
+const num = (v) => ({ text: v === null || v === undefined ? "—" : v, cls: "num" });
+
+// Views: each has show(arg) when its tab opens (arg: what follows the
+// view's name in the hash, e.g. #imports/<id>) and hide() when it closes.
+const views = {};
+
+// --- Overview: readiness and /v1/status, every few seconds.
+{
+    const REFRESH_MS = 3000;
+    let timer = null;
+    async function refresh() {
+        try {
+            const ready = await fetch("/readyz").then(async (r) => ({ ok: r.ok, body: await r.json() }));
+            const badge = $("#ready");
+            badge.textContent = ready.ok ? "ready" : `not ready: ${ready.body.detail || ready.body.title}`;
+            badge.className = `badge ${ready.ok ? "ok" : "bad"}`;
+        } catch (e) {
+            $("#ready").textContent = `no answer (${e.message})`;
+            $("#ready").className = "badge bad";
+        }
+        try {
+            const st = await api("/v1/status");
+            showError("#overview-error", null);
+            fill($("#collections tbody"), (st.collections || []).map((c) => {
+                const by = c.persisted_by === null || c.persisted_by === undefined
+                    ? "— (notify consumes it)"
+                    : c.persisted_by.length
+                        ? c.persisted_by.map((g) => `${g.group}: applied ${g.applied}, lag ${g.lag}`).join("; ")
+                        : "no group yet";
+                return row([c.name, c.topic, num(c.messages), num(c.dead_letters), by]);
+            }));
+            const groups = st.groups || [];
+            $("#groups-note").textContent = st.groups_error ? `Kafka lists no groups: ${st.groups_error}` : "";
+            fill($("#groups tbody"), groups.map((g) => row([g.group || g.name, g.state,
+                (g.members || []).map((m) => `${m.client_id}@${m.host}`).join(", ") || "none"])));
+            $("#overview-at").textContent = new Date().toLocaleTimeString();
+        } catch (e) {
+            showError("#overview-error", e);
+        }
+    }
+    views.overview = {
+        show() {
+            refresh();
+            timer = setInterval(refresh, REFRESH_MS);
+        },
+        hide() {
+            clearInterval(timer);
+            timer = null;
+        },
+    };
+}
+
+// --- Events: the filters of GET /v1/events, the next page, a detail pane.
+{
+    let query = null; // the filters of the page shown, for its next page
+    let next = null;
+    async function search(cursor) {
+        const q = new URLSearchParams();
+        for (const [k, v] of Object.entries(query)) if (v !== "") q.set(k, v);
+        if (cursor) q.set("cursor", cursor);
+        try {
+            const page = await api(`/v1/events?${q}`);
+            showError("#events-error", null);
+            next = page.next_cursor;
+            fill($("#events-table tbody"), page.items.map((ev) => {
+                const tr = row([ev.occurred_at, ev.type, ev.external_id, { text: ev.id, cls: "mono" }]);
+                tr.className = "pick";
+                tr.dataset.id = ev.id;
+                tr.addEventListener("click", () => detail(ev.id, tr));
+                return tr;
+            }));
+            $("#events-count").textContent = `${page.items.length} event${page.items.length === 1 ? "" : "s"}` +
+                (cursor ? " (a later page)" : "") + (next ? "; more follow" : "");
+            $("#events-next").hidden = !next;
+        } catch (e) {
+            showError("#events-error", e);
+        }
+    }
+    async function detail(id, tr) {
+        for (const r of document.querySelectorAll("#events-table tbody tr")) r.classList.remove("selected");
+        if (tr) tr.classList.add("selected");
+        try {
+            const ev = await api(`/v1/events/${encodeURIComponent(id)}`);
+            $("#event-detail-hint").hidden = true;
+            fields($("#event-fields"), [["id", ev.id], ["external id", ev.external_id], ["type", ev.type],
+                ["occurred at", ev.occurred_at], ["received at", ev.received_at]]);
+            $("#event-body").textContent = JSON.stringify(ev.body, null, 2);
+        } catch (e) {
+            showError("#events-error", e);
+        }
+    }
+    $("#events-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        query = Object.fromEntries(new FormData(e.target));
+        search(null);
+    });
+    $("#events-next").addEventListener("click", () => search(next));
+    views.events = {
+        show(arg) {
+            if (arg) detail(arg, null);
+        },
+        hide() {},
+    };
+}
+
+// --- Imports: one import's progress, polled until done.
+{
+    const POLL_MS = 1000;
+    let timer = null;
+    let watching = null;
+    function stop() {
+        clearTimeout(timer);
+        timer = null;
+    }
+    async function poll(id) {
+        if (watching !== id) return;
+        try {
+            const im = await api(`/v1/imports/${encodeURIComponent(id)}`);
+            if (watching !== id) return;
+            showError("#imports-error", null);
+            $("#import").hidden = false;
+            const st = $("#import-status");
+            st.textContent = im.status;
+            st.className = `badge ${im.status === "done" ? "ok" : ""}`;
+            const doneCount = (im.persisted || 0) + (im.dropped || 0);
+            const frac = im.status === "done" ? 1 : im.accepted ? Math.min(1, doneCount / im.accepted) : 0;
+            $("#import-progress").value = frac;
+            $("#import-percent").textContent = `${Math.round(frac * 100)}% (${doneCount} of ${im.accepted} stored or dropped)`;
+            const tr = row(["received", "accepted", "rejected", "persisted", "created", "updated", "unchanged",
+                "dropped"].map((k) => num(im[k])));
+            $("#import-counts tbody").replaceChildren(tr);
+            fields($("#import-fields"), [["id", im.id], ["collection", im.collection],
+                ["started at", im.started_at], ["finished at", im.finished_at]]);
+            const errors = im.errors || [];
+            $("#import-errors-none").hidden = errors.length > 0;
+            $("#import-errors").hidden = errors.length === 0;
+            fill($("#import-errors tbody"), errors.map((x) => row([num(x.index), { text: x.message, cls: "wrap" }])));
+            if (im.status !== "done") timer = setTimeout(() => poll(id), POLL_MS);
+        } catch (e) {
+            showError("#imports-error", e);
+            // Not found is final; anything else (a busy database) is worth another try.
+            if (e.status !== 404 && watching === id) timer = setTimeout(() => poll(id), POLL_MS);
+        }
+    }
+    function watch(id) {
+        stop();
+        watching = id;
+        $("#imports-form").elements.id.value = id;
+        poll(id);
+    }
+    $("#imports-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        const id = e.target.elements.id.value.trim();
+        if (id) location.hash = `#imports/${encodeURIComponent(id)}`;
+    });
+    views.imports = {
+        show(arg) {
+            if (arg) watch(arg);
+        },
+        hide() {
+            stop();
+            watching = null;
+        },
+    };
+}
+
+// --- Dead letters: grouped by x-error, with a dry run and a replay.
+{
+    const form = $("#dlq-form");
+    let collectionsLoaded = false;
+    async function loadCollections() {
+        if (collectionsLoaded) return;
+        try {
+            const st = await api("/v1/status");
+            const select = form.elements.collection;
+            const current = select.value;
+            const names = (st.collections || []).map((c) => c.name);
+            if (!names.length) return;
+            select.replaceChildren(...names.map((n) => {
+                const o = el("option", n);
+                o.value = n;
+                return o;
+            }));
+            select.value = names.includes(current) ? current : names[0];
+            collectionsLoaded = true;
+        } catch (e) {
+            showError("#dlq-error", e);
+        }
+    }
+    async function load() {
+        const collection = form.elements.collection.value;
+        const q = new URLSearchParams({ limit: "1000" });
+        const errText = form.elements.error.value;
+        if (errText) q.set("error", errText);
+        try {
+            const d = await api(`/v1/dlq/${encodeURIComponent(collection)}?${q}`);
+            showError("#dlq-error", null);
+            const groups = new Map();
+            for (const l of d.letters) {
+                const key = l.error === null || l.error === undefined ? "(no x-error)" : l.error;
+                const g = groups.get(key) || { count: 0, replayed: 0 };
+                g.count++;
+                if (l.replayed) g.replayed++;
+                groups.set(key, g);
+            }
+            const sorted = [...groups.entries()].sort((a, b) => b[1].count - a[1].count);
+            fill($("#dlq-groups tbody"), sorted.map(([k, g]) => row([{ text: k, cls: "wrap" }, num(g.count), num(g.replayed)])));
+            $("#dlq-summary").textContent = `${d.letters.length} letter${d.letters.length === 1 ? "" : "s"} in ${d.topic}` +
+                `, ${groups.size} distinct error${groups.size === 1 ? "" : "s"}` + (d.truncated ? " (truncated)" : "");
+            fill($("#dlq-letters tbody"), d.letters.map((l) => row([`${l.partition}/${l.offset}`, l.timestamp,
+                { text: l.error, cls: "wrap" },
+                l.source ? `${l.source.topic}/${l.source.partition}/${l.source.offset}` : null,
+                l.replayed ? "yes" : "no",
+                { text: l.value !== undefined ? l.value : `base64: ${l.value_base64}`, cls: "mono wrap" }])));
+        } catch (e) {
+            showError("#dlq-error", e);
+        }
+    }
+    async function replay(dryRun) {
+        const collection = form.elements.collection.value;
+        const body = { dry_run: dryRun };
+        if (form.elements.error.value) body.error = form.elements.error.value;
+        try {
+            const a = await api(`/v1/dlq/${encodeURIComponent(collection)}/replay`, {
+                method: "POST",
+                headers: { "Content-Type": "application/json", Accept: "application/json" },
+                body: JSON.stringify(body),
+            });
+            showError("#dlq-error", null);
+            const dl = $("#dlq-replay-answer");
+            const pairs = [["answer", a.dry_run ? "dry run (nothing sent)" : "replayed"], ["topic", a.topic],
+                ["matched", a.matched], ["already replayed", a.already_replayed]];
+            if (a.dry_run) pairs.push(["would replay", a.would_replay]);
+            pairs.push(["replayed", a.replayed], ["failed", a.failed], ["truncated", a.truncated ? "yes" : "no"]);
+            fields(dl, pairs);
+            dl.hidden = false;
+            if (!a.dry_run) load();
+        } catch (e) {
+            showError("#dlq-error", e);
+        }
+    }
+    form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        load();
+    });
+    $("#dlq-dry-run").addEventListener("click", () => replay(true));
+    $("#dlq-replay").addEventListener("click", () => replay(false));
+    views.dlq = {
+        async show(arg) {
+            await loadCollections();
+            if (arg) form.elements.collection.value = arg;
+            load();
+        },
+        hide() {},
+    };
+}
+
+// --- Assistance: a request's deliveries; refreshed while any is pending.
+{
+    const POLL_MS = 2000;
+    let timer = null;
+    let watching = null;
+    async function poll(id) {
+        if (watching !== id) return;
+        try {
+            const a = await api(`/v1/assistance/${encodeURIComponent(id)}`);
+            if (watching !== id) return;
+            showError("#assistance-error", null);
+            $("#assistance").hidden = false;
+            fields($("#assistance-fields"), [["id", a.id], ["topic", a.topic], ["description", a.description],
+                ["request id", a.request_id], ["received at", a.received_at]]);
+            const ds = a.deliveries || [];
+            const order = { failed: 0, pending: 1, delivered: 2 };
+            const sorted = [...ds].sort((x, y) => (order[x.status] ?? 3) - (order[y.status] ?? 3));
+            fill($("#deliveries tbody"), sorted.map((d) => {
+                const tr = row([d.channel, d.type, d.status, num(d.attempts),
+                    d.next_attempt_at ?? d.next_retry_at ?? null, { text: d.last_error, cls: "wrap" },
+                    d.delivered_at, d.fallback ? "yes" : "no"]);
+                tr.className = `status-${d.status}`;
+                return tr;
+            }));
+            if (!ds.length || ds.some((d) => d.status === "pending")) timer = setTimeout(() => poll(id), POLL_MS);
+        } catch (e) {
+            showError("#assistance-error", e);
+        }
+    }
+    $("#assistance-form").addEventListener("submit", (e) => {
+        e.preventDefault();
+        const id = e.target.elements.id.value.trim();
+        if (id) location.hash = `#assistance/${encodeURIComponent(id)}`;
+    });
+    views.assistance = {
+        show(arg) {
+            if (!arg) return;
+            clearTimeout(timer);
+            watching = arg;
+            $("#assistance-form").elements.id.value = arg;
+            poll(arg);
+        },
+        hide() {
+            clearTimeout(timer);
+            watching = null;
+        },
+    };
+}
+
+// --- Routing: #view or #view/arg; the overview without a hash.
+let current = null;
+function route() {
+    const [name, ...rest] = location.hash.replace(/^#/, "").split("/");
+    const view = views[name] ? name : "overview";
+    const arg = rest.length ? decodeURIComponent(rest.join("/")) : "";
+    if (current) views[current].hide();
+    for (const s of document.querySelectorAll(".view")) s.hidden = s.id !== `view-${view}`;
+    for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === view);
+    current = view;
+    document.body.dataset.view = view;
+    views[view].show(arg);
+}
+window.addEventListener("hashchange", route);
+route();
