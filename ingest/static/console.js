@@ -45,7 +45,7 @@ function row(cells) {
             td.append(c);
             tr.append(td);
         } else if (c && typeof c === "object") {
-            tr.append(el("td", c.text, c.cls));
+            tr.append(el("td", c.text === null || c.text === undefined ? "—" : c.text, c.cls));
         } else {
             tr.append(el("td", c === null || c === undefined ? "—" : c));
         }
@@ -104,7 +104,8 @@ const views = {};
                 return row([c.name, c.topic, num(c.messages), num(c.dead_letters), by]);
             }));
             const groups = st.groups || [];
-            $("#groups-note").textContent = st.groups_error ? `Kafka lists no groups: ${st.groups_error}` : "";
+            $("#groups-note").textContent = st.groups_error || (groups.length ? "" : "No consumer group is listed.");
+            $("#groups").hidden = !groups.length;
             fill($("#groups tbody"), groups.map((g) => row([g.group || g.name, g.state,
                 (g.members || []).map((m) => `${m.client_id}@${m.host}`).join(", ") || "none"])));
             $("#overview-at").textContent = new Date().toLocaleTimeString();

@@ -11,12 +11,19 @@ playwright-core (both installed by scripts/deps.sh and the build's
 to render every operation of /openapi.json, fails on any request off
 loopback, CSP violation, console error or HTTP error, and saves a
 screenshot under the stack's directory (kept with --keep or on failure),
-printing its path."""
+printing its path.
+
+Issue 12 item 2, the console at GET /console: Console serves its files
+over HTTP (headers, 304, 404), then prepares data on a stack with persist
+and notify (events, a bulk import, a poison message on the events topic, an
+assistance request) and runs tests/browser/console.test.js, which opens
+each view, checks it shows that data and saves a screenshot of each."""
 import json
 import os
 import re
 import shutil
 import subprocess
+import uuid
 
 import harness
 from harness import StackCase
@@ -117,27 +124,128 @@ class Docs(StackCase):
         self.expect_status(r, 405, "POST /docs")
 
     def test_browser_renders_docs(self):
-        node = shutil.which("node")
-        self.expect(node, "node", "on PATH (scripts/deps.sh installs npm, which brings it)", None)
-        self.expect(os.access(CHROMIUM, os.X_OK), "Chromium", f"{CHROMIUM} (scripts/deps.sh installs "
-                    "Debian's chromium)", "missing")
-        self.expect(os.path.isdir(os.path.join(NODE_MODULES, "playwright-core")), "playwright-core",
-                    f"in {NODE_MODULES} (the build's `npm ci` installs it with the tests)",
-                    f"missing; see {harness.BIN}/npm/npm-ci.log")
-        artifacts = os.path.join(self.stack.dir, "browser")
-        argv = [node, RUNNER, "--base-url", f"http://127.0.0.1:{self.stack.ingest_port}",
-                "--artifacts", artifacts, "--modules", NODE_MODULES]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
-        try:
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=BROWSER_TIMEOUT, env=env,
-                                 stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as e:
-            self.fail(f"tests/browser/run.js did not end within {BROWSER_TIMEOUT}s; its output:\n"
-                      f"{e.stdout or ''}{e.stderr or ''}")
-        # The screenshot's path, and on failure what the page did.
-        print("\n" + "\n".join("    " + line for line in (out.stdout + out.stderr).splitlines()))
-        print(f"    (browser artifacts in {artifacts}; kept with run.py --keep or when a test fails)")
-        self.expect(out.returncode == 0, f"{' '.join(argv)}", "exit 0 (every browser test passed)",
-                    f"exit {out.returncode}:\n{out.stdout}{out.stderr}")
+        artifacts = run_browser(self, "docs.test.js")
         self.expect(os.path.exists(os.path.join(artifacts, "get-docs-renders-every-operation-of-openapi-json.png")),
                     "the screenshot", f"saved in {artifacts}", os.listdir(artifacts))
+
+
+def run_browser(case, test_filter, env_extra=None):
+    """Runs tests/browser/run.js on the tests matching test_filter against
+    case's stack; fails case unless every one passed. Returns the folder of
+    the screenshots."""
+    node = shutil.which("node")
+    case.expect(node, "node", "on PATH (scripts/deps.sh installs npm, which brings it)", None)
+    case.expect(os.access(CHROMIUM, os.X_OK), "Chromium", f"{CHROMIUM} (scripts/deps.sh installs "
+                "Debian's chromium)", "missing")
+    case.expect(os.path.isdir(os.path.join(NODE_MODULES, "playwright-core")), "playwright-core",
+                f"in {NODE_MODULES} (the build's `npm ci` installs it with the tests)",
+                f"missing; see {harness.BIN}/npm/npm-ci.log")
+    artifacts = os.path.join(case.stack.dir, "browser")
+    argv = [node, RUNNER, "--base-url", f"http://127.0.0.1:{case.stack.ingest_port}",
+            "--artifacts", artifacts, "--modules", NODE_MODULES, test_filter]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
+    env.update(env_extra or {})
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=BROWSER_TIMEOUT, env=env,
+                             stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        case.fail(f"tests/browser/run.js did not end within {BROWSER_TIMEOUT}s; its output:\n"
+                  f"{e.stdout or ''}{e.stderr or ''}")
+    # The screenshots' paths, and on failure what the page did.
+    print("\n" + "\n".join("    " + line for line in (out.stdout + out.stderr).splitlines()))
+    print(f"    (browser artifacts in {artifacts}; kept with run.py --keep or when a test fails)")
+    case.expect(out.returncode == 0, f"{' '.join(argv)}", "exit 0 (every browser test passed)",
+                f"exit {out.returncode}:\n{out.stdout}{out.stderr}")
+    return artifacts
+
+
+CONSOLE_CSP = "default-src 'self'"
+CONSOLE_TYPES = {"": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
+                 ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
+CONSOLE_SHOTS = ("console-overview-lists-every-collection-with-its-counts",
+                 "console-events-search-next-page-and-detail", "console-import-progress-reaches-done",
+                 "console-dead-letters-grouped-by-error-with-a-dry-run",
+                 "console-assistance-request-shows-its-deliveries")
+
+
+def console_routing(stack):
+    return {"channels": {"console-log": {"type": "log", "path": os.path.join(stack.dir, "console-log.jsonl")}},
+            "topics": {"sales": {"channels": ["console-log"]}}}
+
+
+class Console(StackCase):
+    stack_options = {"persist": 1, "notify": 1, "routing": console_routing}
+
+    def console_asset_names(self):
+        with open(os.path.join(harness.ROOT, "ingest", "openapi.json")) as f:
+            doc = json.load(f)
+        params = doc["paths"]["/console/{asset}"]["get"]["parameters"]
+        return next(p for p in params if p["name"] == "asset")["schema"]["enum"]
+
+    def test_files(self):
+        page = self.http.get("/console")
+        self.expect_status(page, 200, "GET /console")
+        html = re.sub(r"<!--.*?-->", "", page.body.decode(), flags=re.S)  # the comment names what it avoids
+        self.expect(not re.search(r"<script(?![^>]*\bsrc=)|<style|\sstyle=|\son[a-z]+=|data:", html),
+                    "GET /console", "no inline script, style, handler or data: URL", html[:300])
+        refs = re.findall(r'(?:src|href)="(/[^"]+)"', html)
+        for name in [""] + self.console_asset_names():
+            path = f"/console/{name}" if name else "/console"
+            r = self.http.get(path)
+            self.expect_status(r, 200, f"GET {path}")
+            self.expect_eq(r.header("Content-Type"), CONSOLE_TYPES[os.path.splitext(name)[1]], f"GET {path} Content-Type")
+            self.expect_eq(r.header("Content-Security-Policy"), CONSOLE_CSP, f"GET {path}: Content-Security-Policy")
+            self.expect_eq(r.header("Cache-Control"), "no-cache", f"GET {path}: Cache-Control")
+            self.expect_eq(r.header("X-Content-Type-Options"), "nosniff", f"GET {path}: X-Content-Type-Options")
+            source = os.path.join(harness.ROOT, "ingest", "static", name or "console.html")
+            with open(source, "rb") as f:
+                self.expect(r.body == f.read(), f"GET {path}", f"the bytes of {source}", r.body[:200])
+            if name:
+                self.expect(path in refs, f"GET /console names {path}", "a reference in the page", refs)
+            n = self.http.get(path, headers={"If-None-Match": r.header("ETag")})
+            self.expect_status(n, 304, f"GET {path} with If-None-Match: its ETag")
+        for path in ("/console/nope.js", "/console/..%2Fopenapi.json", "/console/docs.html"):
+            p = self.expect_problem(self.http.get(path), 404, f"GET {path}")
+            self.expect_eq(p["type"], "https://sluice.dev/problems/not-found", f"GET {path}: type")
+
+    def test_browser_views(self):
+        tok = self.token
+        etype = f"console.{tok}"
+        ids = [self.post_event({"type": etype, "tag": tok, "i": i, "date": f"2025-0{i + 1}-01"}) for i in range(3)]
+        self.stack.wait_persisted(ids, timeout=60)
+
+        # A bulk import with two rejected records: the view watches it reach done.
+        lines = [json.dumps({"id": f"console-{tok}-{i}", "type": "console.bulk", "date": "2025-02-01"})
+                 for i in range(5)] + ["42", "[1, 2]"]
+        r = self.http.request("POST", "/v1/bulk", ("\n".join(lines) + "\n").encode(),
+                              {"Content-Type": "application/x-ndjson"}, retry=True)
+        self.expect_status(r, 202, "POST /v1/bulk")
+        imp = r.json()
+        self.expect_eq((imp["accepted"], imp["rejected"]), (5, 2), f"POST /v1/bulk answer {imp}")
+
+        # A poison message: not JSON, straight onto the events topic.
+        key = f"console-poison-{tok}"
+        self.stack.kcat_produce(self.stack.topic, [(key, "this is not JSON")], partition=0)
+
+        def letter():
+            d = self.http.get("/v1/dlq/events?limit=1000")
+            return d.status == 200 and next((x for x in d.json()["letters"] if x.get("key") == key), None)
+        dead = self.wait(letter, 60, f"GET /v1/dlq/events to list the poison message {key}")
+        self.expect(dead.get("error"), f"dead letter {dead}", "an error (x-error)", dead)
+
+        r = self.http.post_json("/v1/assistance", {"topic": "sales", "description": f"console {tok}"}, retry=True)
+        self.expect_status(r, 202, "POST /v1/assistance")
+        aid = r.json()["id"]
+        uuid.UUID(aid)
+        # The page must not meet a 404 (run.js fails on any HTTP error): wait until notify recorded it.
+        self.wait(lambda: self.http.get(f"/v1/assistance/{aid}").status == 200, 60,
+                  f"GET /v1/assistance/{aid} to answer 200 (notify recorded the request)")
+
+        data = {"events": {"type": etype, "tag": tok, "ids": ids},
+                "import": {"id": imp["import_id"], "accepted": 5, "rejected": 2},
+                "dlq": {"collection": "events", "error": dead["error"]},
+                "assistance": {"id": aid, "channel": "console-log"}}
+        artifacts = run_browser(self, "console.test.js", {"SLUICE_CONSOLE_DATA": json.dumps(data)})
+        missing = [s for s in CONSOLE_SHOTS if not os.path.exists(os.path.join(artifacts, f"{s}.png"))]
+        self.expect(not missing, "the screenshots of the console's views", f"saved in {artifacts}",
+                    f"missing {missing}; there: {os.listdir(artifacts)}")
