@@ -2,7 +2,7 @@
 // put on the stack, under the page's strict Content-Security-Policy (run.js
 // checks the requests, CSP reports and console for every test). The data
 // comes as JSON in SLUICE_CONSOLE_DATA:
-//   {events: {type, tag, ids: [...]}, import: {id, accepted, rejected},
+//   {events: {type, tag, ids: [...], markup}, import: {id, accepted, rejected},
 //    dlq: {collection, error}, assistance: {id, channel}}
 // Without it these tests are skipped (the docs-only stack runs none).
 "use strict";
@@ -85,6 +85,11 @@ module.exports = {
         const body = await t.page.textContent("#event-body");
         t.check(body.includes(tag) && body.includes(type), `detail body ${body.slice(0, 200)}: expected the tag ` +
             `${tag} and type ${type}`);
+        // JSON.stringify escapes the quotes of the markup; the tags stay as text.
+        t.check(body.includes(JSON.stringify(DATA.events.markup)), `detail body ${body.slice(0, 300)}: expected ` +
+            `the body's markup ${DATA.events.markup} as text`);
+        const parsed = await t.page.$$eval("#event-body *, #events-table img, #events-table b", (es) => es.length);
+        t.check(parsed === 0, `${parsed} elements made from an event's text (it must be set with textContent)`);
     },
 
     "console import progress reaches done": async (t) => {
@@ -103,7 +108,7 @@ module.exports = {
         t.check(errors.length === im.rejected, `rejected records ${JSON.stringify(errors)}: expected ${im.rejected}`);
     },
 
-    "console dead letters grouped by error, with a dry run": async (t) => {
+    "console dead letters grouped by error, a dry run and a replay": async (t) => {
         if (!need(t)) return;
         const { collection, error } = DATA.dlq;
         await open(t, `#dlq/${collection}`);
@@ -121,6 +126,16 @@ module.exports = {
         t.check(answer.answer === "dry run (nothing sent)", `answer ${JSON.stringify(answer)}: expected a dry run`);
         t.check(Number(answer.matched) >= 1 && Number(answer["would replay"]) >= 0 && answer.replayed === "0",
             `dry run answer ${JSON.stringify(answer)}: expected matched >= 1, would replay a count, replayed 0`);
+        await t.page.click("#dlq-replay");
+        await until(t, "the replay's answer", () =>
+            document.querySelector("#dlq-replay-answer dd").textContent === "replayed");
+        const replayed = await t.page.$$eval("#dlq-replay-answer dt", (dts) =>
+            Object.fromEntries(dts.map((dt) => [dt.textContent, dt.nextElementSibling.textContent])));
+        t.check(Number(replayed.replayed) >= 1 && replayed.failed === "0",
+            `replay answer ${JSON.stringify(replayed)}: expected replayed >= 1, failed 0`);
+        await until(t, `the group "${error}" to count a replayed letter`,
+            (e) => [...document.querySelectorAll("#dlq-groups tbody tr")].some((r) =>
+                r.cells[0].textContent === e && Number(r.cells[2].textContent) >= 1), error);
     },
 
     "console assistance request shows its deliveries": async (t) => {

@@ -160,11 +160,12 @@ def run_browser(case, test_filter, env_extra=None):
 
 
 CONSOLE_CSP = "default-src 'self'"
+MARKUP = '<img src="/console/not-here.png"><b>bold</b>'  # console.test.js looks for it as text
 CONSOLE_TYPES = {"": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
                  ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml"}
 CONSOLE_SHOTS = ("console-overview-lists-every-collection-with-its-counts",
                  "console-events-search-next-page-and-detail", "console-import-progress-reaches-done",
-                 "console-dead-letters-grouped-by-error-with-a-dry-run",
+                 "console-dead-letters-grouped-by-error-a-dry-run-and-a-replay",
                  "console-assistance-request-shows-its-deliveries")
 
 
@@ -211,7 +212,10 @@ class Console(StackCase):
     def test_browser_views(self):
         tok = self.token
         etype = f"console.{tok}"
-        ids = [self.post_event({"type": etype, "tag": tok, "i": i, "date": f"2025-0{i + 1}-01"}) for i in range(3)]
+        # Markup in a body must reach the page as text: parsed, the image would
+        # be requested and its 404 fail the browser test.
+        ids = [self.post_event({"type": etype, "tag": tok, "i": i, "date": f"2025-0{i + 1}-01",
+                                "note": MARKUP}) for i in range(3)]
         self.stack.wait_persisted(ids, timeout=60)
 
         # A bulk import with two rejected records: the view watches it reach done.
@@ -241,7 +245,7 @@ class Console(StackCase):
         self.wait(lambda: self.http.get(f"/v1/assistance/{aid}").status == 200, 60,
                   f"GET /v1/assistance/{aid} to answer 200 (notify recorded the request)")
 
-        data = {"events": {"type": etype, "tag": tok, "ids": ids},
+        data = {"events": {"type": etype, "tag": tok, "ids": ids, "markup": MARKUP},
                 "import": {"id": imp["import_id"], "accepted": 5, "rejected": 2},
                 "dlq": {"collection": "events", "error": dead["error"]},
                 "assistance": {"id": aid, "channel": "console-log"}}
