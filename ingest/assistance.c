@@ -177,7 +177,10 @@ static const char *const ASSISTANCE_SQL =
     " 'deliveries', coalesce((SELECT json_agg(json_build_object("
     "   'channel', d.channel, 'type', d.type, 'status', d.status, 'attempts', d.attempts,"
     "   'last_error', d.last_error, 'fallback', d.fallback, 'delivered_at',"
-    "   to_char(d.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))"
+    "   to_char(d.delivered_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+    /* When a pending delivery is tried next: an operator chasing one asks. */
+    "   'next_attempt_at', CASE WHEN d.status = 'pending' THEN to_char(d.next_attempt_at AT TIME "
+    "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END)"
     "   ORDER BY d.fallback, d.created_at, d.channel)"
     "  FROM assistance_deliveries d WHERE d.request_id = r.id), '[]'::json))::text "
     "FROM assistance_requests r WHERE r.id = $1::uuid";

@@ -75,6 +75,8 @@ class AssistanceApi(StackCase):
                        {"channel": "sales-log", "type": "log", "status": "delivered", "attempts": 1, "fallback": False},
                        f"the delivery {d}")
         self.expect(bool(d.get("delivered_at")), "delivered_at of the delivery", "a time", d)
+        self.expect("next_attempt_at" in d and d["next_attempt_at"] is None, "no next attempt once delivered",
+                    "next_attempt_at null", d)
         self.expect_eq(len(self.log_lines("sales-log", rid)), 1, "lines of sales-log's file naming the request")
 
     def test_topic_is_case_insensitive(self):

@@ -381,6 +381,8 @@ class Notify(StackCase):
                         "still holding the request", slow.requests(self.of(rid)))
             s = next(x for x in doc["deliveries"] if x["channel"] == "slow-slack")
             self.expect_eq(s.get("status"), "pending", "the slow channel's delivery while its receiver holds it")
+            self.expect(bool(s.get("next_attempt_at")), "a pending delivery says when it is tried next",
+                        "next_attempt_at a time", s)
             slow.release()
             d, _ = self.delivery(rid, "slow-slack")
             self.expect_eq(d.get("attempts"), 1, f"attempts of the slow channel: {d}")
