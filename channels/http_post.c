@@ -45,26 +45,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-int http_url_ok(const char *url)
-{
-    size_t skip;
-    if (strncasecmp(url, "https://", 8) == 0)
-        skip = 8;
-    else if (strncasecmp(url, "http://", 7) == 0)
-        skip = 7;
-    else
-        return 0;
-    const char *host = url + skip;
-    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-        return 0;
-    for (const char *p = url; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 int http_post(const char *url, const char *const *headers, const char *body, size_t len,
               long timeout_ms, struct http_reply *reply, char *err, size_t errlen)
 {

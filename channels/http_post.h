@@ -26,10 +26,6 @@ struct http_reply {
     size_t body_len;               /* bytes kept in body */
 };
 
-/* True for an absolute http:// or https:// URL with a host and no spaces or
- * control characters (what the slack and webhook channels accept). */
-int http_url_ok(const char *url);
-
 /* POSTs len bytes of body to url (http:// or https:// only; redirects are not
  * followed) with headers, a NULL-terminated list of "Name: value" lines
  * (borrowed), within timeout_ms. Returns 0 when an answer came, whatever its

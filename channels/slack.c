@@ -6,6 +6,7 @@
  * client's text is also "verbatim" (no automatic links or mentions). */
 #include "channel.h"
 #include "http_post.h"
+#include "url.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@ struct slack {
 static int slack_init(struct channel *ch, const json_t *conf, char *err, size_t errlen)
 {
     const char *url = json_string_value(json_object_get(conf, "webhook_url"));
-    if (!url || !http_url_ok(url)) {
+    if (!url || !url_http_ok(url)) {
         snprintf(err, errlen, "webhook_url: needs an http:// or https:// URL");
         return -1;
     }

@@ -4,6 +4,7 @@
  * receiver keeps verifying while a secret is rotated. */
 #include "channel.h"
 #include "http_post.h"
+#include "url.h"
 #include "webhook_sig.h"
 
 #include <stdio.h>
@@ -62,7 +63,7 @@ static int webhook_init(struct channel *ch, const json_t *conf, char *err, size_
 {
     const char *url = json_string_value(json_object_get(conf, "url"));
     const char *secret = json_string_value(json_object_get(conf, "secret"));
-    if (!url || !http_url_ok(url)) {
+    if (!url || !url_http_ok(url)) {
         snprintf(err, errlen, "url: needs an http:// or https:// URL");
         return -1;
     }

@@ -1,5 +1,7 @@
 #include "settings.h"
 
+#include "url.h"
+
 #include "buf.h"
 
 #include <stdio.h>
@@ -80,26 +82,6 @@ int cli_settings_env_value(const char *text, const char *name, char **value)
     return found ? 1 : 0;
 }
 
-bool cli_settings_url_ok(const char *url)
-{
-    size_t skip;
-    if (strncasecmp(url, "https://", 8) == 0)
-        skip = 8;
-    else if (strncasecmp(url, "http://", 7) == 0)
-        skip = 7;
-    else
-        return false;
-    const char *host = url + skip;
-    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-        return false;
-    for (const char *p = url; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c <= 0x20 || c == 0x7f)
-            return false;
-    }
-    return true;
-}
-
 /* The value of name from the environment or, when unset or empty there, from
  * the env file (read once, on first need, into *file). 1 found, 0 not, -1
  * out of memory. */
@@ -156,7 +138,7 @@ int cli_settings_load(struct cli_settings *s, const char *url_flag, const char *
         goto oom;
     if (lookup("SLUICE_API_KEY", env_path, &file, &file_read, &s->key, &key_from) < 0)
         goto oom;
-    if (!cli_settings_url_ok(s->url)) {
+    if (!url_http_ok(s->url)) {
         if (strcmp(s->url_from, "--url") == 0)
             snprintf(err, errlen, "--url is not an http:// or https:// URL: \"%.200s\"", s->url);
         else

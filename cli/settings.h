@@ -36,8 +36,4 @@ int cli_settings_load(struct cli_settings *s, const char *url_flag, const char *
                       size_t errlen);
 void cli_settings_free(struct cli_settings *s);
 
-/* An absolute http:// or https:// URL with a host and no blanks or control
- * characters. */
-bool cli_settings_url_ok(const char *url);
-
 #endif

@@ -1,6 +1,7 @@
 /* Unit tests for cli/settings.c: reading the env file `make run` writes
  * (and shell-like variations of it), the order of the sources, and URLs. */
 #include "settings.h"
+#include "url.h"
 
 #include "check_main.h"
 
@@ -77,12 +78,12 @@ END_TEST
 
 START_TEST(test_url_ok)
 {
-    ck_assert(cli_settings_url_ok("http://127.0.0.1:8080"));
-    ck_assert(cli_settings_url_ok("HTTPS://api.example.com/sluice/"));
+    ck_assert(url_http_ok("http://127.0.0.1:8080"));
+    ck_assert(url_http_ok("HTTPS://api.example.com/sluice/"));
     const char *bad[] = {"",          "127.0.0.1:8080", "ftp://x",     "http://",
                          "http:///x", "http://a b",     "http://a\nb", "file:///etc/passwd"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(!cli_settings_url_ok(bad[i]), "\"%s\" taken", bad[i]);
+        ck_assert_msg(!url_http_ok(bad[i]), "\"%s\" taken", bad[i]);
 }
 END_TEST
 

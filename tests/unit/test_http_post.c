@@ -3,6 +3,7 @@
  * reply, a long body, a redirect, a timeout, a refused connection). */
 #include "check_main.h"
 #include "http_post.h"
+#include "url.h"
 #include "http_stub.h"
 
 #include <check.h>
@@ -77,17 +78,17 @@ END_TEST
 
 START_TEST(test_url_ok)
 {
-    ck_assert(http_url_ok("https://hooks.slack.com/services/T/B/X"));
-    ck_assert(http_url_ok("http://127.0.0.1:9000/hook?x=1"));
-    ck_assert(http_url_ok("HTTPS://example.com"));
-    ck_assert(!http_url_ok("ftp://example.com"));
-    ck_assert(!http_url_ok("file:///etc/passwd"));
-    ck_assert(!http_url_ok("example.com/hook"));
-    ck_assert(!http_url_ok("https://"));
-    ck_assert(!http_url_ok("https:///path"));
-    ck_assert(!http_url_ok("https://exa mple.com"));
-    ck_assert(!http_url_ok("https://example.com/\r\nX: y"));
-    ck_assert(!http_url_ok(""));
+    ck_assert(url_http_ok("https://hooks.slack.com/services/T/B/X"));
+    ck_assert(url_http_ok("http://127.0.0.1:9000/hook?x=1"));
+    ck_assert(url_http_ok("HTTPS://example.com"));
+    ck_assert(!url_http_ok("ftp://example.com"));
+    ck_assert(!url_http_ok("file:///etc/passwd"));
+    ck_assert(!url_http_ok("example.com/hook"));
+    ck_assert(!url_http_ok("https://"));
+    ck_assert(!url_http_ok("https:///path"));
+    ck_assert(!url_http_ok("https://exa mple.com"));
+    ck_assert(!url_http_ok("https://example.com/\r\nX: y"));
+    ck_assert(!url_http_ok(""));
 }
 END_TEST
 
