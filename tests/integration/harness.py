@@ -423,23 +423,25 @@ class Stack:
             raise RuntimeError(f"kcat -Q {topic} failed: {out.stderr.strip()}")
         return {int(m[0]): int(m[1]) for m in re.findall(r"\[(\d+)\] offset (-?\d+)", out.stdout)}
 
-    def applied_offsets(self, group="sluice-persist"):
+    def applied_offsets(self, group="sluice-persist", topic=None):
         rows = self.sql(f"SELECT partition, next_offset FROM kafka_offsets "
-                        f"WHERE consumer_group = '{group}' AND topic = '{self.topic}'")
+                        f"WHERE consumer_group = '{group}' AND topic = '{topic or self.topic}'")
         return {int(p): int(o) for p, o in rows}
 
-    def wait_drained(self, timeout=60):
-        """Waits until persist has applied everything on the events topic so
-        far (kafka_offsets in PostgreSQL reach the end of every partition):
-        a barrier after which no more rows can arrive from earlier writes."""
-        ends = self.end_offsets(self.topic)
+    def wait_drained(self, timeout=60, topic=None):
+        """Waits until persist has applied everything on `topic` (the events
+        topic by default) so far (kafka_offsets in PostgreSQL reach the end of
+        every partition): a barrier after which no more rows can arrive from
+        earlier writes."""
+        topic = topic or self.topic
+        ends = self.end_offsets(topic)
         state = {}
 
         def drained():
-            state["applied"] = self.applied_offsets()
+            state["applied"] = self.applied_offsets(topic=topic)
             return all(state["applied"].get(p, 0) >= end for p, end in ends.items())
 
-        wait_until(drained, timeout, lambda: f"persist to apply the topic up to {ends} "
+        wait_until(drained, timeout, lambda: f"persist to apply {topic} up to {ends} "
                                              f"(kafka_offsets: {state.get('applied')}); {self.where()}")
 
     def kcat_produce(self, topic, messages, partition=None, headers=None):

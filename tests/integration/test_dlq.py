@@ -86,7 +86,8 @@ class DeadLetters(StackCase):
         rc, _, err = self.sluicectl("dlq", "list", "planets")
         self.expect_eq(rc, 1, f"sluicectl on an unknown collection ({err})")
         version = self.http.get(f"/v1/recipes/{rid}").json().get("version")
-        self.stack.wait_drained(timeout=60)
+        # Everything on the recipes topic applied: a second send of the letter would show now.
+        self.stack.wait_drained(timeout=60, topic=topic)
         self.expect_eq(self.http.get(f"/v1/recipes/{rid}").json().get("version"), version,
                        "nothing applied twice")
 
