@@ -77,28 +77,9 @@ static int print_deliveries(struct cli_ctx *ctx, const json_t *deliveries)
                                           "FALLBACK", "DELIVERED AT", "LAST ERROR"};
     static const char *const members[] = {"channel",  "type",         "status",    "attempts",
                                           "fallback", "delivered_at", "last_error"};
-    enum { NCOLS = sizeof(headers) / sizeof(headers[0]) };
-    struct cli_table t;
-    cli_table_init(&t, headers, NCOLS);
-    t.status_col = 2;
-    size_t i;
-    const json_t *d;
-    int rc = 0;
-    json_array_foreach(deliveries, i, d)
-    {
-        char text[NCOLS][64];
-        const char *row[NCOLS];
-        for (size_t c = 0; c < NCOLS; c++)
-            row[c] = cli_text(d, members[c], text[c], sizeof(text[c]));
-        if (cli_table_add(&t, row) != 0)
-            rc = -1;
-    }
     fprintf(ctx->out.out, "deliveries (%zu):\n", json_array_size(deliveries));
-    cli_table_print(&t, ctx->out.out, ctx->out.color_out, 2);
-    cli_table_free(&t);
-    if (rc != 0)
-        cli_out_error(&ctx->out, "out of memory");
-    return rc;
+    return cli_print_objects(ctx, deliveries, headers, members,
+                             sizeof(headers) / sizeof(headers[0]), 2, 64, 2);
 }
 
 static int print_request(struct cli_ctx *ctx, const json_t *doc)

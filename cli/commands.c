@@ -673,3 +673,33 @@ int cli_print_written(struct cli_ctx *ctx, const struct cli_response *res, const
     buf_free(&clean);
     return rc;
 }
+
+int cli_print_objects(struct cli_ctx *ctx, const json_t *array, const char *const *headers,
+                      const char *const *members, size_t ncols, int status_col, size_t cell_len,
+                      int indent)
+{
+    if (ncols > CLI_OBJECT_COLS_MAX)
+        ncols = CLI_OBJECT_COLS_MAX;
+    if (cell_len > CLI_OBJECT_CELL_MAX)
+        cell_len = CLI_OBJECT_CELL_MAX;
+    struct cli_table t;
+    cli_table_init(&t, headers, ncols);
+    t.status_col = status_col;
+    size_t i;
+    const json_t *obj;
+    int rc = 0;
+    json_array_foreach(array, i, obj)
+    {
+        char text[CLI_OBJECT_COLS_MAX][CLI_OBJECT_CELL_MAX];
+        const char *row[CLI_OBJECT_COLS_MAX];
+        for (size_t c = 0; c < ncols; c++)
+            row[c] = cli_text(obj, members[c], text[c], cell_len);
+        if (cli_table_add(&t, row) != 0)
+            rc = -1;
+    }
+    cli_table_print(&t, ctx->out.out, ctx->out.color_out, indent);
+    cli_table_free(&t);
+    if (rc != 0)
+        cli_out_error(&ctx->out, "out of memory");
+    return rc;
+}

@@ -34,6 +34,14 @@ int cli_main(int argc, char **argv);
  * NULL when the body is empty). Anything else (no answer, another status,
  * a body that is not JSON) is told on stderr and returns its exit code;
  * res is the caller's to free in every case. */
+/* Prints the objects of array as a table: a column per member, under
+ * headers; each cell at most cell_len - 1 characters; status_col (or -1)
+ * colored by its word. 0, or -1 after saying it ran out of memory. */
+#define CLI_OBJECT_COLS_MAX 8
+#define CLI_OBJECT_CELL_MAX 128
+int cli_print_objects(struct cli_ctx *ctx, const json_t *array, const char *const *headers,
+                      const char *const *members, size_t ncols, int status_col, size_t cell_len,
+                      int indent);
 /* What a write prints: its id (the API's JSON line with --json). Returns the
  * exit code: an answer without an id is an error. */
 int cli_print_written(struct cli_ctx *ctx, const struct cli_response *res, const json_t *doc);

@@ -23,26 +23,8 @@ static int print_letters(struct cli_ctx *ctx, const json_t *letters)
 {
     static const char *const headers[] = {"PARTITION", "OFFSET", "KEY", "REPLAYED", "ERROR"};
     static const char *const members[] = {"partition", "offset", "key", "replayed", "error"};
-    enum { NCOLS = sizeof(headers) / sizeof(headers[0]) };
-    struct cli_table t;
-    cli_table_init(&t, headers, NCOLS);
-    size_t i;
-    const json_t *letter;
-    int rc = 0;
-    json_array_foreach(letters, i, letter)
-    {
-        char text[NCOLS][96];
-        const char *row[NCOLS];
-        for (size_t c = 0; c < NCOLS; c++)
-            row[c] = cli_text(letter, members[c], text[c], sizeof(text[c]));
-        if (cli_table_add(&t, row) != 0)
-            rc = -1;
-    }
-    cli_table_print(&t, ctx->out.out, ctx->out.color_out, 0);
-    cli_table_free(&t);
-    if (rc != 0)
-        cli_out_error(&ctx->out, "out of memory");
-    return rc;
+    return cli_print_objects(ctx, letters, headers, members, sizeof(headers) / sizeof(headers[0]),
+                             -1, 96, 0);
 }
 
 int cli_dlq_list(struct cli_ctx *ctx, const struct cli_parsed *p)
