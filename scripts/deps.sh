@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config clang-format
     librdkafka-dev libjansson-dev libcurl4-openssl-dev libpq-dev libmicrohttpd-dev
-    check libsubunit-dev libssl-dev zlib1g-dev
+    check libsubunit-dev libssl-dev zlib1g-dev libjose-dev
+    clang libclang-rt-14-dev
     postgresql postgresql-contrib
     python3 python3-aiosmtpd python3-yaml python3-prometheus-client curl kcat docker-compose
     chromium
