@@ -216,11 +216,14 @@ START_TEST(test_bad_arguments)
 END_TEST
 
 #define THREADS 8
-#define TAKES 2000
-#define QUOTA 500
+#define TAKES 20000
+/* Half of all the shared takes are allowed, so the threads contend for the
+ * shared bucket the whole time the quota lasts. */
+#define QUOTA (THREADS * TAKES / 2)
 
 struct worker {
     struct ratelimit *rl;
+    pthread_barrier_t *start;
     int id;
     int shared_allowed;
     int own_allowed;
@@ -231,6 +234,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     char own[32];
     snprintf(own, sizeof(own), "own-%d", w->id);
+    pthread_barrier_wait(w->start);
     for (int i = 0; i < TAKES; i++) {
         w->shared_allowed += ratelimit_take(w->rl, "shared", t0, NULL);
         w->own_allowed += ratelimit_take(w->rl, own, t0, NULL);
@@ -243,27 +247,32 @@ START_TEST(test_threads_never_exceed_quota)
     struct ratelimit *rl = ratelimit_new(QUOTA, 60, 1024);
     pthread_t th[THREADS];
     struct worker w[THREADS];
+    pthread_barrier_t start;
+    ck_assert_int_eq(pthread_barrier_init(&start, NULL, THREADS), 0);
     for (int i = 0; i < THREADS; i++) {
-        w[i] = (struct worker){.rl = rl, .id = i};
+        w[i] = (struct worker){.rl = rl, .start = &start, .id = i};
         ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
     }
     int shared = 0;
     for (int i = 0; i < THREADS; i++) {
         ck_assert_int_eq(pthread_join(th[i], NULL), 0);
         shared += w[i].shared_allowed;
-        ck_assert_int_eq(w[i].own_allowed, QUOTA);
+        ck_assert_int_eq(w[i].own_allowed, TAKES);
     }
     ck_assert_int_eq(shared, QUOTA);
     ck_assert_uint_eq(ratelimit_evictions(rl), 0);
+    pthread_barrier_destroy(&start);
     ratelimit_free(rl);
 }
 END_TEST
+
+#define CHURN_TAKES 2000
 
 static void *churn_main(void *arg)
 {
     struct worker *w = arg;
     char key[32];
-    for (int i = 0; i < TAKES; i++) {
+    for (int i = 0; i < CHURN_TAKES; i++) {
         snprintf(key, sizeof(key), "churn-%d-%d", w->id, i % 50);
         w->own_allowed += ratelimit_take(w->rl, key, t0 + i, NULL);
     }
@@ -284,7 +293,7 @@ START_TEST(test_threads_evicting)
     }
     for (int i = 0; i < THREADS; i++) {
         ck_assert_int_eq(pthread_join(th[i], NULL), 0);
-        ck_assert_int_eq(w[i].own_allowed, TAKES);
+        ck_assert_int_eq(w[i].own_allowed, CHURN_TAKES);
     }
     ck_assert_uint_gt(ratelimit_evictions(rl), 0);
     ratelimit_free(rl);
