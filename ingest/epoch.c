@@ -10,7 +10,6 @@
 #include "timeutil.h"
 #include "write.h"
 
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,52 +28,6 @@ static char *epoch_json(const char *key, long long epoch_ms, const char *ip, con
         buf_printf(&b, ",\"status\":\"%s\"", status);
     buf_puts(&b, "}");
     return buf_steal(&b);
-}
-
-static void peer_address(struct request *req, struct netaddr *out)
-{
-    memset(out, 0, sizeof(*out));
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = info ? info->client_addr : NULL;
-    char text[NETADDR_STR_LEN] = "0.0.0.0";
-    if (sa && sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
-    else if (sa && sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof(text));
-    netaddr_parse(text, out);
-}
-
-struct forwarded {
-    struct buf list;
-    bool failed;
-};
-
-static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
-                                         const char *value)
-{
-    struct forwarded *f = cls;
-    (void)kind;
-    if (strcasecmp(key, "X-Forwarded-For") == 0 && netaddr_forwarded_append(&f->list, value) != 0)
-        f->failed = true;
-    return MHD_YES;
-}
-
-/* The client as the socket peer and every X-Forwarded-For line tell it:
- * MHD_lookup_connection_value would give the first line only, which is the
- * one a client writes, so the lines are walked in the order they came.
- * -1 when out of memory. */
-static int client_address(struct request *req, struct netaddr *client)
-{
-    struct netaddr peer;
-    peer_address(req, &peer);
-    struct forwarded f = {0};
-    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_forwarded, &f);
-    if (!f.failed)
-        netaddr_client(&peer, f.list.len ? f.list.data : NULL, req->app->trusted_proxies,
-                       req->app->trusted_proxy_count, client);
-    buf_free(&f.list);
-    return f.failed ? -1 : 0;
 }
 
 /* What POST /epoch answers with, kept from epoch_post to epoch_written: the
@@ -115,7 +68,7 @@ static enum MHD_Result epoch_post(struct request *req)
     req->handler_state = ew;
     req->handler_release = epoch_write_release;
     struct netaddr client;
-    if (client_address(req, &client) != 0)
+    if (http_client_address(req, &client) != 0)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Out of memory reading X-Forwarded-For.",
                                     NULL, NULL);
@@ -169,8 +122,8 @@ static enum MHD_Result epoch_get(struct request *req)
 
 /* The epochs collection's endpoints: its row's http in lib/collection.c. */
 static const struct route endpoints[] = {
-    {"POST", "/epoch", epoch_post, NULL, 0},
-    {"GET", "/epoch/{key}", epoch_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, NULL, NULL, 0},
+    {"POST", "/epoch", SCOPE_EPOCHS_WRITE, epoch_post, NULL, 0},
+    {"GET", "/epoch/{key}", SCOPE_EPOCHS_READ, epoch_get, NULL, ROUTE_ON_DB},
+    {NULL, NULL, 0, NULL, NULL, 0},
 };
 const struct collection_http epoch_http = {.routes = endpoints};

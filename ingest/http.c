@@ -4,6 +4,7 @@
 #include "config.h"
 #include "dbpool.h"
 #include "log.h"
+#include "netaddr.h"
 #include "routes.h"
 #include "timeutil.h"
 #include "validate.h"
@@ -83,6 +84,48 @@ const char *http_query(struct request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+static void peer_address(struct request *req, struct netaddr *out)
+{
+    memset(out, 0, sizeof(*out));
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info ? info->client_addr : NULL;
+    char text[NETADDR_STR_LEN] = "0.0.0.0";
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, text, sizeof(text));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, text, sizeof(text));
+    netaddr_parse(text, out);
+}
+
+struct forwarded {
+    struct buf list;
+    bool failed;
+};
+
+static enum MHD_Result collect_forwarded(void *cls, enum MHD_ValueKind kind, const char *key,
+                                         const char *value)
+{
+    struct forwarded *f = cls;
+    (void)kind;
+    if (strcasecmp(key, "X-Forwarded-For") == 0 && netaddr_forwarded_append(&f->list, value) != 0)
+        f->failed = true;
+    return MHD_YES;
+}
+
+int http_client_address(struct request *req, struct netaddr *client)
+{
+    struct netaddr peer;
+    peer_address(req, &peer);
+    struct forwarded f = {0};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, collect_forwarded, &f);
+    if (!f.failed)
+        netaddr_client(&peer, f.list.len ? f.list.data : NULL, req->app->trusted_proxies,
+                       req->app->trusted_proxy_count, client);
+    buf_free(&f.list);
+    return f.failed ? -1 : 0;
+}
+
 /* A client's X-Request-ID is kept when it is short printable ASCII; anything
  * else is replaced, so it is always safe to log and echo. Its traceparent
  * likewise: a valid one is continued, anything else starts a new trace. */
@@ -115,6 +158,10 @@ enum MHD_Result http_respond(struct request *req, unsigned status, const char *c
     MHD_add_response_header(resp, "X-Request-ID", req->request_id);
     for (size_t i = 0; headers && headers[i]; i += 2)
         MHD_add_response_header(resp, headers[i], headers[i + 1]);
+    if (req->ratelimit_policy[0]) {
+        MHD_add_response_header(resp, "RateLimit-Policy", req->ratelimit_policy);
+        MHD_add_response_header(resp, "RateLimit", req->ratelimit_state);
+    }
     if (atomic_load(&req->server->closing))
         MHD_add_response_header(resp, "Connection", "close");
     req->status = status;
@@ -251,11 +298,26 @@ static enum MHD_Result answer_refusal(struct request *req)
 {
     /* Framing the server could not follow, or a body cut short: the
      * connection cannot be reused. */
-    const char *headers[] = {"Connection", "close", NULL};
-    bool must_close = req->refusal.status == MHD_HTTP_BAD_REQUEST ||
-                      req->refusal.status == MHD_HTTP_NOT_IMPLEMENTED;
+    const char *headers[7];
+    size_t n = 0;
+    char retry_after[16];
+    if (req->refusal.status == MHD_HTTP_BAD_REQUEST ||
+        req->refusal.status == MHD_HTTP_NOT_IMPLEMENTED) {
+        headers[n++] = "Connection";
+        headers[n++] = "close";
+    }
+    if (req->refusal.challenge[0]) {
+        headers[n++] = "WWW-Authenticate";
+        headers[n++] = req->refusal.challenge;
+    }
+    if (req->refusal.retry_after_s) {
+        snprintf(retry_after, sizeof(retry_after), "%u", req->refusal.retry_after_s);
+        headers[n++] = "Retry-After";
+        headers[n++] = retry_after;
+    }
+    headers[n] = NULL;
     return http_respond_problem(req, req->refusal.status, req->refusal.slug, req->refusal.title,
-                                req->refusal.detail, NULL, must_close ? headers : NULL);
+                                req->refusal.detail, NULL, headers);
 }
 
 /* The declared Content-Length, or -1 when none (or chunked). */
@@ -329,20 +391,23 @@ static bool framing_refused(struct request *req, enum MHD_Result *ret)
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_length, &hc);
     const char *te = http_header(req, "Transfer-Encoding");
     if (te && strcasecmp(te, "chunked") != 0) {
-        req->refusal = (struct http_refusal){MHD_HTTP_NOT_IMPLEMENTED, "unsupported-framing",
-                                             "Transfer-Encoding not implemented", ""};
+        req->refusal = (struct http_refusal){.status = MHD_HTTP_NOT_IMPLEMENTED,
+                                             .slug = "unsupported-framing",
+                                             .title = "Transfer-Encoding not implemented"};
         snprintf(req->refusal.detail, sizeof(req->refusal.detail),
                  "Only Transfer-Encoding: chunked is implemented (got \"%.100s\"); send the "
                  "body with a Content-Length or chunked.",
                  te);
     } else if (hc.differ) {
-        req->refusal = (struct http_refusal){MHD_HTTP_BAD_REQUEST, "conflicting-framing",
-                                             "Conflicting Content-Length", ""};
+        req->refusal = (struct http_refusal){.status = MHD_HTTP_BAD_REQUEST,
+                                             .slug = "conflicting-framing",
+                                             .title = "Conflicting Content-Length"};
         snprintf(req->refusal.detail, sizeof(req->refusal.detail),
                  "The request has Content-Length headers with different values; send one.");
     } else if (te && hc.content_length) {
-        req->refusal = (struct http_refusal){MHD_HTTP_BAD_REQUEST, "conflicting-framing",
-                                             "Conflicting framing", ""};
+        req->refusal = (struct http_refusal){.status = MHD_HTTP_BAD_REQUEST,
+                                             .slug = "conflicting-framing",
+                                             .title = "Conflicting framing"};
         snprintf(req->refusal.detail, sizeof(req->refusal.detail),
                  "The request has both Transfer-Encoding and Content-Length; send one.");
     } else {
@@ -400,10 +465,25 @@ static bool media_refused(struct request *req, enum MHD_Result *ret)
     return false;
 }
 
+/* Refused by authentication: what the client sends is read and dropped
+ * like any refused body, so it reads the 401, 403 or 429. */
+static enum MHD_Result refuse_denied(struct request *req, const struct auth_denial *d)
+{
+    snprintf(req->refusal.challenge, sizeof(req->refusal.challenge), "%s", d->challenge);
+    req->refusal.retry_after_s = d->retry_after_s ? d->retry_after_s : d->status == 503 ? 1 : 0;
+    return refuse(req, d->status, d->slug, d->title, "%s", d->detail);
+}
+
 static enum MHD_Result dispatch(struct request *req)
 {
+    struct auth_denial denial;
     switch (req->match) {
     case ROUTE_FOUND:
+        if (req->webhook_source && !auth_admit_body(req->app->auth, req, &denial)) {
+            const char *headers[] = {"WWW-Authenticate", denial.challenge, NULL};
+            return http_respond_problem(req, denial.status, denial.slug, denial.title,
+                                        denial.detail, NULL, headers);
+        }
         if (req->route->flags & ROUTE_ON_DB) {
             http_defer(req, req->route->handler, NULL);
             return MHD_YES;
@@ -456,6 +536,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                                  req->param, sizeof(req->param), req->allow, sizeof(req->allow));
         if (req->match == ROUTE_FOUND && media_refused(req, &ret))
             return ret;
+        struct auth_denial denial;
+        if (req->match == ROUTE_FOUND && !auth_admit(app->auth, req, &denial))
+            return refuse_denied(req, &denial);
         if (req->match == ROUTE_FOUND && req->route->begin) {
             ret = req->route->begin(req);
             if (req->status || ret != MHD_YES || req->feed)

@@ -24,6 +24,7 @@
 #ifndef SLUICE_HTTP_H
 #define SLUICE_HTTP_H
 
+#include "auth.h"
 #include "buf.h"
 #include "ingest.h"
 #include "problem.h"
@@ -52,6 +53,8 @@ struct http_refusal {
     unsigned status;
     const char *slug, *title;
     char detail[256];
+    char challenge[256];    /* a 401's WWW-Authenticate, or "" */
+    unsigned retry_after_s; /* a 429's or 503's Retry-After, or 0 */
 };
 
 /* Room for the request's Kafka write: write.h's struct write_state, which
@@ -76,6 +79,12 @@ struct request {
      * one): its ids go on every Kafka message it produces and log line. */
     struct trace_context trace;
     int64_t started_us;
+    /* Who sends it (auth.h), set once the headers are in. */
+    struct principal principal;
+    /* Its webhook source, whose signature is checked once the body is in. */
+    const struct webhook_source *webhook_source;
+    /* The values of RateLimit-Policy and RateLimit on every answer, or "". */
+    char ratelimit_policy[64], ratelimit_state[64];
     struct buf body;
     /* A refusal decided before the body is read (413, 415): the rest of the
      * body is read and dropped (up to HTTP_DISCARD_MAX_BYTES and
@@ -165,6 +174,13 @@ json_t *http_body_object(struct request *req, enum MHD_Result *answered);
 bool http_write_preconditions(struct request *req, const char *what, const char **idem_key,
                               enum MHD_Result *answered);
 const char *http_query(struct request *req, const char *name);
+/* The client as the socket peer and every X-Forwarded-For line tell it
+ * (netaddr_client: the lines count only behind SLUICE_TRUSTED_PROXIES):
+ * MHD_lookup_connection_value would give the first line only, which is the
+ * one a client writes, so the lines are walked in the order they came.
+ * -1 when out of memory. */
+struct netaddr;
+int http_client_address(struct request *req, struct netaddr *client);
 
 /* Parks the connection until http_resume; on_resume then answers. Called on
  * a pool thread (from a handler that runs there), it adds one more thing the

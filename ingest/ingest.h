@@ -40,6 +40,18 @@ struct ingest_config {
     long db_timeout_ms; /* how long one query may take */
     char *trusted_proxies;
     char *routing_file;
+    /* Authentication (auth.h) */
+    char *auth_public_scopes;
+    char *api_key_pepper;
+    char *rate_limit;
+    char *webhook_sources_file;
+    char *jwt_jwks;
+    char *jwt_hs256_secret;
+    char *jwt_issuer;
+    char *jwt_audience;
+    char *jwt_algorithms;
+    char *jwt_tenant_claim;
+    long jwt_leeway_s;
 };
 
 /* The rows of ingest's metric table (ops.c names them); rows of one family
@@ -89,7 +101,10 @@ struct ingest {
     struct pgpool *pg;
     struct dbpool *dbpool; /* runs the database work of requests */
     struct waiters *waiters;
-    struct idemkeys *idemkeys;        /* Idempotency-Keys accepted lately (ingest/idemkeys.h) */
+    struct idemkeys *idemkeys;
+    struct auth *auth;
+        /* credentials, scopes, rate limits (auth.h) */ /* Idempotency-Keys accepted lately
+                                                           (ingest/idemkeys.h) */
     char (*topics)[INGEST_TOPIC_MAX]; /* one per row of collections[] (collection.h) */
     /* Every route (routes_all), matched by http.c. */
     struct route *routes;

@@ -1,8 +1,10 @@
 #include "ingest_start.h"
 
+#include "auth.h"
 #include "collection.h"
 #include "dbpool.h"
 #include "idemkeys.h"
+#include "keystore.h"
 #include "log.h"
 #include "pg.h"
 #include "routes.h"
@@ -40,6 +42,14 @@ static int start_database(struct ingest *app)
         log_error("cannot start the database threads", "detail", err);
         return -1;
     }
+    app->auth = auth_start(&app->cfg, err, sizeof(err));
+    if (!app->auth) {
+        log_error("cannot start authentication", "detail", err);
+        return -1;
+    }
+    /* Keys are read before the port opens, so a client that writes the
+     * moment /readyz answers is not told its key is unknown. */
+    keystore_reload_wait(auth_keystore(app->auth), 5000);
     app->waiters = waiters_start(app->cfg.pg_url, err, sizeof(err));
     if (!app->waiters) {
         log_error("cannot start waiting for persisted records", "detail", err);
@@ -249,6 +259,8 @@ void ingest_stop(struct ingest *app)
     app->dbpool = NULL;
     waiters_free(app->waiters);
     app->waiters = NULL;
+    auth_stop(app->auth);
+    app->auth = NULL;
     pgpool_free(app->pg);
     app->pg = NULL;
     routing_free(app->routing);

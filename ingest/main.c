@@ -5,11 +5,14 @@
 #include "http.h"
 #include "config.h"
 #include "ingest_start.h"
+#include "keys.h"
 #include "log.h"
 #include "signals.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <unistd.h>
 
 #define CFG(field) offsetof(struct ingest_config, field)
@@ -53,16 +56,51 @@ static const struct config_entry config_table[] = {
      "how long a request's query may take (statement_timeout; 503 beyond)"},
     {"SLUICE_ROUTING_FILE", CONFIG_STRING, SLUICE_DEFAULT_ROUTING_FILE, CFG(routing_file), 0, 0,
      "assistance routing file (its topics; SIGHUP reloads it)"},
+    /* The seed's hello endpoints are public; everything else needs a key
+     * or a token unless the operator says otherwise here. */
+    {"SLUICE_AUTH_PUBLIC_SCOPES", CONFIG_OPTIONAL, "users:read users:write",
+     CFG(auth_public_scopes), 0, 0,
+     "scopes a request without credentials holds (space-separated; *: all but admin; empty: "
+     "none)"},
+    {"SLUICE_API_KEY_PEPPER", CONFIG_OPTIONAL, "", CFG(api_key_pepper), 0, 0,
+     "secret HMAC key for the stored API key hashes (the same on every replica; empty: SHA-256)"},
+    {"SLUICE_RATE_LIMIT", CONFIG_OPTIONAL, "60000/60", CFG(rate_limit), 0, 0,
+     "requests per seconds each principal may send (the anonymous one per client address); "
+     "0: no limit"},
+    {"SLUICE_WEBHOOK_SOURCES_FILE", CONFIG_OPTIONAL, "", CFG(webhook_sources_file), 0, 0,
+     "JSON file of Standard Webhooks senders and their whsec_ secrets (POST "
+     "/v1/events?source=<name>)"},
+    {"SLUICE_JWT_JWKS", CONFIG_OPTIONAL, "", CFG(jwt_jwks), 0, 0,
+     "JWKS file or http(s) URL whose keys verify bearer JWTs (empty: no JWKS)"},
+    {"SLUICE_JWT_HS256_SECRET", CONFIG_OPTIONAL, "", CFG(jwt_hs256_secret), 0, 0,
+     "shared secret for HS256 bearer JWTs (empty: HS256 refused)"},
+    {"SLUICE_JWT_ISSUER", CONFIG_OPTIONAL, "", CFG(jwt_issuer), 0, 0,
+     "the iss every JWT must carry (empty: not checked)"},
+    {"SLUICE_JWT_AUDIENCE", CONFIG_OPTIONAL, "", CFG(jwt_audience), 0, 0,
+     "an aud every JWT must name (empty: not checked)"},
+    {"SLUICE_JWT_ALGORITHMS", CONFIG_OPTIONAL, "", CFG(jwt_algorithms), 0, 0,
+     "accepted JWS algorithms (empty: RS256 ES256, and HS256 with a secret)"},
+    {"SLUICE_JWT_TENANT_CLAIM", CONFIG_STRING, "tenant", CFG(jwt_tenant_claim), 0, 0,
+     "the JWT claim naming the tenant (absent: the default tenant)"},
+    {"SLUICE_JWT_LEEWAY_S", CONFIG_INT, "30", CFG(jwt_leeway_s), 0, 600,
+     "clock skew allowed for exp, nbf and iat"},
 };
 
 int main(int argc, char **argv)
 {
     static struct ingest app;
     int code;
-    if (config_from_args(argc, argv, "sluice-ingest: the HTTP API; writes go to Kafka.",
-                         config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg,
-                         &code) != 0)
+    /* The one subcommand: configured like the server, by environment. */
+    bool create_key = argc > 1 && strcmp(argv[1], "create-key") == 0;
+    if (config_from_args(create_key ? 1 : argc, argv,
+                         "sluice-ingest: the HTTP API; writes go to Kafka.", config_table,
+                         sizeof(config_table) / sizeof(config_table[0]), &app.cfg, &code) != 0)
         return code;
+    if (create_key) {
+        code = keys_create_command(&app.cfg, argc - 2, argv + 2);
+        config_free(config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg);
+        return code;
+    }
     log_set_process("sluice-ingest");
     log_set_level(app.cfg.log_level);
 

@@ -5,11 +5,12 @@
  * lib/collection.c; routes_all joins them into the one table http.c
  * matches. Patterns are literal path segments with at most one "{name}"
  * segment, whose text is handed to the handler. Adding an endpoint is its
- * handler and one row; a handler that reads PostgreSQL says so with
- * ROUTE_ON_DB. Matching is pure and unit-tested. */
+ * handler and one row, which names its scope; a handler that reads
+ * PostgreSQL says so with ROUTE_ON_DB. Matching is pure and unit-tested. */
 #ifndef SLUICE_ROUTES_H
 #define SLUICE_ROUTES_H
 
+#include "auth.h"
 #include "collection.h"
 #include "http.h"
 
@@ -18,6 +19,10 @@
 struct route {
     const char *method;
     const char *pattern;
+    /* The scope a request needs (enum scope, auth.h); SCOPE_PUBLIC: none.
+     * Which scopes are public by default is the policy's (auth.h), not
+     * the table's: the table says what each route is. */
+    unsigned scope;
     request_fn handler; /* answers once the whole body is in */
     /* For a streaming route: runs when the headers are in, sets req->feed
      * (or answers at once). NULL: the body is buffered, up to the limit. */
@@ -38,8 +43,8 @@ enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
 
 /* Ingest's own route tables (each ends with a row whose method is NULL),
  * defined beside their handlers: imports (bulk.c), dead letters (dlq.c),
- * operations (ops.c), where everything stands (status.c). */
-extern const struct route bulk_routes[], dlq_routes[], ops_routes[], status_routes[];
+ * API keys (keys.c), operations (ops.c), where everything stands (status.c). */
+extern const struct route bulk_routes[], dlq_routes[], keys_routes[], ops_routes[], status_routes[];
 
 /* Every route: ingest's own and each collection's (collection.h), in one
  * table the caller frees; NULL when out of memory. */

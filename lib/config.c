@@ -67,6 +67,8 @@ static int config_set(const struct config_entry *e, void *target, const char *va
         }
         break;
     }
+    case CONFIG_OPTIONAL:
+        break;
     case CONFIG_STRING:
         if (!*value) {
             snprintf(err, errlen, "%s: must not be empty", e->env);
@@ -89,7 +91,8 @@ int config_load(const struct config_entry *table, size_t n, void *target, config
 {
     for (size_t i = 0; i < n; i++) {
         const char *value = lookup(table[i].env);
-        if (!value || (!*value && table[i].type != CONFIG_CIDRS))
+        if (!value ||
+            (!*value && table[i].type != CONFIG_CIDRS && table[i].type != CONFIG_OPTIONAL))
             value = table[i].default_value;
         if (config_set(&table[i], target, value, err, errlen) != 0)
             return -1;

@@ -21,11 +21,12 @@
 #define CONFIG_MAX_CIDRS 64
 
 enum config_type {
-    CONFIG_STRING, /* char *, any non-empty text */
-    CONFIG_INT,    /* long, between min and max */
-    CONFIG_ADDR,   /* char *, "host:port" with a port 1..65535 */
-    CONFIG_LEVEL,  /* char *, one of debug, info, warn, error */
-    CONFIG_CIDRS,  /* char *, comma-separated IP addresses or CIDR blocks; may be empty */
+    CONFIG_STRING,   /* char *, any non-empty text */
+    CONFIG_INT,      /* long, between min and max */
+    CONFIG_ADDR,     /* char *, "host:port" with a port 1..65535 */
+    CONFIG_LEVEL,    /* char *, one of debug, info, warn, error */
+    CONFIG_CIDRS,    /* char *, comma-separated IP addresses or CIDR blocks; may be empty */
+    CONFIG_OPTIONAL, /* char *, any text; empty means unset (a feature left off) */
 };
 
 struct config_entry {

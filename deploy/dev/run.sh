@@ -115,6 +115,23 @@ rm -f "$run/env" "$run/env.tmp"
 
 pg_url=$(launch start-pg "$run/pg" --owner $$)
 
+# The dev key: every scope, made on the first start and kept beside the
+# database it lives in (a wiped .run/pg gets a new one). Never printed to a
+# log; .run/env and the banner show it, for this machine's user only.
+dev_key=""
+if [ -s "$run/dev-key" ]; then
+    dev_key=$(cat "$run/dev-key")
+    dev_key_id=${dev_key#sk_sluice_}
+    dev_key_id=${dev_key_id%%_*}
+    known=$(psql "$pg_url" -tAXqc "SELECT count(*) FROM api_keys WHERE id = '${dev_key_id//[^A-Za-z0-9]/}' AND revoked_at IS NULL" 2>/dev/null || true)
+    [ "$known" = 1 ] || dev_key=""
+fi
+if [ -z "$dev_key" ]; then
+    dev_key=$(SLUICE_PG_URL="$pg_url" "$build/sluice-ingest" create-key --name "make run dev key" --scopes '*' 2>>"$run/logs/ingest.log") ||
+        { echo "run: cannot create the dev API key (see $run/logs/ingest.log)" >&2; exit 1; }
+    (umask 077 && printf '%s\n' "$dev_key" >"$run/dev-key")
+fi
+
 # launch.py devkafka becomes the broker (exec): it stays this shell's child.
 setsid /usr/bin/python3 "$root/deploy/dev/launch.py" devkafka "$build" "$run/kafka.bootstrap" \
     >"$run/logs/devkafka.log" 2>&1 &
@@ -196,6 +213,7 @@ cat >"$run/env.tmp" <<ENV
 # Written by make run (pid $$) while it runs; removed when it stops.
 export SLUICE_RUN_PID=$$
 export SLUICE_API_URL=http://$listen
+export SLUICE_API_KEY=$dev_key
 export SLUICE_PG_URL=$pg_url
 export SLUICE_KAFKA_BROKERS=$brokers
 export SLUICE_PERSIST_ADMIN_URLS="${admin_urls[*]}"
@@ -216,16 +234,20 @@ Sluice is running.
                (reload: kill -HUP \$(cat $run/ingest.pid) \$(cat $run/notify.pid))
   deliveries   $run/deliveries.log (the log channel)
   logs         $run/logs/
-  env file     $run/env   (source it: SLUICE_API_URL, SLUICE_PG_URL, SLUICE_KAFKA_BROKERS;
-                            removed when this run stops)
+  env file     $run/env   (source it: SLUICE_API_URL, SLUICE_API_KEY, SLUICE_PG_URL,
+                            SLUICE_KAFKA_BROKERS; removed when this run stops)
+  API key      $dev_key
+               (every scope; kept in $run/dev-key for the next run)
 
 Try it:
-  curl -i -X POST http://$listen/v1/events -H 'Content-Type: application/json' \\
+  curl -i -X POST http://$listen/v1/events -H 'Authorization: Bearer $dev_key' \\
+       -H 'Content-Type: application/json' \\
        -d '{"type":"greeting","occurred_at":"2024-05-01T12:00:00Z","text":"hello"}'
-  curl -s 'http://$listen/v1/events?contains=hello'
-  curl -s -X POST http://$listen/v1/assistance -H 'Content-Type: application/json' \\
+  curl -s 'http://$listen/v1/events?contains=hello' -H 'Authorization: Bearer $dev_key'
+  curl -s -X POST http://$listen/v1/assistance -H 'Authorization: Bearer $dev_key' \\
+       -H 'Content-Type: application/json' \\
        -d '{"topic":"sales","description":"Can I get a quote for 40 seats?"}'
-  curl -s http://$listen/v1/assistance/<id>     # its deliveries
+  curl -s http://$listen/v1/assistance/<id> -H 'Authorization: Bearer $dev_key'  # its deliveries
 
 Ctrl-C stops everything in order.
 MSG

@@ -101,9 +101,28 @@ class Http:
     stale connection is retried once on a new one only when `retry` (default:
     for GET) says so, so a load test never sends a write twice."""
 
-    def __init__(self, host, port, timeout=30):
+    # The API key requests carry unless a client is made with key=None: the
+    # admin key of the stack started last (Stack.start), since every test
+    # module runs one stack at a time.
+    default_key = None
+
+    def __init__(self, host, port, timeout=30, key="default"):
         self.host, self.port, self.timeout = host, port, timeout
+        self.key = Http.default_key if key == "default" else key
         self.conn = None
+
+    def _auth(self, headers):
+        """headers with the client's key, unless they carry credentials of
+        their own (an Authorization of None sends none)."""
+        headers = dict(headers or {})
+        names = {k.lower(): k for k in headers}
+        for name in ("authorization", "x-api-key"):
+            if name in names and headers[names[name]] is None:
+                del headers[names[name]]
+                return headers
+        if self.key and "authorization" not in names and "x-api-key" not in names:
+            headers["Authorization"] = f"Bearer {self.key}"
+        return headers
 
     def close(self):
         if self.conn:
@@ -122,7 +141,7 @@ class Http:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             start = time.monotonic()
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
+                self.conn.request(method, path, body=body, headers=self._auth(headers))
                 r = self.conn.getresponse()
                 data = r.read()
             except (http.client.HTTPException, OSError):
@@ -145,6 +164,9 @@ class Http:
         """Sends `head` + `body` on a new connection, tolerating the server
         closing it mid-body (as it may after answering 413), then reads the
         response. For requests http.client would refuse to send."""
+        if self.key and b"\r\n" in head and not re.search(rb"(?im)^(authorization|x-api-key):", head):
+            line, rest = head.split(b"\r\n", 1)
+            head = line + f"\r\nAuthorization: Bearer {self.key}".encode() + b"\r\n" + rest
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         start = time.monotonic()
         try:
@@ -298,6 +320,9 @@ class Stack:
             if not os.access(os.path.join(BIN, b), os.X_OK):
                 raise RuntimeError(f"{BIN}/{b} is missing: build first (make build-san) or set SLUICE_BIN")
         self.start_pg()
+        self.api_key = self.create_key("harness")
+        Http.default_key = self.api_key
+        self.extra_env.setdefault("SLUICE_API_KEY", self.api_key)
         self.start_devkafka()
         if self.want_ingest:
             self.start_ingest()
@@ -458,6 +483,14 @@ class Stack:
             raise RuntimeError(f"kcat -P {topic} failed: {out.stderr.strip()}")
 
     # -- ingest and persist
+
+    def create_key(self, name, scopes="*", tenant="default"):
+        """A new API key made straight in the database (sluice-ingest create-key)."""
+        out = subprocess.run([os.path.join(BIN, "sluice-ingest"), "create-key", "--name", name, "--scopes", scopes,
+                              "--tenant", tenant], env=self.env(), capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"sluice-ingest create-key failed ({out.returncode}): {out.stderr.strip()}")
+        return out.stdout.strip()
 
     def start_ingest(self):
         if self.ingest_port is None:

@@ -118,6 +118,12 @@ class MakeRun(unittest.TestCase):
         def written():
             if self.proc.poll() is not None:
                 raise Abort(f"run.sh exited with {self.proc.returncode} before writing {self.env_file}")
+            key_file = os.path.join(self.run_dir, "dev-key")
+            if os.path.exists(key_file):
+                # make run's dev key, made before ingest starts: what the
+                # README's tour and every client here use.
+                with open(key_file) as f:
+                    Http.default_key = f.read().strip() or None
             if os.path.exists(self.env_file):
                 seen.setdefault("env", time.monotonic())
                 return True
@@ -221,10 +227,24 @@ class MakeRun(unittest.TestCase):
             return out.stdout.strip() == "1"
 
         wait_until(stored, 60, lambda: f"the first run's event in PostgreSQL; {self.where()}")
+        if env.get("SLUICE_API_KEY") != Http.default_key or not env["SLUICE_API_KEY"].startswith("sk_sluice_"):
+            self.fail_with("SLUICE_API_KEY in .run/env", f"the dev key of {self.run_dir}/dev-key",
+                           env.get("SLUICE_API_KEY"))
+        mode = os.stat(os.path.join(self.run_dir, "dev-key")).st_mode & 0o777
+        if mode != 0o600:
+            self.fail_with(".run/dev-key's mode", "0600", oct(mode))
+        anonymous = Http(*self.listen.split(":")[0:1], int(self.listen.split(":")[1]), key=None)
+        r = anonymous.post_json("/v1/events", {"type": "make-run", "tag": tag})
+        anonymous.close()
+        if r.status != 401:
+            self.fail_with("POST /v1/events without the key", 401, r)
+        first_key = env["SLUICE_API_KEY"]
         self.stop()
 
         env = self.start()  # the same .run: the same PostgreSQL cluster
         self.check_answers(env)
+        if env.get("SLUICE_API_KEY") != first_key:
+            self.fail_with("the dev key on the second run", "the first run's key, kept", env.get("SLUICE_API_KEY"))
         # Tools can tell a live file from one left by a run killed -9.
         if env.get("SLUICE_RUN_PID") != str(self.proc.pid):
             self.fail_with(f"SLUICE_RUN_PID in {self.env_file}", self.proc.pid, env.get("SLUICE_RUN_PID"))

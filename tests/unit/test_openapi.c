@@ -63,6 +63,52 @@ START_TEST(test_every_route_is_documented)
 }
 END_TEST
 
+/* Each operation's security names the route's scope (x-scope, and the
+ * scope list of each requirement); a public route's security is empty. */
+START_TEST(test_security_follows_the_route_table)
+{
+    json_t *doc = load_doc();
+    json_t *paths = json_object_get(doc, "paths");
+    for (size_t i = 0; i < route_count; i++) {
+        char method[16];
+        lower(routes[i].method, method, sizeof(method));
+        json_t *op = json_object_get(json_object_get(paths, routes[i].pattern), method);
+        json_t *security = json_object_get(op, "security");
+        ck_assert_msg(json_is_array(security), "%s %s: no security in openapi.json",
+                      routes[i].method, routes[i].pattern);
+        const char *scope = scope_name(routes[i].scope);
+        if (!scope) {
+            ck_assert_msg(json_array_size(security) == 0,
+                          "%s %s is public in the route table but openapi.json asks for "
+                          "credentials",
+                          routes[i].method, routes[i].pattern);
+            continue;
+        }
+        const char *x_scope = json_string_value(json_object_get(op, "x-scope"));
+        ck_assert_msg(x_scope && strcmp(x_scope, scope) == 0,
+                      "%s %s needs %s in the route table, openapi.json says %s", routes[i].method,
+                      routes[i].pattern, scope, x_scope ? x_scope : "nothing");
+        size_t j;
+        json_t *req;
+        json_array_foreach(security, j, req)
+        {
+            const char *scheme;
+            json_t *scopes;
+            json_object_foreach(req, scheme, scopes)
+            {
+                if (strcmp(scheme, "webhookSignature") == 0)
+                    continue;
+                ck_assert_msg(json_array_size(scopes) == 1 &&
+                                  strcmp(json_string_value(json_array_get(scopes, 0)), scope) == 0,
+                              "%s %s: security scheme %s should list exactly %s", routes[i].method,
+                              routes[i].pattern, scheme, scope);
+            }
+        }
+    }
+    json_decref(doc);
+}
+END_TEST
+
 START_TEST(test_every_documented_operation_is_routed)
 {
     json_t *doc = load_doc();
@@ -187,6 +233,7 @@ int main(void)
     tcase_add_checked_fixture(tc, routes_setup, routes_teardown);
     tcase_add_test(tc, test_every_route_is_documented);
     tcase_add_test(tc, test_every_documented_operation_is_routed);
+    tcase_add_test(tc, test_security_follows_the_route_table);
     tcase_add_test(tc, test_responses_follow_the_route_table);
     tcase_add_test(tc, test_documents_bounds_time_field_and_outcomes);
     suite_add_tcase(s, tc);
