@@ -103,8 +103,8 @@ struct ingest {
     struct waiters *waiters;
     struct idemkeys *idemkeys;
     struct auth *auth;
-        /* credentials, scopes, rate limits (auth.h) */ /* Idempotency-Keys accepted lately
-                                                           (ingest/idemkeys.h) */
+    /* credentials, scopes, rate limits (auth.h) */ /* Idempotency-Keys accepted lately
+                                                       (ingest/idemkeys.h) */
     char (*topics)[INGEST_TOPIC_MAX]; /* one per row of collections[] (collection.h) */
     /* Every route (routes_all), matched by http.c. */
     struct route *routes;
