@@ -430,7 +430,8 @@ static bool authenticate(struct auth *a, struct request *req, struct auth_denial
         char bad[64];
         unsigned scopes = 0;
         /* Scopes this API does not know are someone else's: ignored. */
-        for (char *s = strtok(claims.scopes, " "); s; s = strtok(NULL, " "))
+        char *save = NULL;
+        for (char *s = strtok_r(claims.scopes, " ", &save); s; s = strtok_r(NULL, " ", &save))
             if (scopes_parse(s, &scopes, bad, sizeof(bad)) == 0)
                 p->scopes |= scopes;
         const char *tenant = *claims.tenant ? claims.tenant : TENANT_DEFAULT;

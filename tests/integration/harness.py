@@ -96,6 +96,12 @@ class Response:
                 f"Content-Type={self.header('Content-Type')!r}, X-Request-ID={rid!r}, body={body!r}>")
 
 
+def auth_header():
+    """{"Authorization": "Bearer <the stack's admin key>"} for clients other
+    than Http (http.client, raw sockets), or {} when there is no key."""
+    return {"Authorization": f"Bearer {Http.default_key}"} if Http.default_key else {}
+
+
 class Http:
     """A keep-alive HTTP/1.1 client over http.client. A request that fails on a
     stale connection is retried once on a new one only when `retry` (default:

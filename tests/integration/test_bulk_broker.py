@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 
+import harness
 from harness import StackCase, wait_until
 
 BULK_ACK_TIMEOUT_MS = 4000
@@ -106,6 +107,7 @@ class BulkBrokerKilled(StackCase):
         sock = socket.create_connection(("127.0.0.1", self.stack.ingest_port), timeout=120)
         try:
             sock.sendall(b"POST /v1/bulk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + "".join(f"{k}: {v}\r\n" for k, v in harness.auth_header().items()).encode()
                          b"Content-Length: " + str(len(part1) + len(part2)).encode() + b"\r\n\r\n" + part1)
             state = {}
 

@@ -7,6 +7,7 @@ import json
 import threading
 import time
 
+import harness
 from harness import Http, StackCase, wait_until
 
 RECIPE = {
@@ -108,7 +109,7 @@ class Collections(StackCase):
     def test_epoch_header_from_untrusted_peer_ignored(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.stack.ingest_port, timeout=30,
                                           source_address=("127.0.0.2", 0))
-        conn.request("POST", "/epoch", headers={"X-Forwarded-For": "198.51.100.7"})
+        conn.request("POST", "/epoch", headers={"X-Forwarded-For": "198.51.100.7", **harness.auth_header()})
         resp = conn.getresponse()
         body = json.loads(resp.read())
         conn.close()

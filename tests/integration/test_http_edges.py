@@ -7,6 +7,7 @@ import http.client
 import json
 import time
 
+import harness
 from harness import StackCase, wait_until
 
 JSON = {"Content-Type": "application/json"}
@@ -76,7 +77,7 @@ class HttpEdges(StackCase):
             conn = self.client()
             try:
                 # http.client sends all of it, then reads: the way most clients do.
-                headers = dict(JSON)
+                headers = {**JSON, **harness.auth_header()}
                 if kwargs:
                     headers["Transfer-Encoding"] = "chunked"
                     conn.request("POST", "/v1/events", body=iter([body[i:i + 65536] for i in range(0, len(body), 65536)]),

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 
+import harness
 from harness import StackCase, parse_metrics, wait_until
 
 HANGING = 12
@@ -54,7 +55,7 @@ class OffThread(StackCase):
             conn = http.client.HTTPConnection("127.0.0.1", self.stack.ingest_port, timeout=60)
             started = time.monotonic()
             try:
-                conn.request("GET", path)
+                conn.request("GET", path, headers=harness.auth_header())
                 resp = conn.getresponse()
                 out[i] = (resp.status, resp.getheader("Content-Type"), resp.getheader("Retry-After"),
                           resp.read(), time.monotonic() - started)

@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 
+import harness
 from harness import StackCase, parse_metrics
 
 PER_KIND = 12
@@ -26,7 +27,7 @@ class Client(threading.Thread):
     def run(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
-            conn.request(self.method, self.path, body=self.body, headers=self.headers)
+            conn.request(self.method, self.path, body=self.body, headers={**harness.auth_header(), **self.headers})
             r = conn.getresponse()
             self.data = r.read()  # raises IncompleteRead on a cut body
             self.status = r.status
