@@ -48,8 +48,7 @@ static const struct alg_info {
 };
 #define NALGS (sizeof(algs) / sizeof(algs[0]))
 
-/* One usable JWKS key. Never changed once its set is published: readers take
- * a reference to jwk and use it after the lock is let go. */
+/* One usable JWKS key. Never changed once its set is published. */
 struct key {
     json_t *jwk; /* public members only */
     enum kty kty;
@@ -58,7 +57,12 @@ struct key {
     const char *alg;
 };
 
+/* A published set is read by many threads at once and changed by none. A
+ * reader holds a reference to the set itself (refs) for as long as it uses a
+ * key, so a reload can swap the set under a reader without waiting for it;
+ * the JWKs' own jansson reference counts are never touched by readers. */
 struct keyset {
+    atomic_size_t refs;
     struct key *keys;
     size_t n;
 };
@@ -140,9 +144,9 @@ static bool key_fits(const struct key *k, const struct alg_info *a)
 
 /* ---- key sets ---- */
 
-static void keyset_free(struct keyset *ks)
+static void keyset_release(struct keyset *ks)
 {
-    if (!ks)
+    if (!ks || atomic_fetch_sub(&ks->refs, 1) != 1)
         return;
     for (size_t i = 0; i < ks->n; i++)
         json_decref(ks->keys[i].jwk);
@@ -244,19 +248,20 @@ static struct keyset *keyset_parse(jose_cfg_t *jcfg, const json_t *doc, char *er
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    atomic_init(&ks->refs, 1); /* the verifier's, once published */
     for (size_t i = 0; i < n; i++) {
         char why[160];
         int r = key_parse(jcfg, json_array_get(list, i), &ks->keys[ks->n], why, sizeof(why));
         if (r < 0) {
             snprintf(err, errlen, "key %zu: %s", i + 1, why);
-            keyset_free(ks);
+            keyset_release(ks);
             return NULL;
         }
         ks->n += (size_t)r;
     }
     if (ks->n == 0) {
         snprintf(err, errlen, "no usable signature key (RSA, or EC on P-256/384/521, for sig)");
-        keyset_free(ks);
+        keyset_release(ks);
         return NULL;
     }
     return ks;
@@ -383,8 +388,8 @@ static int reload(struct jwt_verifier *v, char *err, size_t errlen)
     struct keyset *old = v->keys;
     v->keys = ks;
     pthread_rwlock_unlock(&v->keys_lock);
-    /* Readers still using an old key hold a reference to its JWK. */
-    keyset_free(old);
+    /* Readers still using one of its keys hold a reference to it. */
+    keyset_release(old);
     atomic_fetch_add(&v->refreshes_ok, 1);
     return 0;
 }
@@ -583,7 +588,7 @@ void jwt_verifier_free(struct jwt_verifier *v)
         pthread_mutex_unlock(&v->mu);
         pthread_join(v->thread, NULL);
     }
-    keyset_free(v->keys);
+    keyset_release(v->keys);
     json_t *k = json_object_get(v->hs256_jwk, "k");
     if (k) /* the last reference: no verification runs any more */
         OPENSSL_cleanse((char *)json_string_value(k), json_string_length(k));
@@ -716,22 +721,24 @@ static const struct alg_info *header_check(const struct jwt_verifier *v, const j
     return a;
 }
 
-/* A new reference to the one key for alg and kid (NULL: any key, when only
- * one fits), or NULL with a reason. The token's own "jwk", "jku" or "x5u"
- * are never looked at. */
-static json_t *select_key(struct jwt_verifier *v, const struct alg_info *alg, const char *kid,
-                          char *why, size_t whylen)
+/* The one key for alg and kid (NULL: any key, when only one fits), or NULL
+ * with a reason. The key is borrowed from *held, a reference to its key set
+ * the caller releases (NULL for the HS256 secret, which lives as long as the
+ * verifier). The token's own "jwk", "jku" or "x5u" are never looked at. */
+static const json_t *select_key(struct jwt_verifier *v, const struct alg_info *alg, const char *kid,
+                                struct keyset **held, char *why, size_t whylen)
 {
+    *held = NULL;
     if (alg->kty == KTY_OCT) {
         if (!v->hs256_jwk)
             refuse(why, whylen, "no key for the algorithm");
-        return v->hs256_jwk ? json_incref(v->hs256_jwk) : NULL;
+        return v->hs256_jwk;
     }
-    json_t *found = NULL;
+    const json_t *found = NULL;
     size_t fits = 0;
     bool kid_seen = false, have_keys;
     pthread_rwlock_rdlock(&v->keys_lock);
-    const struct keyset *ks = v->keys;
+    struct keyset *ks = v->keys;
     have_keys = ks != NULL;
     for (size_t i = 0; ks && i < ks->n; i++) {
         const struct key *k = &ks->keys[i];
@@ -743,8 +750,10 @@ static json_t *select_key(struct jwt_verifier *v, const struct alg_info *alg, co
             found = k->jwk;
         }
     }
-    if (fits == 1)
-        json_incref(found);
+    if (fits == 1) {
+        atomic_fetch_add(&ks->refs, 1);
+        *held = ks;
+    }
     pthread_rwlock_unlock(&v->keys_lock);
     if (fits == 1)
         return found;
@@ -909,7 +918,9 @@ int jwt_verify(struct jwt_verifier *v, const char *token, int64_t now_s, struct 
                char *why, size_t whylen)
 {
     int rc = -1;
-    json_t *hdr = NULL, *key = NULL, *jws = NULL, *claims = NULL;
+    json_t *hdr = NULL, *jws = NULL, *claims = NULL;
+    const json_t *key = NULL;   /* borrowed from held */
+    struct keyset *held = NULL; /* a reference */
     struct part parts[3];
     memset(out, 0, sizeof(*out));
     size_t len = token ? strnlen(token, JWT_MAX_TOKEN + 1) : 0;
@@ -937,7 +948,7 @@ int jwt_verify(struct jwt_verifier *v, const char *token, int64_t now_s, struct 
         refuse(why, whylen, "missing signature");
         goto out;
     }
-    if (!(key = select_key(v, alg, kid, why, whylen)))
+    if (!(key = select_key(v, alg, kid, &held, why, whylen)))
         goto out;
     jws = json_pack("{s:s%, s:s%, s:s%}", "protected", parts[0].p, parts[0].len, "payload",
                     parts[1].p, parts[1].len, "signature", parts[2].p, parts[2].len);
@@ -964,7 +975,7 @@ out:
         memset(out, 0, sizeof(*out));
     json_decref(claims);
     json_decref(jws);
-    json_decref(key);
+    keyset_release(held);
     json_decref(hdr);
     return rc;
 }

@@ -71,8 +71,10 @@ int jwt_verify(struct jwt_verifier *v, const char *token, int64_t now_s, struct 
 int jwt_verifier_refresh_now(struct jwt_verifier *v, char *err, size_t errlen);
 
 /* Counters for metrics and tests. refresh_requests counts the reloads an
- * unknown kid asked for (after the rate limit), refreshes_ok and
- * refreshes_failed the reloads the refresh thread finished. */
+ * unknown kid asked for (after the rate limit); refreshes_ok and
+ * refreshes_failed count finished reloads, the refresh thread's and
+ * jwt_verifier_refresh_now's (the load at start is neither). A test waits
+ * for a background reload by watching their sum grow. */
 struct jwt_stats {
     uint64_t refresh_requests;
     uint64_t refreshes_ok;
