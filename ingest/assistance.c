@@ -76,13 +76,15 @@ static void check_description(const json_t *description, struct problem_errors *
 
 /* Deterministic under an idempotency key, so a retried request is one
  * request; fresh and time-ordered otherwise. */
-static int request_uuid(const char *idem_key, int64_t now_us, char out[UUID_STR_LEN])
+static int request_uuid(const char *idem_key, const char *tenant, int64_t now_us,
+                        char out[UUID_STR_LEN])
 {
     struct uuid u;
     if (idem_key) {
         char name[300];
-        int n = snprintf(name, sizeof(name), "%s\nassistance\n%s", WRITE_PRINCIPAL, idem_key);
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+        int n = snprintf(name, sizeof(name), TENANT_DEFAULT_KEY_OWNER "\nassistance\n%s", idem_key);
+        tenant_uuid(tenant, name, (size_t)n, out);
+        return 0;
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
         return -1;
     }
@@ -130,7 +132,7 @@ static enum MHD_Result assistance_post(struct request *req)
         goto out;
     }
     int64_t now = time_now_us();
-    if (request_uuid(idem_key, now, req->id) != 0) {
+    if (request_uuid(idem_key, req->principal.tenant, now, req->id) != 0) {
         ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                    "Internal error", "No random bytes for an id.", NULL, NULL);
         goto out;
@@ -153,8 +155,9 @@ static enum MHD_Result assistance_post(struct request *req)
         goto out;
     }
     size_t len;
-    char *value = envelope_build_assistance(req->id, WRITE_PRINCIPAL, now, topic, text,
-                                            req->request_id, &len);
+    struct envelope_origin origin = write_origin(req);
+    char *value =
+        envelope_build_assistance(req->id, &origin, now, topic, text, req->request_id, &len);
     if (!value) {
         ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                    "Internal error", "Could not encode the request.", NULL, NULL);
@@ -183,7 +186,7 @@ static const char *const ASSISTANCE_SQL =
     "ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') END)"
     "   ORDER BY d.fallback, d.created_at, d.channel)"
     "  FROM assistance_deliveries d WHERE d.request_id = r.id), '[]'::json))::text "
-    "FROM assistance_requests r WHERE r.id = $1::uuid";
+    "FROM assistance_requests r WHERE r.id = $1::uuid AND r.tenant = $2";
 
 static enum MHD_Result assistance_get(struct request *req)
 {
@@ -192,9 +195,9 @@ static enum MHD_Result assistance_get(struct request *req)
         return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found",
                                     "Assistance request not found",
                                     "Assistance request ids are UUIDs.", NULL, NULL);
-    const char *params[] = {req->param};
+    const char *params[] = {req->param, req->principal.tenant};
     bool transient;
-    PGresult *res = reads_query(req->app, ASSISTANCE_SQL, 1, params, &transient);
+    PGresult *res = reads_query(req->app, ASSISTANCE_SQL, 2, params, &transient);
     enum MHD_Result ret;
     if (!res) {
         ret = reads_failed(req, transient);

@@ -11,7 +11,6 @@
 #include "timeutil.h"
 #include "webhook_sig.h"
 
-#include <ctype.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -96,20 +95,6 @@ json_t *scopes_to_json(unsigned scopes)
         if (scopes & (1u << i))
             json_array_append_new(array, json_string(scope_names[i]));
     return array;
-}
-
-bool tenant_valid(const char *tenant)
-{
-    size_t n = strlen(tenant);
-    if (n == 0 || n >= TENANT_MAX ||
-        !(islower((unsigned char)tenant[0]) || isdigit((unsigned char)tenant[0])))
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)tenant[i];
-        if (!(islower(c) || isdigit(c) || c == '-' || c == '_'))
-            return false;
-    }
-    return true;
 }
 
 /* A configured sender of signed webhooks (SLUICE_WEBHOOK_SOURCES_FILE). */

@@ -21,6 +21,8 @@
 #ifndef SLUICE_AUTH_H
 #define SLUICE_AUTH_H
 
+#include "tenant.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,15 +57,6 @@ int scopes_parse(const char *list, unsigned *out, char *bad, size_t badlen);
 int scopes_from_json(const json_t *array, unsigned *out, char *why, size_t whylen);
 /* A new JSON array of the names in scopes, in table order. */
 json_t *scopes_to_json(unsigned scopes);
-
-#define TENANT_MAX 64
-/* The tenant of the anonymous principal and of a key or token that names
- * none. Records of this tenant keep the ids they had before tenants existed
- * (tenant.h). */
-#define TENANT_DEFAULT "default"
-/* A tenant name: 1 to 63 of [a-z0-9_-], starting with a letter or digit.
- * It goes into ids and log lines, so it is kept plain. */
-bool tenant_valid(const char *tenant);
 
 enum principal_kind { PRINCIPAL_ANONYMOUS, PRINCIPAL_API_KEY, PRINCIPAL_JWT, PRINCIPAL_WEBHOOK };
 

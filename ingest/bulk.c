@@ -64,7 +64,10 @@ struct import {
     enum pause_reason paused; /* the connection is suspended, and why */
     bool finishing, orphaned;
     struct request *req; /* the upload's request; gone once orphaned */
-    rd_kafka_t *rk;      /* the bulk producer */
+    /* Who imports, into which tenant: the records' envelopes name them. */
+    char principal[sizeof(((struct principal *)0)->id)];
+    char tenant[TENANT_MAX];
+    rd_kafka_t *rk; /* the bulk producer */
     /* Records waiting for room in the producer queue (HTTP thread only). */
     struct pending *pending, **pending_tail;
     /* On the queue-full list (under full_lock): woken once bulk_reports
@@ -344,7 +347,8 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
     imp->parsed++;
     char id[UUID_STR_LEN] = "";
     size_t vlen = 0;
-    struct import_record rec = {obj, data, len, imp->time_field, WRITE_PRINCIPAL};
+    struct envelope_origin origin = {imp->principal, imp->tenant};
+    struct import_record rec = {obj, data, len, imp->time_field, &origin};
     char *value = imp->collection->http->import(&rec, id, why, sizeof(why), &vlen);
     json_decref(obj);
     if (!value) {
@@ -564,12 +568,14 @@ static enum MHD_Result bulk_begin(struct request *req)
                                     "Internal error", "Could not start the import.", NULL, NULL);
     }
     uuid_format(&u, imp->id);
-    const char *params[] = {imp->id, collection->name};
+    snprintf(imp->principal, sizeof(imp->principal), "%s", req->principal.id);
+    snprintf(imp->tenant, sizeof(imp->tenant), "%s", req->principal.tenant);
+    const char *params[] = {imp->id, collection->name, imp->tenant};
     bool transient;
     PGresult *res = reads_query(req->app,
-                                "INSERT INTO imports (id, collection, status, started_at) "
-                                "VALUES ($1::uuid, $2, 'receiving', now()) RETURNING id",
-                                2, params, &transient);
+                                "INSERT INTO imports (id, collection, status, started_at, tenant) "
+                                "VALUES ($1::uuid, $2, 'receiving', now(), $3) RETURNING id",
+                                3, params, &transient);
     if (!res) {
         free(imp->time_field);
         free(imp);
@@ -716,7 +722,7 @@ static enum MHD_Result imports_get(struct request *req)
     if (uuid_parse(req->param, &u) != 0)
         return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Import not found",
                                     "Import ids are UUIDs.", NULL, NULL);
-    const char *params[] = {req->param};
+    const char *params[] = {req->param, req->principal.tenant};
     bool transient;
     PGresult *res = reads_query(
         req->app,
@@ -730,8 +736,9 @@ static enum MHD_Result imports_get(struct request *req)
         "'started_at', to_char(started_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
         "'finished_at', to_char(finished_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text FROM imports WHERE id = $1::uuid",
-        1, params, &transient);
+        "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))::text FROM imports WHERE id = $1::uuid "
+        "AND tenant = $2",
+        2, params, &transient);
     if (!res)
         return reads_failed(req, transient);
     enum MHD_Result ret;

@@ -81,8 +81,8 @@ static enum MHD_Result epoch_post(struct request *req)
                                     "Internal error", "No random bytes for a key.", NULL, NULL);
     uuid_format(&u, req->id);
     size_t len;
-    char *value =
-        envelope_build_epoch(req->id, WRITE_PRINCIPAL, now, ew->epoch_ms, ew->client_ip, &len);
+    struct envelope_origin origin = write_origin(req);
+    char *value = envelope_build_epoch(req->id, &origin, now, ew->epoch_ms, ew->client_ip, &len);
     if (!value)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not encode the write.", NULL, NULL);
@@ -99,12 +99,12 @@ static enum MHD_Result epoch_get(struct request *req)
     if (uuid_parse(req->param, &u) != 0)
         return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Epoch not found",
                                     "Epoch keys are UUIDs.", NULL, NULL);
-    const char *params[] = {req->param};
+    const char *params[] = {req->param, req->principal.tenant};
     bool transient;
     PGresult *res = reads_query(req->app,
                                 "SELECT key::text, epoch_ms, host(ip) FROM epochs "
-                                "WHERE key = $1::uuid",
-                                1, params, &transient);
+                                "WHERE key = $1::uuid AND tenant = $2",
+                                2, params, &transient);
     enum MHD_Result ret;
     if (!res) {
         ret = reads_failed(req, transient);

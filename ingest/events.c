@@ -32,21 +32,26 @@ static int event_id(const struct event_input *in, json_t *obj, const struct even
 {
     struct uuid u;
     char name[600];
+    const char *tenant = opt->origin->tenant;
     if (in->external_id[0]) {
         int n = snprintf(name, sizeof(name), "events\nexternal\n%s", in->external_id);
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+        tenant_uuid(tenant, name, (size_t)n, out);
     } else if (opt->idem_key) {
-        int n = snprintf(name, sizeof(name), "%s\nevents\n%s", WRITE_PRINCIPAL, opt->idem_key);
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+        /* Named as before tenants for the default tenant, whose keys'
+         * owner is still "anonymous". */
+        int n =
+            snprintf(name, sizeof(name), TENANT_DEFAULT_KEY_OWNER "\nevents\n%s", opt->idem_key);
+        tenant_uuid(tenant, name, (size_t)n, out);
     } else if (opt->content_identity) {
-        return collection_content_id("events", obj, out);
+        return collection_content_id(tenant, "events", obj, out);
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
         /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
          * to a name-based id over the time so the request still gets an id. */
         int n = snprintf(name, sizeof(name), "events\ntime\n%lld", (long long)now_us);
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+        tenant_uuid(tenant, name, (size_t)n, out);
+    } else {
+        uuid_format(&u, out);
     }
-    uuid_format(&u, out);
     return 0;
 }
 
@@ -56,10 +61,13 @@ enum stored_state { STORED_ABSENT, STORED_SAME, STORED_DIFFERENT, STORED_UNKNOWN
  * that first used it and the record it made (into record_id). Persist writes
  * idempotency_keys in the batch that applies the request, so this sees keys
  * of every replica, once persisted. Runs on the database pool (keyed_write_on_pool). */
-static enum stored_state stored_key(struct ingest *app, const char *key, const char *fingerprint,
+static enum stored_state stored_key(struct request *req, const char *key, const char *fingerprint,
                                     char stored_fp[65], char record_id[UUID_STR_LEN])
 {
-    const char *params[] = {WRITE_PRINCIPAL, key};
+    struct ingest *app = req->app;
+    char owner[TENANT_KEY_OWNER_MAX];
+    write_key_owner(req, owner);
+    const char *params[] = {owner, key};
     bool transient;
     PGresult *res = reads_query(app,
                                 "SELECT fingerprint, record_id::text FROM idempotency_keys "
@@ -77,7 +85,7 @@ static enum stored_state stored_key(struct ingest *app, const char *key, const c
     return state;
 }
 
-static int fetch_event(struct ingest *app, const char *id, json_t **out);
+static int fetch_event(struct ingest *app, const char *tenant, const char *id, json_t **out);
 
 static enum MHD_Result respond_accepted(struct request *req)
 {
@@ -108,7 +116,7 @@ static enum MHD_Result respond_waited(struct request *req, const struct wait_res
     if (!outcome)
         return respond_accepted(req);
     json_t *event = NULL;
-    if (fetch_event(req->app, req->id, &event) != 0)
+    if (fetch_event(req->app, req->principal.tenant, req->id, &event) != 0)
         return respond_accepted(req);
     json_object_set_new(event, "outcome", json_string(outcome));
     char location[64];
@@ -132,7 +140,7 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
         return NULL;
     struct event_fields f = {
         .id = id,
-        .principal = WRITE_PRINCIPAL,
+        .origin = opt->origin,
         .fingerprint = fingerprint,
         .idempotency_key = opt->idem_key,
         .external_id = in.external_id[0] ? in.external_id : NULL,
@@ -199,7 +207,7 @@ static enum MHD_Result keyed_write_on_pool(struct request *req)
     if (kw->claim == IDEM_FIRST) {
         char stored_fp[DIGEST_HEX_LEN + 1];
         enum stored_state st =
-            stored_key(req->app, kw->header_key, kw->fingerprint, stored_fp, kw->stored_id);
+            stored_key(req, kw->header_key, kw->fingerprint, stored_fp, kw->stored_id);
         if (st == STORED_SAME || st == STORED_DIFFERENT) {
             /* The claim becomes what PostgreSQL says, so the next retry of
              * either body is answered from memory. */
@@ -215,7 +223,7 @@ static enum MHD_Result keyed_write_on_pool(struct request *req)
         json_t *event = NULL;
         if (kw->wait_s <= 0)
             return respond_accepted(req);
-        if (fetch_event(req->app, req->id, &event) == 0) {
+        if (fetch_event(req->app, req->principal.tenant, req->id, &event) == 0) {
             json_decref(event);
             struct wait_result done = {.outcome = WAIT_EXISTS};
             return respond_waited(req, &done);
@@ -248,7 +256,8 @@ static enum MHD_Result events_post(struct request *req)
     struct problem_errors pe = {0};
     char fingerprint[DIGEST_HEX_LEN + 1];
     size_t len;
-    struct event_options opt = {.idem_key = idem_key, .time_field = time_field};
+    struct envelope_origin origin = write_origin(req);
+    struct event_options opt = {.idem_key = idem_key, .time_field = time_field, .origin = &origin};
     char *value =
         events_envelope(body, req->body.data, req->body.len, &opt, req->id, fingerprint, &pe, &len);
     if (!value) {
@@ -282,7 +291,9 @@ static enum MHD_Result events_post(struct request *req)
         goto out;
     }
     kw->ix = req->app->idemkeys;
-    snprintf(kw->key, sizeof(kw->key), "%s\nevents\n%s", WRITE_PRINCIPAL, idem_key);
+    char owner[TENANT_KEY_OWNER_MAX];
+    write_key_owner(req, owner);
+    snprintf(kw->key, sizeof(kw->key), "%s\nevents\n%s", owner, idem_key);
     snprintf(kw->header_key, sizeof(kw->header_key), "%s", idem_key);
     snprintf(kw->fingerprint, sizeof(kw->fingerprint), "%s", fingerprint);
     kw->value = value;
@@ -332,12 +343,13 @@ static json_t *event_row(const PGresult *res, int row)
 }
 
 /* Reads one event by its Sluice id as the API's object (a new reference). */
-static int fetch_event(struct ingest *app, const char *id, json_t **out)
+static int fetch_event(struct ingest *app, const char *tenant, const char *id, json_t **out)
 {
-    const char *params[] = {id};
+    const char *params[] = {id, tenant};
     bool transient;
-    PGresult *res = reads_query(app, "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid", 1,
-                                params, &transient);
+    PGresult *res =
+        reads_query(app, "SELECT " EVENT_COLUMNS " FROM events WHERE id = $1::uuid AND tenant = $2",
+                    2, params, &transient);
     int rc = -1;
     if (res && PQntuples(res) == 1) {
         *out = event_row(res, 0);
@@ -355,13 +367,14 @@ static enum MHD_Result events_get(struct request *req)
         return http_respond_problem(req, MHD_HTTP_NOT_FOUND, "not-found", "Event not found",
                                     "No event has this id or external id.", NULL, NULL);
     /* $1 is text throughout: an external id may look like a UUID. */
-    const char *sql = is_uuid ? "SELECT " EVENT_COLUMNS " FROM events WHERE external_id = $1::text "
-                                "OR id = $1::text::uuid ORDER BY id = $1::text::uuid DESC LIMIT 1"
-                              : "SELECT " EVENT_COLUMNS " FROM events WHERE external_id = $1 "
-                                "LIMIT 1";
-    const char *params[] = {req->param};
+    const char *sql = is_uuid ? "SELECT " EVENT_COLUMNS " FROM events WHERE tenant = $2 AND "
+                                "(external_id = $1::text OR id = $1::text::uuid) "
+                                "ORDER BY id = $1::text::uuid DESC LIMIT 1"
+                              : "SELECT " EVENT_COLUMNS " FROM events WHERE tenant = $2 AND "
+                                "external_id = $1 LIMIT 1";
+    const char *params[] = {req->param, req->principal.tenant};
     bool transient;
-    PGresult *res = reads_query(req->app, sql, 1, params, &transient);
+    PGresult *res = reads_query(req->app, sql, 2, params, &transient);
     enum MHD_Result ret;
     if (!res)
         ret = reads_failed(req, transient);
@@ -411,6 +424,8 @@ static enum MHD_Result events_query(struct request *req)
     struct event_query q = {.limit = QUERY_LIMIT_DEFAULT};
     struct problem_errors pe = {0};
     buf_puts(&q.sql, "SELECT " EVENT_COLUMNS " FROM events");
+    /* Every page is the principal's tenant's, whatever else it asks. */
+    query_add(&q, "tenant = $%d", req->principal.tenant);
 
     query_time_param(&q, &pe, "after", http_query(req, "after"), "occurred_at >= $%d::timestamptz",
                      0);
@@ -441,7 +456,7 @@ static enum MHD_Result events_query(struct request *req)
     if (page.has_cursor) {
         q.params[q.nparams++] = page.after_ts;
         q.params[q.nparams++] = page.after_id;
-        buf_puts(&q.sql, q.nparams == 2 ? " WHERE " : " AND ");
+        buf_puts(&q.sql, " AND ");
         buf_printf(&q.sql, "(occurred_at, id) > ($%d::timestamptz, $%d::uuid)", q.nparams - 1,
                    q.nparams);
     }
@@ -475,7 +490,8 @@ static char *events_import(const struct import_record *rec, char id[UUID_STR_LEN
 {
     char fingerprint[65];
     struct problem_errors pe = {0};
-    struct event_options opt = {.time_field = rec->time_field, .content_identity = true};
+    struct event_options opt = {
+        .time_field = rec->time_field, .content_identity = true, .origin = rec->origin};
     char *value = events_envelope(rec->obj, rec->text, rec->len, &opt, id, fingerprint, &pe, len);
     if (!value)
         problem_errors_first(&pe, why, whylen);

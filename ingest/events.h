@@ -3,6 +3,7 @@
 #ifndef SLUICE_EVENTS_H
 #define SLUICE_EVENTS_H
 
+#include "envelope.h"
 #include "problem.h"
 #include "uuid.h"
 
@@ -19,6 +20,7 @@ struct event_options {
      * the same file again collapses into the same rows; a single POST without
      * id and key is a new event every time. */
     bool content_identity;
+    const struct envelope_origin *origin; /* who writes it, and its tenant (ids, envelope) */
 };
 
 /* Validates one event object (obj borrowed; problems go to pe) and returns its

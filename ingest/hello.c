@@ -79,7 +79,8 @@ static enum MHD_Result hello_put(struct request *req)
     }
     uuid_format(&u, req->id);
     size_t len;
-    char *value = envelope_build_user(req->id, WRITE_PRINCIPAL, now, req->param, dob, &len);
+    struct envelope_origin origin = write_origin(req);
+    char *value = envelope_build_user(req->id, &origin, now, req->param, dob, &len);
     json_decref(body);
     if (!value)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
@@ -94,13 +95,13 @@ static enum MHD_Result hello_get(struct request *req)
 {
     if (!birthday_valid_username(req->param))
         return bad_request(req, NULL, "The username must be 1 to 100 ASCII letters.");
-    const char *params[] = {req->param};
+    const char *params[] = {req->param, req->principal.tenant};
     bool transient;
     PGresult *res = reads_query(req->app,
                                 "SELECT extract(month FROM date_of_birth)::int, "
                                 "extract(day FROM date_of_birth)::int FROM users "
-                                "WHERE username = $1",
-                                1, params, &transient);
+                                "WHERE username = $1 AND tenant = $2",
+                                2, params, &transient);
     enum MHD_Result ret;
     if (!res) {
         ret = reads_failed(req, transient);

@@ -48,15 +48,16 @@ static json_t *recipe_row(const PGresult *res, int row)
 
 /* 0 found (*out a new reference, *version set), 1 not found, -1 database
  * unavailable. */
-static int fetch_recipe(struct ingest *app, const char *id, json_t **out, long long *version)
+static int fetch_recipe(struct request *req, json_t **out, long long *version)
 {
     struct uuid u;
-    if (uuid_parse(id, &u) != 0)
+    if (uuid_parse(req->param, &u) != 0)
         return 1;
-    const char *params[] = {id};
+    const char *params[] = {req->param, req->principal.tenant};
     bool transient;
-    PGresult *res = reads_query(app, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE id = $1::uuid",
-                                1, params, &transient);
+    PGresult *res = reads_query(
+        req->app, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE id = $1::uuid AND tenant = $2", 2,
+        params, &transient);
     if (!res)
         return -1;
     int rc = PQntuples(res) == 0 ? 1 : 0;
@@ -107,7 +108,7 @@ static enum MHD_Result recipe_written(struct request *req, const struct wait_res
             return http_respond(req, MHD_HTTP_NO_CONTENT, NULL, NULL, 0, applied);
         json_t *recipe = NULL;
         long long version;
-        if (fetch_recipe(req->app, req->param, &recipe, &version) == 0) {
+        if (fetch_recipe(req, &recipe, &version) == 0) {
             bool created = strcmp(req->method, "POST") == 0 && r->outcome == WAIT_CREATED;
             return respond_recipe(req, created ? MHD_HTTP_CREATED : MHD_HTTP_OK, recipe, true);
         }
@@ -131,8 +132,9 @@ static enum MHD_Result produce_recipe(struct request *req, const char *operation
                                     "Internal error", "No random bytes for an id.", NULL, NULL);
     uuid_format(&u, req->id);
     size_t len;
-    char *value = envelope_build_recipe(req->id, WRITE_PRINCIPAL, now, operation, req->param,
-                                        if_version, doc, &len);
+    struct envelope_origin origin = write_origin(req);
+    char *value =
+        envelope_build_recipe(req->id, &origin, now, operation, req->param, if_version, doc, &len);
     if (!value)
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                                     "Internal error", "Could not encode the write.", NULL, NULL);
@@ -164,7 +166,7 @@ static int precondition(struct request *req, long long *if_version, json_t **sto
 {
     *if_version = parse_if_match(http_header(req, "If-Match"));
     long long version = 0;
-    int found = fetch_recipe(req->app, req->param, stored, &version);
+    int found = fetch_recipe(req, stored, &version);
     if (found < 0) {
         *answered = reads_failed(req, true);
         return -1;
@@ -228,8 +230,8 @@ static enum MHD_Result recipes_post(struct request *req)
     }
     if (key) {
         char name[600];
-        int n = snprintf(name, sizeof(name), "%s\nrecipes\n%s", WRITE_PRINCIPAL, key);
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+        int n = snprintf(name, sizeof(name), TENANT_DEFAULT_KEY_OWNER "\nrecipes\n%s", key);
+        tenant_uuid(req->principal.tenant, name, (size_t)n, req->param);
     } else if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0) {
         json_decref(body);
         return http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
@@ -245,7 +247,7 @@ static enum MHD_Result recipes_get(struct request *req)
 {
     json_t *recipe = NULL;
     long long version;
-    int found = fetch_recipe(req->app, req->param, &recipe, &version);
+    int found = fetch_recipe(req, &recipe, &version);
     if (found < 0)
         return reads_failed(req, true);
     if (found > 0)
@@ -330,7 +332,8 @@ static enum MHD_Result recipes_search(struct request *req)
     int n = 0;
     struct buf sql = {0}, like = {0};
     char lowered[2][501]; /* at most 500 bytes and the NUL */
-    buf_puts(&sql, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE true");
+    buf_puts(&sql, "SELECT " RECIPE_COLUMNS " FROM recipes WHERE tenant = $1");
+    params[n++] = req->principal.tenant;
     static const char *const names[] = {"ingredient", "tag"};
     static const char *const conds[] = {"ingredient_names @> ARRAY[lower($%d)]",
                                         "tags @> ARRAY[lower($%d)]"};
@@ -393,7 +396,7 @@ static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LE
                             size_t whylen, size_t *len)
 {
     json_t *obj = rec->obj;
-    if (collection_import_id("recipes", obj, id, why, whylen) != 0)
+    if (collection_import_id(rec->origin->tenant, "recipes", obj, id, why, whylen) != 0)
         return NULL;
     struct problem_errors pe = {0};
     if (recipe_validate(obj, &pe) > 0) {
@@ -406,8 +409,7 @@ static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LE
     if (uuid_v7(&u, (uint64_t)(time_now_us() / 1000)) != 0)
         return NULL;
     uuid_format(&u, write_id);
-    return envelope_build_recipe(write_id, rec->principal, time_now_us(), "create", id, -1, obj,
-                                 len);
+    return envelope_build_recipe(write_id, rec->origin, time_now_us(), "create", id, -1, obj, len);
 }
 
 /* The recipes collection's endpoints and import: its row's http in lib/collection.c. */

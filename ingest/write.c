@@ -8,7 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const WRITE_PRINCIPAL = "anonymous";
+struct envelope_origin write_origin(const struct request *req)
+{
+    return (struct envelope_origin){req->principal.id, req->principal.tenant};
+}
+
+void write_key_owner(const struct request *req, char out[TENANT_KEY_OWNER_MAX])
+{
+    tenant_key_owner(req->principal.tenant, out);
+}
 
 _Static_assert(sizeof(struct write_state) <= sizeof(union http_write_slot),
                "struct write_state outgrew its room in struct request: raise "

@@ -19,6 +19,7 @@
 #ifndef SLUICE_WRITE_H
 #define SLUICE_WRITE_H
 
+#include "envelope.h"
 #include "http.h"
 #include "waiters.h"
 
@@ -71,7 +72,10 @@ void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs);
  * producers' metrics and resumes the request or import the message is for. */
 void write_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque);
 
-/* The principal of every write until authentication lands. */
-extern const char *const WRITE_PRINCIPAL;
+/* Who writes: the request's principal and tenant (auth.h), for its
+ * envelope; borrowed from req. */
+struct envelope_origin write_origin(const struct request *req);
+/* The owner of the request's Idempotency-Key (tenant_key_owner). */
+void write_key_owner(const struct request *req, char out[TENANT_KEY_OWNER_MAX]);
 
 #endif

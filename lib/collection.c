@@ -1,6 +1,7 @@
 #include "collection.h"
 
 #include "digest.h"
+#include "tenant.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@ size_t collection_index(const struct collection *c)
     return (size_t)(c - collections);
 }
 
-int collection_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
+int collection_content_id(const char *tenant, const char *collection, const json_t *obj,
+                          char id[UUID_STR_LEN])
 {
     /* Sorted members and no whitespace: the same record however it was
      * written out; hashed first so the UUIDv5 name stays short. */
@@ -49,34 +51,38 @@ int collection_content_id(const char *collection, const json_t *obj, char id[UUI
     digest_sha256_hex(&part, 1, digest);
     free(canonical);
     int n = snprintf(name, sizeof(name), "%.32s\ncontent\n%s", collection, digest);
-    struct uuid u;
-    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
-    uuid_format(&u, id);
+    tenant_uuid(tenant, name, (size_t)n, id);
     return 0;
 }
 
-int collection_import_id(const char *collection, json_t *obj, char id[UUID_STR_LEN], char *why,
-                         size_t whylen)
+int collection_import_id(const char *tenant, const char *collection, json_t *obj,
+                         char id[UUID_STR_LEN], char *why, size_t whylen)
 {
     struct uuid u;
+    char name[400];
+    int n = -1;
     json_t *given = json_object_get(obj, "id");
+    bool is_default = strcmp(tenant_or_default(tenant), TENANT_DEFAULT) == 0;
     if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
-        uuid_format(&u, id);
+        if (is_default)
+            uuid_format(&u, id);
+        else
+            n = snprintf(name, sizeof(name), "%.32s\nuuid\n%s", collection,
+                         json_string_value(given));
     } else if (json_is_string(given) || json_is_integer(given)) {
-        char name[400];
-        int n = json_is_string(given) ? snprintf(name, sizeof(name), "%.32s\nexternal\n%s",
-                                                 collection, json_string_value(given))
-                                      : snprintf(name, sizeof(name), "%.32s\nexternal\n%lld",
-                                                 collection, (long long)json_integer_value(given));
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n < sizeof(name) ? (size_t)n : 0);
-        uuid_format(&u, id);
+        n = json_is_string(given) ? snprintf(name, sizeof(name), "%.32s\nexternal\n%s", collection,
+                                             json_string_value(given))
+                                  : snprintf(name, sizeof(name), "%.32s\nexternal\n%lld",
+                                             collection, (long long)json_integer_value(given));
     } else if (given && !json_is_null(given)) {
         snprintf(why, whylen, "/id: must be a string or an integer");
         return -1;
-    } else if (collection_content_id(collection, obj, id) != 0) {
+    } else if (collection_content_id(tenant, collection, obj, id) != 0) {
         snprintf(why, whylen, "out of memory");
         return -1;
     }
+    if (n >= 0)
+        tenant_uuid(tenant, name, (size_t)n < sizeof(name) ? (size_t)n : 0, id);
     json_object_del(obj, "id");
     return 0;
 }

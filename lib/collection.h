@@ -16,6 +16,7 @@
 #ifndef SLUICE_COLLECTION_H
 #define SLUICE_COLLECTION_H
 
+#include "envelope.h"
 #include "uuid.h"
 
 #include <jansson.h>
@@ -27,11 +28,11 @@ struct persist_writer; /* persist/persist_writer.h */
 
 /* One record of a bulk upload, as the importer hands it to its collection. */
 struct import_record {
-    json_t *obj;            /* the record (borrowed; the collection may change it) */
-    const char *text;       /* its bytes as uploaded */
-    size_t len;             /* of text */
-    const char *time_field; /* ?time_field= (a checked JSON Pointer), or NULL */
-    const char *principal;  /* who imports it, for the envelope */
+    json_t *obj;                          /* the record (borrowed; the collection may change it) */
+    const char *text;                     /* its bytes as uploaded */
+    size_t len;                           /* of text */
+    const char *time_field;               /* ?time_field= (a checked JSON Pointer), or NULL */
+    const struct envelope_origin *origin; /* who imports it, and into which tenant */
 };
 
 /* Makes rec into the collection's envelope: heap text the caller frees, with
@@ -65,18 +66,21 @@ extern const size_t collection_count;
 
 /* The row named name, or NULL. */
 const struct collection *collection_find(const char *name);
-/* The id an imported record without one gets: UUIDv5 (Sluice namespace) of
- * "<collection>\ncontent\n" and the SHA-256 (hex) of the record's canonical
- * JSON (members sorted by name at every level, no whitespace; obj
- * borrowed). -1 when out of memory. */
-int collection_content_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN]);
+/* The id an imported record without one gets: UUIDv5 within the tenant
+ * (tenant_uuid) of "<collection>\ncontent\n" and the SHA-256 (hex) of the
+ * record's canonical JSON (members sorted by name at every level, no
+ * whitespace; obj borrowed). -1 when out of memory. */
+int collection_content_id(const char *tenant, const char *collection, const json_t *obj,
+                          char id[UUID_STR_LEN]);
 /* The id of an imported record from its "id" member, which is then removed:
- * a UUID is itself, other text or an integer is named (UUIDv5 of
+ * a UUID is itself in the default tenant (named "<collection>\nuuid\n<uuid>"
+ * in any other, so no tenant can name another's record), other text or an
+ * integer is named (UUIDv5 within the tenant of
  * "<collection>\nexternal\n<id>"), none is the content id above; so the
  * same file imported twice names the same records. -1 with why when "id" is
  * of another type. */
-int collection_import_id(const char *collection, json_t *obj, char id[UUID_STR_LEN], char *why,
-                         size_t whylen);
+int collection_import_id(const char *tenant, const char *collection, json_t *obj,
+                         char id[UUID_STR_LEN], char *why, size_t whylen);
 /* Its position in collections[] (processes keep per-collection state in
  * arrays of collection_count). */
 size_t collection_index(const struct collection *c);

@@ -3,6 +3,7 @@
 #include "birthday.h"
 #include "netaddr.h"
 #include "routing.h"
+#include "tenant.h"
 #include "timeutil.h"
 #include "utf8.h"
 #include "uuid.h"
@@ -18,8 +19,8 @@ static json_t *string_or_null(const char *s)
 }
 
 char *envelope_build(const char *collection, const char *operation, const char *id,
-                     const char *principal, int64_t received_us, const char *fingerprint,
-                     json_t *data, size_t *len)
+                     const struct envelope_origin *origin, int64_t received_us,
+                     const char *fingerprint, json_t *data, size_t *len)
 {
     char received[TIME_STR_LEN];
     time_format(received_us, received);
@@ -29,7 +30,8 @@ char *envelope_build(const char *collection, const char *operation, const char *
     json_object_set_new(env, "operation", json_string(operation));
     json_object_set_new(env, "collection", json_string(collection));
     json_object_set_new(env, "received_at", json_string(received));
-    json_object_set_new(env, "principal", json_string(principal));
+    json_object_set_new(env, "principal", json_string(origin->principal));
+    json_object_set_new(env, "tenant", json_string(tenant_or_default(origin->tenant)));
     json_object_set_new(env, "fingerprint", string_or_null(fingerprint));
     json_object_set_new(env, "data", data);
     char *text = json_dumps(env, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -37,6 +39,11 @@ char *envelope_build(const char *collection, const char *operation, const char *
     if (text && len)
         *len = strlen(text);
     return text;
+}
+
+const char *envelope_tenant(const json_t *root)
+{
+    return tenant_or_default(json_string_value(json_object_get(root, "tenant")));
 }
 
 char *envelope_build_event(const struct event_fields *f, size_t *len)
@@ -50,8 +57,8 @@ char *envelope_build_event(const struct event_fields *f, size_t *len)
     if (f->idempotency_key)
         json_object_set_new(data, "idempotency_key", json_string(f->idempotency_key));
     json_object_set(data, "body", f->body);
-    return envelope_build("events", "create", f->id, f->principal, f->received_at_us,
-                          f->fingerprint, data, len);
+    return envelope_build("events", "create", f->id, f->origin, f->received_at_us, f->fingerprint,
+                          data, len);
 }
 
 /* Optional string member: NULL when absent or null, -1 when another type. */
@@ -144,11 +151,11 @@ void envelope_event_free(struct event_envelope *ev)
     memset(ev, 0, sizeof(*ev));
 }
 
-char *envelope_build_user(const char *id, const char *principal, int64_t received_us,
+char *envelope_build_user(const char *id, const struct envelope_origin *origin, int64_t received_us,
                           const char *username, const char *date_of_birth, size_t *len)
 {
     json_t *data = json_pack("{s:s, s:s}", "username", username, "date_of_birth", date_of_birth);
-    return data ? envelope_build("users", "create", id, principal, received_us, NULL, data, len)
+    return data ? envelope_build("users", "create", id, origin, received_us, NULL, data, len)
                 : NULL;
 }
 
@@ -185,12 +192,12 @@ void envelope_user_free(struct user_envelope *u)
     memset(u, 0, sizeof(*u));
 }
 
-char *envelope_build_epoch(const char *key, const char *principal, int64_t received_us,
-                           int64_t epoch_ms, const char *ip, size_t *len)
+char *envelope_build_epoch(const char *key, const struct envelope_origin *origin,
+                           int64_t received_us, int64_t epoch_ms, const char *ip, size_t *len)
 {
     json_t *data =
         json_pack("{s:s, s:I, s:s}", "key", key, "epoch_ms", (json_int_t)epoch_ms, "ip", ip);
-    return data ? envelope_build("epochs", "create", key, principal, received_us, NULL, data, len)
+    return data ? envelope_build("epochs", "create", key, origin, received_us, NULL, data, len)
                 : NULL;
 }
 
@@ -226,13 +233,13 @@ void envelope_epoch_free(struct epoch_envelope *e)
     memset(e, 0, sizeof(*e));
 }
 
-char *envelope_build_recipe(const char *id, const char *principal, int64_t received_us,
-                            const char *operation, const char *recipe_id, int64_t if_version,
-                            json_t *doc, size_t *len)
+char *envelope_build_recipe(const char *id, const struct envelope_origin *origin,
+                            int64_t received_us, const char *operation, const char *recipe_id,
+                            int64_t if_version, json_t *doc, size_t *len)
 {
     json_t *data = json_pack("{s:s, s:o, s:O?}", "recipe_id", recipe_id, "if_version",
                              if_version >= 0 ? json_integer(if_version) : json_null(), "doc", doc);
-    return data ? envelope_build("recipes", operation, id, principal, received_us, NULL, data, len)
+    return data ? envelope_build("recipes", operation, id, origin, received_us, NULL, data, len)
                 : NULL;
 }
 
@@ -276,15 +283,14 @@ void envelope_recipe_free(struct recipe_envelope *r)
     memset(r, 0, sizeof(*r));
 }
 
-char *envelope_build_assistance(const char *id, const char *principal, int64_t received_us,
-                                const char *topic, const char *description, const char *request_id,
-                                size_t *len)
+char *envelope_build_assistance(const char *id, const struct envelope_origin *origin,
+                                int64_t received_us, const char *topic, const char *description,
+                                const char *request_id, size_t *len)
 {
     json_t *data = json_pack("{s:s, s:s, s:o}", "topic", topic, "description", description,
                              "request_id", string_or_null(request_id));
-    return data
-               ? envelope_build("assistance", "create", id, principal, received_us, NULL, data, len)
-               : NULL;
+    return data ? envelope_build("assistance", "create", id, origin, received_us, NULL, data, len)
+                : NULL;
 }
 
 int envelope_parse_assistance(const void *data, size_t len, struct assistance_envelope *out,

@@ -1,7 +1,10 @@
 /* envelope: the versioned JSON value of every Sluice Kafka message.
  *
- *   {"v":1, "id", "operation", "collection", "received_at", "principal", "fingerprint",
- *    "data": {...collection specific...}}
+ *   {"v":1, "id", "operation", "collection", "received_at", "principal", "tenant",
+ *    "fingerprint", "data": {...collection specific...}}
+ *
+ * "tenant" is absent from messages written before tenants existed: the
+ * default tenant (tenant.h).
  *
  * For events, data is {"external_id", "type", "occurred_at", "body", "idempotency_key"
  * (only when the request had one)}. Builders
@@ -25,16 +28,26 @@
  * envelope_parse_common checks version, collection, id, received_at and that
  * data is an object; on success *root owns the tree, and *id and *fields (the
  * data object) borrow from it; -1 with err otherwise. */
+/* Who wrote a record: the principal that log lines and envelopes name
+ * (never a secret) and the tenant the record belongs to. */
+struct envelope_origin {
+    const char *principal;
+    const char *tenant;
+};
+
 char *envelope_build(const char *collection, const char *operation, const char *id,
-                     const char *principal, int64_t received_us, const char *fingerprint,
-                     json_t *data, size_t *len);
+                     const struct envelope_origin *origin, int64_t received_us,
+                     const char *fingerprint, json_t *data, size_t *len);
+/* The envelope's tenant (the default one when it names none); borrowed from
+ * root. */
+const char *envelope_tenant(const json_t *root);
 int envelope_parse_common(const void *data, size_t len, const char *collection, json_t **root,
                           const char **id, int64_t *received_us, json_t **fields, char *err,
                           size_t errlen);
 
 struct event_fields {
     const char *id;
-    const char *principal;
+    const struct envelope_origin *origin;
     const char *fingerprint;     /* may be NULL */
     const char *idempotency_key; /* the request's Idempotency-Key; may be NULL */
     const char *external_id;     /* may be NULL */
@@ -74,7 +87,7 @@ struct user_envelope {
 };
 
 /* A hello write: data is {"username", "date_of_birth"}. */
-char *envelope_build_user(const char *id, const char *principal, int64_t received_us,
+char *envelope_build_user(const char *id, const struct envelope_origin *origin, int64_t received_us,
                           const char *username, const char *date_of_birth, size_t *len);
 int envelope_parse_user(const void *data, size_t len, struct user_envelope *out, char *err,
                         size_t errlen);
@@ -89,8 +102,8 @@ struct epoch_envelope {
 };
 
 /* An epoch write: data is {"key", "epoch_ms", "ip"}. */
-char *envelope_build_epoch(const char *key, const char *principal, int64_t received_us,
-                           int64_t epoch_ms, const char *ip, size_t *len);
+char *envelope_build_epoch(const char *key, const struct envelope_origin *origin,
+                           int64_t received_us, int64_t epoch_ms, const char *ip, size_t *len);
 int envelope_parse_epoch(const void *data, size_t len, struct epoch_envelope *out, char *err,
                          size_t errlen);
 void envelope_epoch_free(struct epoch_envelope *e);
@@ -106,9 +119,9 @@ struct recipe_envelope {
 };
 
 /* A recipe write; doc is borrowed (NULL for delete). */
-char *envelope_build_recipe(const char *id, const char *principal, int64_t received_us,
-                            const char *operation, const char *recipe_id, int64_t if_version,
-                            json_t *doc, size_t *len);
+char *envelope_build_recipe(const char *id, const struct envelope_origin *origin,
+                            int64_t received_us, const char *operation, const char *recipe_id,
+                            int64_t if_version, json_t *doc, size_t *len);
 int envelope_parse_recipe(const void *data, size_t len, struct recipe_envelope *out, char *err,
                           size_t errlen);
 void envelope_recipe_free(struct recipe_envelope *r);
@@ -126,9 +139,9 @@ struct assistance_envelope {
 #define ENVELOPE_DESCRIPTION_MAX 4000 /* characters (code points) */
 
 /* An assistance request: data is {"topic", "description", "request_id"}. */
-char *envelope_build_assistance(const char *id, const char *principal, int64_t received_us,
-                                const char *topic, const char *description, const char *request_id,
-                                size_t *len);
+char *envelope_build_assistance(const char *id, const struct envelope_origin *origin,
+                                int64_t received_us, const char *topic, const char *description,
+                                const char *request_id, size_t *len);
 int envelope_parse_assistance(const void *data, size_t len, struct assistance_envelope *out,
                               char *err, size_t errlen);
 void envelope_assistance_free(struct assistance_envelope *a);

@@ -26,7 +26,8 @@
 static const char *const RECORD_SQL =
     "WITH req AS ("
     " INSERT INTO assistance_requests (id, topic, description, request_id, fallback, envelope,"
-    "  received_at, traceparent) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $10)"
+    "  received_at, traceparent, tenant)"
+    "  VALUES ($1::uuid, $2, $3, $4, $5, $6, $7::timestamptz, $10, $11)"
     " ON CONFLICT (id) DO NOTHING RETURNING id),"
     " dl AS (INSERT INTO assistance_deliveries (request_id, channel, type)"
     "  SELECT req.id, c.channel, c.type FROM req,"
@@ -109,8 +110,9 @@ static enum record_result record_one(struct notify *n, const struct channel_set 
                             a.received_at,
                             names.data,
                             types.data,
-                            traceparent[0] ? traceparent : NULL};
-    res = PQexecParams(n->conn, RECORD_SQL, 10, NULL, params, NULL, NULL, 0);
+                            traceparent[0] ? traceparent : NULL,
+                            envelope_tenant(a.root)};
+    res = PQexecParams(n->conn, RECORD_SQL, 11, NULL, params, NULL, NULL, 0);
     free(value);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         snprintf(reason, reasonlen, "recording the request: %s", PQerrorMessage(n->conn));

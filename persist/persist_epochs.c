@@ -20,12 +20,12 @@ static enum step_result write_epoch(struct batch_ctx *c, struct persist_item *it
     char received[TIME_STR_LEN], ms[24];
     time_format(e->received_at_us, received);
     snprintf(ms, sizeof(ms), "%lld", (long long)e->epoch_ms);
-    const char *params[] = {e->id, ms, e->ip, received};
+    const char *params[] = {e->id, ms, e->ip, received, envelope_tenant(e->root)};
     return persist_insert(
         c,
-        "INSERT INTO epochs (key, epoch_ms, ip, created_at) "
-        "VALUES ($1::uuid, $2::bigint, $3::inet, $4) ON CONFLICT (key) DO NOTHING",
-        4, params, created, "writing epoch");
+        "INSERT INTO epochs (key, epoch_ms, ip, created_at, tenant) "
+        "VALUES ($1::uuid, $2::bigint, $3::inet, $4, $5) ON CONFLICT (key) DO NOTHING",
+        5, params, created, "writing epoch");
 }
 
 const struct persist_writer persist_writer_epochs = {

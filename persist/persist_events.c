@@ -4,6 +4,7 @@
  * and upserts it in one statement; the slow path upserts one row at a time. */
 #include "buf.h"
 #include "persist_writer.h"
+#include "tenant.h"
 #include "timeutil.h"
 
 #include <stdio.h>
@@ -63,6 +64,8 @@ void persist_copy_row(struct buf *out, const struct event_envelope *ev)
     copy_field(out, body ? body : "{}");
     buf_append(out, "\t", 1);
     copy_field(out, ev->fingerprint);
+    buf_append(out, "\t", 1);
+    copy_field(out, envelope_tenant(ev->root));
     buf_append(out, "\n", 1);
     free(body);
 }
@@ -77,7 +80,17 @@ void persist_copy_row(struct buf *out, const struct event_envelope *ev)
     " ON CONFLICT (id) DO UPDATE SET external_id = excluded.external_id, type = excluded.type, "   \
     "occurred_at = excluded.occurred_at, body = excluded.body, fingerprint = "                     \
     "excluded.fingerprint, version = events.version + 1, updated_at = excluded.received_at "       \
-    "WHERE (events.type, events.body) IS DISTINCT FROM (excluded.type, excluded.body) "            \
+    "WHERE (events.type, events.body) IS DISTINCT FROM (excluded.type, excluded.body) " /* Ids are \
+                                                                                           named   \
+                                                                                           within  \
+                                                                                           their   \
+                                                                                           tenant, \
+                                                                                           so this \
+                                                                                           holds;  \
+                                                                                           never   \
+                                                                                           cross   \
+                                                                                           it. */  \
+    "AND events.tenant = excluded.tenant "                                                         \
     "RETURNING id::text, xmax = 0"
 
 static bool same_content(const struct event_envelope *a, const struct event_envelope *b)
@@ -142,8 +155,8 @@ static enum step_result insert_staged(struct batch_ctx *c)
      * would touch a row twice. */
     PGresult *res =
         PQexec(c->conn, "INSERT INTO events (id, external_id, type, occurred_at, received_at, "
-                        "body, fingerprint) SELECT DISTINCT ON (id) id, external_id, type, "
-                        "occurred_at, received_at, body, fingerprint FROM events_stage "
+                        "body, fingerprint, tenant) SELECT DISTINCT ON (id) id, external_id, type, "
+                        "occurred_at, received_at, body, fingerprint, tenant FROM events_stage "
                         "ORDER BY id, ord DESC" EVENT_UPSERT);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return persist_step_failed(c, res, "inserting events");
@@ -164,12 +177,12 @@ static enum step_result write_copy(struct batch_ctx *c)
         c,
         "CREATE TEMP TABLE IF NOT EXISTS events_stage (ord bigserial, id uuid, external_id "
         "text, type text, occurred_at timestamptz, received_at timestamptz, body jsonb, "
-        "fingerprint text) ON COMMIT DELETE ROWS",
+        "fingerprint text, tenant text) ON COMMIT DELETE ROWS",
         0, NULL, NULL, "creating staging table");
     if (r != STEP_OK)
         return r;
     PGresult *res = PQexec(c->conn, "COPY events_stage (id, external_id, type, occurred_at, "
-                                    "received_at, body, fingerprint) FROM STDIN");
+                                    "received_at, body, fingerprint, tenant) FROM STDIN");
     if (PQresultStatus(res) != PGRES_COPY_IN)
         return persist_step_failed(c, res, "starting COPY");
     PQclear(res);
@@ -210,14 +223,15 @@ static enum step_result write_event(struct batch_ctx *c, struct persist_item *it
     time_format(ev->occurred_at_us, occurred);
     time_format(ev->received_at_us, received);
     char *body = json_dumps(ev->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    const char *params[] = {ev->id, ev->external_id, ev->type, occurred, received,
-                            body,   ev->fingerprint};
+    const char *params[] = {
+        ev->id,          ev->external_id,          ev->type, occurred, received, body,
+        ev->fingerprint, envelope_tenant(ev->root)};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "INSERT INTO events (id, external_id, type, occurred_at, "
-                                      "received_at, body, fingerprint) "
-                                      "VALUES ($1, $2, $3, $4, $5, $6, $7)" EVENT_UPSERT,
-                                      7, params, &res, "inserting event");
+                                      "received_at, body, fingerprint, tenant) "
+                                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" EVENT_UPSERT,
+                                      8, params, &res, "inserting event");
     free(body);
     if (r == STEP_OK) {
         it->outcome = PQntuples(res) == 0                       ? PERSIST_UNCHANGED
@@ -251,11 +265,13 @@ static enum step_result record_keys(struct batch_ctx *c)
         const struct event_envelope *ev = event_of(it);
         if (!ev->idempotency_key || !ev->fingerprint)
             continue;
-        const char *principal = json_string_value(json_object_get(ev->root, "principal"));
+        /* Keys are the tenant's, as ingest looks them up (tenant_key_owner). */
+        char owner[TENANT_KEY_OWNER_MAX];
+        tenant_key_owner(envelope_tenant(ev->root), owner);
         index[json_array_size(keys)] = i;
-        json_array_append_new(keys, json_pack("{s:s, s:s, s:s, s:s}", "p",
-                                              principal ? principal : "", "k", ev->idempotency_key,
-                                              "f", ev->fingerprint, "id", ev->id));
+        json_array_append_new(keys,
+                              json_pack("{s:s, s:s, s:s, s:s}", "p", owner, "k",
+                                        ev->idempotency_key, "f", ev->fingerprint, "id", ev->id));
     }
     enum step_result r = STEP_OK;
     if (json_array_size(keys) == 0)

@@ -34,11 +34,11 @@ static enum step_result insert_recipe(struct batch_ctx *c, struct persist_item *
                                       const char *received, bool *created)
 {
     const struct recipe_envelope *rc = it->record;
-    const char *params[] = {rc->recipe_id, doc, received};
+    const char *params[] = {rc->recipe_id, doc, received, envelope_tenant(rc->root)};
     return persist_insert(c,
-                          "INSERT INTO recipes (id, doc, version, created_at, updated_at) "
-                          "VALUES ($1::uuid, $2::jsonb, 1, $3, $3) ON CONFLICT (id) DO NOTHING",
-                          3, params, created, "creating recipe");
+                          "INSERT INTO recipes (id, doc, version, created_at, updated_at, tenant) "
+                          "VALUES ($1::uuid, $2::jsonb, 1, $3, $3, $4) ON CONFLICT (id) DO NOTHING",
+                          4, params, created, "creating recipe");
 }
 
 static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *it, bool *created)
@@ -58,13 +58,13 @@ static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *i
         return r;
     }
 
-    /* The stored recipe, locked until COMMIT. */
-    const char *id_param[] = {rc->recipe_id};
+    /* The stored recipe, locked until COMMIT; another tenant's is none. */
+    const char *id_param[] = {rc->recipe_id, envelope_tenant(rc->root)};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "SELECT doc::text, version FROM recipes WHERE id = $1::uuid "
-                                      "FOR UPDATE",
-                                      1, id_param, &res, "reading recipe");
+                                      "AND tenant = $2 FOR UPDATE",
+                                      2, id_param, &res, "reading recipe");
     if (r != STEP_OK)
         return r;
     if (PQntuples(res) == 0) {
@@ -83,8 +83,8 @@ static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *i
     }
     if (strcmp(rc->operation, "delete") == 0) {
         json_decref(stored);
-        return persist_exec(c, "DELETE FROM recipes WHERE id = $1::uuid", 1, id_param, NULL,
-                            "deleting recipe");
+        return persist_exec(c, "DELETE FROM recipes WHERE id = $1::uuid AND tenant = $2", 2,
+                            id_param, NULL, "deleting recipe");
     }
     json_t *next = strcmp(rc->operation, "patch") == 0 ? mergepatch_apply(stored, rc->doc)
                                                        : json_incref(rc->doc);
@@ -97,11 +97,11 @@ static enum step_result write_recipe(struct batch_ctx *c, struct persist_item *i
     }
     char *doc = json_dumps(next, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(next);
-    const char *params[] = {rc->recipe_id, doc, received};
+    const char *params[] = {rc->recipe_id, doc, received, envelope_tenant(rc->root)};
     r = persist_exec(c,
                      "UPDATE recipes SET doc = $2::jsonb, version = version + 1, updated_at = $3 "
-                     "WHERE id = $1::uuid",
-                     3, params, NULL, "updating recipe");
+                     "WHERE id = $1::uuid AND tenant = $4",
+                     4, params, NULL, "updating recipe");
     free(doc);
     return r;
 }

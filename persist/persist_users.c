@@ -22,15 +22,15 @@ static enum step_result write_user(struct batch_ctx *c, struct persist_item *it,
     const struct user_envelope *u = it->record;
     char received[TIME_STR_LEN];
     time_format(u->received_at_us, received);
-    const char *params[] = {u->username, u->date_of_birth, received};
+    const char *params[] = {u->username, u->date_of_birth, received, envelope_tenant(u->root)};
     PGresult *res = NULL;
-    enum step_result r =
-        persist_exec(c,
-                     "INSERT INTO users (username, date_of_birth, version, created_at, updated_at) "
-                     "VALUES ($1, $2::date, 1, $3, $3) ON CONFLICT (username) DO UPDATE SET "
-                     "date_of_birth = excluded.date_of_birth, version = users.version + 1, "
-                     "updated_at = excluded.updated_at RETURNING version = 1",
-                     3, params, &res, "writing user");
+    enum step_result r = persist_exec(
+        c,
+        "INSERT INTO users (username, date_of_birth, version, created_at, updated_at, tenant) "
+        "VALUES ($1, $2::date, 1, $3, $3, $4) ON CONFLICT (tenant, username) DO UPDATE SET "
+        "date_of_birth = excluded.date_of_birth, version = users.version + 1, "
+        "updated_at = excluded.updated_at RETURNING version = 1",
+        4, params, &res, "writing user");
     *created = r == STEP_OK && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     PQclear(res);
     return r;

@@ -403,3 +403,63 @@ class Jwt(StackCase):
         self.expect_status(self.post(tok), 403, "POST /v1/events with request-assistance only")
         r = self.http.request("GET", f"/v1/assistance/{r.json()['id']}", None, {"Authorization": f"Bearer {tok}"})
         self.expect_status(r, 403, "GET /v1/assistance/{id} with request-assistance only")
+
+
+class Tenants(StackCase):
+    """Two tenants' keys: the same external id is two records, and neither
+    tenant reads the other's events (by id, external id, query), imports,
+    recipes, epochs or users."""
+    stack_options = {"persist": 1}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.a = Http("127.0.0.1", cls.stack.ingest_port, key=cls.stack.create_key("a", "*", "tenant-a"))
+        cls.b = Http("127.0.0.1", cls.stack.ingest_port, key=cls.stack.create_key("b", "*", "tenant-b"))
+
+    WAIT = {"Prefer": "wait=10"}
+
+    def test_same_external_id_two_records_and_no_cross_reads(self):
+        ra = self.a.post_json("/v1/events", {"id": f"x-{self.token}", "who": "a", "t": self.token}, self.WAIT)
+        rb = self.b.post_json("/v1/events", {"id": f"x-{self.token}", "who": "b", "t": self.token}, self.WAIT)
+        self.expect_status(ra, 201, "tenant A's event")
+        self.expect_status(rb, 201, "tenant B's event with the same id: a new record, not a version")
+        self.expect(ra.json()["id"] != rb.json()["id"], "the two tenants' ids", "different", (ra.json(), rb.json()))
+        self.expect_status(self.b.get(f"/v1/events/{ra.json()['id']}"), 404, "B reads A's event by id")
+        r = self.b.get(f"/v1/events/x-{self.token}")
+        self.expect_status(r, 200, "B reads its own by external id")
+        self.expect_eq(r.json()["body"]["who"], "b", "B's external id names B's event")
+        r = self.a.get(f"/v1/events?contains={self.token}")
+        self.expect_eq([e["body"]["who"] for e in r.json()["items"]], ["a"], "A's query sees only A's")
+        r = self.http.get(f"/v1/events?contains={self.token}")
+        self.expect_eq(r.json()["items"], [], "the default tenant sees neither")
+        self.expect_eq(self.stack.sql_value(f"SELECT count(*) FROM events WHERE body->>'t' = '{self.token}'"), "2",
+                       "two rows")
+
+    def test_idempotency_keys_are_per_tenant(self):
+        key = {"Idempotency-Key": f"k-{self.token}"}
+        ra = self.a.post_json("/v1/events", {"type": "a"}, key)
+        rb = self.b.post_json("/v1/events", {"type": "b"}, key)
+        self.expect(ra.status == 202 and rb.status == 202, "the same key in two tenants, two bodies",
+                    "202 both (not 422)", (ra, rb))
+        self.expect(ra.json()["id"] != rb.json()["id"], "two records", "different ids", (ra.json(), rb.json()))
+
+    def test_imports_recipes_epochs_users_assistance_stay_in_their_tenant(self):
+        r = self.a.request("POST", "/v1/bulk", json.dumps([{"id": 1, "t": self.token}]).encode(), JSON)
+        self.expect_status(r, 202, "A's import")
+        self.expect_status(self.b.get(f"/v1/imports/{r.json()['import_id']}"), 404, "B reads A's import")
+        self.expect_status(self.a.get(f"/v1/imports/{r.json()['import_id']}"), 200, "A reads its import")
+        r = self.a.post_json("/v1/recipes", {"title": f"Pesto {self.token}", "ingredients": [
+            {"name": "basil", "quantity": 1, "unit": "bunch"}], "steps": ["Mix"]}, self.WAIT)
+        self.expect(r.status in (201, 202), "A's recipe", "201", r)
+        rid = r.json()["id"]
+        self.expect_status(self.b.get(f"/v1/recipes/{rid}"), 404, "B reads A's recipe")
+        self.expect_status(self.b.request("DELETE", f"/v1/recipes/{rid}"), 404, "B deletes A's recipe")
+        self.expect_status(self.a.get(f"/v1/recipes/{rid}"), 200, "A's recipe is still there")
+        r = self.a.request("POST", "/epoch")
+        self.expect_status(r, 201, "A's epoch")
+        self.expect_status(self.b.get(f"/epoch/{r.json()['key']}"), 404, "B reads A's epoch")
+        self.expect_status(self.a.request("PUT", "/hello/Tenantann", json.dumps({"dateOfBirth": "2000-01-01"}).encode(),
+                                          JSON), 204, "A's user")
+        self.expect_status(self.b.get("/hello/Tenantann"), 404, "B reads A's user")
+        self.expect_status(self.a.get("/hello/Tenantann"), 200, "A reads its user")

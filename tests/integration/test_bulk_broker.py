@@ -108,7 +108,7 @@ class BulkBrokerKilled(StackCase):
         try:
             sock.sendall(b"POST /v1/bulk HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                          + "".join(f"{k}: {v}\r\n" for k, v in harness.auth_header().items()).encode()
-                         b"Content-Length: " + str(len(part1) + len(part2)).encode() + b"\r\n\r\n" + part1)
+                         + b"Content-Length: " + str(len(part1) + len(part2)).encode() + b"\r\n\r\n" + part1)
             state = {}
 
             def taken():

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Who writes in these tests: a principal of the default tenant. */
+static const struct envelope_origin TESTER = {"tester", NULL};
+
 #define ID "018f3406-9e00-7abc-8def-0123456789ab"
 
 /* A valid envelope; the rejection tests replace one member at a time. */
@@ -88,7 +91,7 @@ START_TEST(test_build_parse_round_trip)
                              "list", 1, 2, "nested", "ok", 1, "nothing");
     struct event_fields f = {
         .id = ID,
-        .principal = "tester",
+        .origin = &TESTER,
         .fingerprint = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
         .external_id = "order-42",
         .type = "order.created",
@@ -129,7 +132,7 @@ START_TEST(test_build_shape)
     json_t *body = json_object();
     struct event_fields f = {
         .id = ID,
-        .principal = "tester",
+        .origin = &TESTER,
         .received_at_us = 0,
         .occurred_at_us = -1,
         .body = body,
@@ -233,7 +236,7 @@ START_TEST(test_round_trip_of_any_accepted_occurred_at)
             continue; /* refused at the door: fine */
         json_t *body = json_object();
         struct event_fields f = {.id = ID,
-                                 .principal = "tester",
+                                 .origin = &TESTER,
                                  .received_at_us = INT64_C(1714564800000000),
                                  .occurred_at_us = occurred,
                                  .body = body};
@@ -444,7 +447,7 @@ END_TEST
 START_TEST(test_assistance_round_trip)
 {
     size_t len;
-    char *text = envelope_build_assistance(ID, "tester", 1714564801500000LL, "sales",
+    char *text = envelope_build_assistance(ID, &TESTER, 1714564801500000LL, "sales",
                                            "Gr\xc3\xbc\xc3\x9f"
                                            "e '; DROP TABLE x; --",
                                            NULL, &len);
@@ -466,8 +469,8 @@ END_TEST
 static void assistance_refused(const char *topic, const char *description, const char *want)
 {
     size_t len;
-    char *text = envelope_build_assistance(ID, "tester", 1714564801500000LL, topic, description,
-                                           "rid", &len);
+    char *text =
+        envelope_build_assistance(ID, &TESTER, 1714564801500000LL, topic, description, "rid", &len);
     ck_assert_ptr_nonnull(text);
     struct assistance_envelope a;
     char err[200] = "";
@@ -490,7 +493,7 @@ START_TEST(test_assistance_rejects)
     long_text[4000] = '\0';
     size_t len;
     char *text =
-        envelope_build_assistance(ID, "t", 1714564801500000LL, "sales", long_text, NULL, &len);
+        envelope_build_assistance(ID, &TESTER, 1714564801500000LL, "sales", long_text, NULL, &len);
     struct assistance_envelope a;
     char err[200];
     ck_assert_int_eq(envelope_parse_assistance(text, len, &a, err, sizeof(err)), 0);
