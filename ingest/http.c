@@ -11,8 +11,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct http_server {
@@ -675,6 +681,161 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         atomic_fetch_sub(&srv->connections, 1);
 }
 
+/* ---- TLS ----
+ *
+ * With SLUICE_TLS_CERT and SLUICE_TLS_KEY set, libmicrohttpd (GnuTLS) serves
+ * HTTPS and nothing else on the port. The files are read and checked here,
+ * with OpenSSL, before libmicrohttpd gets them: its own refusal of a wrong
+ * file names neither the file nor the setting. */
+
+/* TLS 1.2 and 1.3, and whatever later version GnuTLS's NORMAL gains. */
+#define HTTP_TLS_PRIORITIES "NORMAL:-VERS-SSL3.0:-VERS-TLS1.0:-VERS-TLS1.1"
+/* A certificate chain or a key is a few KiB: a larger file is not one. */
+#define HTTP_TLS_FILE_MAX (1024 * 1024)
+
+struct http_tls {
+    char *cert; /* PEM text, NUL-terminated; NULL: plain HTTP */
+    char *key;  /* PEM text, wiped before it is freed */
+    size_t key_size;
+};
+
+static void tls_free(struct http_tls *tls)
+{
+    if (tls->key)
+        OPENSSL_cleanse(tls->key, tls->key_size);
+    free(tls->key);
+    free(tls->cert);
+    *tls = (struct http_tls){0};
+}
+
+/* The whole of a regular file as a NUL-terminated string of *size bytes
+ * (the NUL included), or NULL with err naming env and path. Read without
+ * stdio, whose buffer would keep a copy of the key nobody wipes. */
+static char *tls_read(const char *env, const char *path, size_t *size, char *err, size_t errlen)
+{
+    char *text = NULL;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not hang the start */
+    if (fd < 0) {
+        snprintf(err, errlen, "%s=%s: cannot open: %s", env, path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_size > HTTP_TLS_FILE_MAX) {
+        snprintf(err, errlen, "%s=%s: not a PEM file (expected a regular file of 1 to %d bytes)",
+                 env, path, HTTP_TLS_FILE_MAX);
+        goto out;
+    }
+    *size = (size_t)st.st_size + 1;
+    text = malloc(*size);
+    if (!text) {
+        snprintf(err, errlen, "%s=%s: out of memory", env, path);
+        goto out;
+    }
+    /* One byte more than its size, to see it did not grow meanwhile. */
+    size_t got = 0;
+    ssize_t n = 0;
+    while (got < *size &&
+           ((n = read(fd, text + got, *size - got)) > 0 || (n < 0 && errno == EINTR)))
+        got += n > 0 ? (size_t)n : 0;
+    if (got != *size - 1 || n < 0 || memchr(text, '\0', got)) {
+        snprintf(err, errlen, "%s=%s: cannot read it whole (%s)", env, path,
+                 n < 0 ? strerror(errno) : "changed while read, or not text");
+        OPENSSL_cleanse(text, *size);
+        free(text);
+        text = NULL;
+        goto out;
+    }
+    text[got] = '\0';
+out:
+    close(fd);
+    return text;
+}
+
+/* An encrypted key would have OpenSSL ask for a passphrase on the
+ * terminal; ingest has none to give (nor has libmicrohttpd). */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
+/* The certificate and key as libmicrohttpd will read them: the first
+ * certificate of the chain and the key must be a pair. */
+static int tls_check(const struct http_tls *tls, const char *cert_path, const char *key_path,
+                     char *err, size_t errlen)
+{
+    int rc = -1;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    BIO *cert_bio = BIO_new_mem_buf(tls->cert, -1);
+    BIO *key_bio = BIO_new_mem_buf(tls->key, -1);
+    if (!cert_bio || !key_bio) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    cert = PEM_read_bio_X509(cert_bio, NULL, tls_no_passphrase, NULL);
+    if (!cert) {
+        snprintf(err, errlen, "SLUICE_TLS_CERT=%s: no PEM certificate in it", cert_path);
+        goto out;
+    }
+    key = PEM_read_bio_PrivateKey(key_bio, NULL, tls_no_passphrase, NULL);
+    if (!key) {
+        snprintf(err, errlen, "SLUICE_TLS_KEY=%s: %s", key_path,
+                 strstr(tls->key, "ENCRYPTED") ? "the key is encrypted; give an unencrypted one"
+                                               : "no PEM private key in it");
+        goto out;
+    }
+    if (X509_check_private_key(cert, key) != 1) {
+        snprintf(err, errlen,
+                 "SLUICE_TLS_KEY=%s: not the key of the certificate in SLUICE_TLS_CERT=%s",
+                 key_path, cert_path);
+        goto out;
+    }
+    /* Served all the same (a renewal may be on its way), but every client
+     * will refuse it. */
+    if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0)
+        log_warn("the TLS certificate has expired", "file", cert_path);
+    rc = 0;
+out:
+    /* Failures leave reasons in this thread's OpenSSL error queue: nobody
+     * else is to read them. */
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    BIO_free(key_bio);
+    BIO_free(cert_bio);
+    return rc;
+}
+
+/* Fills tls from the configuration (tls->cert NULL when TLS is off). */
+static int tls_load(const struct ingest_config *cfg, struct http_tls *tls, char *err, size_t errlen)
+{
+    *tls = (struct http_tls){0};
+    bool have_cert = cfg->tls_cert && *cfg->tls_cert, have_key = cfg->tls_key && *cfg->tls_key;
+    if (!have_cert && !have_key)
+        return 0;
+    if (!have_cert || !have_key) {
+        snprintf(err, errlen,
+                 "SLUICE_TLS_CERT and SLUICE_TLS_KEY: set both or neither (only %s is set)",
+                 have_cert ? "SLUICE_TLS_CERT" : "SLUICE_TLS_KEY");
+        return -1;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "SLUICE_TLS_CERT: this libmicrohttpd was built without TLS");
+        return -1;
+    }
+    size_t cert_size;
+    tls->cert = tls_read("SLUICE_TLS_CERT", cfg->tls_cert, &cert_size, err, errlen);
+    if (tls->cert)
+        tls->key = tls_read("SLUICE_TLS_KEY", cfg->tls_key, &tls->key_size, err, errlen);
+    if (!tls->key || tls_check(tls, cfg->tls_cert, cfg->tls_key, err, errlen) != 0) {
+        tls_free(tls);
+        return -1;
+    }
+    return 0;
+}
+
 struct http_server *http_start(struct ingest *app, char *err, size_t errlen)
 {
     char host[256];
@@ -688,9 +849,14 @@ struct http_server *http_start(struct ingest *app, char *err, size_t errlen)
         return NULL;
     }
     sa.sin_port = htons((uint16_t)port);
+    struct http_tls tls;
+    if (tls_load(&app->cfg, &tls, err, errlen) != 0)
+        return NULL;
+    bool https = tls.cert != NULL;
     struct http_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
         snprintf(err, errlen, "out of memory");
+        tls_free(&tls);
         return NULL;
     }
     srv->app = app;
@@ -703,25 +869,43 @@ struct http_server *http_start(struct ingest *app, char *err, size_t errlen)
         {app->cfg.listen_reuseport ? MHD_OPTION_LISTENING_ADDRESS_REUSE : MHD_OPTION_END, 1, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    struct MHD_OptionItem tls_options[] = {
+        {https ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, tls.cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, tls.key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
     srv->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, on_accept,
-        srv, on_access, srv,
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+            (https ? MHD_USE_TLS : 0),
+        0, on_accept, srv, on_access, srv,
         /* First, so that every message of the library goes through it. */
         MHD_OPTION_EXTERNAL_LOGGER, library_log, NULL, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_ARRAY,
-        reuse, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)app->cfg.http_threads,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        srv, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        reuse, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)app->cfg.http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u,
         /* libmicrohttpd zeroes a connection's pool before each request on a
          * kept-alive connection: 16 KiB holds any sane header set and keeps
          * that cost at half the 32 KiB default. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384, MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
         MHD_OPTION_END);
+    /* GnuTLS has its own copies once the daemon started. */
+    tls_free(&tls);
     if (!srv->daemon) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)",
-                 app->cfg.listen);
+        if (https)
+            snprintf(err, errlen,
+                     "cannot listen on %s with TLS (address in use or not local, or GnuTLS refused "
+                     "SLUICE_TLS_CERT=%s or SLUICE_TLS_KEY=%s: see libmicrohttpd's line above)",
+                     app->cfg.listen, app->cfg.tls_cert, app->cfg.tls_key);
+        else
+            snprintf(err, errlen, "cannot listen on %s (address in use or not local?)",
+                     app->cfg.listen);
         free(srv);
         return NULL;
     }
+    if (https)
+        log_info("serving HTTPS only (TLS 1.2 and later)", "cert", app->cfg.tls_cert);
     if (app->cfg.listen_reuseport) {
         /* A steering program a stopped ingest left on the port's group (see
          * steer_away) would send every connection to one listener: back to

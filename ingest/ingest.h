@@ -52,6 +52,9 @@ struct ingest_config {
     char *jwt_algorithms;
     char *jwt_tenant_claim;
     long jwt_leeway_s;
+    /* HTTPS (http.c): PEM files, both set or both empty */
+    char *tls_cert;
+    char *tls_key;
 };
 
 /* The rows of ingest's metric table (ops.c names them); rows of one family

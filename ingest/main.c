@@ -84,6 +84,13 @@ static const struct config_entry config_table[] = {
      "the JWT claim naming the tenant (absent: the default tenant)"},
     {"SLUICE_JWT_LEEWAY_S", CONFIG_INT, "30", CFG(jwt_leeway_s), 0, 600,
      "clock skew allowed for exp, nbf and iat"},
+    /* Read once at start: a renewed certificate takes a restart, which
+     * SO_REUSEPORT makes refuse no client. */
+    {"SLUICE_TLS_CERT", CONFIG_OPTIONAL, "", CFG(tls_cert), 0, 0,
+     "PEM certificate file (the server's first, then its chain): ingest serves HTTPS only, TLS "
+     "1.2 and later (empty: plain HTTP; needs SLUICE_TLS_KEY)"},
+    {"SLUICE_TLS_KEY", CONFIG_OPTIONAL, "", CFG(tls_key), 0, 0,
+     "PEM private key file of SLUICE_TLS_CERT, unencrypted (empty: plain HTTP)"},
 };
 
 int main(int argc, char **argv)
