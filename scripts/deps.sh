@@ -9,7 +9,8 @@ packages=(
     check libsubunit-dev libssl-dev zlib1g-dev libjose-dev
     clang libclang-rt-14-dev
     postgresql postgresql-contrib
-    python3 python3-aiosmtpd python3-yaml python3-prometheus-client curl kcat docker-compose
+    python3 python3-aiosmtpd python3-yaml python3-prometheus-client python3-cryptography curl kcat
+    docker-compose
     chromium
 )
 # npm fetches Swagger UI (GET /docs) at build time and playwright-core for the
