@@ -222,8 +222,8 @@ static enum MHD_Result assistance_get(struct request *req)
 /* The assistance collection's endpoints: its row's http in lib/collection.c. */
 static const struct route endpoints[] = {
     /* Looks up an Idempotency-Key's first request before producing. */
-    {"POST", "/v1/assistance", SCOPE_ASSISTANCE_REQUEST, assistance_post, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/assistance/{id}", SCOPE_ASSISTANCE_READ, assistance_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"POST", "/v1/assistance", SCOPE_ASSISTANCE_REQUEST, assistance_post, NULL, ROUTE_ON_DB, 64},
+    {"GET", "/v1/assistance/{id}", SCOPE_ASSISTANCE_READ, assistance_get, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };
 const struct collection_http assistance_http = {.routes = endpoints};

@@ -756,7 +756,7 @@ static enum MHD_Result imports_get(struct request *req)
 /* Imports: the upload streams through bulk_begin's feed; any importable
  * collection (collection.h) is taken. */
 const struct route bulk_routes[] = {
-    {"POST", "/v1/bulk", SCOPE_IMPORTS_WRITE, bulk_post, bulk_begin, ROUTE_TAKES_ENCODING},
-    {"GET", "/v1/imports/{id}", SCOPE_IMPORTS_WRITE, imports_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"POST", "/v1/bulk", SCOPE_IMPORTS_WRITE, bulk_post, bulk_begin, ROUTE_TAKES_ENCODING, 0},
+    {"GET", "/v1/imports/{id}", SCOPE_IMPORTS_WRITE, imports_get, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };

@@ -510,7 +510,7 @@ static enum MHD_Result dlq_replay(struct request *req)
 
 /* Dead letters: read from Kafka and PostgreSQL, so on the pool. */
 const struct route dlq_routes[] = {
-    {"GET", "/v1/dlq/{collection}", SCOPE_ADMIN, dlq_get, NULL, ROUTE_ON_DB},
-    {"POST", "/v1/dlq/{collection}/replay", SCOPE_ADMIN, dlq_replay, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"GET", "/v1/dlq/{collection}", SCOPE_ADMIN, dlq_get, NULL, ROUTE_ON_DB, 0},
+    {"POST", "/v1/dlq/{collection}/replay", SCOPE_ADMIN, dlq_replay, NULL, ROUTE_ON_DB, 16},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };

@@ -122,8 +122,8 @@ static enum MHD_Result epoch_get(struct request *req)
 
 /* The epochs collection's endpoints: its row's http in lib/collection.c. */
 static const struct route endpoints[] = {
-    {"POST", "/epoch", SCOPE_EPOCHS_WRITE, epoch_post, NULL, 0},
-    {"GET", "/epoch/{key}", SCOPE_EPOCHS_READ, epoch_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"POST", "/epoch", SCOPE_EPOCHS_WRITE, epoch_post, NULL, 0, 4},
+    {"GET", "/epoch/{key}", SCOPE_EPOCHS_READ, epoch_get, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };
 const struct collection_http epoch_http = {.routes = endpoints};

@@ -501,13 +501,13 @@ static char *events_import(const struct import_record *rec, char id[UUID_STR_LEN
 
 /* The events collection's endpoints and import: its row's http in lib/collection.c. */
 static const struct route endpoints[] = {
-    {"POST", "/v1/events", SCOPE_EVENTS_WRITE, events_post, NULL, 0},
-    {"GET", "/v1/events", SCOPE_EVENTS_READ, events_query, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/events/{id}", SCOPE_EVENTS_READ, events_get, NULL, ROUTE_ON_DB},
+    {"POST", "/v1/events", SCOPE_EVENTS_WRITE, events_post, NULL, 0, 0},
+    {"GET", "/v1/events", SCOPE_EVENTS_READ, events_query, NULL, ROUTE_ON_DB, 0},
+    {"GET", "/v1/events/{id}", SCOPE_EVENTS_READ, events_get, NULL, ROUTE_ON_DB, 0},
     /* Seed compatibility: the original curl lines keep working. */
-    {"GET", "/v1/", SCOPE_EVENTS_READ, events_query, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/{id}", SCOPE_EVENTS_READ, events_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"GET", "/v1/", SCOPE_EVENTS_READ, events_query, NULL, ROUTE_ON_DB, 0},
+    {"GET", "/v1/{id}", SCOPE_EVENTS_READ, events_get, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };
 const struct collection_http events_http = {
     .routes = endpoints, .import = events_import, .import_time_field = true};

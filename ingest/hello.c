@@ -121,8 +121,8 @@ static enum MHD_Result hello_get(struct request *req)
 
 /* The users collection's endpoints: its row's http in lib/collection.c. */
 static const struct route endpoints[] = {
-    {"PUT", "/hello/{username}", SCOPE_USERS_WRITE, hello_put, NULL, 0},
-    {"GET", "/hello/{username}", SCOPE_USERS_READ, hello_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"PUT", "/hello/{username}", SCOPE_USERS_WRITE, hello_put, NULL, 0, 4},
+    {"GET", "/hello/{username}", SCOPE_USERS_READ, hello_get, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };
 const struct collection_http hello_http = {.routes = endpoints};

@@ -355,7 +355,7 @@ static enum MHD_Result refuse(struct request *req, unsigned status, const char *
     const char *expect = http_header(req, "Expect");
     bool chunked = http_header(req, "Transfer-Encoding") != NULL;
     if ((length <= 0 && !chunked) || (expect && strcasecmp(expect, "100-continue") == 0) ||
-        length > (long long)req->app->cfg.max_body_bytes + (long long)HTTP_DISCARD_MAX_BYTES)
+        length > req->body_limit + (long long)HTTP_DISCARD_MAX_BYTES)
         return answer_refusal(req);
     return MHD_YES;
 }
@@ -363,7 +363,7 @@ static enum MHD_Result refuse(struct request *req, unsigned status, const char *
 static enum MHD_Result too_large(struct request *req)
 {
     return refuse(req, MHD_HTTP_CONTENT_TOO_LARGE, "body-too-large", "Request body too large",
-                  "The request body is larger than %ld bytes.", req->app->cfg.max_body_bytes);
+                  "The request body is larger than %lld bytes.", req->body_limit);
 }
 
 struct header_count {
@@ -527,6 +527,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         req->method = method;
         req->path = url;
         req->started_us = time_now_us();
+        req->body_limit = app->cfg.max_body_bytes;
         request_id_init(req);
         *con_cls = req;
         if (atomic_load(&srv->refusing))
@@ -540,6 +541,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
          * must take the body as it arrives. */
         req->match = route_match(req->app->routes, req->app->route_count, method, url, &req->route,
                                  req->param, sizeof(req->param), req->allow, sizeof(req->allow));
+        if (req->match == ROUTE_FOUND && req->route->max_body_kib &&
+            (long long)req->route->max_body_kib * 1024 < req->body_limit)
+            req->body_limit = (long long)req->route->max_body_kib * 1024;
         if (req->match == ROUTE_FOUND && media_refused(req, &ret))
             return ret;
         struct auth_denial denial;
@@ -552,7 +556,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         }
         /* A declared oversize body is refused before any of it is kept. */
         long long length = declared_length(req);
-        if (length > app->cfg.max_body_bytes)
+        if (length > req->body_limit)
             return too_large(req);
         return MHD_YES;
     }
@@ -568,7 +572,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (!req->refusal.status && req->body.len + n > (size_t)app->cfg.max_body_bytes) {
+        if (!req->refusal.status && req->body.len + n > (size_t)req->body_limit) {
             buf_free(&req->body);
             enum MHD_Result ret = too_large(req);
             if (req->status)
@@ -582,7 +586,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             /* The whole body counts, as the check on the declared length
              * does: refused on its headers, nothing of it was kept. */
             if (req->body.len + req->discarded >
-                    (uint64_t)req->app->cfg.max_body_bytes + HTTP_DISCARD_MAX_BYTES ||
+                    (uint64_t)req->body_limit + HTTP_DISCARD_MAX_BYTES ||
                 time_now_us() - req->started_us > (int64_t)HTTP_DISCARD_MAX_MS * 1000)
                 return answer_refusal(req);
             return MHD_YES;

@@ -79,6 +79,9 @@ struct request {
      * one): its ids go on every Kafka message it produces and log line. */
     struct trace_context trace;
     int64_t started_us;
+    /* The largest body it may send: SLUICE_MAX_BODY_BYTES, or its route's
+     * smaller limit (routes.h) once matched. */
+    long long body_limit;
     /* Who sends it (auth.h), set once the headers are in. */
     struct principal principal;
     /* Its webhook source, whose signature is checked once the body is in. */

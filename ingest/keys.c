@@ -300,11 +300,11 @@ static enum MHD_Result keys_delete(struct request *req)
 }
 
 const struct route keys_routes[] = {
-    {"POST", "/v1/keys", SCOPE_ADMIN, keys_post, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/keys", SCOPE_ADMIN, keys_list, NULL, ROUTE_ON_DB},
-    {"POST", "/v1/keys/{id}/roll", SCOPE_ADMIN, keys_roll, NULL, ROUTE_ON_DB},
-    {"DELETE", "/v1/keys/{id}", SCOPE_ADMIN, keys_delete, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"POST", "/v1/keys", SCOPE_ADMIN, keys_post, NULL, ROUTE_ON_DB, 16},
+    {"GET", "/v1/keys", SCOPE_ADMIN, keys_list, NULL, ROUTE_ON_DB, 0},
+    {"POST", "/v1/keys/{id}/roll", SCOPE_ADMIN, keys_roll, NULL, ROUTE_ON_DB, 4},
+    {"DELETE", "/v1/keys/{id}", SCOPE_ADMIN, keys_delete, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };
 
 int keys_create_command(const struct ingest_config *cfg, int argc, char **argv)

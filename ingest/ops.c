@@ -315,14 +315,14 @@ static enum MHD_Result ops_docs_asset(struct request *req)
 
 /* Operations: liveness, readiness, metrics and the API's own description. */
 const struct route ops_routes[] = {
-    {"GET", "/healthz", SCOPE_PUBLIC, ops_healthz, NULL, 0},
+    {"GET", "/healthz", SCOPE_PUBLIC, ops_healthz, NULL, 0, 0},
     /* Asks PostgreSQL and Kafka, each of which may not answer for a while. */
-    {"GET", "/readyz", SCOPE_PUBLIC, ops_readyz, NULL, ROUTE_ON_DB},
-    {"GET", "/metrics", SCOPE_PUBLIC, ops_metrics, NULL, 0},
-    {"GET", "/openapi.json", SCOPE_PUBLIC, ops_openapi, NULL, 0},
-    {"GET", "/docs", SCOPE_PUBLIC, ops_docs, NULL, 0},
-    {"GET", "/docs/{asset}", SCOPE_PUBLIC, ops_docs_asset, NULL, 0},
-    {"GET", "/console", SCOPE_PUBLIC, ops_console, NULL, 0},
-    {"GET", "/console/{asset}", SCOPE_PUBLIC, ops_console_asset, NULL, 0},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"GET", "/readyz", SCOPE_PUBLIC, ops_readyz, NULL, ROUTE_ON_DB, 0},
+    {"GET", "/metrics", SCOPE_PUBLIC, ops_metrics, NULL, 0, 0},
+    {"GET", "/openapi.json", SCOPE_PUBLIC, ops_openapi, NULL, 0, 0},
+    {"GET", "/docs", SCOPE_PUBLIC, ops_docs, NULL, 0, 0},
+    {"GET", "/docs/{asset}", SCOPE_PUBLIC, ops_docs_asset, NULL, 0, 0},
+    {"GET", "/console", SCOPE_PUBLIC, ops_console, NULL, 0, 0},
+    {"GET", "/console/{asset}", SCOPE_PUBLIC, ops_console_asset, NULL, 0, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };

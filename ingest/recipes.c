@@ -414,13 +414,13 @@ static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LE
 
 /* The recipes collection's endpoints and import: its row's http in lib/collection.c. */
 static const struct route endpoints[] = {
-    {"POST", "/v1/recipes", SCOPE_RECIPES_WRITE, recipes_post, NULL, 0},
-    {"GET", "/v1/recipes", SCOPE_RECIPES_READ, recipes_search, NULL, ROUTE_ON_DB},
-    {"GET", "/v1/recipes/{id}", SCOPE_RECIPES_READ, recipes_get, NULL, ROUTE_ON_DB},
+    {"POST", "/v1/recipes", SCOPE_RECIPES_WRITE, recipes_post, NULL, 0, 0},
+    {"GET", "/v1/recipes", SCOPE_RECIPES_READ, recipes_search, NULL, ROUTE_ON_DB, 0},
+    {"GET", "/v1/recipes/{id}", SCOPE_RECIPES_READ, recipes_get, NULL, ROUTE_ON_DB, 0},
     /* Checked against the stored recipe (404, 412) before producing. */
-    {"PUT", "/v1/recipes/{id}", SCOPE_RECIPES_WRITE, recipes_put, NULL, ROUTE_ON_DB},
-    {"PATCH", "/v1/recipes/{id}", SCOPE_RECIPES_WRITE, recipes_patch, NULL, ROUTE_ON_DB},
-    {"DELETE", "/v1/recipes/{id}", SCOPE_RECIPES_WRITE, recipes_delete, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"PUT", "/v1/recipes/{id}", SCOPE_RECIPES_WRITE, recipes_put, NULL, ROUTE_ON_DB, 0},
+    {"PATCH", "/v1/recipes/{id}", SCOPE_RECIPES_WRITE, recipes_patch, NULL, ROUTE_ON_DB, 0},
+    {"DELETE", "/v1/recipes/{id}", SCOPE_RECIPES_WRITE, recipes_delete, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };
 const struct collection_http recipes_http = {.routes = endpoints, .import = recipes_import};

@@ -28,6 +28,10 @@ struct route {
      * (or answers at once). NULL: the body is buffered, up to the limit. */
     request_fn begin;
     unsigned flags; /* enum route_flag */
+    /* The largest body it takes, in KiB, when smaller than
+     * SLUICE_MAX_BODY_BYTES (0: that setting): what a route reads is small,
+     * and a client sending more is told at once (413) rather than buffered. */
+    unsigned max_body_kib;
 };
 
 enum route_flag {

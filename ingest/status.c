@@ -195,6 +195,6 @@ static enum MHD_Result status_get(struct request *req)
 
 /* Where everything stands: Kafka and PostgreSQL, so on the pool. */
 const struct route status_routes[] = {
-    {"GET", "/v1/status", SCOPE_ADMIN, status_get, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"GET", "/v1/status", SCOPE_ADMIN, status_get, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };

@@ -463,3 +463,20 @@ class Tenants(StackCase):
                                           JSON), 204, "A's user")
         self.expect_status(self.b.get("/hello/Tenantann"), 404, "B reads A's user")
         self.expect_status(self.a.get("/hello/Tenantann"), 200, "A reads its user")
+
+
+class RouteBodyLimits(StackCase):
+    """Routes that read small bodies refuse more at once, as 413 a client
+    that sends it all first still reads."""
+    stack_options = {"persist": 1}
+
+    def test_small_routes_refuse_big_bodies(self):
+        for method, path, limit in (("POST", "/v1/keys", 16), ("PUT", "/hello/Someone", 4), ("POST", "/epoch", 4),
+                                    ("POST", "/v1/assistance", 64)):
+            body = json.dumps({"pad": "x" * (limit * 1024)}).encode()
+            r = self.http.request(method, path, body, JSON, retry=False)
+            self.expect_status(r, 413, f"{method} {path} with {len(body)} bytes (limit {limit} KiB)")
+            self.expect(f"{limit * 1024} bytes" in r.json()["detail"], f"{method} {path}: the limit in the detail",
+                        f"{limit * 1024} bytes", r.json()["detail"])
+        r = self.http.request("POST", "/v1/events", json.dumps({"pad": "x" * 70000}).encode(), JSON, retry=False)
+        self.expect_status(r, 202, "POST /v1/events takes 70 KB as before")

@@ -53,14 +53,14 @@ static enum MHD_Result h_root(struct request *req)
 }
 
 static const struct route table[] = {
-    {"GET", "/items", 0, h_list, NULL, 0},
-    {"POST", "/items", 0, h_create, NULL, 0},
-    {"GET", "/items/{id}", 0, h_get, NULL, 0},
-    {"DELETE", "/items/{id}", 0, h_delete, NULL, 0},
-    {"GET", "/items/{id}/parts", 0, h_parts, NULL, 0},
-    {"GET", "/{slug}", 0, h_slug, NULL, 0},
-    {"GET", "/about", 0, h_about, NULL, 0}, /* after /{slug}, yet the literal wins */
-    {"GET", "/", 0, h_root, NULL, 0},
+    {"GET", "/items", 0, h_list, NULL, 0, 0},
+    {"POST", "/items", 0, h_create, NULL, 0, 0},
+    {"GET", "/items/{id}", 0, h_get, NULL, 0, 0},
+    {"DELETE", "/items/{id}", 0, h_delete, NULL, 0, 0},
+    {"GET", "/items/{id}/parts", 0, h_parts, NULL, 0, 0},
+    {"GET", "/{slug}", 0, h_slug, NULL, 0, 0},
+    {"GET", "/about", 0, h_about, NULL, 0, 0}, /* after /{slug}, yet the literal wins */
+    {"GET", "/", 0, h_root, NULL, 0, 0},
 };
 #define TABLE_N (sizeof(table) / sizeof(table[0]))
 
