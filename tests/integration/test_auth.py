@@ -395,6 +395,17 @@ class Jwt(StackCase):
             self.expect_status(r, 401, what)
             self.expect("invalid_token" in (r.header("WWW-Authenticate") or ""), f"{what}: invalid_token",
                         "invalid_token", r.header("WWW-Authenticate"))
+            sig = tok.split(".")[-1]
+            self.expect(not sig or sig not in r.body.decode(), f"{what}: the answer repeats no signature",
+                        "absent", r.body[:300])
+        good = self.make_jwt()
+        self.expect_status(self.post(good), 202, "a valid token")
+        with open(self.stack.log("ingest")) as f:
+            log = f.read()
+        for what, tok in [*cases.items(), ("valid", good)]:
+            sig = tok.split(".")[-1]
+            self.expect(tok.split(".")[1] not in log and (not sig or sig[:20] not in log),
+                        f"the {what} token in ingest's log", "absent", "present")
 
     def test_request_assistance_scope_posts_assistance_and_nothing_else(self):
         tok = self.make_jwt({"scope": "request-assistance"})
