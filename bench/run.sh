@@ -552,7 +552,7 @@ declare -A auth_label=(
     [hs256]="JWT HS256 (SLUICE_JWT_HS256_SECRET)"
     [rs256]="JWT RS256, RSA-2048 (SLUICE_JWT_JWKS file)")
 declare -A auth_url=() auth_pid=() auth_hdr=() auth_rps=() auth_p50=() auth_p99=() auth_failed=() auth_cpu=()
-declare -A auth_rest=()
+declare -A auth_rest=() auth_us=()
 # post_check URL AUTHORIZATION: the status of one POST /v1/events with that
 # header (none when empty); curl reads it from stdin, out of ps.
 post_check() {
@@ -613,6 +613,8 @@ if [ -n "$run_auth" ]; then
                 { log "auth $v: $non2xx requests not accepted (see $work/wrk.log): not a figure of writes"; exit 1; }
             auth_rps[$v]+="$rps " auth_p50[$v]+="$p50 " auth_p99[$v]+="$p99 "
             auth_cpu[$v]+="$server_cpu " auth_rest[$v]+="$other_cpu "
+            # CPU time per request: what contention for the cores hides from req/s.
+            auth_us[$v]+="$(awk -v c="$server_cpu" -v r="$rps" 'BEGIN {printf "%.1f", (r > 0 ? c / r * 1e6 : 0)}') "
             auth_failed[$v]=$((${auth_failed[$v]:-0} + failed))
         done
     done
@@ -727,16 +729,18 @@ report=$(
         echo
         echo "After a ${warmup} s warm-up each; $auth_rounds rounds, the order rotating each round; the median" \
             "of the rounds. One pre-signed credential in every request's \`Authorization\` header" \
-            "(\`BENCH_AUTHORIZATION\`, read by post_event.lua). The last two columns: cores kept busy by" \
-            "that ingest, and by everything else on the machine (medians)."
+            "(\`BENCH_AUTHORIZATION\`, read by post_event.lua). \"CPU/req\": that ingest's CPU time per" \
+            "request; the last two columns: cores kept busy by that ingest, and by everything else on the" \
+            "machine (all medians)."
         echo
-        echo "| credential | req/s | req/s of each round | p50 (ms) | p99 (ms) | failed | server | rest |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| credential | req/s | req/s of each round | p50 (ms) | p99 (ms) | failed | CPU/req (µs) | server | rest |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         for v in "${auth_names[@]}"; do
-            printf '| %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "${auth_label[$v]}" "$(median "${auth_rps[$v]}")" \
+            printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "${auth_label[$v]}" \
+                "$(median "${auth_rps[$v]}")" \
                 "$(echo "${auth_rps[$v]}" | awk '{for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i}')" \
                 "$(median "${auth_p50[$v]}")" "$(median "${auth_p99[$v]}")" "${auth_failed[$v]}" \
-                "$(median "${auth_cpu[$v]}")" "$(median "${auth_rest[$v]}")"
+                "$(median "${auth_us[$v]}")" "$(median "${auth_cpu[$v]}")" "$(median "${auth_rest[$v]}")"
         done
         echo
         base=$(median "${auth_rps[none]}")
@@ -748,7 +752,8 @@ report=$(
             per=$(paste -d' ' <(echo "${auth_rps[$v]}" | tr ' ' '\n' | grep .) \
                 <(echo "${auth_rps[none]}" | tr ' ' '\n' | grep .) |
                 awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), ($2 > 0 ? $1 / $2 : 0)}')
-            echo "- $v / none: **${r}x** (target >= $target: $(met "$r" ">=" "$target")); round by round: $per"
+            echo "- $v / none: **${r}x** (target >= $target: $(met "$r" ">=" "$target")); round by round: $per;" \
+                "CPU per request $(div "$(median "${auth_us[$v]}")" "$(median "${auth_us[none]}")")x none's"
         done
     fi
 )
