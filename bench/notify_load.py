@@ -7,7 +7,9 @@ URL is ingest's base (http://127.0.0.1:PORT); TOPIC defaults to "sales",
 THREADS to 16. Request i carries "Idempotency-Key: bench-notify-<nonce>-<i>",
 so a POST retried after a broken connection (at most 3 tries) is still one
 request: the benchmark can demand exactly N requests, N deliveries and N
-calls to the stand-in. Prints one parseable line:
+calls to the stand-in. With SLUICE_API_KEY in the environment (as sluicectl
+takes it), every request sends it as "Authorization: Bearer <key>". Prints
+one parseable line:
 
     NOTIFY_LOAD first_post_ns=... accepted=N failed=F retried=R seconds=S
 
@@ -32,6 +34,8 @@ def main(argv):
     topic = argv[2] if len(argv) > 2 else "sales"
     threads = int(argv[3]) if len(argv) > 3 else 16
     nonce = os.urandom(6).hex()
+    api_key = os.environ.get("SLUICE_API_KEY", "")
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     lock = threading.Lock()
     state = {"next": 0, "accepted": 0, "failed": 0, "retried": 0, "first": None, "errors": []}
 
@@ -50,7 +54,7 @@ def main(argv):
         while (i := take()) is not None:
             body = json.dumps({"topic": topic,
                                "description": f"bench request {i} of {n}: the customer asks for a call back"})
-            headers = {"Content-Type": "application/json", "Idempotency-Key": f"bench-notify-{nonce}-{i}"}
+            headers = {"Content-Type": "application/json", "Idempotency-Key": f"bench-notify-{nonce}-{i}", **auth}
             status, why = None, ""
             for attempt in range(3):
                 try:

@@ -16,11 +16,27 @@
 #      stand-in (tests/tools/sink.py) that answers after BENCH_NOTIFY_DELAY_MS
 #      (200): timed until all deliveries are delivered, against the ideal of
 #      a fixed concurrency (requests x delay / concurrency).
+#   5. Auth (BENCH=auth, or BENCH=all; not in the default run): the write of 1
+#      against four sluice-ingest side by side, each configured for one way
+#      of authenticating: none (SLUICE_AUTH_PUBLIC_SCOPES='*', no header), an
+#      API key, an HS256 JWT and an RS256 JWT (JWKS file), one pre-signed
+#      credential in every request's header; BENCH_AUTH_ROUNDS (3) rounds in
+#      rotating order, the median of each, and each authenticated variant's
+#      ratio to the unauthenticated one (issue 11's figures).
+# Every request to ingest authenticates as a user's would: right after
+# PostgreSQL is up, `sluice-ingest create-key --name bench --scopes '*'`
+# makes a key, sent as "Authorization: Bearer <key>" by wrk, curl and
+# notify_load.py (to the FastAPI peer and the bare server too, which ignore
+# it: every server gets the same bytes). Every ingest runs with
+# SLUICE_RATE_LIMIT=0: a benchmark is not a rate-limit test.
 # Results: a markdown report on stdout and in bench/results-latest.md (a run
 # that skips a section writes bench/results-partial.md instead).
 #
-# Knobs (environment): BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s),
+# Knobs (environment): BENCH (the sections: "http persist import notify" by
+# default, any of those and "auth", space- or comma-separated, or "all"),
+# BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s),
 # BENCH_ROUNDS (1: measure each server that many times, keep its best),
+# BENCH_AUTH_ROUNDS (3: rounds of section 5, the median counts),
 # BENCH_EVENTS (1000000), BENCH_PERSIST_REPLICAS (2), BENCH_PARTITIONS (200),
 # BENCH_TIMEOUT (900 s bound on each persist/import/notify wait),
 # BENCH_NOTIFY_REQUESTS (1000), BENCH_NOTIFY_DELAY_MS (200),
@@ -45,19 +61,38 @@ timeout=${BENCH_TIMEOUT:-900}
 notify_requests=${BENCH_NOTIFY_REQUESTS:-1000}
 notify_delay=${BENCH_NOTIFY_DELAY_MS:-200}
 notify_concurrency=${BENCH_NOTIFY_CONCURRENCY:-50}
+auth_rounds=${BENCH_AUTH_ROUNDS:-3}
 py=/usr/bin/python3
+
+# BENCH selects the sections; BENCH_SKIP_<SECTION>=1 (the older knob) still
+# drops one of them.
+sections=${BENCH:-http persist import notify}
+[ "$sections" != all ] || sections="http persist import notify auth"
+run_auth=""
+for s in ${sections//,/ }; do
+    case $s in
+    http | persist | import | notify) ;;
+    auth) run_auth=1 ;;
+    *) echo "bench: BENCH=$sections: \"$s\" is not one of http persist import notify auth (or all)" >&2; exit 2 ;;
+    esac
+done
+for s in HTTP PERSIST IMPORT NOTIFY; do
+    v=BENCH_SKIP_$s
+    [[ " ${sections//,/ } " == *" ${s,,} "* ]] || declare "$v=1"
+done
 if [ -n "${BENCH_SKIP_HTTP:-}${BENCH_SKIP_PERSIST:-}${BENCH_SKIP_IMPORT:-}${BENCH_SKIP_NOTIFY:-}" ]; then
     report_file=${BENCH_REPORT:-bench/results-partial.md} # a partial run keeps the full figures
 else
     report_file=${BENCH_REPORT:-bench/results-latest.md}
 fi
 
-# What the sections to run need.
-bins=(sluice-devkafka) tools=(psql curl) modules=()
-[ -n "${BENCH_SKIP_HTTP:-}" ] || { bins+=(sluice-ingest bench-bare-mhd) tools+=(wrk) modules+=(fastapi uvicorn confluent_kafka); }
+# What the sections to run need (sluice-ingest always: it makes the API key).
+bins=(sluice-devkafka sluice-ingest) tools=(psql curl) modules=()
+[ -n "${BENCH_SKIP_HTTP:-}" ] || { bins+=(bench-bare-mhd) tools+=(wrk) modules+=(fastapi uvicorn confluent_kafka); }
+[ -z "$run_auth" ] || tools+=(wrk)
 [ -n "${BENCH_SKIP_PERSIST:-}" ] || { bins+=(sluice-persist) modules+=(confluent_kafka); }
-[ -n "${BENCH_SKIP_IMPORT:-}" ] || { bins+=(sluice-ingest sluice-persist) modules+=(confluent_kafka); }
-[ -n "${BENCH_SKIP_NOTIFY:-}" ] || bins+=(sluice-ingest sluice-notify)
+[ -n "${BENCH_SKIP_IMPORT:-}" ] || { bins+=(sluice-persist) modules+=(confluent_kafka); }
+[ -n "${BENCH_SKIP_NOTIFY:-}" ] || bins+=(sluice-notify)
 [ -n "${BENCH_SKIP_NOTIFY:-}" ] || [ -r tests/tools/sink.py ] ||
     { echo "bench: tests/tools/sink.py (the Slack stand-in) is missing" >&2; exit 1; }
 for bin in "${bins[@]}"; do
@@ -117,6 +152,19 @@ start() {
     started=$!
     pids+=("$started")
     logs[$started]=$logfile
+}
+
+# start_ingest LOG ADDR [VAR=VALUE...]: a sluice-ingest on ADDR (host:port),
+# its pid in $ingest_pid. No rate limit (a benchmark is not a rate-limit
+# test), and none of the caller's authentication settings: only what the
+# arguments say (the defaults: credentials required, no JWT).
+start_ingest() {
+    local logfile=$1 addr=$2
+    shift 2
+    start "$logfile" env -u SLUICE_AUTH_PUBLIC_SCOPES -u SLUICE_JWT_JWKS -u SLUICE_JWT_HS256_SECRET \
+        -u SLUICE_JWT_ISSUER -u SLUICE_JWT_AUDIENCE -u SLUICE_JWT_ALGORITHMS \
+        SLUICE_RATE_LIMIT=0 SLUICE_LISTEN="$addr" "$@" "$build/sluice-ingest"
+    ingest_pid=$started
 }
 
 # A free loopback port, reserved for this run.
@@ -193,11 +241,14 @@ acct_end() {
 }
 per_s() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN {printf "%.2f", (b - a) / s}'; }
 
-# measure NAME URL SERVER_PID: a warm-up, then the timed wrk run. Sets rps,
-# p50, p99, failed and the cores kept busy on average by the server (with its
-# children), the broker, wrk and everything else on the machine.
+# measure NAME URL SERVER_PID [AUTHORIZATION]: a warm-up, then the timed wrk
+# run, every request with that Authorization header (none when empty or
+# absent). Sets rps, p50, p99, failed (non2xx + socket errors), non2xx and
+# the cores kept busy on average by the server (with its children), the
+# broker, wrk and everything else on the machine.
 measure() {
     local name=$1 url=$2 server=$3 out line c0 k0 w0 m0 t0 c1 k1 w1 m1 secs sock
+    export BENCH_AUTHORIZATION=${4:-} # read by post_event.lua
     wrk -t2 -c64 -d"${warmup}s" --timeout 10s -s bench/post_event.lua "$url" >/dev/null 2>&1
     c0=$(cpu_s "$server") k0=$(cpu_s "$kafka_pid")
     children_s
@@ -214,16 +265,17 @@ measure() {
     printf '### %s\n%s\n\n' "$name" "$out" >>"$work/wrk.log"
     line=$(echo "$out" | grep '^BENCH ') || { log "$name: no BENCH line from wrk:"; echo "$out" >&2; exit 1; }
     field() { echo "$line" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'; }
-    rps=$(field rps) p50=$(field p50_ms) p99=$(field p99_ms) failed=$(field non2xx) sock=$(field socket_errors)
-    failed=$((failed + sock))
+    rps=$(field rps) p50=$(field p50_ms) p99=$(field p99_ms) non2xx=$(field non2xx) sock=$(field socket_errors)
+    failed=$((non2xx + sock))
     ((failed == 0)) || log "$name: $failed requests failed (non-2xx or socket errors); see $work/wrk.log"
     log "$name: $rps req/s, p99 $p99 ms; cores busy: server $server_cpu, broker $broker_cpu, wrk $wrk_cpu, rest $other_cpu"
 }
 
-# best NAME: measure, and keep in the array NAME the round with the most req/s.
+# best ARRAY NAME URL SERVER_PID [AUTHORIZATION]: measure, and keep in ARRAY
+# the round with the most req/s.
 best() {
     local -n b=$1
-    measure "$2" "$3" "$4"
+    measure "$2" "$3" "$4" "${5:-}"
     if ((${#b[@]} == 0)) || awk -v n="$rps" -v o="${b[0]}" 'BEGIN {exit !(n > o)}'; then
         b=("$rps" "$p50" "$p99" "$failed" "$server_cpu" "$broker_cpu" "$wrk_cpu" "$other_cpu")
     fi
@@ -238,6 +290,14 @@ SLUICE_PG_URL=$(launch start-pg "$work/pg" --owner $$)
 export SLUICE_PG_URL
 pg_pid=$(head -n 1 "$work/pg/data/postmaster.pid")
 
+# The API key every request to ingest carries (create-key also applies the
+# schema). curl reads the header from a file, wrk and notify_load.py from
+# the environment, so the key never shows in ps.
+api_key=$("$build/sluice-ingest" create-key --name bench --scopes '*' 2>"$work/create-key.log") ||
+    { log "sluice-ingest create-key failed: $(cat "$work/create-key.log")"; exit 1; }
+bearer="Bearer $api_key"
+(umask 077 && printf 'Authorization: %s\n' "$bearer" >"$work/auth.header")
+
 # ---------------------------------------------------------------- 1. HTTP
 # The three servers run side by side (ingest and the peer on the same broker)
 # and are measured in turn, BENCH_ROUNDS times; the best round of each counts.
@@ -245,8 +305,7 @@ ingest=() fastapi=() bare=()
 if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
     start_kafka http
     url_ingest=http://127.0.0.1:$(free_port)
-    start "$work/ingest.log" env SLUICE_LISTEN="${url_ingest#http://}" "$build/sluice-ingest"
-    ingest_pid=$started
+    start_ingest "$work/ingest.log" "${url_ingest#http://}"
     url_fastapi=http://127.0.0.1:$(free_port)
     port=${url_fastapi##*:}
     start "$work/fastapi.log" $py -m uvicorn fastapi_peer:app --app-dir bench --workers 2 \
@@ -260,9 +319,9 @@ if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
         --header 'Content-Type: application/json' --status 202
     wait_http bench-bare-mhd 10 "$bare_pid" "$url_bare/v1/events" --method POST --data '{}' --status 202
     for ((round = 1; round <= rounds; round++)); do
-        best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid"
-        best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid"
-        best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid"
+        best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid" "$bearer"
+        best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid" "$bearer"
+        best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid" "$bearer"
     done
     stop "$ingest_pid" "$fastapi_pid" "$bare_pid"
     stop "$kafka_pid"
@@ -355,8 +414,7 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     psql_q "TRUNCATE events; DELETE FROM kafka_offsets" >/dev/null
     psql_q "CHECKPOINT" >/dev/null
     url=http://127.0.0.1:$(free_port)
-    start "$work/ingest-import.log" env SLUICE_LISTEN="${url#http://}" "$build/sluice-ingest"
-    ingest_pid=$started
+    start_ingest "$work/ingest-import.log" "${url#http://}"
     wait_http sluice-ingest 60 "$ingest_pid" "$url/readyz"
     persist_workers persist-import
     for i in "${!admins[@]}"; do wait_http sluice-persist 60 "${workers[$i]}" "${admins[$i]}/healthz"; done
@@ -370,7 +428,7 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     acct_begin "$kafka_pid" "$ingest_pid" "${workers[@]}" "$rss_sampler"
     t0=$(now_ns)
     curl -sS --max-time "$timeout" -o "$work/import.json" -w '%{http_code}' -X POST -H 'Expect:' \
-        -H 'Content-Type: application/x-ndjson' -T "$work/bodies.ndjson" "$url/v1/bulk" >"$work/import.status" ||
+        -H @"$work/auth.header" -H 'Content-Type: application/x-ndjson' -T "$work/bodies.ndjson" "$url/v1/bulk" >"$work/import.status" ||
         { log "import: upload failed (logs in $work)"; exit 1; }
     upload_s=$(elapsed "$t0")
     [ "$(cat "$work/import.status")" = 202 ] ||
@@ -378,7 +436,7 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     import_id=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["import_id"])' "$work/import.json")
     import_rejected=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["rejected"])' "$work/import.json")
     deadline=$((SECONDS + timeout))
-    until curl -fsS "$url/v1/imports/$import_id" 2>/dev/null | grep -q '"status":"done"'; do
+    until curl -fsS -H @"$work/auth.header" "$url/v1/imports/$import_id" 2>/dev/null | grep -q '"status":"done"'; do
         ((SECONDS < deadline)) || { log "import: not done after ${timeout}s (logs in $work)"; exit 1; }
         kill -0 "$ingest_pid" || { log "sluice-ingest died during the import (logs in $work)"; exit 1; }
         sleep 0.1
@@ -416,9 +474,7 @@ if [ -z "${BENCH_SKIP_NOTIFY:-}" ]; then
  "topics": {"sales": {"channels": ["sales-slack"]}}}
 JSON
     url=http://127.0.0.1:$(free_port)
-    start "$work/ingest-notify.log" env SLUICE_LISTEN="${url#http://}" SLUICE_ROUTING_FILE="$work/routing.json" \
-        "$build/sluice-ingest"
-    ingest_pid=$started
+    start_ingest "$work/ingest-notify.log" "${url#http://}" SLUICE_ROUTING_FILE="$work/routing.json"
     wait_http sluice-ingest 60 "$ingest_pid" "$url/readyz"
     admin=http://127.0.0.1:$(free_port)
     start "$work/notify.log" env SLUICE_ADMIN_LISTEN="${admin#http://}" SLUICE_ROUTING_FILE="$work/routing.json" \
@@ -433,7 +489,7 @@ JSON
     psql_q "CHECKPOINT" >/dev/null
     log "notify: $notify_requests requests, stand-in answering after $notify_delay ms, $notify_concurrency senders"
     acct_begin "$kafka_pid" "$ingest_pid" "$notify_pid" "$sink_pid"
-    timeout --kill-after=5 "$timeout" $py bench/notify_load.py "$url" "$notify_requests" sales 16 \
+    SLUICE_API_KEY=$api_key timeout --kill-after=5 "$timeout" $py bench/notify_load.py "$url" "$notify_requests" sales 16 \
         >"$work/notify-load.out" 2>"$work/notify-load.log" ||
         { log "notify: posting failed:"; cat "$work/notify-load.out" >&2; tail -n 5 "$work/notify-load.log" >&2; exit 1; }
     load_line=$(grep '^NOTIFY_LOAD ' "$work/notify-load.out")
@@ -483,24 +539,112 @@ JSON
         "the stand-in received ${sink_requests:-?} calls; inflight mean $inflight_mean, send mean $send_mean_ms ms"
 fi
 
+# ---------------------------------------------------------------- 5. Auth
+# Issue 11's figures: the write of section 1 against four ingests side by
+# side on one broker, each configured for one way of authenticating and sent
+# one pre-signed credential on every request, measured in turn with the same
+# wrk settings; the order rotates each round so that no variant always runs
+# first or last, and the median of the rounds counts.
+auth_names=(none apikey hs256 rs256)
+declare -A auth_label=(
+    [none]="no credentials (SLUICE_AUTH_PUBLIC_SCOPES='*', no header)"
+    [apikey]="API key (Bearer sk_sluice_..., in-memory key store)"
+    [hs256]="JWT HS256 (SLUICE_JWT_HS256_SECRET)"
+    [rs256]="JWT RS256, RSA-2048 (SLUICE_JWT_JWKS file)")
+declare -A auth_url=() auth_pid=() auth_hdr=() auth_rps=() auth_p50=() auth_p99=() auth_failed=() auth_cpu=()
+declare -A auth_rest=() auth_us=()
+# post_check URL AUTHORIZATION: the status of one POST /v1/events with that
+# header (none when empty); curl reads it from stdin, out of ps.
+post_check() {
+    local h=()
+    [ -z "$2" ] || h=(-H @-)
+    printf 'Authorization: %s\n' "$2" | curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X POST "${h[@]}" \
+        -H 'Content-Type: application/json' --data '{"type":"bench.check"}' "$1/v1/events"
+}
+median() { # numbers, space-separated
+    echo "$1" | tr ' ' '\n' | grep . | sort -g |
+        awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
+}
+if [ -n "$run_auth" ]; then
+    start_kafka auth
+    jwt_iss=https://issuer.bench jwt_aud=sluice
+    # Valid through the whole section, however long its knobs make it.
+    lifetime=$((auth_rounds * 4 * (duration + warmup + 5) + 3600))
+    $py bench/jwt_tokens.py "$work" "$lifetime" "$jwt_iss" "$jwt_aud" >"$work/jwt.env" 2>"$work/jwt.log" ||
+        { log "bench/jwt_tokens.py failed: $(cat "$work/jwt.log")"; exit 1; }
+    jwt_field() { sed -n "s/^$1=//p" "$work/jwt.env"; }
+    auth_hdr[none]="" auth_hdr[apikey]=$bearer auth_hdr[hs256]="Bearer $(jwt_field hs256)"
+    if [ -n "$(jwt_field rs256)" ]; then
+        auth_hdr[rs256]="Bearer $(jwt_field rs256)"
+    else
+        log "auth: no RS256 variant: $(cat "$work/jwt.log")"
+        auth_names=(none apikey hs256)
+    fi
+    for v in "${auth_names[@]}"; do
+        auth_url[$v]=http://127.0.0.1:$(free_port)
+        case $v in
+        none) extra=(SLUICE_AUTH_PUBLIC_SCOPES='*') ;;
+        apikey) extra=() ;;
+        hs256) extra=(SLUICE_JWT_ISSUER="$jwt_iss" SLUICE_JWT_AUDIENCE="$jwt_aud"
+            SLUICE_JWT_HS256_SECRET="$(jwt_field hs256_secret)") ;;
+        rs256) extra=(SLUICE_JWT_ISSUER="$jwt_iss" SLUICE_JWT_AUDIENCE="$jwt_aud" SLUICE_JWT_JWKS="$work/jwks.json") ;;
+        esac
+        start_ingest "$work/ingest-auth-$v.log" "${auth_url[$v]#http://}" "${extra[@]+"${extra[@]}"}"
+        auth_pid[$v]=$ingest_pid
+    done
+    for v in "${auth_names[@]}"; do
+        wait_http "sluice-ingest ($v)" 60 "${auth_pid[$v]}" "${auth_url[$v]}/readyz"
+        # The variant's credential must be accepted and, where credentials are
+        # required, a request without one refused: a 401 is far cheaper than a
+        # write, so a figure of refused requests would mean nothing.
+        code=$(post_check "${auth_url[$v]}" "${auth_hdr[$v]}")
+        [ "$code" = 202 ] || { log "auth $v: a write with its credential answered $code (logs in $work)"; exit 1; }
+        if [ "$v" != none ]; then
+            code=$(post_check "${auth_url[$v]}" "")
+            [ "$code" = 401 ] || { log "auth $v: a write without credentials answered $code, not 401"; exit 1; }
+        fi
+    done
+    n=${#auth_names[@]}
+    for ((round = 0; round < auth_rounds; round++)); do
+        for ((i = 0; i < n; i++)); do
+            v=${auth_names[(round + i) % n]}
+            measure "auth $v, round $((round + 1))" "${auth_url[$v]}/v1/events" "${auth_pid[$v]}" "${auth_hdr[$v]}"
+            ((non2xx == 0)) ||
+                { log "auth $v: $non2xx requests not accepted (see $work/wrk.log): not a figure of writes"; exit 1; }
+            auth_rps[$v]+="$rps " auth_p50[$v]+="$p50 " auth_p99[$v]+="$p99 "
+            auth_cpu[$v]+="$server_cpu " auth_rest[$v]+="$other_cpu "
+            # CPU time per request: what contention for the cores hides from req/s.
+            auth_us[$v]+="$(awk -v c="$server_cpu" -v r="$rps" 'BEGIN {printf "%.1f", (r > 0 ? c / r * 1e6 : 0)}') "
+            auth_failed[$v]=$((${auth_failed[$v]:-0} + failed))
+        done
+    done
+    stop "${auth_pid[@]}"
+    stop "$kafka_pid"
+fi
+
 # ---------------------------------------------------------------- report
 row() { # label array-name
     local -n r=$2
     printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "${r[@]}"
 }
+load_end=$(cut -d' ' -f1 /proc/loadavg)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD 2>/dev/null || commit="$commit (with uncommitted changes)"
 report=$(
     echo "# make bench, $(date -u +%Y-%m-%dT%H:%MZ)"
     echo
     echo "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
-        "$load_start at start; commit $commit. Everything (wrk, servers, broker, PostgreSQL) shares these cores."
-    skipped=""
+        "$load_start at start, $load_end at the end; commit $commit. Everything (wrk, servers, broker," \
+        "PostgreSQL) shares these cores. Every request to ingest carries an API key" \
+        "(\`sluice-ingest create-key --name bench --scopes '*'\`) and every ingest runs with SLUICE_RATE_LIMIT=0."
+    ran=""
     for k in HTTP PERSIST IMPORT NOTIFY; do
         v=BENCH_SKIP_$k
-        [ -z "${!v:-}" ] || skipped="$skipped $v=1"
+        [ -n "${!v:-}" ] || ran="$ran ${k,,}"
     done
-    [ -z "$skipped" ] || { echo; echo "A partial run:$skipped."; }
+    [ -z "$run_auth" ] || ran="$ran auth"
+    [ -z "${BENCH_SKIP_HTTP:-}${BENCH_SKIP_PERSIST:-}${BENCH_SKIP_IMPORT:-}${BENCH_SKIP_NOTIFY:-}" ] ||
+        { echo; echo "A partial run: sections${ran:- none}."; }
     if ((${#ingest[@]})); then
         r_fastapi=$(div "${ingest[0]}" "${fastapi[0]}")
         r_bare=$(div "${ingest[0]}" "${bare[0]}")
@@ -577,6 +721,40 @@ report=$(
             "$notify_post_retried POSTs retried"
         echo "- sluice_notify_inflight, sampled every 0.1 s while sending: mean $inflight_mean, max ${inflight_max:-n/a};" \
             "sluice_notify_send_seconds: ${send_count:-?} sends, mean $send_mean_ms ms"
+    fi
+    if ((${#auth_rps[@]})); then
+        echo
+        echo "## Authentication: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua URL\`," \
+            "${#auth_names[@]} ingests configured for one credential each"
+        echo
+        echo "After a ${warmup} s warm-up each; $auth_rounds rounds, the order rotating each round; the median" \
+            "of the rounds. One pre-signed credential in every request's \`Authorization\` header" \
+            "(\`BENCH_AUTHORIZATION\`, read by post_event.lua). \"CPU/req\": that ingest's CPU time per" \
+            "request; the last two columns: cores kept busy by that ingest, and by everything else on the" \
+            "machine (all medians)."
+        echo
+        echo "| credential | req/s | req/s of each round | p50 (ms) | p99 (ms) | failed | CPU/req (µs) | server | rest |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        for v in "${auth_names[@]}"; do
+            printf '| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n' "${auth_label[$v]}" \
+                "$(median "${auth_rps[$v]}")" \
+                "$(echo "${auth_rps[$v]}" | awk '{for (i = 1; i <= NF; i++) printf "%s%.0f", (i > 1 ? ", " : ""), $i}')" \
+                "$(median "${auth_p50[$v]}")" "$(median "${auth_p99[$v]}")" "${auth_failed[$v]}" \
+                "$(median "${auth_us[$v]}")" "$(median "${auth_cpu[$v]}")" "$(median "${auth_rest[$v]}")"
+        done
+        echo
+        base=$(median "${auth_rps[none]}")
+        for v in "${auth_names[@]}"; do
+            [ "$v" != none ] || continue
+            target=$([ "$v" = apikey ] && echo 0.9 || echo 0.8)
+            r=$(div "$(median "${auth_rps[$v]}")" "$base")
+            # Each round's own ratio: the spread says how much to trust the median's.
+            per=$(paste -d' ' <(echo "${auth_rps[$v]}" | tr ' ' '\n' | grep .) \
+                <(echo "${auth_rps[none]}" | tr ' ' '\n' | grep .) |
+                awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), ($2 > 0 ? $1 / $2 : 0)}')
+            echo "- $v / none: **${r}x** (target >= $target: $(met "$r" ">=" "$target")); round by round: $per;" \
+                "CPU per request $(div "$(median "${auth_us[$v]}")" "$(median "${auth_us[none]}")")x none's"
+        done
     fi
 )
 echo "$report"
