@@ -11,6 +11,7 @@
 #include "timeutil.h"
 #include "webhook_sig.h"
 
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -116,8 +117,25 @@ struct replay_entry {
     int64_t until_s;
 };
 
+/* Tokens verified lately, by the SHA-256 of their text: a service sends the
+ * same token with every request until it expires, and verifying it again
+ * (base64, JSON, the key, the signature) costs more than the write. An entry
+ * holds until the token's exp or TOKEN_CACHE_MAX_S, whichever comes first,
+ * so a key taken out of the JWKS stops working within that bound. Direct
+ * mapped: a colliding token replaces the entry (and is verified anew). */
+#define TOKEN_CACHE_SLOTS 4096
+#define TOKEN_CACHE_STRIPES 16
+#define TOKEN_CACHE_MAX_S 300
+struct token_entry {
+    unsigned char digest[32];
+    int64_t until_s; /* 0: empty */
+    struct principal principal;
+};
+
 struct auth {
     unsigned public_scopes;
+    struct token_entry *tokens; /* TOKEN_CACHE_SLOTS, when JWTs are accepted */
+    pthread_mutex_t token_locks[TOKEN_CACHE_STRIPES];
     struct keystore *keys;
     struct jwt_verifier *jwt;  /* NULL: JWTs are not accepted */
     struct ratelimit *limiter; /* NULL: no rate limit */
@@ -225,6 +243,8 @@ struct auth *auth_start(const struct ingest_config *cfg, char *err, size_t errle
         return NULL;
     }
     pthread_mutex_init(&a->replay_lock, NULL);
+    for (size_t i = 0; i < TOKEN_CACHE_STRIPES; i++)
+        pthread_mutex_init(&a->token_locks[i], NULL);
     char bad[64];
     if (scopes_parse(cfg->auth_public_scopes, &a->public_scopes, bad, sizeof(bad)) != 0) {
         snprintf(err, errlen, "SLUICE_AUTH_PUBLIC_SCOPES: \"%s\" is not a scope", bad);
@@ -281,6 +301,11 @@ struct auth *auth_start(const struct ingest_config *cfg, char *err, size_t errle
             snprintf(err, errlen, "JWT: %s", why);
             goto fail;
         }
+        a->tokens = calloc(TOKEN_CACHE_SLOTS, sizeof(*a->tokens));
+        if (!a->tokens) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
     }
     a->keys = keystore_start(cfg->pg_url, cfg->api_key_pepper, err, errlen);
     if (!a->keys)
@@ -302,7 +327,10 @@ void auth_stop(struct auth *a)
         ratelimit_free(a->limiter);
     sources_free(a);
     free(a->replay);
+    free(a->tokens);
     pthread_mutex_destroy(&a->replay_lock);
+    for (size_t i = 0; i < TOKEN_CACHE_STRIPES; i++)
+        pthread_mutex_destroy(&a->token_locks[i]);
     free(a);
 }
 
@@ -358,6 +386,76 @@ static const char *credential(struct request *req, size_t *len)
     return key;
 }
 
+static size_t token_slot(const unsigned char digest[32])
+{
+    size_t slot;
+    memcpy(&slot, digest, sizeof(slot));
+    return slot % TOKEN_CACHE_SLOTS;
+}
+
+static bool token_cached(struct auth *a, const unsigned char digest[32], int64_t now_s,
+                         struct principal *out)
+{
+    size_t slot = token_slot(digest);
+    pthread_mutex_t *lock = &a->token_locks[slot % TOKEN_CACHE_STRIPES];
+    pthread_mutex_lock(lock);
+    const struct token_entry *e = &a->tokens[slot];
+    bool hit = e->until_s > now_s && CRYPTO_memcmp(e->digest, digest, 32) == 0;
+    if (hit)
+        *out = e->principal;
+    pthread_mutex_unlock(lock);
+    return hit;
+}
+
+static void token_remember(struct auth *a, const unsigned char digest[32], int64_t now_s,
+                           int64_t exp_s, const struct principal *p)
+{
+    size_t slot = token_slot(digest);
+    pthread_mutex_t *lock = &a->token_locks[slot % TOKEN_CACHE_STRIPES];
+    pthread_mutex_lock(lock);
+    struct token_entry *e = &a->tokens[slot];
+    memcpy(e->digest, digest, 32);
+    e->until_s = exp_s < now_s + TOKEN_CACHE_MAX_S ? exp_s : now_s + TOKEN_CACHE_MAX_S;
+    e->principal = *p;
+    pthread_mutex_unlock(lock);
+}
+
+/* A JWT: from the cache when it was verified lately, else verified. */
+static bool authenticate_jwt(struct auth *a, const char *cred, size_t len, struct principal *p,
+                             struct auth_denial *d)
+{
+    if (len > AUTH_TOKEN_MAX)
+        return invalid_credentials(d, "the token is too long");
+    int64_t now_s = time_now_us() / 1000000;
+    unsigned char digest[32];
+    SHA256((const unsigned char *)cred, len, digest);
+    if (token_cached(a, digest, now_s, p))
+        return true;
+    char token[AUTH_TOKEN_MAX + 1];
+    memcpy(token, cred, len);
+    token[len] = '\0';
+    struct jwt_claims claims;
+    char why[160];
+    if (jwt_verify(a->jwt, token, now_s, &claims, why, sizeof(why)) != 0)
+        return invalid_credentials(d, why);
+    char bad[64];
+    unsigned scopes = 0;
+    p->scopes = 0;
+    /* Scopes this API does not know are someone else's: ignored. */
+    char *save = NULL;
+    for (char *s = strtok_r(claims.scopes, " ", &save); s; s = strtok_r(NULL, " ", &save))
+        if (scopes_parse(s, &scopes, bad, sizeof(bad)) == 0)
+            p->scopes |= scopes;
+    const char *tenant = *claims.tenant ? claims.tenant : TENANT_DEFAULT;
+    if (!tenant_valid(tenant))
+        return invalid_credentials(d, "the token's tenant is not a valid tenant name");
+    p->kind = PRINCIPAL_JWT;
+    snprintf(p->id, sizeof(p->id), "jwt:%s", claims.sub);
+    snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
+    token_remember(a, digest, now_s, claims.exp, p);
+    return true;
+}
+
 static bool authenticate(struct auth *a, struct request *req, struct auth_denial *d)
 {
     struct principal *p = &req->principal;
@@ -402,31 +500,8 @@ static bool authenticate(struct auth *a, struct request *req, struct auth_denial
                         "The API keys could not be read from PostgreSQL yet; try again.");
         }
     }
-    if (a->jwt && memchr(cred, '.', len)) {
-        char token[AUTH_TOKEN_MAX + 1];
-        if (len > AUTH_TOKEN_MAX)
-            return invalid_credentials(d, "the token is too long");
-        memcpy(token, cred, len);
-        token[len] = '\0';
-        struct jwt_claims claims;
-        char why[160];
-        if (jwt_verify(a->jwt, token, time_now_us() / 1000000, &claims, why, sizeof(why)) != 0)
-            return invalid_credentials(d, why);
-        char bad[64];
-        unsigned scopes = 0;
-        /* Scopes this API does not know are someone else's: ignored. */
-        char *save = NULL;
-        for (char *s = strtok_r(claims.scopes, " ", &save); s; s = strtok_r(NULL, " ", &save))
-            if (scopes_parse(s, &scopes, bad, sizeof(bad)) == 0)
-                p->scopes |= scopes;
-        const char *tenant = *claims.tenant ? claims.tenant : TENANT_DEFAULT;
-        if (!tenant_valid(tenant))
-            return invalid_credentials(d, "the token's tenant is not a valid tenant name");
-        p->kind = PRINCIPAL_JWT;
-        snprintf(p->id, sizeof(p->id), "jwt:%s", claims.sub);
-        snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
-        return true;
-    }
+    if (a->jwt && memchr(cred, '.', len))
+        return authenticate_jwt(a, cred, len, p, d);
     return invalid_credentials(d, a->jwt ? "neither a Sluice API key nor a JWT"
                                          : "this is not a Sluice API key");
 }
