@@ -1,33 +1,156 @@
 // The console (GET /console): hash-routed views over this server's JSON API
 // (docs/api.md). Every text the server sends is put in the page with
-// textContent, never parsed as HTML. No framework, no build step.
+// textContent, never parsed as HTML. No framework, no build step. Every call
+// carries the API key the operator signed in with (see Credentials below).
 
 const $ = (sel) => document.querySelector(sel);
 
-// A call of the API: {ok, status, body}. A problem+json answer becomes an
-// Error whose message is its title and detail, so each view shows it.
-async function api(path, init) {
+// --- Credentials. The API key is kept in sessionStorage: this tab only, gone
+// when it closes. Never in localStorage (it would outlive the session and
+// reach every tab), the URL (history, logs, Referer) or the DOM: only the
+// password input holds it, until it is checked. sessionStorage may be
+// refused (storage disabled): the key then lasts as long as the page.
+const KEY_ITEM = "sluice.console.key";
+// Why the sign-in form is back after the reload that follows a 401 while
+// signed in (the key was revoked or expired): the reason, never the key.
+const NOTICE_ITEM = "sluice.console.notice";
+
+function stored(item) {
+    try {
+        return sessionStorage.getItem(item);
+    } catch {
+        return null;
+    }
+}
+
+function store(item, value) {
+    try {
+        if (value === null) sessionStorage.removeItem(item);
+        else sessionStorage.setItem(item, value);
+    } catch {
+        // Storage refused: nothing was kept, so nothing is left to forget.
+    }
+}
+
+// The key every call sends; null while signed out.
+let apiKey = stored(KEY_ITEM);
+// Until when (ms since the epoch) a 429's Retry-After asks the console to
+// send nothing: the views' timers would otherwise keep spending the quota.
+let limitedUntil = 0;
+
+class ApiError extends Error {
+    constructor(message, status, body) {
+        super(message);
+        this.status = status;
+        this.body = body;
+    }
+}
+
+function duration(s) {
+    return s < 120 ? `${s} s` : s < 7200 ? `${Math.ceil(s / 60)} min` : `${Math.ceil(s / 3600)} h`;
+}
+
+// Retry-After in seconds (a number of seconds or an HTTP date), or null.
+function retryAfter(r) {
+    const v = (r.headers.get("Retry-After") || "").trim();
+    if (/^\d+$/.test(v)) return Number(v);
+    const when = Date.parse(v);
+    return Number.isNaN(when) ? null : Math.max(0, Math.ceil((when - Date.now()) / 1000));
+}
+
+// The scope a 403 says is missing: WWW-Authenticate's scope="...", else the
+// problem's detail ("This credential lacks the scope admin.").
+function missingScope(r, body) {
+    const m = /\bscope="([^"]*)"/.exec(r.headers.get("WWW-Authenticate") || "");
+    if (m) return m[1];
+    const d = /lacks the scope ([^\s.]+)/.exec((body && typeof body === "object" && body.detail) || "");
+    return d ? d[1] : null;
+}
+
+async function readBody(r) {
+    const text = await r.text();
+    try {
+        return text ? JSON.parse(text) : null;
+    } catch {
+        return text;
+    }
+}
+
+// What an answer that is not 2xx says, for a person: the problem's title
+// and detail, in words for the answers about the key.
+function describe(r, body) {
+    const problem = body && typeof body === "object";
+    const detail = problem ? body.detail : null;
+    if (r.status === 401)
+        return `401 Unauthorized: the server refused this key${detail ? ` (${detail})` : ""}.`;
+    if (r.status === 403) {
+        const scope = missingScope(r, body);
+        if (scope) return `403 Forbidden: this key lacks the scope ${scope}, which this view needs.`;
+    }
+    if (r.status === 429) {
+        // The detail names the quota: "This principal's rate limit (2 requests per 3600 s) is used up; ..."
+        const quota = /rate limit \(([^)]*)\)/.exec(detail || "");
+        const s = retryAfter(r);
+        return `429 Too many requests: this key's rate limit${quota ? ` (${quota[1]})` : ""} is used up` +
+            (s === null ? "." : `; try again in ${duration(s)}. The console sends nothing until then.`);
+    }
+    const what = problem ? [body.title, body.detail].filter(Boolean).join(": ") : body;
+    return `${r.status} ${what || r.statusText}`;
+}
+
+// A call of the API with the key; its JSON body. Any other answer becomes
+// an ApiError whose message describe() wrote, so each view shows it; a 401
+// also signs out, the server having refused the key.
+async function api(path, init = {}) {
+    const key = apiKey;
+    if (!key) throw new ApiError("Not signed in.", 401, null);
+    const wait = Math.ceil((limitedUntil - Date.now()) / 1000);
+    if (wait > 0) {
+        throw new ApiError(`429 Too many requests: this key's rate limit is used up; try again in ` +
+            `${duration(wait)}. The console sends nothing until then.`, 429, null);
+    }
+    const headers = { Accept: "application/json", ...init.headers, Authorization: `Bearer ${key}` };
     let r;
     try {
-        r = await fetch(path, { headers: { Accept: "application/json" }, ...init });
+        r = await fetch(path, { ...init, headers, credentials: "omit" });
     } catch (e) {
-        throw new Error(`${path}: no answer (${e.message})`);
+        throw new ApiError(`${path}: no answer (${e.message})`, 0, null);
     }
-    const text = await r.text();
-    let body = null;
+    const body = await readBody(r);
+    if (r.ok) return body;
+    if (r.status === 429) limitedUntil = Date.now() + (retryAfter(r) ?? 1) * 1000;
+    const err = new ApiError(describe(r, body), r.status, body);
+    // Only the key this call sent: a newer one is not the one refused.
+    if (r.status === 401 && apiKey === key) signOut(err.message);
+    throw err;
+}
+
+// Forgets the key and reloads, which stops every view and drops what they
+// show; notice, if any, is what the sign-in form says then.
+function signOut(notice) {
+    apiKey = null;
+    store(KEY_ITEM, null);
+    store(NOTICE_ITEM, notice || null);
+    location.reload();
+}
+
+// Checks a key before keeping it. /v1/status needs admin, yet any answer but
+// 401 shows the server knows the key: authentication comes first, and a 403
+// (a scope it lacks) or a 429 (its limit) only after the key checked out.
+// Returns null when the key is good, else why not.
+async function checkKey(key) {
+    let r;
     try {
-        body = text ? JSON.parse(text) : null;
-    } catch {
-        body = text;
+        r = await fetch("/v1/status", { headers: { Accept: "application/json", Authorization: `Bearer ${key}` },
+            credentials: "omit" });
+    } catch (e) {
+        return `The server could not be reached (${e.message}); try again.`;
     }
-    if (!r.ok) {
-        const what = body && typeof body === "object" ? [body.title, body.detail].filter(Boolean).join(": ") : text;
-        const err = new Error(`${r.status} ${what || r.statusText}`);
-        err.status = r.status;
-        err.body = body;
-        throw err;
-    }
-    return body;
+    const body = await readBody(r);
+    const type = body && typeof body === "object" ? String(body.type || "") : "";
+    if (r.status === 401 || type.endsWith("/keys-unavailable")) return describe(r, body);
+    if (r.status === 429) limitedUntil = Date.now() + (retryAfter(r) ?? 1) * 1000;
+    return null;
 }
 
 function el(tag, text, cls) {
@@ -82,6 +205,7 @@ const views = {};
 {
     const REFRESH_MS = 3000;
     let timer = null;
+    let forbidden = false;
     async function refresh() {
         try {
             const ready = await fetch("/readyz").then(async (r) => ({ ok: r.ok, body: await r.json() }));
@@ -92,6 +216,8 @@ const views = {};
             $("#ready").textContent = `no answer (${e.message})`;
             $("#ready").className = "badge bad";
         }
+        // A key without admin is told once; asking every 3 s would change nothing.
+        if (forbidden) return;
         try {
             const st = await api("/v1/status");
             showError("#overview-error", null);
@@ -110,6 +236,7 @@ const views = {};
                 (g.members || []).map((m) => `${m.client_id}@${m.host}`).join(", ") || "none"])));
             $("#overview-at").textContent = new Date().toLocaleTimeString();
         } catch (e) {
+            forbidden = e.status === 403;
             showError("#overview-error", e);
         }
     }
@@ -213,8 +340,10 @@ const views = {};
             if (im.status !== "done") timer = setTimeout(() => poll(id), POLL_MS);
         } catch (e) {
             showError("#imports-error", e);
-            // Not found is final; anything else (a busy database) is worth another try.
-            if (e.status !== 404 && watching === id) timer = setTimeout(() => poll(id), POLL_MS);
+            // Not found and the key's answers (401, 403) are final; a 429 is
+            // waited out; anything else (a busy database) is worth another try.
+            if (![401, 403, 404].includes(e.status) && watching === id)
+                timer = setTimeout(() => poll(id), Math.max(POLL_MS, limitedUntil - Date.now()));
         }
     }
     function watch(id) {
@@ -392,5 +521,45 @@ function route() {
     document.body.dataset.view = view;
     views[view].show(arg);
 }
-window.addEventListener("hashchange", route);
-route();
+
+// --- Signing in: the form while there is no key; the views once there is.
+function start() {
+    $("#signin").hidden = true;
+    $("nav").hidden = false;
+    $("#session").hidden = false;
+    window.addEventListener("hashchange", route);
+    route();
+}
+
+$("#signin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("#signin-key");
+    const button = e.target.querySelector("button");
+    const key = input.value.trim();
+    if (!key) return;
+    button.disabled = true;
+    showError("#signin-error", null);
+    const refused = await checkKey(key);
+    button.disabled = false;
+    if (refused) {
+        showError("#signin-error", new Error(refused));
+        input.focus();
+        return;
+    }
+    input.value = "";
+    apiKey = key;
+    store(KEY_ITEM, key);
+    store(NOTICE_ITEM, null);
+    start();
+});
+$("#signout").addEventListener("click", () => signOut(null));
+
+if (apiKey) {
+    start();
+} else {
+    const notice = stored(NOTICE_ITEM);
+    store(NOTICE_ITEM, null);
+    showError("#signin-error", notice ? new Error(notice) : null);
+    $("#signin").hidden = false;
+    $("#signin-key").focus();
+}

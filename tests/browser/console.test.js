@@ -1,47 +1,43 @@
 // GET /console: each view shows the data tests/integration/test_browser.py
 // put on the stack, under the page's strict Content-Security-Policy (run.js
-// checks the requests, CSP reports and console for every test). The data
-// comes as JSON in SLUICE_CONSOLE_DATA:
+// checks the requests, CSP reports and console for every test), once signed
+// in through the page's form as an operator would; and the sign-in itself:
+// no key, a wrong key, a key without admin, signing out, a key revoked while
+// in use. The data comes as JSON in SLUICE_CONSOLE_DATA:
 //   {events: {type, tag, ids: [...], markup}, import: {id, accepted, rejected},
 //    dlq: {collection, error}, assistance: {id, channel}}
-// Without it these tests are skipped (the docs-only stack runs none).
+// and the keys in SLUICE_API_KEY (the stack's admin key), SLUICE_VIEWER_KEY
+// (events:read only) and SLUICE_REVOCABLE_KEY (admin, for the test that
+// revokes it). Without them these tests fail saying so.
 "use strict";
 
+const { open, until, visible, submitKey, openSignedIn, keyKept, apiCalls } = require("./console-lib");
+
 const DATA = process.env.SLUICE_CONSOLE_DATA ? JSON.parse(process.env.SLUICE_CONSOLE_DATA) : null;
-
-async function open(t, hash) {
-    const resp = await t.within(`GET /console${hash} to load`, t.WAIT_MS, () =>
-        t.page.goto(t.url(`/console${hash}`), { waitUntil: "load", timeout: t.WAIT_MS }));
-    t.check(resp && resp.status() === 200, `GET /console answered ${resp && resp.status()}, expected 200`);
-    const csp = resp && resp.headers()["content-security-policy"];
-    t.check(csp === "default-src 'self'", `GET /console Content-Security-Policy: ${csp}, expected ` +
-        "default-src 'self' with no exception");
-}
-
-// Waits until fn, run in the page, answers true; says what it waited for
-// and, on timeout, what the page showed (its error line, if any).
-async function until(t, what, fn, arg) {
-    try {
-        await t.page.waitForFunction(fn, arg, { timeout: t.WAIT_MS, polling: 200 });
-    } catch (e) {
-        const shown = await t.page.evaluate(() => [...document.querySelectorAll(".error")]
-            .filter((p) => !p.hidden).map((p) => p.textContent).join("; ")).catch(() => "?");
-        throw new Error(`timed out after ${t.WAIT_MS / 1000}s waiting for ${what}` +
-            (shown ? ` (the page shows: ${shown})` : ""));
-    }
-}
+const KEY = process.env.SLUICE_API_KEY;
+const VIEWER = process.env.SLUICE_VIEWER_KEY;
+const REVOCABLE = process.env.SLUICE_REVOCABLE_KEY;
+const KEY_PREFIX = "sk_sluice_";
 
 const cells = (t, sel) => t.page.$$eval(sel, (rows) => rows.map((r) => [...r.cells].map((c) => c.textContent)));
 
-function need(t) {
-    t.check(DATA, "SLUICE_CONSOLE_DATA is not set: run this through tests/integration/test_browser.py");
-    return !!DATA;
+function need(t, ...keys) {
+    const missing = [["SLUICE_CONSOLE_DATA", DATA], ["SLUICE_API_KEY", KEY], ...keys]
+        .filter(([, v]) => !v).map(([n]) => n);
+    t.check(!missing.length, `${missing.join(", ")} not set: run this through tests/integration/test_browser.py`);
+    return !missing.length;
+}
+
+// Admin calls of the API from the test itself (not the page).
+async function adminCall(t, method, path) {
+    return t.within(`${method} ${path}`, t.WAIT_MS, () =>
+        fetch(t.url(path), { method, headers: { Authorization: `Bearer ${KEY}` } }));
 }
 
 module.exports = {
     "console overview lists every collection with its counts": async (t) => {
         if (!need(t)) return;
-        await open(t, "");
+        await openSignedIn(t, "", KEY);
         await until(t, "the overview's row for collection events",
             () => [...document.querySelectorAll("#collections tbody tr")].some((r) => r.cells[0].textContent === "events"));
         await until(t, "ingest readiness to show ready", () => document.querySelector("#ready").textContent === "ready");
@@ -55,12 +51,13 @@ module.exports = {
         t.check(rows.some((r) => r[0] === "assistance"), `no row for assistance in ${JSON.stringify(rows)}`);
         const active = await t.page.textContent("nav a.active");
         t.check(active === "Overview", `active tab "${active}", expected Overview`);
+        await keyKept(t, KEY, true, "signed in, on the overview");
     },
 
     "console events search, next page and detail": async (t) => {
         if (!need(t)) return;
         const { type, tag, ids } = DATA.events;
-        await open(t, "#events");
+        await openSignedIn(t, "#events", KEY);
         await t.page.fill("#events-form [name=type]", type);
         await t.page.fill("#events-form [name=contains]", tag);
         await t.page.fill("#events-form [name=after]", "2024-01-01");
@@ -95,7 +92,7 @@ module.exports = {
     "console import progress reaches done": async (t) => {
         if (!need(t)) return;
         const im = DATA.import;
-        await open(t, `#imports/${im.id}`);
+        await openSignedIn(t, `#imports/${im.id}`, KEY);
         await until(t, `import ${im.id} to show done`,
             () => document.querySelector("#import-status").textContent === "done");
         const [counts] = await cells(t, "#import-counts tbody tr");
@@ -111,7 +108,7 @@ module.exports = {
     "console dead letters grouped by error, a dry run and a replay": async (t) => {
         if (!need(t)) return;
         const { collection, error } = DATA.dlq;
-        await open(t, `#dlq/${collection}`);
+        await openSignedIn(t, `#dlq/${collection}`, KEY);
         await until(t, `the group of dead letters with error "${error}"`,
             (e) => [...document.querySelectorAll("#dlq-groups tbody tr")].some((r) => r.cells[0].textContent === e), error);
         const groups = await cells(t, "#dlq-groups tbody tr");
@@ -141,7 +138,7 @@ module.exports = {
     "console assistance request shows its deliveries": async (t) => {
         if (!need(t)) return;
         const { id, channel } = DATA.assistance;
-        await open(t, `#assistance/${id}`);
+        await openSignedIn(t, `#assistance/${id}`, KEY);
         await until(t, `the delivery to ${channel} to show delivered`,
             (c) => [...document.querySelectorAll("#deliveries tbody tr")].some((r) =>
                 r.cells[0].textContent === c && r.cells[2].textContent === "delivered"), channel);
@@ -150,5 +147,111 @@ module.exports = {
         t.check(d[1] === "log" && Number(d[3]) >= 1, `delivery ${JSON.stringify(d)}: expected type log, attempts >= 1`);
         const fields = await t.page.textContent("#assistance-fields");
         t.check(fields.includes(id), `request fields ${fields}: expected the id ${id}`);
+    },
+
+    "console without a key shows the sign-in form and no data": async (t) => {
+        if (!need(t)) return;
+        await open(t, `#dlq/${DATA.dlq.collection}`);
+        await until(t, "the sign-in form", visible, "#signin-form");
+        const shown = await t.page.evaluate(() => ({
+            nav: !document.querySelector("nav").hidden,
+            session: !document.querySelector("#session").hidden,
+            views: [...document.querySelectorAll(".view")].filter((v) => !v.hidden).map((v) => v.id),
+            rows: document.querySelectorAll(".view tbody tr:not(:empty)").length,
+            name: document.querySelector("#signin-key").getAttribute("name"),
+            error: document.querySelector("#signin-error").hidden ? null : document.querySelector("#signin-error").textContent,
+        }));
+        t.check(!shown.nav && !shown.session, "the tabs or the sign-out control show without a key");
+        t.check(!shown.views.length, `views shown without a key: ${shown.views.join(", ")}`);
+        t.check(shown.rows === 0, `${shown.rows} table rows of data without a key`);
+        // Unnamed, the input is never part of a form submission (a URL).
+        t.check(shown.name === null, `the key's input has the name "${shown.name}", expected none`);
+        t.check(shown.error === null, `an error before any key was tried: ${shown.error}`);
+        // Another tab changes nothing: the page calls the API only with a key.
+        await t.page.evaluate(() => { location.hash = "#overview"; });
+        await until(t, "the form to stay after the hash changed", (sel) => location.hash === "#overview" &&
+            !document.querySelector(sel).hidden, "#signin");
+        const calls = apiCalls(t);
+        t.check(!calls.length, `the page called the API without a key: ${calls.join(", ")}`);
+    },
+
+    "console refuses a wrong key with the 401 message": async (t) => {
+        if (!need(t)) return;
+        t.allowHttp(401, "/v1/status"); // the page checks the key there
+        // A well-formed key the server never made: its last character changed.
+        const wrong = KEY.slice(0, -1) + (KEY.endsWith("A") ? "B" : "A");
+        await open(t, "");
+        await submitKey(t, wrong);
+        await until(t, "the sign-in form's error line", () => !document.querySelector("#signin-error").hidden);
+        const error = await t.page.textContent("#signin-error");
+        t.check(/^401 Unauthorized: the server refused this key \(.+\)\.$/.test(error),
+            `the sign-in error says "${error}", expected 401 Unauthorized: the server refused this key (why).`);
+        t.check(!error.includes(KEY_PREFIX), `the sign-in error shows the key: ${error}`);
+        t.check(await t.page.isVisible("#signin-form") && !(await t.page.isVisible("nav")),
+            "after a refused key, the form is expected to stay and the tabs to stay hidden");
+        await keyKept(t, wrong, false, "after a refused key");
+        const calls = apiCalls(t);
+        t.check(calls.length === 1 && calls[0].endsWith("/v1/status"),
+            `the page's API calls: ${calls.join(", ")}; expected only the key's check, GET /v1/status`);
+    },
+
+    "console with an events:read key shows events and a readable 403 on dead letters": async (t) => {
+        if (!need(t, ["SLUICE_VIEWER_KEY", VIEWER])) return;
+        // The sign-in check and the dead-letters view ask what needs admin.
+        t.allowHttp(403, "/v1/status");
+        t.allowHttp(403, "/v1/dlq/");
+        const { type, ids } = DATA.events;
+        await openSignedIn(t, "#events", VIEWER);
+        await t.page.fill("#events-form [name=type]", type);
+        await t.page.click("#events-form button[type=submit]");
+        await until(t, `the ${ids.length} events of type ${type}`,
+            (n) => document.querySelectorAll("#events-table tbody tr").length === n, ids.length);
+        const shownIds = await t.page.$$eval("#events-table tbody tr", (rs) => rs.map((r) => r.dataset.id));
+        t.check(shownIds.sort().join() === [...ids].sort().join(), `events shown ${shownIds}, expected ${ids}`);
+        await t.page.click('nav a[data-view="dlq"]');
+        await until(t, "the dead-letters view's error line",
+            () => !document.querySelector("#view-dlq").hidden && !document.querySelector("#dlq-error").hidden &&
+                document.querySelector("#dlq-error").textContent.startsWith("403"));
+        const error = await t.page.textContent("#dlq-error");
+        t.check(error === "403 Forbidden: this key lacks the scope admin, which this view needs.",
+            `the dead-letters view says "${error}", expected that the key lacks the scope admin`);
+        const rows = await t.page.$$eval("#dlq-letters tbody tr, #dlq-groups tbody tr", (rs) => rs.length);
+        t.check(rows === 0, `${rows} rows of dead letters shown to a key without admin`);
+        t.check(await t.page.isVisible("nav"), "the tabs are gone after a 403: it is expected to leave the key signed in");
+        await keyKept(t, VIEWER, true, "signed in with the events:read key");
+    },
+
+    "console sign out forgets the key": async (t) => {
+        if (!need(t)) return;
+        await openSignedIn(t, "", KEY);
+        await until(t, "the overview's rows", () => document.querySelectorAll("#collections tbody tr").length > 0);
+        await t.page.click("#signout");
+        await until(t, "the sign-in form after signing out", visible, "#signin-form");
+        await keyKept(t, KEY, false, "after signing out");
+        const before = apiCalls(t).length;
+        await t.within("the page to reload", t.WAIT_MS, () => t.page.reload({ waitUntil: "load", timeout: t.WAIT_MS }));
+        await until(t, "the sign-in form after a reload", visible, "#signin-form");
+        const rows = await t.page.$$eval("#collections tbody tr", (rs) => rs.length);
+        t.check(rows === 0, `${rows} rows of the overview after signing out and reloading`);
+        t.check(!(await t.page.isVisible("nav")), "the tabs show after signing out and reloading");
+        await keyKept(t, KEY, false, "after signing out and reloading");
+        const after = apiCalls(t).slice(before);
+        t.check(!after.length, `API calls after signing out: ${after.join(", ")}`);
+    },
+
+    "console brings the sign-in form back when its key is revoked": async (t) => {
+        if (!need(t, ["SLUICE_REVOCABLE_KEY", REVOCABLE])) return;
+        t.allowHttp(401, "/v1/status"); // the overview's next refresh, once revoked
+        const id = REVOCABLE.slice(KEY_PREFIX.length, KEY_PREFIX.length + 12);
+        await openSignedIn(t, "", REVOCABLE);
+        await until(t, "the overview's rows", () => document.querySelectorAll("#collections tbody tr").length > 0);
+        const r = await adminCall(t, "DELETE", `/v1/keys/${id}`);
+        t.check(r.status === 204, `DELETE /v1/keys/${id} answered ${r.status}, expected 204`);
+        await until(t, "the sign-in form with the 401 message after the key was revoked",
+            () => !document.querySelector("#signin").hidden && !document.querySelector("#signin-error").hidden);
+        const error = await t.page.textContent("#signin-error");
+        t.check(error.startsWith("401 Unauthorized: the server refused this key (") && error.includes("revoked"),
+            `the sign-in form says "${error}", expected the 401 of a revoked key`);
+        await keyKept(t, REVOCABLE, false, "after the key was revoked");
     },
 };

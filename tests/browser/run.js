@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// Browser tests of what sluice-ingest serves to a browser (/docs; the console
-// later), in Debian's Chromium driven by playwright-core. A plain script, no
-// test framework:
+// Browser tests of what sluice-ingest serves to a browser (/docs and
+// /console), in Debian's Chromium driven by playwright-core. A plain script,
+// no test framework:
 //
 //   node tests/browser/run.js --base-url http://127.0.0.1:PORT --artifacts DIR
 //        [--modules DIR] [FILTER...]
@@ -11,12 +11,16 @@
 // browser context. --modules is the node_modules folder holding
 // playwright-core (the build's: build-san/npm/node_modules); without it, the
 // usual resolution from this folder (a root `npm ci`). SLUICE_CHROMIUM names
-// another browser than /usr/bin/chromium.
+// another browser than /usr/bin/chromium. The tests read what they need
+// from the environment (SLUICE_API_KEY: the key to sign in with), which
+// tests/integration/test_browser.py sets.
 //
 // Every test fails, besides its own checks, when the page sends a request
 // off loopback (each is aborted, and so never leaves), breaks its
 // Content-Security-Policy, logs a console error, throws, or gets an HTTP
-// error for anything it loads. Each test saves a screenshot, pass or fail,
+// error for anything it loads, unless the test said it expects that error
+// (t.allowHttp(status, path): the answer and the browser's console line
+// about it). Each test saves a screenshot, pass or fail,
 // as DIR/<test>.png and prints its path. Every wait is bounded and says what
 // it was waiting for. Ends with "browser: N passed, N failed"; exits 1 when
 // a test failed, 2 when the browser could not be started.
@@ -105,18 +109,43 @@ async function guard(context) {
                 (e.sourceFile ? ` at ${e.sourceFile}:${e.lineNumber}` : ""));
         });
     });
-    context.on("page", (page) => watchPage(page, problems, requests));
-    return { problems, requests };
+    const watch = { problems, requests, allowed: [] };
+    context.on("page", (page) => watchPage(page, watch));
+    return watch;
 }
 
-function watchPage(page, problems, requests) {
+// Whether the test expects an answer of this status for url: an entry of
+// t.allowHttp whose path is url's path, or a prefix of it ending in "/",
+// or whose RegExp matches it.
+function allowed(watch, status, url) {
+    let p;
+    try {
+        p = new URL(url).pathname;
+    } catch {
+        return false;
+    }
+    return watch.allowed.some((a) => a.status === status &&
+        (a.path instanceof RegExp ? a.path.test(p) : p === a.path || (a.path.endsWith("/") && p.startsWith(a.path))));
+}
+
+// Chromium's console line for an HTTP error ("Failed to load resource: the
+// server responded with a status of 401 (Unauthorized)") names the URL in
+// its location.
+const LOAD_FAILED = /^Failed to load resource: the server responded with a status of (\d+)/;
+
+function watchPage(page, watch) {
+    const { problems, requests } = watch;
     page.on("request", (r) => requests.push(`${r.method()} ${r.url()}`));
     page.on("console", (m) => {
-        if (m.type() === "error") problems.push(`console error: ${m.text()}`);
+        if (m.type() !== "error") return;
+        const failed = LOAD_FAILED.exec(m.text());
+        if (failed && allowed(watch, Number(failed[1]), (m.location() || {}).url || "")) return;
+        problems.push(`console error: ${m.text()}`);
     });
     page.on("pageerror", (e) => problems.push(`uncaught exception: ${e.message}`));
     page.on("response", (r) => {
-        if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
+        if (r.status() >= 400 && !allowed(watch, r.status(), r.url()))
+            problems.push(`HTTP ${r.status()} for ${r.request().method()} ${r.url()}`);
     });
     page.on("requestfailed", (r) => {
         if (isLoopback(r.url())) problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`);
@@ -153,6 +182,13 @@ async function runOne(browser, opts, test) {
         check(cond, what) {
             if (!cond) failures.push(what);
         },
+        // Expects answers of this status for path (a path, a prefix ending
+        // in "/", or a RegExp over the path) from here on: not a problem.
+        allowHttp(status, p) {
+            watch.allowed.push({ status, path: p });
+        },
+        // The requests the page made so far, as "METHOD URL".
+        requests: () => [...watch.requests],
     };
     try {
         await test.fn(t);

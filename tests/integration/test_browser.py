@@ -16,8 +16,16 @@ printing its path.
 Issue 12 item 2, the console at GET /console: Console serves its files
 over HTTP (headers, 304, 404), then prepares data on a stack with persist
 and notify (events, a bulk import, a poison message on the events topic, an
-assistance request) and runs tests/browser/console.test.js, which opens
-each view, checks it shows that data and saves a screenshot of each."""
+assistance request) and runs tests/browser/console.test.js, which signs in
+through the page's form with the stack's admin key, opens each view, checks
+it shows that data and saves a screenshot of each; and checks the sign-in:
+no key (the form, no data, no call), a wrong key (the 401), a key with
+events:read only (events, and a readable 403 on dead letters), signing out
+(the key forgotten), a key revoked while in use (the form again).
+ConsoleRateLimit: a 429 in the console, with its Retry-After waited out.
+
+The browser tests get the stack's admin key as SLUICE_API_KEY; /docs signs
+in with it through Swagger UI's Authorize dialog and tries an operation."""
 import json
 import os
 import re
@@ -93,8 +101,9 @@ class Docs(StackCase):
             if name == "swagger-initializer.js":
                 self.expect(r.body == ours, f"GET {path}", "ingest/static/swagger-initializer.js",
                             r.body[:200])
-                self.expect(b"validatorUrl: null" in r.body and b'"/openapi.json"' in r.body,
-                            f"GET {path}", "validatorUrl: null and url /openapi.json", r.body[:400])
+                self.expect(b"validatorUrl: null" in r.body and b'"/openapi.json"' in r.body
+                            and b"persistAuthorization: false" in r.body, f"GET {path}",
+                            "validatorUrl: null, persistAuthorization: false and url /openapi.json", r.body[:600])
             elif os.path.exists(source):
                 with open(source, "rb") as f:
                     want = f.read()
@@ -125,14 +134,16 @@ class Docs(StackCase):
 
     def test_browser_renders_docs(self):
         artifacts = run_browser(self, "docs.test.js")
-        self.expect(os.path.exists(os.path.join(artifacts, "get-docs-renders-every-operation-of-openapi-json.png")),
-                    "the screenshot", f"saved in {artifacts}", os.listdir(artifacts))
+        for shot in ("get-docs-renders-every-operation-of-openapi-json",
+                     "get-docs-authorizes-with-an-api-key-and-tries-an-operation-with-it"):
+            self.expect(os.path.exists(os.path.join(artifacts, f"{shot}.png")), f"the screenshot {shot}",
+                        f"saved in {artifacts}", os.listdir(artifacts))
 
 
 def run_browser(case, test_filter, env_extra=None):
     """Runs tests/browser/run.js on the tests matching test_filter against
-    case's stack; fails case unless every one passed. Returns the folder of
-    the screenshots."""
+    case's stack, with its admin key as SLUICE_API_KEY; fails case unless
+    every one passed. Returns the folder of the screenshots."""
     node = shutil.which("node")
     case.expect(node, "node", "on PATH (scripts/deps.sh installs npm, which brings it)", None)
     case.expect(os.access(CHROMIUM, os.X_OK), "Chromium", f"{CHROMIUM} (scripts/deps.sh installs "
@@ -144,6 +155,7 @@ def run_browser(case, test_filter, env_extra=None):
     argv = [node, RUNNER, "--base-url", f"http://127.0.0.1:{case.stack.ingest_port}",
             "--artifacts", artifacts, "--modules", NODE_MODULES, test_filter]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ASAN_", "UBSAN_", "LSAN_"))}
+    env["SLUICE_API_KEY"] = case.stack.api_key
     env.update(env_extra or {})
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=BROWSER_TIMEOUT, env=env,
@@ -166,7 +178,12 @@ CONSOLE_TYPES = {"": "text/html; charset=utf-8", ".css": "text/css; charset=utf-
 CONSOLE_SHOTS = ("console-overview-lists-every-collection-with-its-counts",
                  "console-events-search-next-page-and-detail", "console-import-progress-reaches-done",
                  "console-dead-letters-grouped-by-error-a-dry-run-and-a-replay",
-                 "console-assistance-request-shows-its-deliveries")
+                 "console-assistance-request-shows-its-deliveries",
+                 "console-without-a-key-shows-the-sign-in-form-and-no-data",
+                 "console-refuses-a-wrong-key-with-the-401-message",
+                 "console-with-an-events-read-key-shows-events-and-a-readable-403-on-dead-letters",
+                 "console-sign-out-forgets-the-key",
+                 "console-brings-the-sign-in-form-back-when-its-key-is-revoked")
 
 
 def console_routing(stack):
@@ -249,7 +266,24 @@ class Console(StackCase):
                 "import": {"id": imp["import_id"], "accepted": 5, "rejected": 2},
                 "dlq": {"collection": "events", "error": dead["error"]},
                 "assistance": {"id": aid, "channel": "console-log"}}
-        artifacts = run_browser(self, "console.test.js", {"SLUICE_CONSOLE_DATA": json.dumps(data)})
+        # A key that may read events and nothing else; one the test revokes.
+        keys = {"SLUICE_VIEWER_KEY": self.stack.create_key(f"console-viewer-{tok}", "events:read"),
+                "SLUICE_REVOCABLE_KEY": self.stack.create_key(f"console-revoked-{tok}", "admin")}
+        artifacts = run_browser(self, "console.test.js", {"SLUICE_CONSOLE_DATA": json.dumps(data), **keys})
         missing = [s for s in CONSOLE_SHOTS if not os.path.exists(os.path.join(artifacts, f"{s}.png"))]
         self.expect(not missing, "the screenshots of the console's views", f"saved in {artifacts}",
                     f"missing {missing}; there: {os.listdir(artifacts)}")
+
+
+class ConsoleRateLimit(StackCase):
+    """The console meets a 429: ingest allows each principal 2 requests an
+    hour, so an events:read key's third search is refused (the sign-in's
+    check is a 403 for it, which takes no quota)."""
+    stack_options = {"persist": 0, "ingest_env": {"SLUICE_RATE_LIMIT": "2/3600"}}
+
+    def test_browser_rate_limited(self):
+        key = self.stack.create_key(f"console-limited-{self.token}", "events:read")
+        artifacts = run_browser(self, "console-ratelimit.test.js", {"SLUICE_LIMITED_KEY": key})
+        shot = "console-shows-a-429-with-its-retry-after-and-waits-it-out"
+        self.expect(os.path.exists(os.path.join(artifacts, f"{shot}.png")), "the screenshot",
+                    f"{shot}.png in {artifacts}", os.listdir(artifacts))
