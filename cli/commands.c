@@ -76,6 +76,31 @@ static const struct cli_option dlq_replay_options[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static const struct cli_option keys_create_options[] = {
+    {"name", 0, "N", "required: what the key is for (1 to 100 characters)"},
+    {"scopes", 0, "\"A B\"",
+     "required: the scopes it holds, separated by spaces (events:read events:write ...), "
+     "or \"*\" for all"},
+    {"tenant", 0, "T", "the tenant whose records it reads and writes (default: default)"},
+    {"expires-at", 0, "TIME", "when it stops being valid: an RFC 3339 date-time (default: never)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct cli_option keys_roll_options[] = {
+    {"grace", 0, "SECONDS",
+     "how long the old key stays valid, 0 to 2592000 (default: the API's, a day)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct cli_option deliveries_list_options[] = {
+    {"status", 0, "S", "only deliveries in this status: pending, delivered or failed"},
+    {"channel", 0, "C", "only deliveries to this channel of the routing file"},
+    {"limit", 'n', "N", "print at most N deliveries (default 100), following pages as needed"},
+    {"all", 0, NULL, "print every matching delivery, however many pages"},
+    {"cursor", 0, "CURSOR", "start at this next_cursor of an earlier listing (same filters)"},
+    {NULL, 0, NULL, NULL},
+};
+
 static const struct cli_command commands[] = {
     {"events", "send", "[JSON|-]", 0, 1, events_send_options, cli_events_send,
      "send an event (POST /v1/events); print its id",
@@ -119,6 +144,14 @@ static const struct cli_command commands[] = {
      "Shows the request and one line per delivery: channel, type, status (pending,\n"
      "delivered, failed), attempts, whether it is a fallback, the last error.\n"
      "Exits 1 (404) until sluice-notify has recorded the request."},
+    {"deliveries", "list", "", 0, 0, deliveries_list_options, cli_deliveries_list,
+     "list assistance deliveries by status and channel",
+     "Lists the deliveries of every assistance request, oldest first (GET\n"
+     "/v1/deliveries): the request, channel, status (pending, delivered, failed),\n"
+     "attempts, when it was recorded, when a pending one is tried next, and the last\n"
+     "error. 100 unless --limit or --all says otherwise; when more match than were\n"
+     "printed, the cursor to go on from is named on stderr. --json prints one delivery\n"
+     "per line, with its id (the webhook-id its receiver sees) and topic."},
     {"dlq", "list", "COLLECTION", 1, 1, dlq_list_options, cli_dlq_list,
      "list a collection's dead letters with their reasons",
      "Lists what the workers could not apply to COLLECTION (events, recipes, users,\n"
@@ -130,6 +163,26 @@ static const struct cli_command commands[] = {
      "to the topic it came from, and says how many. A letter is replayed once however\n"
      "often this runs; --dry-run only counts. Exits 1 when Kafka did not take some\n"
      "(run it again)."},
+    {"keys", "create", "", 0, 0, keys_create_options, cli_keys_create,
+     "make an API key (POST /v1/keys); print it, once",
+     "Makes an API key and prints it alone on stdout: the only time it is shown (the\n"
+     "API keeps only its hash), so keep it now. --json prints the whole answer: the key\n"
+     "with its id, name, tenant, scopes and expiry. Needs a key with the admin scope."},
+    {"keys", "list", "", 0, 0, no_options, cli_keys_list, "list the API keys, never their secrets",
+     "Lists the newest 1,000 keys, oldest first: id, name, tenant, state (valid,\n"
+     "rolled: valid until its grace period ends, expired, revoked), scopes, expiry and\n"
+     "when it was last used (recorded every few seconds). --json prints one key per\n"
+     "line. Needs the admin scope."},
+    {"keys", "roll", "ID", 1, 1, keys_roll_options, cli_keys_roll,
+     "replace a key: print its successor, once",
+     "Makes a successor of the key ID with the same name, tenant, scopes and expiry,\n"
+     "and prints it as 'keys create' does. The old key stays valid for --grace\n"
+     "seconds, then expires, so the clients using it can move over. Exits 1 (404)\n"
+     "when ID is not a valid key."},
+    {"keys", "revoke", "ID", 1, 1, no_options, cli_keys_revoke,
+     "revoke a key at once (DELETE /v1/keys/{id})",
+     "Revokes the key ID: every ingest replica refuses it within 2 seconds. Revoking\n"
+     "a revoked key changes nothing; an unknown ID exits 1 (404)."},
     {"status", NULL, "", 0, 0, no_options, cli_status,
      "is sluice-ingest up and ready? (/healthz, /readyz)",
      "Asks the API's /healthz and /readyz and says what answered: sluice-ingest (ready,\n"
@@ -464,14 +517,8 @@ int cli_answer(struct cli_ctx *ctx, const struct cli_request *req, struct cli_re
     char what[512];
     snprintf(what, sizeof(what), "%s %s", req->method, req->path);
     *doc = NULL;
-    if (res->status < 200 || res->status > 299) {
-        int rc = cli_out_http_error(&ctx->out, what, res);
-        if (rc == CLI_EXIT_AUTH)
-            cli_out_note(&ctx->out, ctx->settings.key
-                                        ? "  the API refused the key in SLUICE_API_KEY"
-                                        : "  the API wants a key: set SLUICE_API_KEY");
-        return rc;
-    }
+    if (res->status < 200 || res->status > 299)
+        return cli_http_refused(ctx, what, res);
     if (res->body.len == 0)
         return CLI_EXIT_OK;
     json_error_t jerr;
@@ -483,6 +530,20 @@ int cli_answer(struct cli_ctx *ctx, const struct cli_request *req, struct cli_re
         return CLI_EXIT_ERROR;
     }
     return CLI_EXIT_OK;
+}
+
+int cli_http_refused(struct cli_ctx *ctx, const char *what, const struct cli_response *res)
+{
+    int rc = cli_out_http_error(&ctx->out, what, res);
+    if (rc != CLI_EXIT_AUTH)
+        return rc;
+    if (!ctx->settings.key)
+        cli_out_note(&ctx->out, "  the API wants a key: set SLUICE_API_KEY");
+    else if (res->status == 403)
+        cli_out_note(&ctx->out, "  the key in SLUICE_API_KEY does not hold the scope this needs");
+    else
+        cli_out_note(&ctx->out, "  the API refused the key in SLUICE_API_KEY");
+    return rc;
 }
 
 int cli_call(struct cli_ctx *ctx, const struct cli_request *req, struct cli_response *res,
@@ -701,5 +762,89 @@ int cli_print_objects(struct cli_ctx *ctx, const json_t *array, const char *cons
     cli_table_free(&t);
     if (rc != 0)
         cli_out_error(&ctx->out, "out of memory");
+    return rc;
+}
+
+int cli_list_options(struct cli_ctx *ctx, const struct cli_parsed *p, long default_limit,
+                     struct cli_listing *l)
+{
+    const char *limit_text = cli_args_get(p, "limit");
+    l->limit = default_limit;
+    l->all = cli_args_flag(p, "all");
+    l->cursor = cli_args_get(p, "cursor");
+    if (limit_text && cli_args_uint(limit_text, 1, 1000000000L, &l->limit) != 0) {
+        cli_usage(ctx, "--limit takes a count from 1, not \"%.50s\"", limit_text);
+        return -1;
+    }
+    if (l->all && limit_text) {
+        cli_usage(ctx, "--all and --limit exclude each other");
+        return -1;
+    }
+    return 0;
+}
+
+int cli_list_pages(struct cli_ctx *ctx, const struct cli_listing *l)
+{
+    const char *query[2 * CLI_LIST_FILTERS_MAX + 5];
+    size_t nq = 0;
+    for (size_t i = 0; l->filters && l->filters[i] && nq < 2 * CLI_LIST_FILTERS_MAX; i += 2) {
+        query[nq++] = l->filters[i];
+        query[nq++] = l->filters[i + 1];
+    }
+    char page[24];
+    char *cursor = NULL;
+    query[nq] = "limit";
+    query[nq + 1] = page;
+    query[nq + 2] = "cursor";
+    query[nq + 4] = NULL;
+    if (l->cursor && !(cursor = strdup(l->cursor))) {
+        cli_out_error(&ctx->out, "out of memory");
+        return CLI_EXIT_ERROR;
+    }
+    int rc = CLI_EXIT_OK;
+    long printed = 0;
+    do {
+        struct cli_response res = {0};
+        json_t *doc = NULL;
+        long want = l->all ? CLI_PAGE_MAX : l->limit - printed;
+        snprintf(page, sizeof(page), "%ld", want < CLI_PAGE_MAX ? want : CLI_PAGE_MAX);
+        query[nq + 3] = cursor;
+        struct cli_request req = {.method = "GET",
+                                  .path = l->path,
+                                  .query = query,
+                                  .timeout_ms = CLI_REQUEST_TIMEOUT_S * 1000};
+        rc = cli_call(ctx, &req, &res, &doc);
+        const json_t *items = json_object_get(doc, "items");
+        if (rc == CLI_EXIT_OK && !json_is_array(items)) {
+            cli_out_error(&ctx->out, "the answer to GET %s has no items", l->path);
+            rc = CLI_EXIT_ERROR;
+        }
+        if (rc == CLI_EXIT_OK && ctx->out.json) {
+            if (cli_out_json_items(&ctx->out, res.body.data, res.body.len, "items") < 0)
+                rc = CLI_EXIT_ERROR;
+        } else if (rc == CLI_EXIT_OK && json_array_size(items) && l->print(ctx, items) != 0) {
+            rc = CLI_EXIT_ERROR;
+        }
+        printed += (long)json_array_size(items);
+        free(cursor);
+        cursor = NULL;
+        const char *next = cli_str(doc, "next_cursor");
+        if (rc == CLI_EXIT_OK && next && !(cursor = strdup(next))) {
+            cli_out_error(&ctx->out, "out of memory");
+            rc = CLI_EXIT_ERROR;
+        }
+        json_decref(doc);
+        cli_response_free(&res);
+    } while (rc == CLI_EXIT_OK && cursor && (l->all || printed < l->limit));
+    if (rc == CLI_EXIT_OK && printed == 0 && !ctx->out.json)
+        cli_out_note(&ctx->out, "no %s match", l->noun);
+    if (rc == CLI_EXIT_OK && cursor) {
+        struct buf clean = {0};
+        if (cli_out_clean(&clean, cursor, strlen(cursor), false) == 0)
+            cli_out_note(&ctx->out, "more %s match: --cursor %s goes on from here", l->noun,
+                         clean.data);
+        buf_free(&clean);
+    }
+    free(cursor);
     return rc;
 }

@@ -56,6 +56,10 @@ int cli_call(struct cli_ctx *ctx, const struct cli_request *req, struct cli_resp
  * cli_no_answer tells why none came (and where the URL came from);
  * cli_answer does the rest of cli_call with an answer in res. */
 void cli_no_answer(struct cli_ctx *ctx, const char *err);
+/* Tells an answer that is not a success (cli_out_http_error), and for a
+ * 401 or 403 what to do about the key; what names the request ("GET
+ * /v1/status"). Returns the exit code: CLI_EXIT_AUTH for 401 and 403. */
+int cli_http_refused(struct cli_ctx *ctx, const char *what, const struct cli_response *res);
 int cli_answer(struct cli_ctx *ctx, const struct cli_request *req, struct cli_response *res,
                json_t **doc);
 
@@ -89,6 +93,29 @@ const char *cli_text(const json_t *obj, const char *name, char *out, size_t outl
 int cli_print_record(struct cli_ctx *ctx, const json_t *doc, const char *const *skip,
                      const char *body_member);
 
+/* A listing in keyset pages: GET path with the filters, limit= and
+ * cursor=, page after page (up to CLI_PAGE_MAX each) until limit items are
+ * printed, or every one with all. Each page goes to print (0, or -1 after
+ * telling why), or with --json one item a line from the answer's bytes.
+ * When more match than were printed, stderr names the --cursor to go on
+ * from; when nothing matches, "no <noun> match". Returns the exit code. */
+#define CLI_PAGE_MAX 1000
+#define CLI_LIST_FILTERS_MAX 8
+struct cli_listing {
+    const char *path;
+    const char *const *filters; /* name, value, ..., NULL; a NULL value is left out */
+    long limit;
+    bool all;
+    const char *cursor; /* where to start, or NULL */
+    int (*print)(struct cli_ctx *ctx, const json_t *items);
+    const char *noun; /* "events", for "no events match" */
+};
+int cli_list_pages(struct cli_ctx *ctx, const struct cli_listing *l);
+/* --limit (default_limit without it), --all and --cursor of a listing into
+ * l; -1 after a usage error. */
+int cli_list_options(struct cli_ctx *ctx, const struct cli_parsed *p, long default_limit,
+                     struct cli_listing *l);
+
 /* Reads the whole of a stream (standard input for "-") into b; -1 with err. */
 int cli_read_all(FILE *f, struct buf *b, char *err, size_t errlen);
 
@@ -103,5 +130,10 @@ int cli_assistance_status(struct cli_ctx *ctx, const struct cli_parsed *p);
 int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p);
 int cli_dlq_list(struct cli_ctx *ctx, const struct cli_parsed *p);
 int cli_dlq_replay(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_keys_create(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_keys_list(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_keys_roll(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_keys_revoke(struct cli_ctx *ctx, const struct cli_parsed *p);
+int cli_deliveries_list(struct cli_ctx *ctx, const struct cli_parsed *p);
 
 #endif

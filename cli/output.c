@@ -48,9 +48,11 @@ const char *cli_out_reset(bool color)
 
 enum cli_color cli_out_status_color(const char *word)
 {
-    static const char *const good[] = {"done", "delivered", "ready", "ok", "accepted", NULL};
-    static const char *const bad[] = {"failed", "not ready", "not-ready", "unreachable", NULL};
-    static const char *const busy[] = {"pending", "receiving", "persisting", NULL};
+    static const char *const good[] = {"done",     "delivered", "ready", "ok",
+                                       "accepted", "valid",     NULL};
+    static const char *const bad[] = {"failed",  "not ready", "not-ready", "unreachable",
+                                      "revoked", "expired",   NULL};
+    static const char *const busy[] = {"pending", "receiving", "persisting", "rolled", NULL};
     for (size_t i = 0; good[i]; i++)
         if (strcmp(word, good[i]) == 0)
             return CLI_GREEN;

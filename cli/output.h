@@ -32,7 +32,8 @@ void cli_out_init(struct cli_out *o, FILE *out, FILE *err, bool json);
 const char *cli_out_color(bool color, enum cli_color c);
 const char *cli_out_reset(bool color);
 /* The color a status word is shown in: green for done, delivered, ready,
- * ok; red for failed, not-ready and the like; yellow for work under way. */
+ * ok, a valid key; red for failed, not-ready and the like (a revoked or
+ * expired key); yellow for work under way (a rolled key in its grace). */
 enum cli_color cli_out_status_color(const char *word);
 
 /* Appends s (len bytes) to dst with C0 and C1 control characters and DEL

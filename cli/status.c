@@ -1,5 +1,8 @@
-/* status: GET /healthz and /readyz of sluice-ingest, and what answered; then
- * GET /v1/status: each collection's messages, dead letters and lag. */
+/* status: GET /healthz and /readyz of sluice-ingest, and what answered; then,
+ * with a key, GET /v1/status (the admin scope): each collection's messages,
+ * dead letters and lag. Without a key the exit status says only whether
+ * ingest is ready, so a deploy script can wait for it keyless; a key the API
+ * refuses exits 4, as for every command. */
 #include "commands.h"
 
 #include <curl/curl.h>
@@ -110,9 +113,10 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
     bool is_ready =
         ingest && ready->answered && ready->res.status == 200 &&
         strcmp(cli_str(ready->body, "status") ? cli_str(ready->body, "status") : "", "ready") == 0;
-    if (ingest)
+    if (ingest && ctx->settings.key)
         ask(ctx, status);
     bool has_status = status->answered && status->res.status == 200 && status->body;
+    bool refused = status->answered && (status->res.status == 401 || status->res.status == 403);
     const char *what = ingest ? "sluice-ingest"
                        : !any ? "nothing"
                        : cli_str(ready->body, "status") || cli_str(health->body, "status")
@@ -132,6 +136,8 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
         free(text);
         json_decref(doc);
         rc = text && is_ready ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+        if (refused)
+            rc = cli_http_refused(ctx, "GET /v1/status", &status->res);
         goto out;
     }
     if (!any) {
@@ -158,7 +164,12 @@ int cli_status(struct cli_ctx *ctx, const struct cli_parsed *p)
     if (!ingest)
         cli_out_error(&ctx->out, "%s is not sluice-ingest: point SLUICE_API_URL at the API",
                       ctx->settings.url);
+    else if (!ctx->settings.key)
+        cli_out_note(&ctx->out, "set SLUICE_API_KEY (a key with the admin scope) to see the "
+                                "collections");
     rc = is_ready ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    if (refused)
+        rc = cli_http_refused(ctx, "GET /v1/status", &status->res);
 out:
     for (size_t i = 0; i < N; i++) {
         json_decref(probes[i].body);

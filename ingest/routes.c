@@ -12,8 +12,8 @@
  * handler queries PostgreSQL (reads, and the writes that check the stored
  * record first), so that a slow or silent database holds a pool thread,
  * never an event thread. */
-static const struct route *const own_tables[] = {bulk_routes, dlq_routes, keys_routes, ops_routes,
-                                                 status_routes};
+static const struct route *const own_tables[] = {bulk_routes, deliveries_routes, dlq_routes,
+                                                 keys_routes, ops_routes,        status_routes};
 enum { OWN_TABLES = sizeof(own_tables) / sizeof(own_tables[0]) };
 
 static const struct route *collection_routes(const struct collection *c)

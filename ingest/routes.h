@@ -46,9 +46,11 @@ enum route_flag {
 enum route_result { ROUTE_FOUND, ROUTE_NOT_FOUND, ROUTE_METHOD_NOT_ALLOWED };
 
 /* Ingest's own route tables (each ends with a row whose method is NULL),
- * defined beside their handlers: imports (bulk.c), dead letters (dlq.c),
- * API keys (keys.c), operations (ops.c), where everything stands (status.c). */
-extern const struct route bulk_routes[], dlq_routes[], keys_routes[], ops_routes[], status_routes[];
+ * defined beside their handlers: imports (bulk.c), assistance deliveries
+ * (deliveries.c), dead letters (dlq.c), API keys (keys.c), operations
+ * (ops.c), where everything stands (status.c). */
+extern const struct route bulk_routes[], deliveries_routes[], dlq_routes[], keys_routes[],
+    ops_routes[], status_routes[];
 
 /* Every route: ingest's own and each collection's (collection.h), in one
  * table the caller frees; NULL when out of memory. */

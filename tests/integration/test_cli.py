@@ -3,14 +3,19 @@
 and stdin, broken records listed by index (exit 0; 3 with --strict), the
 progress bar on a terminal and plain lines elsewhere, NO_COLOR; events
 sent, read and listed with --json parsed; assistance requests and their
-deliveries; `status` on ingest, on a worker's admin port and on nothing;
-the exit codes (2 usage, 1 an HTTP error or no answer, 4 a refused key)
-with the message each prints; the API key sent as a bearer token; the
-settings taken from .run/env when the environment has none.
+deliveries; GET /v1/deliveries (filters, keyset pages, its 400s and scope)
+and `deliveries list` on deliveries that failed for good (a webhook to a
+port nobody listens on); API keys made, listed, rolled and revoked, each
+key then used or refused; `status` on ingest, on a worker's admin port and
+on nothing; the exit codes (2 usage, 1 an HTTP error or no answer, 4 a
+refused key, for every command) with the message each prints; the API key
+sent as a bearer token; the settings taken from .run/env when the
+environment has none.
 
 The binary is $SLUICE_BIN/sluicectl (the sanitizer build under `make
 test`): every run's stderr is checked for sanitizer reports, so the error
 paths the tests take are leak-checked too."""
+import base64
 import fcntl
 import gzip
 import http.server
@@ -33,11 +38,23 @@ import launch  # noqa: E402 - deploy/dev is on the path once harness is imported
 
 CLI = os.path.join(BIN, "sluicectl")
 COLOR = re.compile(rb"\x1b\[[0-9;]*m")
+# lib/uuid.c: a delivery's id is uuid5(this, "<request>\n<channel>").
+SLUICE_NAMESPACE = uuid.UUID("3b0c1c4e-8a7d-5f2e-9a41-5c1d1ce0b7a1")
+DEAD_SECRET = "whsec_" + "c2x1aWNlLWl0LWRlYWQtaG9vay1zZWNyZXQtMDEyMzQ1"
+ATTEMPTS = 2  # SLUICE_NOTIFY_RETRY_SCHEDULE below
 
 
 def routing(stack):
-    return {"channels": {"ops-log": {"type": "log", "path": os.path.join(stack.dir, "ops-log.jsonl")}},
-            "topics": {"sales": {"channels": ["ops-log"]}}}
+    # The dead channels' port is reserved for this process and nobody
+    # listens on it: every attempt is refused, and each delivery fails for
+    # good. Two channels, so a request has two deliveries recorded at once
+    # (one created_at): the listing's pages must tell them apart.
+    stack.dead_port = getattr(stack, "dead_port", None) or free_port()
+    dead = {"type": "webhook", "url": f"http://127.0.0.1:{stack.dead_port}/hook", "secret": DEAD_SECRET,
+            "timeout_ms": 1000}
+    return {"channels": {"ops-log": {"type": "log", "path": os.path.join(stack.dir, "ops-log.jsonl")},
+                         "dead-hook": dead, "dead-too": dead},
+            "topics": {"sales": {"channels": ["ops-log"]}, "dead": {"channels": ["dead-hook", "dead-too"]}}}
 
 
 def ndjson(tag, n):
@@ -86,7 +103,8 @@ class FakeApi:
 
 
 class Cli(StackCase):
-    stack_options = {"persist": 1, "notify": 1, "routing": routing}
+    stack_options = {"persist": 1, "notify": 1, "routing": routing,
+                     "notify_env": {"SLUICE_NOTIFY_RETRY_SCHEDULE": "0,200ms", "SLUICE_NOTIFY_POLL_MS": "100"}}
 
     @classmethod
     def setUpClass(cls):
@@ -402,7 +420,270 @@ class Cli(StackCase):
         args = ("assistance", "send", "--topic", "nope", "--description", "x")
         rc, out, err = self.run_cli(*args)
         self.expect_rc(rc, 1, args, out, err)
-        self.expect("known topics: sales" in err, "an unknown topic: the server's message", "known topics", err)
+        self.expect("known topics: dead, sales" in err, "an unknown topic: the server's message", "known topics", err)
+
+    # -- deliveries
+
+    def failed_deliveries(self, n):
+        """n assistance requests on the topic whose two channels never
+        answer; returns their ids once both deliveries of each have failed
+        for good."""
+        rids = [self.post_assistance("dead", f"nobody hears this ({self.token} #{i})") for i in range(n)]
+        for rid in rids:
+            for channel in ("dead-hook", "dead-too"):
+                self.wait_delivery(rid, channel, "failed", timeout=60)
+        return rids
+
+    def make_key(self, name, scopes):
+        """A key made with POST /v1/keys, which this ingest accepts before it
+        answers (one made in the database directly is heard within 2 s)."""
+        r = self.http.post_json("/v1/keys", {"name": name, "scopes": scopes})
+        self.expect_status(r, 201, f"POST /v1/keys {scopes}")
+        return r.json()["key"]
+
+    def deliveries(self, query, key="default"):
+        http = self.http if key == "default" else self.stack.http()
+        if key != "default":
+            http.key = key
+        try:
+            return http.get(f"/v1/deliveries{query}")
+        finally:
+            if http is not self.http:
+                http.close()
+
+    def test_deliveries_api(self):
+        rids = self.failed_deliveries(3)
+        ok = self.post_assistance("sales", f"this one arrives ({self.token})")
+        self.wait_delivery(ok, "ops-log", "delivered", timeout=60)
+
+        r = self.deliveries("?status=failed&channel=dead-hook&limit=1000")
+        self.expect_status(r, 200, "GET /v1/deliveries?status=failed&channel=dead-hook")
+        page = r.json()
+        self.expect_eq((sorted(page), page["next_cursor"]), (["items", "next_cursor"], None), "the page's members")
+        mine = [d for d in page["items"] if d["request"] in rids]
+        self.expect_eq(sorted(d["request"] for d in mine), sorted(rids), "the failed deliveries of the requests")
+        self.expect(all(d["status"] == "failed" and d["channel"] == "dead-hook" for d in page["items"]),
+                    "only failed deliveries to dead-hook", "status failed, channel dead-hook", page["items"])
+        created = [d["created_at"] for d in page["items"]]
+        self.expect_eq(created, sorted(created), "oldest first")
+        for d in mine:
+            self.expect_eq({k: d[k] for k in ("topic", "type", "attempts", "fallback", "next_attempt_at",
+                                              "delivered_at")},
+                           {"topic": "dead", "type": "webhook", "attempts": ATTEMPTS, "fallback": False,
+                            "next_attempt_at": None, "delivered_at": None}, f"the failed delivery {d}")
+            self.expect(f"gave up after {ATTEMPTS} attempts" in (d["last_error"] or ""), "last_error of a delivery "
+                        "that failed for good", f"... (gave up after {ATTEMPTS} attempts)", d)
+            self.expect_eq(d["id"], str(uuid.uuid5(SLUICE_NAMESPACE, f"{d['request']}\ndead-hook")),
+                           "the delivery's id: the webhook-id notify sends")
+            self.expect(isinstance(d["request_id"], str) and d["request_id"], "request_id: the X-Request-ID",
+                        "a string", d)
+            self.expect(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", d["created_at"]),
+                        "created_at", "an RFC 3339 UTC time", d)
+
+        # Keyset pages of 1 give the same deliveries, in the same order, each
+        # once, though a request's two deliveries share their created_at.
+        r = self.deliveries("?status=failed&limit=1000")
+        self.expect_status(r, 200, "GET /v1/deliveries?status=failed")
+        whole = [(d["request"], d["channel"]) for d in r.json()["items"]]
+        both = {(d["request"], d["created_at"]) for d in r.json()["items"] if d["request"] in rids}
+        self.expect_eq(len(both), len(rids), "one created_at for both deliveries of a request")
+        self.expect(set(whole) >= {(rid, c) for rid in rids for c in ("dead-hook", "dead-too")},
+                    "both deliveries of each request", "dead-hook and dead-too", whole)
+        seen, cursor = [], ""
+        for _ in range(len(whole) + 1):
+            r = self.deliveries(f"?status=failed&limit=1{cursor}")
+            self.expect_status(r, 200, f"a page of failed deliveries ({cursor})")
+            seen += [(d["request"], d["channel"]) for d in r.json()["items"]]
+            nxt = r.json()["next_cursor"]
+            if nxt is None:
+                break
+            cursor = f"&cursor={nxt}"
+        self.expect_eq(seen, whole, "pages of 1, joined")
+
+        r = self.deliveries("?status=delivered&limit=1000")
+        self.expect_status(r, 200, "GET /v1/deliveries?status=delivered")
+        (d,) = [d for d in r.json()["items"] if d["request"] == ok]
+        self.expect_eq((d["channel"], d["status"], d["last_error"], d["next_attempt_at"]),
+                       ("ops-log", "delivered", None, None), "the delivered one")
+        self.expect(d["delivered_at"], "delivered_at of a delivered delivery", "a time", d)
+        self.expect(not any(x["request"] in rids for x in r.json()["items"]), "no failed one among the delivered",
+                    "none", r)
+        r = self.deliveries("?status=pending&limit=1000")
+        self.expect_status(r, 200, "GET /v1/deliveries?status=pending")
+        self.expect(all(x["status"] == "pending" and x["next_attempt_at"] for x in r.json()["items"]),
+                    "pending ones have a next attempt", "next_attempt_at set", r)
+        r = self.deliveries("?channel=&status=")
+        self.expect_status(r, 200, "empty filters are no filters")
+
+        bad = self.deliveries("?status=lost&channel=" + "x" * 200 + "&limit=0&cursor=bm90LWEtY3Vyc29y")
+        p = self.expect_problem(bad, 400, "four bad parameters")
+        self.expect_eq(sorted(e["pointer"] for e in p["errors"]),
+                       ["#/query/channel", "#/query/cursor", "#/query/limit", "#/query/status"], "one error each")
+        self.expect(p["type"].endswith("/invalid-query"), "the problem type", "invalid-query", p)
+        self.expect_problem(self.deliveries("?status=%ff"), 400, "a status that is not UTF-8", "#/query/status")
+        # Another listing's cursor (GET /v1/events': "<microseconds>/<uuid>") is not this one's.
+        events_cursor = base64.urlsafe_b64encode(f"1700000000000000/{uuid.uuid4()}".encode()).rstrip(b"=").decode()
+        self.expect_problem(self.deliveries(f"?cursor={events_cursor}"), 400, "an events cursor", "#/query/cursor")
+        self.expect_problem(self.deliveries("?limit=99999999999999999999"), 400, "a huge limit", "#/query/limit")
+
+        # assistance:read, as GET /v1/assistance/{id}.
+        self.expect_status(self.deliveries("", key=None), 401, "no key")
+        weak = self.make_key(f"weak-{self.token}", ["events:read"])
+        self.expect_problem(self.deliveries("", key=weak), 403, "a key without assistance:read")
+        reader = self.make_key(f"reader-{self.token}", ["assistance:read"])
+        self.expect_status(self.deliveries("?limit=1", key=reader), 200, "a key with assistance:read")
+
+    def test_deliveries_list_cli(self):
+        rids = self.failed_deliveries(2)
+        out, _ = self.ok("deliveries", "list", "--status", "failed", "--channel", "dead-hook", "--all", "--json")
+        listed = {d["request"]: d for d in self.json_lines(out, "deliveries list --json")}
+        self.expect(set(rids) <= set(listed), "deliveries list --status failed --json has the requests", rids,
+                    sorted(listed))
+        self.expect_eq({listed[r]["status"] for r in rids}, {"failed"}, "their status")
+
+        out, _ = self.ok("deliveries", "list", "--status", "failed", "--channel", "dead-hook", "--all")
+        lines = out.splitlines()
+        self.expect(lines[0].split() == ["REQUEST", "CHANNEL", "STATUS", "ATTEMPTS", "CREATED", "AT", "NEXT",
+                                         "ATTEMPT", "LAST", "ERROR"], "the table's header",
+                    "REQUEST CHANNEL STATUS ATTEMPTS CREATED AT NEXT ATTEMPT LAST ERROR", out)
+        for rid in rids:
+            self.expect(re.search(rf"^{rid} +dead-hook +failed +{ATTEMPTS} +\S+ +- +.*gave up after", out, re.M),
+                        f"the row of {rid}", f"{rid} dead-hook failed {ATTEMPTS} <created> - <error>", out)
+
+        # One at a time: the cursor on stderr goes on.
+        out, err = self.ok("deliveries", "list", "--channel", "dead-hook", "--limit", "1")
+        self.expect_eq(len(out.splitlines()), 2, "--limit 1: a header and one row")
+        m = re.search(r"more deliveries match: --cursor (\S+)", err)
+        self.expect(m, "the cursor to go on from", "--cursor X", err)
+        out, _ = self.ok("deliveries", "list", "--channel", "dead-hook", "--cursor", m.group(1), "--all", "--json")
+        rest = [d["request"] for d in self.json_lines(out, "deliveries list --cursor")]
+        out, _ = self.ok("deliveries", "list", "--channel", "dead-hook", "--all", "--json")
+        every = [d["request"] for d in self.json_lines(out, "deliveries list --all")]
+        self.expect_eq(rest, every[1:], "the rest, from the cursor")
+
+        out, err = self.ok("deliveries", "list", "--channel", f"none-{self.token}")
+        self.expect_eq((out, err.strip()), ("", "no deliveries match"), "an empty listing")
+        args = ("deliveries", "list", "--status", "lost")
+        rc, out, err = self.run_cli(*args)
+        self.expect_rc(rc, 1, args, out, err)
+        self.expect("(400 invalid-query)" in err and "#/query/status: must be pending, delivered or failed" in err,
+                    "a bad status: the API's 400", "#/query/status: must be ...", err)
+
+    # -- keys
+
+    def test_keys_create_list_roll_revoke(self):
+        name = f"cli-{self.token}"
+        out, err = self.ok("keys", "create", "--name", name, "--scopes", "events:read, assistance:read")
+        key = out.strip()
+        self.expect(re.fullmatch(r"sk_sluice_[0-9A-Za-z]{12}_\S+", key) and out.count("\n") == 1,
+                    "keys create prints the key alone", "sk_sluice_<id>_...", out)
+        kid = key.split("_")[2]
+        self.expect(f"key {kid}: shown this once" in err, "the note on stderr", "key ID: shown this once", err)
+        self.expect_status(self.deliveries("?limit=1", key=key), 200, "the new key reads deliveries")
+        out, _ = self.ok("events", "list", "--limit", "1", env={"SLUICE_API_KEY": key})
+        args = ("keys", "list")
+        rc, out, err = self.run_cli(*args, env={"SLUICE_API_KEY": key})
+        self.expect_rc(rc, 4, args, out, err)
+        self.expect("Forbidden (403 forbidden)" in err and "This credential lacks the scope admin." in err
+                    and "does not hold the scope" in err, "keys list with a key lacking admin",
+                    "Forbidden (403 ...), the detail, the hint", err)
+
+        out, _ = self.ok("keys", "create", "--name", f"{name}-t", "--scopes", "*", "--tenant", "acme",
+                         "--expires-at", "2999-01-01T00:00:00Z", "--json")
+        (made,) = self.json_lines(out, "keys create --json")
+        self.expect_eq((made["name"], made["tenant"], made["expires_at"], "admin" in made["scopes"],
+                        made["key"].startswith(f"sk_sluice_{made['id']}_")),
+                       (f"{name}-t", "acme", "2999-01-01T00:00:00.000000Z", True, True), "keys create --json")
+
+        out, _ = self.ok("keys", "list", "--json")
+        listed = {k["id"]: k for k in self.json_lines(out, "keys list --json")}
+        self.expect(kid in listed and made["id"] in listed, "keys list --json has both", [kid, made["id"]],
+                    sorted(listed))
+        self.expect_eq(listed[kid]["scopes"], ["events:read", "assistance:read"], "the scopes, as given")
+        self.expect(not any("key" in k for k in listed.values()), "keys list shows no secret", "no key member", out)
+        out, _ = self.ok("keys", "list")
+        self.expect(re.search(rf"^{kid} +{name} +default +valid +events:read assistance:read +- +", out, re.M),
+                    "keys list, as text", f"{kid} {name} default valid events:read assistance:read - ...", out)
+
+        # Roll with a grace period: both valid, the old one "rolled".
+        out, err = self.ok("keys", "roll", kid, "--grace", "3600")
+        successor = out.strip()
+        sid = successor.split("_")[2]
+        self.expect(sid != kid and f"it replaces {kid}, which stays valid for 3600 s" in err,
+                    "keys roll prints the successor", "a new key; the old one valid 3600 s", (out, err))
+        self.ok("events", "list", "--limit", "1", env={"SLUICE_API_KEY": key})
+        self.ok("events", "list", "--limit", "1", env={"SLUICE_API_KEY": successor})
+        out, _ = self.ok("keys", "list")
+        self.expect(re.search(rf"^{kid} +{name} +default +rolled ", out, re.M)
+                    and re.search(rf"^{sid} +{name} +default +valid ", out, re.M),
+                    "the old key rolled, its successor valid", "rolled / valid", out)
+
+        # Roll with no grace: the successor's successor; the successor is refused at once.
+        out, _ = self.ok("keys", "roll", sid, "--grace", "0", "--json")
+        (third,) = self.json_lines(out, "keys roll --json")
+        args = ("events", "list")
+        rc, out, err = self.run_cli(*args, env={"SLUICE_API_KEY": successor})
+        self.expect_rc(rc, 4, args, out, err)
+        self.expect("Unauthorized (401 unauthorized)" in err and "refused the key in SLUICE_API_KEY" in err,
+                    "a key rolled with no grace", "Unauthorized (401 ...)", err)
+        out, _ = self.ok("keys", "list")
+        self.expect(re.search(rf"^{sid} +{name} +default +expired ", out, re.M), "the rolled key, expired",
+                    "expired", out)
+
+        out, _ = self.ok("keys", "revoke", third["id"])
+        self.expect_eq(out, f"revoked {third['id']}\n", "keys revoke")
+        rc, out, err = self.run_cli(*args, env={"SLUICE_API_KEY": third["key"]})
+        self.expect_rc(rc, 4, args, out, err)
+        out, _ = self.ok("keys", "list", "--json")
+        (k,) = [k for k in self.json_lines(out, "keys list --json") if k["id"] == third["id"]]
+        self.expect(k["revoked_at"], "revoked_at after keys revoke", "a time", k)
+        out, _ = self.ok("keys", "revoke", third["id"], "--json")
+        self.expect_eq(out, "", "keys revoke --json (the API answers 204: nothing to print)")
+
+        for args, rc_want, message in [
+            (("keys", "revoke", f"nosuch{self.token}"), 1, "Key not found (404 not-found)"),
+            (("keys", "roll", f"nosuch{self.token}"), 1, "Key not found (404 not-found)"),
+            (("keys", "create", "--name", name, "--scopes", "events:reed"), 1, "/scopes: item 0 is not a scope"),
+            (("keys", "create", "--name", name, "--scopes", "admin", "--expires-at", "2001-01-01T00:00:00Z"), 1,
+             "/expires_at: must be in the future"),
+            (("keys", "create", "--name", name), 2, "--name and --scopes are both required"),
+            (("keys", "create", "--name", name, "--scopes", " , "), 2, "--scopes names no scope"),
+            (("keys", "roll", kid, "--grace", "-1"), 2, "--grace takes 0 to 2592000 seconds"),
+            (("keys", "roll"), 2, "missing ID"),
+        ]:
+            rc, out, err = self.run_cli(*args)
+            self.expect_rc(rc, rc_want, args, out, err)
+            self.expect(message in err, f"the message of sluicectl {' '.join(args)}", message, err)
+
+    def test_refused_key_exits_4_for_every_command(self):
+        """Every command that reaches the API exits 4 on a 401 or 403 and
+        says what the API said (the problem's detail)."""
+        data = self.write("refused.ndjson", '{"type":"x"}\n')
+        some = str(uuid.uuid4())
+        commands = [("events", "send", "{}"), ("events", "get", "x"), ("events", "list"), ("import", data),
+                    ("imports", "get", some), ("assistance", "send", "--topic", "sales", "--description", "x"),
+                    ("assistance", "status", some), ("deliveries", "list"), ("dlq", "list", "events"),
+                    ("dlq", "replay", "events"), ("keys", "create", "--name", "x", "--scopes", "admin"),
+                    ("keys", "list"), ("keys", "roll", "x"), ("keys", "revoke", "x"), ("status",)]
+        weak = self.make_key(f"weak-{self.token}", ["users:read"])
+        for args in commands:
+            rc, out, err = self.run_cli(*args, env={"SLUICE_API_KEY": weak})
+            self.expect_rc(rc, 4, args, out, err)
+            self.expect("Forbidden (403 forbidden)" in err and "This credential lacks the scope " in err
+                        and "does not hold the scope this needs" in err,
+                        f"sluicectl {' '.join(args)} with a key lacking the scope",
+                        "Forbidden (403 forbidden), the detail, the hint", err)
+        for args in commands[:-1]:
+            rc, out, err = self.run_cli(*args, env={"SLUICE_API_KEY": None})
+            self.expect_rc(rc, 4, args, out, err)
+            self.expect("Unauthorized (401 unauthorized)" in err and "needs credentials" in err
+                        and "set SLUICE_API_KEY" in err, f"sluicectl {' '.join(args)} without a key",
+                        "Unauthorized (401 ...), needs credentials, set SLUICE_API_KEY", err)
+        bogus = "sk_sluice_AAAAAAAAAAAA_" + "A" * 49
+        rc, out, err = self.run_cli("deliveries", "list", env={"SLUICE_API_KEY": bogus})
+        self.expect_rc(rc, 4, ("deliveries", "list"), out, err)
+        self.expect("refused the key in SLUICE_API_KEY" in err and bogus not in err, "a key the API does not know",
+                    "refused the key (and the key never printed)", err)
 
     # -- status, settings, exit codes
 
@@ -420,6 +701,10 @@ class Cli(StackCase):
                        "status --json")
         self.expect_eq(sorted(c["name"] for c in doc["status"]["collections"]),
                        ["assistance", "epochs", "events", "recipes", "users"], "status --json has /v1/status")
+        # Without a key, readiness alone: a deploy script waits for ingest keyless.
+        out, err = self.ok("status", env={"SLUICE_API_KEY": None})
+        self.expect("COLLECTION" not in out and "set SLUICE_API_KEY (a key with the admin scope)" in err,
+                    "status without a key", "no collections, a note", (out, err))
         worker = f"http://127.0.0.1:{self.stack.persist_ports[0]}"
         args = ("status", "--url", worker)
         rc, out, err = self.run_cli(*args)
@@ -469,8 +754,9 @@ class Cli(StackCase):
 
     def test_help_everywhere_exits_0(self):
         out, _ = self.ok("--help")
-        commands = re.findall(r"^  ((?:events|imports|assistance) \w+|import|status)\b", out, re.M)
-        self.expect_eq(len(commands), 8, f"the commands --help lists ({commands})")
+        commands = re.findall(r"^  ((?:events|imports|assistance|deliveries|dlq|keys) \w+|import|status)\b", out,
+                              re.M)
+        self.expect_eq(len(commands), 15, f"the commands --help lists ({commands})")
         self.expect("Exit status:" in out and "4  the API refused the key" in out, "exit codes in --help",
                     "Exit status: ... 4", out)
         self.ok("help")
