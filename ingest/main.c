@@ -7,6 +7,7 @@
 #include "ingest_start.h"
 #include "keys.h"
 #include "log.h"
+#include "otlp.h"
 #include "signals.h"
 
 #include <signal.h>
@@ -115,6 +116,7 @@ int main(int argc, char **argv)
      * stop signals are taken by the loop below alone, and one sent as soon
      * as /readyz answers reloads rather than ending the process. */
     signals_block();
+    otlp_start("sluice-ingest");
     struct http_server *server = NULL;
     code = 1;
     if (ingest_start(&app) != 0)
@@ -139,6 +141,7 @@ out:
     if (server)
         http_stop(server);
     ingest_stop(&app);
+    otlp_stop();
     log_info("stopped");
     config_free(config_table, sizeof(config_table) / sizeof(config_table[0]), &app.cfg);
     return code;

@@ -4,6 +4,7 @@
 #include "docs_assets.h"
 #include "http.h"
 #include "log.h"
+#include "otlp.h"
 #include "reads.h"
 #include "routes.h"
 #include "timeutil.h"
@@ -83,6 +84,40 @@ static size_t route_row(const struct ingest *app, const struct request *req)
     return i < app->route_count && i < INGEST_ROUTE_ROWS ? i : INGEST_ROUTE_ROWS;
 }
 
+/* The request's SERVER span (otlp.h), with the id its Kafka messages name
+ * as their parent's parent. Probes and scrapes are left out, as tracing
+ * setups everywhere filter them: they are most requests and say nothing. */
+static void trace_request(const struct request *req, const char *route, int64_t end_us)
+{
+    if (!otlp_sampled(&req->trace))
+        return;
+    if (route && (strcmp(route, "/healthz") == 0 || strcmp(route, "/readyz") == 0 ||
+                  strcmp(route, "/metrics") == 0))
+        return;
+    struct otlp_span s;
+    char name[OTLP_NAME_MAX * 2]; /* cut to OTLP_NAME_MAX by otlp_span_init */
+    /* HTTP's conventions: "{method} {route}", the method alone when no
+     * route matched (the path would make every 404 a span name). */
+    snprintf(name, sizeof(name), "%s%s%s", req->method, route ? " " : "", route ? route : "");
+    otlp_span_init(&s, name, OTLP_KIND_SERVER, req->trace.trace_id, req->trace.span_id,
+                   req->trace.parent_id, req->started_us, end_us);
+    otlp_span_str(&s, "http.request.method", req->method);
+    otlp_span_str(&s, "http.route", route);
+    otlp_span_str(&s, "url.path", req->path);
+    if (req->status)
+        otlp_span_int(&s, "http.response.status_code", req->status);
+    otlp_span_str(&s, "sluice.request_id", req->request_id);
+    otlp_span_str(&s, "sluice.record_id", trace_field(req->id));
+    if (req->status >= 500) {
+        char why[32];
+        snprintf(why, sizeof(why), "HTTP %u", req->status);
+        otlp_span_error(&s, why);
+    } else if (req->status == 0) {
+        otlp_span_error(&s, "no answer: the client went away");
+    }
+    otlp_submit(&s);
+}
+
 void ingest_request_completed(struct ingest *app, const struct request *req)
 {
     if (req->status >= 500)
@@ -101,6 +136,8 @@ void ingest_request_completed(struct ingest *app, const struct request *req)
                                   memory_order_relaxed);
         metric_observe_us(&rm->seconds, took_us);
     }
+    trace_request(req, row < INGEST_ROUTE_ROWS ? req->route->pattern : NULL,
+                  req->started_us + took_us);
     /* One line per request is too many to keep at volume: debug only. */
     if (!log_enabled(LOG_DEBUG))
         return;
@@ -202,6 +239,7 @@ static enum MHD_Result ops_metrics(struct request *req)
         metrics_render_histogram_samples(&out, "sluice_ingest_produce_seconds", producers[i],
                                          &app->produce_latency[i]);
     render_routes(&out, app);
+    otlp_metrics_render(&out);
     metrics_render_process(&out);
     size_t len = out.len;
     return http_respond(req, MHD_HTTP_OK, "text/plain; version=0.0.4", buf_steal(&out), len, NULL);

@@ -1,6 +1,7 @@
 #include "write.h"
 
 #include "log.h"
+#include "otlp.h"
 #include "timeutil.h"
 #include "trace.h"
 
@@ -104,11 +105,35 @@ static enum ingest_metric failure_metric(rd_kafka_resp_err_t err)
     }
 }
 
+/* The write's PRODUCER span, a child of the request's, ended by the
+ * delivery report (or producev's refusal). */
+static void trace_produce(const struct request *req, const struct write_state *ws)
+{
+    if (!ws->produce_span)
+        return;
+    char span_id[TRACE_SPAN_HEX + 1], name[300]; /* cut to OTLP_NAME_MAX by otlp_span_init */
+    snprintf(span_id, sizeof(span_id), "%016llx", (unsigned long long)ws->produce_span);
+    snprintf(name, sizeof(name), "send %s", ws->topic);
+    struct otlp_span s;
+    otlp_span_init(&s, name, OTLP_KIND_PRODUCER, req->trace.trace_id, span_id, req->trace.span_id,
+                   ws->produce_start_us, time_now_us());
+    otlp_span_str(&s, "messaging.system", "kafka");
+    otlp_span_str(&s, "messaging.operation.type", "send");
+    otlp_span_str(&s, "messaging.destination.name", ws->topic);
+    otlp_span_str(&s, "sluice.record_id", trace_field(req->id));
+    if (ws->kafka_err) {
+        otlp_span_str(&s, "error.type", rd_kafka_err2name(ws->kafka_err));
+        otlp_span_error(&s, rd_kafka_err2str(ws->kafka_err));
+    }
+    otlp_submit(&s);
+}
+
 /* Runs on an HTTP thread once the delivery report (or a produce error) came. */
 static enum MHD_Result write_acked(struct request *req)
 {
     struct ingest *app = req->app;
     struct write_state *ws = state_of(req);
+    trace_produce(req, ws);
     metric_observe_us(&app->ack_latency, time_now_us() - req->started_us);
     if (ws->kafka_err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         metric_add(&app->metrics[M_PRODUCED], 1);
@@ -177,11 +202,21 @@ static void request_delivered(struct dr_target *target, rd_kafka_resp_err_t err)
  * up to 256 bytes need more, but vendors must cope with it cut at 512. */
 #define WRITE_TRACESTATE_MAX 512
 
-void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs)
+/* write_trace_headers, the traceparent naming span_id (NULL: the request's
+ * own span) as the parent. */
+static void trace_headers(struct request *req, const char *span_id, rd_kafka_headers_t *hdrs)
 {
     rd_kafka_header_add(hdrs, "x-request-id", -1, req->request_id, -1);
+    struct trace_context sent = req->trace;
+    if (span_id)
+        memcpy(sent.span_id, span_id, sizeof(sent.span_id));
+    /* As an OpenTelemetry SDK's propagator does: the flag says whether this
+     * process recorded the trace, so a new trace that it samples goes on
+     * sampled and the workers' parent-based samplers agree. */
+    if (otlp_enabled())
+        sent.flags = (unsigned char)((sent.flags & ~1u) | (otlp_sampled(&req->trace) ? 1u : 0u));
     char traceparent[TRACE_PARENT_LEN + 1];
-    trace_format(&req->trace, traceparent);
+    trace_format(&sent, traceparent);
     rd_kafka_header_add(hdrs, "traceparent", -1, traceparent, -1);
     /* tracestate belongs to the caller's trace: passed on only when that
      * trace is continued, and only when it is short printable ASCII. */
@@ -192,6 +227,11 @@ void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs)
         ok = state[i] >= 0x20 && state[i] < 0x7f;
     if (ok)
         rd_kafka_header_add(hdrs, "tracestate", -1, state, (ssize_t)len);
+}
+
+void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs)
+{
+    trace_headers(req, NULL, hdrs);
 }
 
 enum MHD_Result write_start(struct request *req, const char *topic, const char *key, size_t keylen,
@@ -213,8 +253,15 @@ enum MHD_Result write_start(struct request *req, const char *topic, const char *
         ws->waiting =
             waiters_add(app->waiters, req->id, req, time_now_us() + (int64_t)wait_s * 1000000) == 0;
 
+    char produce_span[TRACE_SPAN_HEX + 1] = "";
+    if (otlp_sampled(&req->trace)) {
+        otlp_new_span_id(produce_span);
+        ws->produce_span = strtoull(produce_span, NULL, 16);
+        ws->produce_start_us = time_now_us();
+        ws->topic = topic;
+    }
     rd_kafka_headers_t *hdrs = rd_kafka_headers_new(4);
-    write_trace_headers(req, hdrs);
+    trace_headers(req, produce_span[0] ? produce_span : NULL, hdrs);
     if (ws->waiting)
         rd_kafka_header_add(hdrs, "x-wait", -1, "1", 1);
 

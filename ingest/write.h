@@ -25,6 +25,7 @@
 
 #include <librdkafka/rdkafka.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Whoever a produced message belongs to (a request's write, a bulk import):
  * its delivery report calls delivered on the producer's poll thread. */
@@ -47,6 +48,12 @@ struct write_state {
      * answered on the HTTP thread, without queueing for the pool. */
     bool answer_without_db;
     struct wait_result waited; /* the worker's outcome, for respond on the pool */
+    /* The PRODUCER span (otlp.h) from producev to the delivery report, when
+     * sampled: its id (0: none, no span) in binary, as the room left is
+     * tight, and what it names. The topic is the app's, living as long. */
+    uint64_t produce_span;
+    int64_t produce_start_us;
+    const char *topic;
 };
 
 /* value is stolen. req->id must hold the record id; wait_s <= 0 answers as
@@ -65,7 +72,9 @@ bool write_waiting(const struct request *req);
 /* The headers that carry req's identity to the workers: x-request-id,
  * traceparent (req's trace with ingest's span as the parent), and the
  * client's tracestate when its trace is continued. Every message a request
- * produces carries them. */
+ * produces carries them. While spans are exported (otlp.h) the sampled flag
+ * sent is ingest's decision, so the workers' spans follow it; a single
+ * write's traceparent names its PRODUCER span rather than the request's. */
 void write_trace_headers(struct request *req, rd_kafka_headers_t *hdrs);
 
 /* Both producers' delivery-report callback (opaque: the app): counts the

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "otlp.h"
 #include "pg.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -196,6 +197,7 @@ static void admin_metrics(void *opaque, struct buf *out)
     /* The consumer is never replaced: no lock needed to read it. */
     lag_table_render(n->lag, lag_consumer_watermarks, n->consumer, "sluice_notify",
                      n->cfg.stuck_partition_ms * 1000, time_now_us(), out);
+    otlp_metrics_render(out);
     metrics_render_process(out);
 }
 
@@ -332,6 +334,7 @@ int main(int argc, char **argv)
     signals_install(true);
     /* A log channel on a closed pipe must fail its write, not end the process. */
     signal(SIGPIPE, SIG_IGN);
+    otlp_start("sluice-notify");
 
     struct admin_http *admin = NULL;
     code = 1;
@@ -341,6 +344,7 @@ int main(int argc, char **argv)
         code = 0;
     }
     stop(&n, admin);
+    otlp_stop();
     config_free(config_table, CONFIG_COUNT, &n.cfg);
     curl_global_cleanup();
     return code;

@@ -23,6 +23,7 @@
 #include "breaker.h"
 #include "buf.h"
 #include "log.h"
+#include "otlp.h"
 #include "pg.h"
 #include "timeutil.h"
 #include "trace.h"
@@ -59,8 +60,9 @@ struct job {
     enum send_result result;
     struct send_info info;
     char error[512];
-    bool short_circuited; /* not sent: breaker open, or channel unknown here */
-    bool probe;           /* the one send a half-open breaker lets through */
+    int64_t sent_us, answered_us; /* the send's start and end, for its span */
+    bool short_circuited;         /* not sent: breaker open, or channel unknown here */
+    bool probe;                   /* the one send a half-open breaker lets through */
     /* Failed for good: the dead letter goes out before the row says so. */
     enum { DLQ_NONE, DLQ_PRODUCED, DLQ_ACKED } dlq_state;
     struct notify_dlq_ack dlq;
@@ -351,7 +353,9 @@ static void *sender_main(void *arg)
             .delivery_id = j->delivery_id,
         };
         j->result = channel_deliver(j->ch, &req, &j->info, j->error, sizeof(j->error));
-        metric_observe_us(&d->n->send_latency, time_now_us() - start);
+        j->sent_us = start;
+        j->answered_us = time_now_us();
+        metric_observe_us(&d->n->send_latency, j->answered_us - start);
 
         pthread_mutex_lock(&d->lock);
         j->next = d->done;
@@ -456,6 +460,37 @@ rollback:
     return -1;
 }
 
+/* The attempt's CLIENT span (otlp.h), once its outcome is recorded: a
+ * child of the traceparent stored with the request (the PRODUCER span of
+ * ingest's write). A short-circuited job was never sent: no span. */
+static void trace_delivery(const struct job *j, const char *outcome)
+{
+    if (!otlp_enabled() || j->short_circuited)
+        return;
+    struct trace_context parent;
+    if (!j->traceparent || trace_parse(j->traceparent, strlen(j->traceparent), &parent) != 0) {
+        memset(&parent, 0, sizeof(parent));
+        otlp_new_span_id(parent.trace_id);
+        otlp_new_span_id(parent.trace_id + TRACE_SPAN_HEX);
+    }
+    if (!otlp_sampled(&parent))
+        return;
+    char name[16 + CHANNEL_NAME_MAX]; /* otlp_span_init cuts it to OTLP_NAME_MAX */
+    snprintf(name, sizeof(name), "deliver %s", j->channel);
+    struct otlp_span s;
+    otlp_span_init(&s, name, OTLP_KIND_CLIENT, parent.trace_id, NULL, parent.parent_id, j->sent_us,
+                   j->answered_us);
+    otlp_span_str(&s, "sluice.channel", j->channel);
+    otlp_span_str(&s, "sluice.channel.type", j->ch ? j->ch->type->name : NULL);
+    otlp_span_str(&s, "sluice.outcome", outcome);
+    otlp_span_int(&s, "sluice.attempt", j->attempts);
+    otlp_span_str(&s, "sluice.assistance_id", j->request_id);
+    otlp_span_str(&s, "sluice.fallback", j->fallback ? "true" : "false");
+    if (j->result != SEND_OK)
+        otlp_span_error(&s, j->error);
+    otlp_submit(&s);
+}
+
 /* Records one outcome; -1 keeps the job to try again (PostgreSQL or the
  * DLQ away). Every update names the attempt it claimed, so a stale outcome
  * (its lease ran out and another replica took over) changes nothing. */
@@ -514,6 +549,7 @@ static int record_result(struct dispatcher *d, struct job *j)
     }
     if (rc != 0)
         return -1;
+    trace_delivery(j, j->result == SEND_OK ? "delivered" : retry ? "retrying" : "failed");
     pthread_mutex_lock(&d->lock);
     struct chan_state *c = chan_state_of(d, j->channel);
     if (c) {

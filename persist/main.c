@@ -8,6 +8,7 @@
 #include "lag.h"
 #include "log.h"
 #include "metrics.h"
+#include "otlp.h"
 #include "persist_batch.h"
 #include "persist_log.h"
 #include "pg.h"
@@ -361,6 +362,8 @@ static bool write_batch(struct persist *p, struct stream *st)
     p->current = st;
     struct persist_sink sink = {dlq_send, dlq_flush, high_watermark, p};
     long backoff = 100;
+    int64_t first_try = time_now_us();
+    int attempts = 0;
     while (signals_running) {
         char err[512] = "";
         if (!p->conn || PQstatus(p->conn) != CONNECTION_OK) {
@@ -370,10 +373,13 @@ static bool write_batch(struct persist *p, struct stream *st)
         if (p->conn) {
             struct persist_stats stats = {0};
             int64_t started = time_now_us();
+            attempts++;
             if (persist_batch_write(p->conn, p->cfg.group, st->topic, p->cluster_id, st->writer,
                                     &st->batch, &sink, &stats, err, sizeof(err)) == PERSIST_OK) {
                 atomic_store(&p->pg_ok, true);
                 count_batch(p, st, &stats, time_now_us() - started);
+                persist_batch_trace(&st->batch, st->topic, p->cfg.group, &stats, first_try,
+                                    attempts, NULL);
                 return true;
             }
         }
@@ -385,6 +391,8 @@ static bool write_batch(struct persist *p, struct stream *st)
         time_sleep_ms(backoff);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
+    persist_batch_trace(&st->batch, st->topic, p->cfg.group, NULL, first_try, attempts,
+                        "stopping: the batch is left to the partition's next owner");
     return false;
 }
 
@@ -604,6 +612,7 @@ static void admin_metrics(void *opaque, struct buf *out)
     lag_table_render(p->lag, lag_consumer_watermarks, p->consumer, "sluice_persist",
                      p->cfg.stuck_partition_ms * 1000, time_now_us(), out);
     pthread_rwlock_unlock(&p->consumer_lock);
+    otlp_metrics_render(out);
     metrics_render_process(out);
 }
 
@@ -737,6 +746,7 @@ int main(int argc, char **argv)
     log_set_process("sluice-persist");
     log_set_level(p.cfg.log_level);
     signals_install(false);
+    otlp_start("sluice-persist");
 
     struct admin_http *admin = NULL;
     code = 1;
@@ -746,6 +756,7 @@ int main(int argc, char **argv)
         code = 0;
     }
     stop(&p, admin);
+    otlp_stop();
     config_free(config_table, CONFIG_COUNT, &p.cfg);
     return code;
 }

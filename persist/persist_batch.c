@@ -5,6 +5,7 @@
 #include "buf.h"
 #include "kafka.h"
 #include "log.h"
+#include "otlp.h"
 #include "pg.h"
 #include "timeutil.h"
 #include "trace.h"
@@ -619,4 +620,63 @@ out:
     free(c.parts);
     buf_free(&c.parts_array);
     return result;
+}
+
+/* The trace context a message's traceparent header gives; -1 when none. */
+static int message_trace(const rd_kafka_message_t *msg, struct trace_context *ctx)
+{
+    size_t len = 0;
+    const char *tp = kafka_header(msg, "traceparent", &len);
+    return tp ? trace_parse(tp, len, ctx) : -1;
+}
+
+void persist_batch_trace(const struct persist_batch *b, const char *topic, const char *group,
+                         const struct persist_stats *stats, int64_t start_us, int attempts,
+                         const char *error)
+{
+    if (!otlp_enabled() || !b->count)
+        return;
+    struct trace_context parent = {0};
+    size_t first = 0;
+    while (first < b->count && message_trace(b->items[first].msg, &parent) != 0)
+        first++;
+    if (first == b->count) {
+        /* Nothing traced: the batch starts a trace of its own. */
+        memset(&parent, 0, sizeof(parent));
+        otlp_new_span_id(parent.trace_id);
+        otlp_new_span_id(parent.trace_id + TRACE_SPAN_HEX);
+        first = 0;
+    }
+    if (!otlp_sampled(&parent))
+        return;
+    char name[300], partition[16]; /* otlp_span_init cuts the name to OTLP_NAME_MAX */
+    snprintf(name, sizeof(name), "process %s", topic);
+    snprintf(partition, sizeof(partition), "%d", (int)b->items[first].msg->partition);
+    struct otlp_span s;
+    otlp_span_init(&s, name, OTLP_KIND_CONSUMER, parent.trace_id, NULL, parent.parent_id, start_us,
+                   time_now_us());
+    otlp_span_str(&s, "messaging.system", "kafka");
+    otlp_span_str(&s, "messaging.operation.type", "process");
+    otlp_span_str(&s, "messaging.destination.name", topic);
+    otlp_span_str(&s, "messaging.destination.partition.id", partition);
+    otlp_span_str(&s, "messaging.consumer.group.name", group);
+    otlp_span_int(&s, "messaging.batch.message_count", (int64_t)b->count);
+    otlp_span_int(&s, "sluice.attempts", attempts);
+    otlp_span_str(&s, "sluice.outcome", stats ? "committed" : "abandoned");
+    if (stats) {
+        otlp_span_int(&s, "sluice.records.created", stats->created);
+        otlp_span_int(&s, "sluice.records.updated", stats->updated);
+        otlp_span_int(&s, "sluice.records.unchanged", stats->unchanged);
+        otlp_span_int(&s, "sluice.records.dead_lettered", stats->poison);
+    } else {
+        otlp_span_error(&s, error);
+    }
+    /* The batch's other requests, as OpenTelemetry's messaging conventions
+     * link a batch to each message it took (up to the span's room). */
+    for (size_t i = first + 1; i < b->count && s.nlinks < OTLP_LINKS_MAX; i++) {
+        struct trace_context ctx;
+        if (message_trace(b->items[i].msg, &ctx) == 0 && strcmp(ctx.trace_id, parent.trace_id))
+            otlp_span_link(&s, ctx.trace_id, ctx.parent_id);
+    }
+    otlp_submit(&s);
 }

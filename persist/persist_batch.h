@@ -116,6 +116,17 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
                                         struct persist_batch *b, const struct persist_sink *sink,
                                         struct persist_stats *stats, char *err, size_t errlen);
 
+/* The batch's CONSUMER span (otlp.h), from start_us (its first attempt)
+ * to now: parented to the traceparent of the first message that has one
+ * (a new trace when none has), linked to the other messages' traces, with
+ * the topic, the first message's partition, the records, group, attempts
+ * and what became of them. stats is the committed attempt's, or NULL with
+ * error saying why the batch was abandoned. Nothing when not exported or
+ * not sampled. */
+void persist_batch_trace(const struct persist_batch *b, const char *topic, const char *group,
+                         const struct persist_stats *stats, int64_t start_us, int attempts,
+                         const char *error);
+
 /* Row text for COPY ... FROM STDIN (text format) of one event, with the
  * escaping that format needs; appended to out. Exposed for unit tests. */
 struct buf;
