@@ -80,9 +80,9 @@ int scopes_from_json(const json_t *array, unsigned *out, char *why, size_t whyle
     {
         const char *name = json_string_value(v);
         if (!name || scope_one(name, strlen(name), out) != 0) {
-            snprintf(why, whylen,
-                     "item %zu is not a scope; the scopes are: %s, ... (see the API docs)", i,
-                     scope_names[0]);
+            int n = snprintf(why, whylen, "item %zu is not a scope; the scopes are *", i);
+            for (unsigned k = 0; k < SCOPE_COUNT && n > 0 && (size_t)n < whylen; k++)
+                n += snprintf(why + n, whylen - (size_t)n, ", %s", scope_names[k]);
             return -1;
         }
     }
@@ -361,8 +361,27 @@ static bool invalid_credentials(struct auth_denial *d, const char *why)
 /* The credential of the request: "Authorization: Bearer <x>" or
  * "X-API-Key: <x>"; NULL when it sends none, "" when the Authorization
  * header has another scheme. */
+static enum MHD_Result count_credential(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcasecmp(key, "Authorization") == 0 || strcasecmp(key, "X-API-Key") == 0)
+        (*(int *)cls)++;
+    return MHD_YES;
+}
+
 static const char *credential(struct request *req, size_t *len)
 {
+    /* Two credentials (two Authorization headers, or one beside an
+     * X-API-Key) are refused rather than one picked: a proxy and ingest
+     * could pick differently. */
+    int count = 0;
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_credential, &count);
+    if (count > 1) {
+        *len = 1;
+        return NULL;
+    }
     const char *authz = http_header(req, "Authorization");
     if (authz) {
         while (*authz == ' ' || *authz == '\t')
@@ -456,11 +475,32 @@ static bool authenticate_jwt(struct auth *a, const char *cred, size_t len, struc
     return true;
 }
 
+static bool authenticate_credential(struct auth *a, struct request *req, struct principal *p,
+                                    struct auth_denial *d);
+
 static bool authenticate(struct auth *a, struct request *req, struct auth_denial *d)
 {
     struct principal *p = &req->principal;
+    if (!authenticate_credential(a, req, p, d))
+        return false;
+    /* What anyone may do, a credential may do too (in its own tenant);
+     * admin is the operator's: only the default tenant's credentials
+     * hold it, so no tenant manages another's keys. */
+    if (p->kind != PRINCIPAL_ANONYMOUS)
+        p->scopes |= a->public_scopes;
+    if (strcmp(p->tenant, TENANT_DEFAULT) != 0)
+        p->scopes &= ~(unsigned)SCOPE_ADMIN;
+    return true;
+}
+
+static bool authenticate_credential(struct auth *a, struct request *req, struct principal *p,
+                                    struct auth_denial *d)
+{
     size_t len = 0;
     const char *cred = credential(req, &len);
+    if (!cred && len == 1)
+        return invalid_credentials(d, "send one credential: one Authorization header or one "
+                                      "X-API-Key, not both or two");
     const char *source_name = http_query(req, "source");
     if (source_name && a->nsources && req->route->scope == SCOPE_EVENTS_WRITE && !cred) {
         const struct webhook_source *s = source_find(a, source_name);

@@ -289,6 +289,6 @@ out:
 }
 
 const struct route deliveries_routes[] = {
-    {"GET", "/v1/deliveries", SCOPE_ASSISTANCE_READ, deliveries_list, NULL, ROUTE_ON_DB},
-    {NULL, NULL, 0, NULL, NULL, 0},
+    {"GET", "/v1/deliveries", SCOPE_ASSISTANCE_READ, deliveries_list, NULL, ROUTE_ON_DB, 0},
+    {NULL, NULL, 0, NULL, NULL, 0, 0},
 };

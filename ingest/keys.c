@@ -98,6 +98,24 @@ struct key_request {
     char expires_at[TIME_STR_LEN]; /* "" for never */
 };
 
+/* admin manages every tenant's keys, so only the default (operator's)
+ * tenant's keys hold it: named outright for another tenant it is refused,
+ * within "*" it is left out. */
+static bool admin_refused(const char *tenant, unsigned *scopes, const json_t *names)
+{
+    if (strcmp(tenant, TENANT_DEFAULT) == 0 || !(*scopes & SCOPE_ADMIN))
+        return false;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), "admin") == 0)
+            return true;
+    }
+    *scopes &= ~(unsigned)SCOPE_ADMIN;
+    return false;
+}
+
 static int key_request_parse(json_t *body, struct key_request *kr, struct problem_errors *pe)
 {
     memset(kr, 0, sizeof(*kr));
@@ -105,7 +123,7 @@ static int key_request_parse(json_t *body, struct key_request *kr, struct proble
     kr->name = json_string_value(name);
     if (!kr->name || !*kr->name || strlen(kr->name) > KEY_NAME_MAX)
         problem_errors_add(pe, "/name", "must be a string of 1 to %d characters", KEY_NAME_MAX);
-    char why[160];
+    char why[320];
     if (scopes_from_json(json_object_get(body, "scopes"), &kr->scopes, why, sizeof(why)) != 0)
         problem_errors_add(pe, "/scopes", "%s", why);
     json_t *tenant = json_object_get(body, "tenant");
@@ -113,6 +131,9 @@ static int key_request_parse(json_t *body, struct key_request *kr, struct proble
     if (!kr->tenant || !tenant_valid(kr->tenant))
         problem_errors_add(pe, "/tenant",
                            "must be 1 to 63 of a-z, 0-9, - and _, starting with a letter or digit");
+    else if (admin_refused(kr->tenant, &kr->scopes, json_object_get(body, "scopes")))
+        problem_errors_add(pe, "/scopes", "admin is the operator's scope: only keys of the "
+                                          "default tenant hold it");
     json_t *expires = json_object_get(body, "expires_at");
     if (expires && !json_is_null(expires)) {
         int64_t us;
@@ -257,10 +278,16 @@ static enum MHD_Result keys_roll(struct request *req)
     bool transient;
     PGresult *res = reads_query(
         req->app,
-        "WITH old AS (SELECT id, name, tenant, scopes, expires_at FROM api_keys WHERE id = $1 "
+        "WITH old AS (SELECT id, name, tenant, scopes, expires_at, rolled_to FROM api_keys "
+        "WHERE id = $1 "
         "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now()) FOR UPDATE), "
+        /* A key rolled already (a retried roll) has its grace as expiry:
+         * the successor takes the expiry the key had before its first roll,
+         * which its first successor keeps. */
         "fresh AS (INSERT INTO api_keys (id, name, hash, tenant, scopes, expires_at) "
-        "SELECT $2, name, $3::bytea, tenant, scopes, expires_at FROM old RETURNING *), "
+        "SELECT $2, name, $3::bytea, tenant, scopes, CASE WHEN old.rolled_to IS NULL THEN "
+        "old.expires_at ELSE (SELECT s.expires_at FROM api_keys s WHERE s.id = old.rolled_to) "
+        "END FROM old RETURNING *), "
         "retired AS (UPDATE api_keys k SET rolled_to = $2, expires_at = LEAST(COALESCE("
         "k.expires_at, 'infinity'), now() + $4::int * interval '1 second') FROM old "
         "WHERE k.id = old.id RETURNING k.id) "
@@ -346,6 +373,14 @@ int keys_create_command(const struct ingest_config *cfg, int argc, char **argv)
     if (!tenant_valid(tenant)) {
         fprintf(stderr, "sluice-ingest create-key: \"%s\" is not a valid tenant\n", tenant);
         return 2;
+    }
+    if (strcmp(tenant, TENANT_DEFAULT) != 0 && (scopes & SCOPE_ADMIN)) {
+        if (!strchr(scopes_text, '*')) {
+            fprintf(stderr, "sluice-ingest create-key: admin is the operator's scope: only keys "
+                            "of the default tenant hold it\n");
+            return 2;
+        }
+        scopes &= ~(unsigned)SCOPE_ADMIN;
     }
     char err[512];
     PGconn *conn = pg_connect_retry(cfg->pg_url, 30000, err, sizeof(err));

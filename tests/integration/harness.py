@@ -496,7 +496,17 @@ class Stack:
                               "--tenant", tenant], env=self.env(), capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise RuntimeError(f"sluice-ingest create-key failed ({out.returncode}): {out.stderr.strip()}")
-        return out.stdout.strip()
+        key = out.stdout.strip()
+        if self.ingest is not None and self.ingest.alive():
+            # Made behind ingest's back: it holds once the NOTIFY reached
+            # ingest's key store (moments; anything but 401 says it did).
+            client = Http("127.0.0.1", self.ingest_port, key=key)
+            try:
+                wait_until(lambda: client.get("/v1/keys").status != 401, 5,
+                           f"ingest to accept the key {name} made by create-key")
+            finally:
+                client.close()
+        return key
 
     def start_ingest(self):
         if self.ingest_port is None:

@@ -42,6 +42,7 @@ PROTECTED = [
     ("GET", "/v1/imports/00000000-0000-0000-0000-000000000000", None, "imports:write"),
     ("POST", "/v1/assistance", {"topic": "sales", "description": "x"}, "request-assistance"),
     ("GET", "/v1/assistance/00000000-0000-0000-0000-000000000000", None, "assistance:read"),
+    ("GET", "/v1/deliveries?status=failed", None, "assistance:read"),
     ("POST", "/epoch", None, "epochs:write"),
     ("GET", "/epoch/00000000-0000-0000-0000-000000000000", None, "epochs:read"),
     ("GET", "/v1/dlq/events", None, "admin"),
