@@ -368,6 +368,7 @@ static enum MHD_Result too_large(struct request *req)
 
 struct header_count {
     unsigned content_length;
+    unsigned transfer_encoding;
     bool differ;
     const char *first;
 };
@@ -376,6 +377,8 @@ static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const ch
                                     const char *value)
 {
     struct header_count *hc = cls;
+    if (strcasecmp(key, "Transfer-Encoding") == 0)
+        hc->transfer_encoding++;
     if (strcasecmp(key, "Content-Length") != 0)
         return MHD_YES;
     if (hc->content_length++ == 0)
@@ -396,7 +399,14 @@ static bool framing_refused(struct request *req, enum MHD_Result *ret)
     struct header_count hc = {0};
     MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_length, &hc);
     const char *te = http_header(req, "Transfer-Encoding");
-    if (te && strcasecmp(te, "chunked") != 0) {
+    if (hc.transfer_encoding > 1) {
+        /* libmicrohttpd reads the first; a proxy may read the last. */
+        req->refusal = (struct http_refusal){.status = MHD_HTTP_BAD_REQUEST,
+                                             .slug = "conflicting-framing",
+                                             .title = "Conflicting Transfer-Encoding"};
+        snprintf(req->refusal.detail, sizeof(req->refusal.detail),
+                 "The request has more than one Transfer-Encoding header; send one.");
+    } else if (te && strcasecmp(te, "chunked") != 0) {
         req->refusal = (struct http_refusal){.status = MHD_HTTP_NOT_IMPLEMENTED,
                                              .slug = "unsupported-framing",
                                              .title = "Transfer-Encoding not implemented"};
@@ -622,6 +632,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     buf_free(&req->body);
     free(req);
     *con_cls = NULL;
+}
+
+/* Percent-decoding as libmicrohttpd does it, except that a %00 becomes a
+ * byte no UTF-8 text has (0xFF) rather than a NUL: a NUL would end the C
+ * string the path and arguments are read as, so "/v1/keys%00junk" would be
+ * "/v1/keys" here while a proxy's exact-path rule saw something else.
+ * Decoded this way the path matches no route (404) and an argument fails its
+ * UTF-8 check (400). */
+static size_t unescape_no_nul(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    size_t len = MHD_http_unescape(s);
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\0')
+            s[i] = (char)0xFF;
+    return len;
 }
 
 /* libmicrohttpd's own messages go through the JSON log, rate-limited: most
@@ -888,7 +915,10 @@ struct http_server *http_start(struct ingest *app, char *err, size_t errlen)
         reuse, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)app->cfg.http_threads, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_CONNECTION_LIMIT, 4096u,
+        MHD_OPTION_CONNECTION_LIMIT, 4096u, MHD_OPTION_UNESCAPE_CALLBACK, unescape_no_nul, NULL,
+        /* One address cannot take every connection (slow clients trickling
+         * header bytes keep theirs open): the rest are for the others. */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)app->cfg.max_connections_per_ip,
         /* libmicrohttpd zeroes a connection's pool before each request on a
          * kept-alive connection: 16 KiB holds any sane header set and keeps
          * that cost at half the 32 KiB default. */

@@ -29,6 +29,7 @@ struct ingest_config {
     long shutdown_grace_ms; /* how long open connections may go on at SIGTERM */
     CONFIG_COMMON_FIELDS;
     long http_threads;
+    long max_connections_per_ip; /* 0: no limit (of the 4096 in all) */
     long max_body_bytes;
     long ack_timeout_ms;
     long bulk_ack_timeout_ms;

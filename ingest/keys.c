@@ -132,8 +132,9 @@ static int key_request_parse(json_t *body, struct key_request *kr, struct proble
         problem_errors_add(pe, "/tenant",
                            "must be 1 to 63 of a-z, 0-9, - and _, starting with a letter or digit");
     else if (admin_refused(kr->tenant, &kr->scopes, json_object_get(body, "scopes")))
-        problem_errors_add(pe, "/scopes", "admin is the operator's scope: only keys of the "
-                                          "default tenant hold it");
+        problem_errors_add(pe, "/scopes",
+                           "admin is the operator's scope: only keys of the "
+                           "default tenant hold it");
     json_t *expires = json_object_get(body, "expires_at");
     if (expires && !json_is_null(expires)) {
         int64_t us;

@@ -31,6 +31,9 @@ static const struct config_entry config_table[] = {
      "Connection: close) before they are closed"},
     CONFIG_COMMON_ENTRIES(struct ingest_config),
     {"SLUICE_HTTP_THREADS", CONFIG_INT, "2", CFG(http_threads), 1, 64, "HTTP worker threads"},
+    {"SLUICE_MAX_CONNECTIONS_PER_IP", CONFIG_INT, "1024", CFG(max_connections_per_ip), 0, 4096,
+     "open connections one client address may hold (of 4096 in all; 0: no limit; behind a "
+     "proxy that pools connections, the proxy is the address)"},
     /* Default HTTP_MAX_BODY_DEFAULT (http.h): 960 KiB, so that every accepted
      * body fits in one Kafka message with its envelope. */
     {"SLUICE_MAX_BODY_BYTES", CONFIG_INT, MAIN_STR(HTTP_MAX_BODY_DEFAULT), CFG(max_body_bytes),

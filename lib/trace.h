@@ -6,7 +6,8 @@
  * invalid; it sends the result on every Kafka message it produces
  * (traceparent, x-request-id headers), and the workers read them back into
  * their log lines, so one grep for a trace id shows a write's whole path.
- * Nothing is exported to a tracing backend: the ids are for the logs.
+ * Spans go to an OpenTelemetry collector only when one is configured
+ * (lib/otlp.h); the ids are for the logs either way.
  *
  * Everything here is pure apart from trace_start (the system's random
  * source) and works on fixed buffers: nothing to free. */

@@ -123,7 +123,7 @@ if [ -s "$run/dev-key" ]; then
     dev_key=$(cat "$run/dev-key")
     dev_key_id=${dev_key#sk_sluice_}
     dev_key_id=${dev_key_id%%_*}
-    known=$(psql "$pg_url" -tAXqc "SELECT count(*) FROM api_keys WHERE id = '${dev_key_id//[^A-Za-z0-9]/}' AND revoked_at IS NULL" 2>/dev/null || true)
+    known=$(psql "$pg_url" -tAXqc "SELECT count(*) FROM api_keys WHERE id = '${dev_key_id//[^A-Za-z0-9]/}' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now() + interval '1 hour')" 2>/dev/null || true)
     [ "$known" = 1 ] || dev_key=""
 fi
 if [ -z "$dev_key" ]; then
@@ -208,7 +208,9 @@ ingest_pid=$!
 echo "$ingest_pid" >"$run/ingest.pid"
 launch wait-http "http://$listen/readyz" --timeout 60 --what sluice-ingest --pid "$ingest_pid" --log "$run/logs/ingest.log"
 
-# Renamed into place, so a reader never sees half a file.
+# Renamed into place, so a reader never sees half a file; this user's only,
+# as it holds the dev key.
+(umask 077 && : >"$run/env.tmp")
 cat >"$run/env.tmp" <<ENV
 # Written by make run (pid $$) while it runs; removed when it stops.
 export SLUICE_RUN_PID=$$

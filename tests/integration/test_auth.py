@@ -79,6 +79,41 @@ class Keys(StackCase):
         self.expect_eq(r.header("Content-Type"), "application/problem+json", f"{what}: Content-Type")
         self.expect_eq(r.json()["status"], status, f"{what}: problem status")
 
+    def revoked_key(self):
+        made = self.make_key(["events:write"])
+        self.expect_status(self.send("DELETE", f"/v1/keys/{made['id']}"), 204, "revoking a key")
+        return made["key"]
+
+    def test_two_credentials_refused(self):
+        key = self.make_key(["events:write"])["key"]
+        for what, headers in (("Authorization and X-API-Key", {"Authorization": f"Bearer {key}", "X-API-Key": key}),):
+            r = self.send("POST", "/v1/events", {"type": "x"}, headers)
+            self.expect_problem(r, 401, what)
+        head = (f"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Bearer {key}\r\nAuthorization: Bearer nonsense\r\nContent-Length: 2\r\n\r\n")
+        r = self.http.raw(head.encode(), b"{}", "POST", "/v1/events")
+        self.expect_problem(r, 401, "two Authorization headers")
+
+    def test_admin_is_the_default_tenants_only(self):
+        tenant_all = self.make_key(["*"], tenant="tenant-x")
+        self.expect("admin" not in tenant_all["scopes"], "\"*\" for another tenant", "every scope but admin",
+                    tenant_all["scopes"])
+        r = self.send("GET", "/v1/keys", None, {"Authorization": f"Bearer {tenant_all['key']}"})
+        self.expect_problem(r, 403, "GET /v1/keys with another tenant's key")
+        r = self.send("POST", "/v1/keys", {"name": "x", "scopes": ["admin"], "tenant": "tenant-x"})
+        self.expect_problem(r, 422, "an admin key for another tenant")
+        r = self.send("PUT", "/hello/Tenantx", {"dateOfBirth": "2000-01-01"},
+                      {"Authorization": f"Bearer {self.make_key(['events:read'])['key']}"})
+        self.expect_status(r, 204, "a key without users:write still does what anyone may (public scopes)")
+
+    def test_roll_retried_keeps_the_expiry(self):
+        made = self.make_key(["events:write"])
+        first = self.send("POST", f"/v1/keys/{made['id']}/roll", {"grace_seconds": 60})
+        again = self.send("POST", f"/v1/keys/{made['id']}/roll", {"grace_seconds": 60})
+        self.expect_status(again, 201, "a second roll of the same key (a retry)")
+        self.expect_eq(again.json()["expires_at"], first.json()["expires_at"],
+                       "the retried roll's successor expires as the first one (never)")
+
     def test_no_credentials_401_on_every_protected_route(self):
         for method, path, body, _ in PROTECTED:
             r = self.send(method, path, body, NO_KEY)
@@ -113,7 +148,7 @@ class Keys(StackCase):
             "basic scheme": {"Authorization": "Basic dXNlcjpwYXNz"},
             "empty bearer": {"Authorization": "Bearer "},
             "checksum broken": {"Authorization": f"Bearer {tampered}"},
-            "well-formed but unknown": {"X-API-Key": self.stack.create_key("other")[:-1] + "x"},
+            "well-formed but revoked": {"X-API-Key": self.revoked_key()},
             "a key's prefix only": {"X-API-Key": good[:30]},
             "SQL in the key": {"X-API-Key": "sk_sluice_' OR 1=1 --"},
         }

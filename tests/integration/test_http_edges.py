@@ -213,3 +213,24 @@ class HttpEdges(StackCase):
         p = self.expect_problem(r, 400, "POST /v1/events with an integer beyond int64")
         self.expect("integer out of range" in p["detail"] and "column" in p["detail"],
                     "the 400 says integer out of range and where", "integer out of range, column", p)
+
+
+class PathAndFraming(StackCase):
+    """A %00 in the path or a query does not cut it short, and two
+    Transfer-Encoding headers are refused (the first and the last could be
+    read differently by a proxy)."""
+    stack_options = {"persist": 1}
+
+    def test_encoded_nul(self):
+        for path in ("/v1/keys%00junk", "/v1/status%00.css", "/hello/Ann%00x", "/v1/events/evt%00zzz"):
+            r = self.http.get(path)
+            self.expect(r.status in (400, 404), f"GET {path}: the whole path, NUL included, names nothing",
+                        "404 (400 where the segment is validated)", r)
+        r = self.http.get("/v1/events?type=a%00b")
+        self.expect_status(r, 400, "a query value with %00")
+
+    def test_two_transfer_encodings(self):
+        head = (b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n\r\n")
+        r = self.http.raw(head, b"2\r\n{}\r\n0\r\n\r\n", "POST", "/v1/events")
+        self.expect_status(r, 400, "two Transfer-Encoding headers")
