@@ -12,11 +12,14 @@
 #                                     between runs, never committed) from the
 #                                     seeds; one summary line per harness;
 #                                     fails when any crashed. `make fuzz`.
+#                                     Crashing inputs go to
+#                                     build-fuzz/artifacts/<name>/, emptied
+#                                     when that harness starts.
 #
 # The build is build-fuzz/ (FUZZ_BUILD), a CMake project of its own
 # (tests/fuzz/CMakeLists.txt) configured with CC=clang, so the main build
-# and build-san never see clang's flags. A crash's input is saved under
-# build-fuzz/artifacts/<name>/; replay it with build-fuzz/fuzz_<name> <file>.
+# and build-san never see clang's flags. Replay a crash's input with
+# build-fuzz/fuzz_<name> <file>.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -53,9 +56,6 @@ fi
 # a crash with its input; ASan's leak check is on, as libFuzzer sets it.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-# libFuzzer's last status line: "#N DONE cov: 123 ft: 456 corp: 7/89b ..."
-stat() { grep -o "$1 [0-9]*" "$2" | tail -n 1 | awk '{print $2}'; }
-
 failed=0
 for name in "${names[@]}"; do
     bin=$build/fuzz_$name
@@ -83,20 +83,37 @@ for name in "${names[@]}"; do
         continue
     fi
     corpus=$build/corpus/$name
-    mkdir -p "$corpus"
+    artifacts=$build/artifacts/$name
+    rm -rf "$artifacts"
+    mkdir -p "$corpus" "$artifacts"
     secs=${FUZZ_SECONDS:-60}
+    started=$SECONDS
+    # Fork mode (one worker) goes on after a crash, so one bug does not end
+    # the harness's time early and every crashing input is kept.
     rc=0
-    "$bin" -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="$build/artifacts/$name/" "$corpus" "$seeds/$name" >"$log" 2>&1 || rc=$?
-    crashes=$(grep -c '^artifact_prefix=\|Test unit written to' "$log" || true)
-    ((rc == 0)) || ((crashes > 0)) || crashes=1
-    printf '%-12s %4ss  %10s execs  cov %5s  ft %6s  corpus %5s  crashes %s\n' "$name" "$secs" \
-        "$(stat 'stat::number_of_executed_units:' "$log")" "$(stat 'cov:' "$log")" \
-        "$(stat 'ft:' "$log")" "$(find "$corpus" -type f | wc -l)" "$crashes"
-    if ((crashes > 0)); then
-        grep -A3 'invariant failed\|ERROR: \|runtime error' "$log" | head -n 12 >&2 || true
-        grep 'Test unit written to' "$log" >&2 || true
+    "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 -max_total_time="$secs" \
+        -timeout=10 -artifact_prefix="$artifacts/" "$corpus" "$seeds/$name" >"$log" 2>&1 || rc=$?
+    elapsed=$((SECONDS - started))
+    # Fork mode's status line: "#N: cov: C ft: F corp: K exec/s E
+    # oom/timeout/crash: O/T/X time: Ss job: J dft_time: 0".
+    last=$(grep '^#[0-9]*: cov:' "$log" | tail -n 1 || true)
+    field() { sed -n "s/.*$1 \([0-9/]*\).*/\1/p" <<<"$last"; }
+    execs=${last%%:*}
+    IFS=/ read -r ooms timeouts crashes <<<"$(field 'oom/timeout/crash:')"
+    saved=$(find "$artifacts" -type f | wc -l)
+    printf '%-12s %4ss  %10s execs  cov %5s  ft %6s  corpus %5s  crashes %s (inputs saved %s)' \
+        "$name" "$elapsed" "${execs#\#}" "$(field 'cov:')" "$(field 'ft:')" \
+        "$(find "$corpus" -type f | wc -l)" "${crashes:-?}" "$saved"
+    ((${ooms:-0} + ${timeouts:-0} == 0)) || printf '  ooms %s  timeouts %s' "$ooms" "$timeouts"
+    printf '\n'
+    if ((rc != 0 || saved > 0)) || [ -z "$last" ]; then
         failed=1
+        # Each saved input replayed once, for what it broke.
+        find "$artifacts" -type f | head -n 3 | while read -r input; do
+            echo "  $input:" >&2
+            "$bin" "$input" 2>&1 | grep -m 2 -A 1 'invariant failed\|ERROR: \|runtime error' |
+                sed 's/^/    /' >&2 || true
+        done
     fi
 done
 exit $failed
