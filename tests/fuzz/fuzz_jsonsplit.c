@@ -7,9 +7,9 @@
  * jansson reads the body as one array, the records are its elements, no
  * more and no fewer; when every record of an array stream reads and the
  * stream was whole, jansson reads the body too. NDJSON records are the
- * body's non-blank lines, trimmed. Under a small per-record limit no record
- * handed on is longer than the limit. After a framing error nothing more is
- * emitted. */
+ * body's non-blank lines, trimmed. No record is empty. Under a small
+ * per-record limit no record handed on is longer than the limit. After a
+ * framing error nothing more is emitted. */
 #include "support.h"
 
 #include "jsonsplit.h"
@@ -37,6 +37,7 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
     r->last_index = index;
     if (data) {
         FUZZ_CHECK(error == NULL, "a record with an error");
+        FUZZ_CHECK(len > 0, "record %zu is empty", index);
         buf_printf(&r->log, "%zu:%zu:", index, len);
         buf_append(&r->log, data, len);
         json_array_append_new(r->texts, json_stringn_nocheck(data, len));
