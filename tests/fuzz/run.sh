@@ -97,13 +97,17 @@ for name in "${names[@]}"; do
     # Fork mode's status line: "#N: cov: C ft: F corp: K exec/s E
     # oom/timeout/crash: O/T/X time: Ss job: J dft_time: 0".
     last=$(grep '^#[0-9]*: cov:' "$log" | tail -n 1 || true)
-    field() { sed -n "s/.*$1 \([0-9/]*\).*/\1/p" <<<"$last"; }
+    field() { sed -n "s|.*$1 \([0-9/]*\).*|\1|p" <<<"$last"; }
     execs=${last%%:*}
     IFS=/ read -r ooms timeouts crashes <<<"$(field 'oom/timeout/crash:')"
     saved=$(find "$artifacts" -type f | wc -l)
+    # Fork mode's cov counts something else: the grown corpus run once
+    # tells the code it reaches (PCs, and libFuzzer's finer features).
+    inited=$("$bin" -runs=0 "$corpus" 2>&1 | grep -o 'INITED cov: [0-9]* ft: [0-9]*' || true)
+    read -r _ _ cov _ ft <<<"${inited:-- - ? - ?}"
     printf '%-12s %4ss  %10s execs  cov %5s  ft %6s  corpus %5s  crashes %s (inputs saved %s)' \
-        "$name" "$elapsed" "${execs#\#}" "$(field 'cov:')" "$(field 'ft:')" \
-        "$(find "$corpus" -type f | wc -l)" "${crashes:-?}" "$saved"
+        "$name" "$elapsed" "${execs#\#}" "$cov" "$ft" "$(find "$corpus" -type f | wc -l)" \
+        "${crashes:-?}" "$saved"
     ((${ooms:-0} + ${timeouts:-0} == 0)) || printf '  ooms %s  timeouts %s' "$ooms" "$timeouts"
     printf '\n'
     if ((rc != 0 || saved > 0)) || [ -z "$last" ]; then
