@@ -76,8 +76,8 @@ static void check_collection(const char *collection, const json_t *obj)
     /* (A string ending in 'x' is never a UUID.) */
     if (import_id(collection, other, other_id) == 0)
         FUZZ_CHECK(strcmp(id, other_id) != 0,
-                   "two records with different ids share the record id %s (id of %zu bytes)", id,
-                   json_is_string(given) ? json_string_length(given) : 0);
+                   "two %s records with different ids share the record id %s (id of %zu bytes)",
+                   collection, id, json_is_string(given) ? json_string_length(given) : 0);
     json_decref(other);
 }
 
