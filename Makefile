@@ -24,7 +24,7 @@ build-san: deps
 run: build
 	@deploy/dev/run.sh $(BUILD)
 
-test: build-san format-check
+test: build-san format-check fuzz-corpus
 	@cd $(SAN_BUILD) && ctest --output-on-failure
 	@SLUICE_BIN=$(SAN_BUILD) /usr/bin/python3 tests/integration/run.py
 
@@ -33,6 +33,18 @@ unit: build-san
 
 integration: build-san
 	@SLUICE_BIN=$(SAN_BUILD) /usr/bin/python3 tests/integration/run.py $(ARGS)
+
+# libFuzzer harnesses (tests/fuzz/, built with clang into build-fuzz/):
+# `make test` runs each over its committed seeds for a moment; `make fuzz`
+# runs each for FUZZ_SECONDS and prints what it found (docs/security.md).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz fuzz-corpus
+
+fuzz-corpus: deps
+	@JOBS=$(JOBS) tests/fuzz/run.sh test
+
+fuzz: deps
+	@JOBS=$(JOBS) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz
 
 bench: build
 	@scripts/deps.sh --bench

@@ -77,6 +77,13 @@ int cursor_decode(const char *s, int64_t *occurred_at_us, struct uuid *id)
         return -1;
     if (uuid_parse(slash + 1, id) != 0)
         return -1;
+    /* One spelling per position: strtoll and uuid_parse also take "+5",
+     * "05" and upper-case hex, and base64url's last character carries spare
+     * bits; none of those is a cursor cursor_encode wrote. */
+    char again[CURSOR_STR_LEN];
+    cursor_encode(ts, id, again);
+    if (strcmp(again, s) != 0)
+        return -1;
     *occurred_at_us = ts;
     return 0;
 }

@@ -79,11 +79,14 @@ static bool value_byte(struct jsonsplit *s, char c)
     } else if (c == '{' || c == '[') {
         keep(s, c);
         s->depth++;
+    } else if (c == ']' && s->depth == 0) {
+        return true; /* "]" closing the array right after a scalar */
     } else if (c == '}' || c == ']') {
-        if (s->depth == 0)
-            return true; /* "]" closing the array right after a scalar */
+        /* A '}' that closes nothing ("[2}]") is part of a malformed
+         * record, for the callback to refuse: dropping it would cut "2". */
         keep(s, c);
-        s->depth--;
+        if (s->depth > 0)
+            s->depth--;
     } else if (c == ',' && s->depth == 0) {
         return true;
     } else if (blank(c) && s->depth == 0) {
