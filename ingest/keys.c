@@ -338,7 +338,7 @@ const struct route keys_routes[] = {
 int keys_create_command(const struct ingest_config *cfg, int argc, char **argv)
 {
     const char *name = NULL, *scopes_text = "*", *tenant = TENANT_DEFAULT;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) { /* --option value */
         const char *arg = argv[i];
         const char *value = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(arg, "--help") == 0) {
@@ -358,10 +358,9 @@ int keys_create_command(const struct ingest_config *cfg, int argc, char **argv)
             scopes_text = value;
         else
             tenant = value;
-        i++;
     }
     unsigned scopes;
-    char bad[64];
+    char bad[64] = "(none)";
     if (!name || !*name || strlen(name) > KEY_NAME_MAX) {
         fprintf(stderr, "sluice-ingest create-key: --name of 1 to %d characters is required\n",
                 KEY_NAME_MAX);

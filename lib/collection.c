@@ -69,6 +69,10 @@ int collection_import_id(const char *tenant, const char *collection, json_t *obj
         else
             n = snprintf(name, sizeof(name), "%.32s\nuuid\n%s", collection,
                          json_string_value(given));
+    } else if (json_is_string(given) && json_string_length(given) > COLLECTION_ID_MAX) {
+        /* Named from a cut-off name, two long ids would be one record. */
+        snprintf(why, whylen, "/id: at most %d bytes", COLLECTION_ID_MAX);
+        return -1;
     } else if (json_is_string(given) || json_is_integer(given)) {
         n = json_is_string(given) ? snprintf(name, sizeof(name), "%.32s\nexternal\n%s", collection,
                                              json_string_value(given))
@@ -82,7 +86,7 @@ int collection_import_id(const char *tenant, const char *collection, json_t *obj
         return -1;
     }
     if (n >= 0)
-        tenant_uuid(tenant, name, (size_t)n < sizeof(name) ? (size_t)n : 0, id);
+        tenant_uuid(tenant, name, (size_t)n, id);
     json_object_del(obj, "id");
     return 0;
 }

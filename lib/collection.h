@@ -72,13 +72,17 @@ const struct collection *collection_find(const char *name);
  * whitespace; obj borrowed). -1 when out of memory. */
 int collection_content_id(const char *tenant, const char *collection, const json_t *obj,
                           char id[UUID_STR_LEN]);
+/* The longest text "id" of an imported record, in bytes (as POST
+ * /v1/events takes). */
+#define COLLECTION_ID_MAX 255
+
 /* The id of an imported record from its "id" member, which is then removed:
  * a UUID is itself in the default tenant (named "<collection>\nuuid\n<uuid>"
  * in any other, so no tenant can name another's record), other text or an
  * integer is named (UUIDv5 within the tenant of
  * "<collection>\nexternal\n<id>"), none is the content id above; so the
  * same file imported twice names the same records. -1 with why when "id" is
- * of another type. */
+ * of another type or longer than COLLECTION_ID_MAX. */
 int collection_import_id(const char *tenant, const char *collection, json_t *obj,
                          char id[UUID_STR_LEN], char *why, size_t whylen);
 /* Its position in collections[] (processes keep per-collection state in

@@ -35,7 +35,8 @@ static void post(json_t *body, const char *raw, size_t rawlen, const char *idem_
 {
     struct problem_errors pe = {0};
     char fingerprint[65];
-    struct event_options opt = {.idem_key = idem_key, .time_field = time_field};
+    struct event_options opt = {
+        .idem_key = idem_key, .time_field = time_field, .origin = &fuzz_origin};
     memset(o, 0, sizeof(*o));
     o->value = events_envelope(body, raw, rawlen, &opt, o->id, fingerprint, &pe, &o->len);
     FUZZ_CHECK((o->value != NULL) == (pe.count == 0), "accepted with %zu problems", pe.count);
@@ -55,7 +56,7 @@ static void import(const json_t *body, const char *raw, size_t rawlen, const cha
     const struct collection *c = collection_find("events");
     FUZZ_CHECK(c && c->http && c->http->import, "events has no import");
     json_t *copy = json_deep_copy(body);
-    struct import_record rec = {copy, raw, rawlen, time_field, "fuzz"};
+    struct import_record rec = {copy, raw, rawlen, time_field, &fuzz_origin};
     memset(o, 0, sizeof(*o));
     o->value = c->http->import(&rec, o->id, o->why, sizeof(o->why), &o->len);
     FUZZ_CHECK(o->value || o->why[0], "import refused without a reason");

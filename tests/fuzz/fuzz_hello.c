@@ -53,7 +53,7 @@ int fuzz_one(const uint8_t *data, size_t size)
         FUZZ_CHECK(time_days_from_civil(y, m, d) < TODAY, "%s is not before today", dob);
 
         size_t len;
-        char *value = envelope_build_user("018f3406-9e00-7abc-8def-0123456789ab", "fuzz",
+        char *value = envelope_build_user("018f3406-9e00-7abc-8def-0123456789ab", &fuzz_origin,
                                           FUZZ_NOW_US, username, dob, &len);
         FUZZ_CHECK(value != NULL, "envelope_build_user failed");
         struct user_envelope u;

@@ -19,11 +19,12 @@
 #include <string.h>
 
 /* collection_import_id on a copy of obj; 0 with the id, or -1. */
-static int import_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
+static int import_id_in(const char *tenant, const char *collection, const json_t *obj,
+                        char id[UUID_STR_LEN])
 {
     json_t *copy = json_deep_copy(obj);
     char why[200] = "";
-    int rc = collection_import_id(collection, copy, id, why, sizeof(why));
+    int rc = collection_import_id(tenant, collection, copy, id, why, sizeof(why));
     if (rc == 0) {
         FUZZ_CHECK(json_object_get(copy, "id") == NULL, "\"id\" is still in the record");
         struct uuid u;
@@ -35,11 +36,18 @@ static int import_id(const char *collection, const json_t *obj, char id[UUID_STR
     return rc;
 }
 
+static int import_id(const char *collection, const json_t *obj, char id[UUID_STR_LEN])
+{
+    return import_id_in(NULL, collection, obj, id);
+}
+
 static void check_collection(const char *collection, const json_t *obj)
 {
     char id[UUID_STR_LEN], again[UUID_STR_LEN];
     const json_t *given = json_object_get(obj, "id");
-    bool usable = !given || json_is_null(given) || json_is_string(given) || json_is_integer(given);
+    bool usable = !given || json_is_null(given) ||
+                  (json_is_string(given) && json_string_length(given) <= COLLECTION_ID_MAX) ||
+                  json_is_integer(given);
     int rc = import_id(collection, obj, id);
     FUZZ_CHECK((rc == 0) == usable, "an id of JSON type %d %s", json_typeof(given),
                rc == 0 ? "accepted" : "refused");
@@ -47,6 +55,10 @@ static void check_collection(const char *collection, const json_t *obj)
         return;
     FUZZ_CHECK(import_id(collection, obj, again) == 0 && strcmp(id, again) == 0,
                "the same record got %s and %s", id, again);
+    /* Another tenant's same record is another record, whatever its id. */
+    char theirs[UUID_STR_LEN];
+    FUZZ_CHECK(import_id_in("tenant-b", collection, obj, theirs) == 0 && strcmp(id, theirs) != 0,
+               "two tenants' record share the id %s", id);
     struct uuid u;
     if (json_is_string(given) && uuid_parse(json_string_value(given), &u) == 0) {
         char canonical[UUID_STR_LEN];

@@ -126,7 +126,7 @@ int fuzz_one(const uint8_t *data, size_t size)
     static const char key[] = "018f3406-9e00-7abc-8def-0123456789ab";
     size_t len;
     char *value =
-        envelope_build_epoch(key, "fuzz", FUZZ_NOW_US, FUZZ_NOW_US / 1000, got_text, &len);
+        envelope_build_epoch(key, &fuzz_origin, FUZZ_NOW_US, FUZZ_NOW_US / 1000, got_text, &len);
     FUZZ_CHECK(value != NULL, "envelope_build_epoch failed");
     struct epoch_envelope ep;
     char why[200];

@@ -37,7 +37,7 @@ static char *import(const json_t *body, const char *raw, size_t rawlen, char id[
     const struct collection *c = collection_find("recipes");
     FUZZ_CHECK(c && c->http && c->http->import, "recipes has no import");
     json_t *copy = json_deep_copy(body);
-    struct import_record rec = {copy, raw, rawlen, NULL, "fuzz"};
+    struct import_record rec = {copy, raw, rawlen, NULL, &fuzz_origin};
     char why[300] = "";
     char *value = c->http->import(&rec, id, why, sizeof(why), len);
     FUZZ_CHECK(value || why[0], "import refused without a reason");

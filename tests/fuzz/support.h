@@ -11,6 +11,8 @@
 #ifndef SLUICE_FUZZ_SUPPORT_H
 #define SLUICE_FUZZ_SUPPORT_H
 
+#include "envelope.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,8 @@
 
 /* One input: return 0 (libFuzzer's other values are reserved). */
 int fuzz_one(const uint8_t *data, size_t size);
+/* Who writes in the harnesses: a principal of the default tenant. */
+extern const struct envelope_origin fuzz_origin;
 /* Optional one-time setup, before the first input. */
 void fuzz_init(void) __attribute__((weak));
 
