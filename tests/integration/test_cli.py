@@ -593,7 +593,8 @@ class Cli(StackCase):
         (made,) = self.json_lines(out, "keys create --json")
         self.expect_eq((made["name"], made["tenant"], made["expires_at"], "admin" in made["scopes"],
                         made["key"].startswith(f"sk_sluice_{made['id']}_")),
-                       (f"{name}-t", "acme", "2999-01-01T00:00:00.000000Z", True, True), "keys create --json")
+                       # "*" for another tenant than the default: every scope but admin.
+                       (f"{name}-t", "acme", "2999-01-01T00:00:00.000000Z", False, True), "keys create --json")
 
         out, _ = self.ok("keys", "list", "--json")
         listed = {k["id"]: k for k in self.json_lines(out, "keys list --json")}
