@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "log.h"
 #include "pg.h"
+#include "pgpool.h"
 #include "timeutil.h"
 
 #include <openssl/crypto.h>
@@ -112,12 +113,15 @@ enum keystore_result keystore_check(struct keystore *ks, const char *key, size_t
 /* Reads every key that may still be used. NULL on a database error. */
 static struct key_table *load(PGconn *conn)
 {
-    PGresult *res = PQexec(conn, "SELECT id, hash, tenant, array_to_string(scopes, ' '), "
-                                 "COALESCE((extract(epoch FROM expires_at) * 1e6)::bigint, 0) "
-                                 "FROM api_keys WHERE revoked_at IS NULL AND "
-                                 "(expires_at IS NULL OR expires_at > now()) ORDER BY id");
+    char err[256];
+    PGresult *res = pgpool_exec(conn,
+                                "SELECT id, hash, tenant, array_to_string(scopes, ' '), "
+                                "COALESCE((extract(epoch FROM expires_at) * 1e6)::bigint, 0) "
+                                "FROM api_keys WHERE revoked_at IS NULL AND "
+                                "(expires_at IS NULL OR expires_at > now()) ORDER BY id",
+                                0, NULL, KEYSTORE_QUERY_TIMEOUT_MS, err, sizeof(err));
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        log_warn("cannot read the API keys", "detail", PQerrorMessage(conn));
+        log_warn("cannot read the API keys", "detail", res ? PQerrorMessage(conn) : err);
         PQclear(res);
         return NULL;
     }
@@ -178,14 +182,16 @@ static void flush_last_used(struct keystore *ks, PGconn *conn)
     buf_puts(&times, "}");
     if (n && ids.data && times.data) {
         const char *params[] = {ids.data, times.data};
-        PGresult *res = PQexecParams(conn,
-                                     "UPDATE api_keys k SET last_used_at = to_timestamp(u.t / 1e6) "
-                                     "FROM unnest($1::text[], $2::bigint[]) AS u(id, t) "
-                                     "WHERE k.id = u.id AND (k.last_used_at IS NULL OR "
-                                     "k.last_used_at < to_timestamp(u.t / 1e6))",
-                                     2, NULL, params, NULL, NULL, 0);
+        char err[256];
+        PGresult *res = pgpool_exec(conn,
+                                    "UPDATE api_keys k SET last_used_at = to_timestamp(u.t / 1e6) "
+                                    "FROM unnest($1::text[], $2::bigint[]) AS u(id, t) "
+                                    "WHERE k.id = u.id AND (k.last_used_at IS NULL OR "
+                                    "k.last_used_at < to_timestamp(u.t / 1e6))",
+                                    2, params, KEYSTORE_QUERY_TIMEOUT_MS, err, sizeof(err));
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            log_warn("cannot record the API keys' last use", "detail", PQerrorMessage(conn));
+            log_warn("cannot record the API keys' last use", "detail",
+                     res ? PQerrorMessage(conn) : err);
         PQclear(res);
     }
     buf_free(&ids);
@@ -260,6 +266,13 @@ static void *keystore_run(void *arg)
             flush_last_used(ks, conn);
             next_flush = now + (int64_t)KEYSTORE_FLUSH_MS * 1000;
         }
+        if (up && PQtransactionStatus(conn) == PQTRANS_ACTIVE) {
+            /* A query ran out of time and is still on the connection: a
+             * new one, as the pool does (and the keys read again then). */
+            PQfinish(conn);
+            conn = NULL;
+            continue;
+        }
         fd_set fds;
         FD_ZERO(&fds);
         FD_SET(ks->wake[0], &fds);
@@ -287,7 +300,7 @@ static void *keystore_run(void *arg)
             }
         }
     }
-    if (conn && PQstatus(conn) == CONNECTION_OK)
+    if (conn && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE)
         flush_last_used(ks, conn);
     PQfinish(conn);
     announce_reload(ks);

@@ -23,6 +23,9 @@
 
 #define KEYSTORE_RELOAD_MS 30000
 #define KEYSTORE_FLUSH_MS 5000
+/* Every query's client-side bound: a frozen PostgreSQL must not hold the
+ * thread (a stop joins it). */
+#define KEYSTORE_QUERY_TIMEOUT_MS 3000
 
 struct keystore;
 
