@@ -57,11 +57,17 @@ static json_t *probe_json(const struct probe *pr)
                      "error");
 }
 
-/* A persist-written collection's lag: the sum over its groups ("-" for one
- * another process consumes). */
+/* A collection's lag: the sum over its persist groups, or over the groups
+ * that commit it in Kafka (consumed_by: notify's) for one persist does not
+ * write ("-" when neither is known). */
 static void lag_text(const json_t *collection, char *out, size_t outlen)
 {
     const json_t *groups = json_object_get(collection, "persisted_by");
+    if (!json_is_array(groups)) {
+        groups = json_object_get(collection, "consumed_by");
+        if (!json_array_size(groups))
+            groups = NULL; /* no group has committed it yet */
+    }
     if (!json_is_array(groups)) {
         snprintf(out, outlen, "-");
         return;

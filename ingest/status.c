@@ -5,7 +5,9 @@
  * persist group has applied it (kafka_offsets, persist's own record of what it
  * wrote, so the lag is exact even while every worker is down), how many dead
  * letters it has; and the consumer groups Kafka knows with their members,
- * which is what says which workers are alive. Read from Kafka and
+ * which is what says which workers are alive. A collection no persist group
+ * writes (assistance) has instead where sluice-notify's group committed it
+ * in Kafka. Read from Kafka and
  * PostgreSQL, so on the database pool, each wait bounded. */
 #include "collection.h"
 #include "http.h"
@@ -14,6 +16,7 @@
 #include "reads.h"
 #include "routes.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +111,88 @@ static json_t *consumers_of(const PGresult *rows, const rd_kafka_topic_partition
     return out;
 }
 
+/* Where group sluice-notify (notify's default SLUICE_NOTIFY_GROUP) has
+ * committed each partition of the collections no persist writer consumes:
+ * that consumer keeps its offsets in Kafka, not in kafka_offsets. A consumer
+ * handle under that group id asks the group's coordinator (OffsetFetch)
+ * without joining the group or committing. NULL when Kafka did not say (why
+ * in err); offsets below 0 where the group committed nothing. */
+#define STATUS_NOTIFY_GROUP "sluice-notify"
+
+static rd_kafka_topic_partition_list_t *
+committed_offsets(struct ingest *app, const rd_kafka_topic_partition_list_t *ends, char *err,
+                  size_t errlen)
+{
+    rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_new(16);
+    for (size_t c = 0; c < collection_count; c++) {
+        if (collections[c].writer)
+            continue;
+        char topic[INGEST_TOPIC_MAX];
+        kafka_topic_name(topic, sizeof(topic), app->cfg.topic_prefix, collections[c].name, false);
+        for (int i = 0; i < ends->cnt; i++) {
+            if (strcmp(ends->elems[i].topic, topic) == 0)
+                rd_kafka_topic_partition_list_add(q, topic, ends->elems[i].partition);
+        }
+    }
+    if (!q->cnt)
+        return q;
+    char why[200];
+    rd_kafka_t *rk =
+        kafka_group_reader_new(app->cfg.kafka_brokers, STATUS_NOTIFY_GROUP, why, sizeof(why));
+    if (!rk) {
+        snprintf(err, errlen, "no Kafka client to read group %s's offsets: %s", STATUS_NOTIFY_GROUP,
+                 why);
+        rd_kafka_topic_partition_list_destroy(q);
+        return NULL;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_committed(rk, q, STATUS_KAFKA_MS);
+    rd_kafka_destroy(rk);
+    for (int i = 0; !e && i < q->cnt; i++)
+        e = q->elems[i].err;
+    if (e) {
+        snprintf(err, errlen, "Kafka did not give group %s's committed offsets: %s",
+                 STATUS_NOTIFY_GROUP, rd_kafka_err2str(e));
+        rd_kafka_topic_partition_list_destroy(q);
+        return NULL;
+    }
+    return q;
+}
+
+/* consumed_by of topic: [{"group", "committed", "lag", "partitions":
+ * [{"partition", "end", "committed", "lag"}]}], the group listed once it has
+ * committed some partition of topic (an empty array before). */
+static json_t *committed_by(const rd_kafka_topic_partition_list_t *committed,
+                            const rd_kafka_topic_partition_list_t *ends, const char *topic)
+{
+    json_t *parts = json_array();
+    json_int_t committed_total = 0, lag_total = 0;
+    bool any = false;
+    for (int i = 0; i < ends->cnt; i++) {
+        if (strcmp(ends->elems[i].topic, topic) != 0)
+            continue;
+        int32_t p = ends->elems[i].partition;
+        const rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(committed, topic, p);
+        int64_t end = end_of(ends, topic, p), at = tp && tp->offset >= 0 ? tp->offset : 0;
+        any = any || (tp && tp->offset >= 0);
+        /* Past the end: the log was replaced under the group's offsets. */
+        int64_t lag = at > end ? end : end - at;
+        committed_total += at;
+        lag_total += lag;
+        json_array_append_new(parts, json_pack("{s:i, s:I, s:I, s:I}", "partition", (int)p, "end",
+                                               (json_int_t)end, "committed", (json_int_t)at, "lag",
+                                               (json_int_t)lag));
+    }
+    json_t *out = json_array();
+    if (any)
+        json_array_append_new(out, json_pack("{s:s, s:I, s:I, s:o}", "group", STATUS_NOTIFY_GROUP,
+                                             "committed", committed_total, "lag", lag_total,
+                                             "partitions", parts));
+    else
+        json_decref(parts);
+    return out;
+}
+
 static json_t *topic_total(const rd_kafka_topic_partition_list_t *ends, const char *topic)
 {
     json_int_t total = 0;
@@ -153,6 +238,11 @@ static enum MHD_Result status_get(struct request *req)
     json_t *members = ends ? groups(rk, groups_err, sizeof(groups_err)) : NULL;
     if (rk)
         rd_kafka_destroy(rk);
+    char committed_err[256] = "";
+    rd_kafka_topic_partition_list_t *committed =
+        ends ? committed_offsets(req->app, ends, committed_err, sizeof(committed_err)) : NULL;
+    if (ends && !committed)
+        log_warn("status: committed offsets not readable", "detail", committed_err);
     if (!ends) {
         log_warn("status: Kafka not readable", "detail", err);
         const char *headers[] = {"Retry-After", "1", NULL};
@@ -166,6 +256,8 @@ static enum MHD_Result status_get(struct request *req)
                                  0, NULL, &transient);
     if (!rows) {
         rd_kafka_topic_partition_list_destroy(ends);
+        if (committed)
+            rd_kafka_topic_partition_list_destroy(committed);
         json_decref(members);
         return reads_failed(req, transient);
     }
@@ -176,15 +268,23 @@ static enum MHD_Result status_get(struct request *req)
                          false);
         kafka_topic_name(dlq, sizeof(dlq), req->app->cfg.topic_prefix, collections[c].name, true);
         /* A collection persist does not write (assistance) has no rows: its
-         * consumer keeps its offsets in Kafka. */
-        json_array_append_new(
-            list, json_pack("{s:s, s:s, s:o, s:o, s:o}", "name", collections[c].name, "topic",
-                            topic, "messages", topic_total(ends, topic), "dead_letters",
-                            topic_total(ends, dlq), "persisted_by",
-                            collections[c].writer ? consumers_of(rows, ends, topic) : json_null()));
+         * consumer keeps its offsets in Kafka, read from there. */
+        json_t *entry = json_pack(
+            "{s:s, s:s, s:o, s:o, s:o}", "name", collections[c].name, "topic", topic, "messages",
+            topic_total(ends, topic), "dead_letters", topic_total(ends, dlq), "persisted_by",
+            collections[c].writer ? consumers_of(rows, ends, topic) : json_null());
+        if (!collections[c].writer) {
+            if (committed)
+                json_object_set_new(entry, "consumed_by", committed_by(committed, ends, topic));
+            else
+                json_object_set_new(entry, "consumed_by_error", json_string(committed_err));
+        }
+        json_array_append_new(list, entry);
     }
     PQclear(rows);
     rd_kafka_topic_partition_list_destroy(ends);
+    if (committed)
+        rd_kafka_topic_partition_list_destroy(committed);
     json_t *doc = json_pack("{s:o}", "collections", list);
     if (members)
         json_object_set_new(doc, "groups", members);

@@ -137,10 +137,15 @@ rd_kafka_t *kafka_reader_new(const char *brokers, char *err, size_t errlen)
 {
     /* A group id only because librdkafka's consumer wants one: the reader
      * assigns partitions itself and never joins or commits. */
+    return kafka_group_reader_new(brokers, "sluice-reader", err, errlen);
+}
+
+rd_kafka_t *kafka_group_reader_new(const char *brokers, const char *group, char *err, size_t errlen)
+{
     const char *pairs[] = {"bootstrap.servers",
                            brokers,
                            "group.id",
-                           "sluice-reader",
+                           group,
                            "enable.auto.commit",
                            "false",
                            "enable.auto.offset.store",

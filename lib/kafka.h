@@ -60,6 +60,12 @@ const char *kafka_header(const rd_kafka_message_t *msg, const char *name, size_t
  * RD_KAFKA_RESP_ERR__PARTITION_EOF event at each partition's end. */
 rd_kafka_t *kafka_reader_new(const char *brokers, char *err, size_t errlen);
 
+/* kafka_reader_new's consumer under group.id group: rd_kafka_committed on it
+ * reads that group's committed offsets without joining the group (it never
+ * subscribes) and without committing any. */
+rd_kafka_t *kafka_group_reader_new(const char *brokers, const char *group, char *err,
+                                   size_t errlen);
+
 /* The headers every dead letter carries: x-error, and when source is the
  * consumed message it replaces, x-source-topic, -partition and -offset. The
  * caller owns them until a produce takes them. */

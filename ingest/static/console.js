@@ -223,7 +223,10 @@ const views = {};
             showError("#overview-error", null);
             fill($("#collections tbody"), (st.collections || []).map((c) => {
                 const by = c.persisted_by === null || c.persisted_by === undefined
-                    ? "— (notify consumes it)"
+                    ? c.consumed_by_error ? `— (notify consumes it; ${c.consumed_by_error})`
+                        : c.consumed_by && c.consumed_by.length
+                            ? c.consumed_by.map((g) => `${g.group} (consumes): committed ${g.committed}, lag ${g.lag}`).join("; ")
+                            : "— (notify consumes it)"
                     : c.persisted_by.length
                         ? c.persisted_by.map((g) => `${g.group}: applied ${g.applied}, lag ${g.lag}`).join("; ")
                         : "no group yet";
@@ -454,6 +457,57 @@ const views = {};
             await loadCollections();
             if (arg) form.elements.collection.value = arg;
             load();
+        },
+        hide() {},
+    };
+}
+
+// --- Deliveries: GET /v1/deliveries across requests, by status and
+// channel, in keyset pages; a row opens its request (the assistance view).
+{
+    const form = $("#deliveries-form");
+    let query = null; // the filters of the page shown, for its next page
+    let next = null;
+    function filters() {
+        const q = {};
+        for (const [k, v] of new FormData(form)) if (String(v).trim() !== "") q[k] = String(v).trim();
+        return q;
+    }
+    async function list(cursor) {
+        const q = new URLSearchParams(query);
+        if (cursor) q.set("cursor", cursor);
+        try {
+            const page = await api(`/v1/deliveries?${q}`);
+            showError("#deliveries-list-error", null);
+            next = page.next_cursor;
+            fill($("#deliveries-list tbody"), page.items.map((d) => {
+                const tr = row([{ text: d.request, cls: "mono" }, d.topic, d.channel, d.type, d.status,
+                    num(d.attempts), d.next_attempt_at, { text: d.last_error, cls: "wrap" }, d.created_at,
+                    d.delivered_at]);
+                tr.className = `pick status-${d.status}`;
+                tr.dataset.request = d.request;
+                tr.addEventListener("click", () => { location.hash = `#assistance/${encodeURIComponent(d.request)}`; });
+                return tr;
+            }));
+            $("#deliveries-count").textContent = `${page.items.length} deliver${page.items.length === 1 ? "y" : "ies"}` +
+                (cursor ? " (a later page)" : "") + (next ? "; more follow" : "");
+            $("#deliveries-next").hidden = !next;
+        } catch (e) {
+            showError("#deliveries-list-error", e);
+        }
+    }
+    form.addEventListener("submit", (e) => {
+        e.preventDefault();
+        query = filters();
+        list(null);
+    });
+    $("#deliveries-next").addEventListener("click", () => list(next));
+    views.deliveries = {
+        // #deliveries/<status> opens the list with that status chosen.
+        show(arg) {
+            if (arg && [...form.elements.status.options].some((o) => o.value === arg)) form.elements.status.value = arg;
+            query = filters();
+            list(null);
         },
         hide() {},
     };

@@ -5,7 +5,8 @@
 // no key, a wrong key, a key without admin, signing out, a key revoked while
 // in use. The data comes as JSON in SLUICE_CONSOLE_DATA:
 //   {events: {type, tag, ids: [...], markup}, import: {id, accepted, rejected},
-//    dlq: {collection, error}, assistance: {id, channel}}
+//    dlq: {collection, error}, assistance: {id, channel},
+//    deliveries: {failed: [two request ids], channel, delivered, delivered_channel, attempts}}
 // and the keys in SLUICE_API_KEY (the stack's admin key), SLUICE_VIEWER_KEY
 // (events:read only) and SLUICE_REVOCABLE_KEY (admin, for the test that
 // revokes it). Without them these tests fail saying so.
@@ -147,6 +148,73 @@ module.exports = {
         t.check(d[1] === "log" && Number(d[3]) >= 1, `delivery ${JSON.stringify(d)}: expected type log, attempts >= 1`);
         const fields = await t.page.textContent("#assistance-fields");
         t.check(fields.includes(id), `request fields ${fields}: expected the id ${id}`);
+    },
+
+    "console deliveries by status and channel, next page and a request's deliveries": async (t) => {
+        if (!need(t)) return;
+        const { failed, channel, delivered, delivered_channel: okChannel, attempts } = DATA.deliveries;
+        const listed = () => t.page.$$eval("#deliveries-list tbody tr", (rows) => rows.map((r) =>
+            ({ request: r.dataset.request, cells: [...r.cells].map((c) => c.textContent) })));
+        // Failed ones on the dead channel, a page of one: each has its last error.
+        await openSignedIn(t, "#deliveries", KEY);
+        await t.page.selectOption("#deliveries-form [name=status]", "failed");
+        await t.page.fill("#deliveries-form [name=channel]", channel);
+        await t.page.fill("#deliveries-form [name=limit]", "1");
+        await t.page.click("#deliveries-form button[type=submit]");
+        await until(t, `a first page of one failed delivery to ${channel}`, (c) => {
+            const rs = [...document.querySelectorAll("#deliveries-list tbody tr")];
+            return rs.length === 1 && rs[0].cells[2].textContent === c && rs[0].cells[4].textContent === "failed";
+        }, channel);
+        const first = await listed();
+        t.check(await t.page.isVisible("#deliveries-next"), "no Next page button with a second failed delivery");
+        await t.page.click("#deliveries-next");
+        await until(t, "the next page: another failed delivery", (seen) => {
+            const rs = [...document.querySelectorAll("#deliveries-list tbody tr")];
+            return rs.length === 1 && rs[0].dataset.request !== seen;
+        }, first[0].request);
+        const second = await listed();
+        const both = [...first, ...second];
+        t.check(failed.every((id) => both.some((d) => d.request === id)),
+            `the two pages list ${both.map((d) => d.request).join(", ")}, expected ${failed.join(", ")}`);
+        for (const d of both) {
+            const [request, topic, ch, type, status, tries, nextRetry, lastError, , deliveredAt] = d.cells;
+            t.check(request === d.request && topic === "dead" && ch === channel && type === "webhook" &&
+                status === "failed" && Number(tries) === attempts && nextRetry === "—" && deliveredAt === "—",
+                `the failed delivery ${JSON.stringify(d.cells)}: expected topic dead, channel ${channel}, type ` +
+                `webhook, failed after ${attempts} attempts, no next retry, never delivered`);
+            t.check(lastError.includes(`gave up after ${attempts} attempts`),
+                `the failed delivery's last error "${lastError}": expected "... gave up after ${attempts} attempts"`);
+        }
+        // The filter: delivered ones show the delivered request and no failed one.
+        await t.page.selectOption("#deliveries-form [name=status]", "delivered");
+        await t.page.fill("#deliveries-form [name=channel]", "");
+        await t.page.fill("#deliveries-form [name=limit]", "1000");
+        await t.page.click("#deliveries-form button[type=submit]");
+        await until(t, `the delivered delivery of ${delivered} to ${okChannel}`, (id) =>
+            [...document.querySelectorAll("#deliveries-list tbody tr")].some((r) => r.dataset.request === id), delivered);
+        const shown = await listed();
+        t.check(shown.every((d) => d.cells[4] === "delivered"), `status delivered lists ` +
+            `${JSON.stringify(shown.map((d) => d.cells[4]))}: expected only delivered`);
+        t.check(!shown.some((d) => failed.includes(d.request)), "status delivered lists a failed request");
+        // A click opens the request's deliveries.
+        await t.page.selectOption("#deliveries-form [name=status]", "failed");
+        await t.page.fill("#deliveries-form [name=channel]", channel);
+        await t.page.click("#deliveries-form button[type=submit]");
+        await until(t, `the failed delivery of ${failed[0]}`, (id) =>
+            [...document.querySelectorAll("#deliveries-list tbody tr")].some((r) => r.dataset.request === id), failed[0]);
+        await t.page.click(`#deliveries-list tbody tr[data-request="${failed[0]}"]`);
+        await until(t, `the assistance view of ${failed[0]} with its failed delivery`, (c) =>
+            !document.querySelector("#view-assistance").hidden &&
+            [...document.querySelectorAll("#deliveries tbody tr")].some((r) =>
+                r.cells[0].textContent === c && r.cells[2].textContent === "failed"), channel);
+        const hash = await t.page.evaluate(() => location.hash);
+        t.check(hash === `#assistance/${failed[0]}`, `the hash after the click is ${hash}, expected #assistance/${failed[0]}`);
+        const fields = await t.page.textContent("#assistance-fields");
+        t.check(fields.includes(failed[0]), `request fields ${fields}: expected the id ${failed[0]}`);
+        // Back on the list for the screenshot: failed deliveries with their errors.
+        await t.page.goBack();
+        await until(t, "the deliveries list again", () => !document.querySelector("#view-deliveries").hidden &&
+            document.querySelectorAll("#deliveries-list tbody tr").length > 0);
     },
 
     "console without a key shows the sign-in form and no data": async (t) => {

@@ -34,7 +34,7 @@ import subprocess
 import uuid
 
 import harness
-from harness import StackCase
+from harness import StackCase, free_port
 
 NODE_MODULES = os.path.join(harness.BIN, "npm", "node_modules")
 DIST = os.path.join(NODE_MODULES, "swagger-ui-dist")
@@ -179,6 +179,7 @@ CONSOLE_SHOTS = ("console-overview-lists-every-collection-with-its-counts",
                  "console-events-search-next-page-and-detail", "console-import-progress-reaches-done",
                  "console-dead-letters-grouped-by-error-a-dry-run-and-a-replay",
                  "console-assistance-request-shows-its-deliveries",
+                 "console-deliveries-by-status-and-channel-next-page-and-a-request-s-deliveries",
                  "console-without-a-key-shows-the-sign-in-form-and-no-data",
                  "console-refuses-a-wrong-key-with-the-401-message",
                  "console-with-an-events-read-key-shows-events-and-a-readable-403-on-dead-letters",
@@ -186,13 +187,23 @@ CONSOLE_SHOTS = ("console-overview-lists-every-collection-with-its-counts",
                  "console-brings-the-sign-in-form-back-when-its-key-is-revoked")
 
 
+CONSOLE_ATTEMPTS = 2  # SLUICE_NOTIFY_RETRY_SCHEDULE below
+
+
 def console_routing(stack):
-    return {"channels": {"console-log": {"type": "log", "path": os.path.join(stack.dir, "console-log.jsonl")}},
-            "topics": {"sales": {"channels": ["console-log"]}}}
+    # console-dead is a webhook to a port reserved here that nobody listens
+    # on: every attempt is refused, so its deliveries fail for good.
+    stack.dead_port = getattr(stack, "dead_port", None) or free_port()
+    dead = {"type": "webhook", "url": f"http://127.0.0.1:{stack.dead_port}/hook",
+            "secret": "whsec_" + "Y29uc29sZS1kZWFkLWhvb2stc2VjcmV0LTAxMjM0NTY3", "timeout_ms": 1000}
+    return {"channels": {"console-log": {"type": "log", "path": os.path.join(stack.dir, "console-log.jsonl")},
+                         "console-dead": dead},
+            "topics": {"sales": {"channels": ["console-log"]}, "dead": {"channels": ["console-dead"]}}}
 
 
 class Console(StackCase):
-    stack_options = {"persist": 1, "notify": 1, "routing": console_routing}
+    stack_options = {"persist": 1, "notify": 1, "routing": console_routing,
+                     "notify_env": {"SLUICE_NOTIFY_RETRY_SCHEDULE": "0,200ms", "SLUICE_NOTIFY_POLL_MS": "100"}}
 
     def console_asset_names(self):
         with open(os.path.join(harness.ROOT, "ingest", "openapi.json")) as f:
@@ -262,7 +273,17 @@ class Console(StackCase):
         self.wait(lambda: self.http.get(f"/v1/assistance/{aid}").status == 200, 60,
                   f"GET /v1/assistance/{aid} to answer 200 (notify recorded the request)")
 
+        # Two requests whose only delivery fails for good, for the deliveries view.
+        failed = [self.post_assistance("dead", f"console nobody hears {tok} #{i}") for i in range(2)]
+        for rid in failed:
+            d, _ = self.wait_delivery(rid, "console-dead", "failed", timeout=60)
+            self.expect(f"gave up after {CONSOLE_ATTEMPTS} attempts" in (d.get("last_error") or ""),
+                        f"the failed delivery of {rid}", "its last error", d)
+        self.wait_delivery(aid, "console-log", "delivered", timeout=60)
+
         data = {"events": {"type": etype, "tag": tok, "ids": ids, "markup": MARKUP},
+                "deliveries": {"failed": failed, "channel": "console-dead", "delivered": aid,
+                               "delivered_channel": "console-log", "attempts": CONSOLE_ATTEMPTS},
                 "import": {"id": imp["import_id"], "accepted": 5, "rejected": 2},
                 "dlq": {"collection": "events", "error": dead["error"]},
                 "assistance": {"id": aid, "channel": "console-log"}}

@@ -1,11 +1,20 @@
 """GET /v1/status as an operator reads it: each collection's messages, dead
 letters and each persist group's lag per partition (exact even while the
-workers are down), and the consumer groups with their members."""
+workers are down), the consumer groups with their members, and for
+assistance, which notify consumes, the lag of notify's group from the offsets
+it committed in Kafka."""
+import os
+
 from harness import StackCase
 
 
+def routing(stack):
+    return {"channels": {"status-log": {"type": "log", "path": os.path.join(stack.dir, "status-log.jsonl")}},
+            "topics": {"sales": {"channels": ["status-log"]}}}
+
+
 class Status(StackCase):
-    stack_options = {"persist": 1}
+    stack_options = {"persist": 1, "notify": 1, "routing": routing}
 
     def status(self):
         r = self.http.get("/v1/status")
@@ -29,6 +38,9 @@ class Status(StackCase):
         self.expect_eq(groups["sluice-persist"]["lag"], 0, "no lag once drained")
         self.expect_eq(next(c for c in doc["collections"] if c["name"] == "assistance")["persisted_by"], None,
                        "assistance is not persist's")
+        self.expect(all("consumed_by" not in c and "consumed_by_error" not in c
+                        for c in doc["collections"] if c["persisted_by"] is not None),
+                    "no consumed_by beside persisted_by", "persist's collections without it", doc["collections"])
         if "groups" in doc:
             members = {g["group"]: len(g["members"]) for g in doc["groups"]}
             self.expect(members.get("sluice-persist", 0) >= 1, "the persist group and its member",
@@ -48,3 +60,28 @@ class Status(StackCase):
         self.expect_eq(sum(p["lag"] for p in parts), 7, "the partitions' lags add up")
         self.expect(all(p["end"] - p["applied"] == p["lag"] for p in parts), "lag = end - applied",
                     "each partition", parts)
+
+    def test_notify_lag(self):
+        rids = [self.post_assistance("sales", f"status {self.token} #{i}") for i in range(3)]
+        for rid in rids:
+            self.wait_delivery(rid, "status-log", "delivered", timeout=60)
+        state = {}
+
+        def caught_up():
+            a = next(c for c in self.status()["collections"] if c["name"] == "assistance")
+            state["a"] = a
+            if "consumed_by_error" in a:
+                return a  # an answer that will not change: checked below
+            g = {x["group"]: x for x in a["consumed_by"]}.get("sluice-notify")
+            # notify commits after recording a batch: wait for its commit.
+            return a if g and g["lag"] == 0 and a["messages"] >= 3 else None
+        a = self.wait(caught_up, 30, lambda: "GET /v1/status to show group sluice-notify at lag 0 on "
+                      f"assistance; last: {state.get('a')}")
+        self.expect("consumed_by_error" not in a, "the committed offsets of sluice-notify",
+                    "read from Kafka", a)
+        self.expect_eq(a["persisted_by"], None, "assistance is not persist's")
+        g = next(x for x in a["consumed_by"] if x["group"] == "sluice-notify")
+        self.expect_eq(g["committed"], a["messages"], "notify committed every message of the topic")
+        self.expect(g["partitions"] and all(p["end"] - p["committed"] == p["lag"] == 0 for p in g["partitions"]),
+                    "each partition: lag = end - committed = 0", "every partition", g["partitions"])
+        self.expect_eq(sum(p["end"] for p in g["partitions"]), a["messages"], "the partitions' ends add up")
