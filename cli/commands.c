@@ -67,11 +67,15 @@ static const struct cli_option assistance_send_options[] = {
 
 static const struct cli_option dlq_list_options[] = {
     {"error", 0, "TEXT", "only letters whose reason (x-error) contains TEXT"},
+    {"since", 0, "TIME",
+     "only letters dead-lettered since TIME (a date, RFC 3339, or 2h, 7d back)"},
     {NULL, 0, NULL, NULL},
 };
 
 static const struct cli_option dlq_replay_options[] = {
     {"error", 0, "TEXT", "only letters whose reason (x-error) contains TEXT"},
+    {"since", 0, "TIME",
+     "only letters dead-lettered since TIME (a date, RFC 3339, or 2h, 7d back)"},
     {"dry-run", 0, NULL, "count what a replay would send; send nothing"},
     {NULL, 0, NULL, NULL},
 };

@@ -3,20 +3,40 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-/* "/v1/dlq/<collection><suffix>[?error=...]" into path. */
-static int dlq_path(const struct cli_parsed *p, const char *suffix, bool query, struct buf *path)
+/* "/v1/dlq/<collection><suffix>[?error=...&since=...]" into path; since is
+ * --since as the API takes it (cli_args_time), or NULL. */
+static int dlq_path(const struct cli_parsed *p, const char *suffix, bool query, const char *since,
+                    struct buf *path)
 {
     char *collection = cli_http_escape(p->arg[0]);
     const char *error = cli_args_get(p, "error");
     char *filter = query && error ? cli_http_escape(error) : NULL;
-    int rc = collection && (!error || !query || filter) ? 0 : -1;
+    char *from = query && since ? cli_http_escape(since) : NULL;
+    int rc = collection && (!error || !query || filter) && (!since || !query || from) ? 0 : -1;
     if (rc == 0)
-        rc = buf_printf(path, "/v1/dlq/%s%s%s%s", collection, suffix, filter ? "?error=" : "",
-                        filter ? filter : "");
+        rc = buf_printf(path, "/v1/dlq/%s%s%s%s%s%s", collection, suffix, filter ? "?error=" : "",
+                        filter ? filter : "", from ? (filter ? "&since=" : "?since=") : "",
+                        from ? from : "");
     free(collection);
     free(filter);
+    free(from);
     return rc;
+}
+
+/* --since as the API takes it into out; -1 after a usage message. */
+static int dlq_since(struct cli_ctx *ctx, const struct cli_parsed *p, char *out, size_t outlen,
+                     int *rc)
+{
+    const char *since = cli_args_get(p, "since");
+    char err[160];
+    out[0] = '\0';
+    if (since && cli_args_time(since, time(NULL), out, outlen, err, sizeof(err)) != 0) {
+        *rc = cli_usage(ctx, "--since: %s", err);
+        return -1;
+    }
+    return 0;
 }
 
 static int print_letters(struct cli_ctx *ctx, const json_t *letters)
@@ -33,7 +53,10 @@ int cli_dlq_list(struct cli_ctx *ctx, const struct cli_parsed *p)
     struct cli_response res = {0};
     json_t *doc = NULL;
     struct buf path = {0};
-    if (dlq_path(p, "", true, &path) != 0) {
+    char since[64];
+    if (dlq_since(ctx, p, since, sizeof(since), &rc) != 0)
+        goto out;
+    if (dlq_path(p, "", true, since[0] ? since : NULL, &path) != 0) {
         cli_out_error(&ctx->out, "out of memory");
         goto out;
     }
@@ -74,9 +97,14 @@ int cli_dlq_replay(struct cli_ctx *ctx, const struct cli_parsed *p)
     struct buf path = {0};
     const char *error = cli_args_get(p, "error");
     bool dry_run = cli_args_flag(p, "dry-run");
+    char since[64];
+    if (dlq_since(ctx, p, since, sizeof(since), &rc) != 0)
+        goto out;
     if (!body || json_object_set_new(body, "dry_run", json_boolean(dry_run)) != 0 ||
         (error && json_object_set_new(body, "error", json_string(error)) != 0) ||
-        dlq_path(p, "/replay", false, &path) != 0 || !(text = json_dumps(body, JSON_COMPACT))) {
+        (since[0] && json_object_set_new(body, "since", json_string(since)) != 0) ||
+        dlq_path(p, "/replay", false, NULL, &path) != 0 ||
+        !(text = json_dumps(body, JSON_COMPACT))) {
         rc = error && !json_object_get(body, "error") ? cli_usage(ctx, "--error is not UTF-8 text")
                                                       : CLI_EXIT_ERROR;
         if (rc == CLI_EXIT_ERROR)

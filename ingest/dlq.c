@@ -81,11 +81,20 @@ static char *bytes_dup(const void *data, size_t len)
     return out;
 }
 
-/* Keeps m when its reason contains filter (NULL: every letter). */
-static int letters_add(struct letters *l, const rd_kafka_message_t *m, const char *filter)
+/* Which letters a list or a replay takes. */
+struct letter_filter {
+    const char *error; /* its reason contains this (NULL: any) */
+    int64_t since_ms;  /* it went to the dead-letter topic at or after this (0: any) */
+};
+
+/* Keeps m when the filter takes it. */
+static int letters_add(struct letters *l, const rd_kafka_message_t *m,
+                       const struct letter_filter *filter)
 {
+    if (filter->since_ms && rd_kafka_message_timestamp(m, NULL) < filter->since_ms)
+        return 0;
     char *error = header_dup(m, "x-error");
-    if (filter && (!error || !strstr(error, filter))) {
+    if (filter->error && (!error || !strstr(error, filter->error))) {
         free(error);
         return 0;
     }
@@ -124,10 +133,10 @@ static int letters_add(struct letters *l, const rd_kafka_message_t *m, const cha
     return 0;
 }
 
-/* Reads topic from its beginning: every letter whose reason contains filter,
- * up to max (then truncated). -1 with err when Kafka does not answer. */
-static int read_letters(struct ingest *app, const char *topic, const char *filter, size_t max,
-                        struct letters *out, char *err, size_t errlen)
+/* Reads topic from its beginning: every letter the filter takes, up to max
+ * (then truncated). -1 with err when Kafka does not answer. */
+static int read_letters(struct ingest *app, const char *topic, const struct letter_filter *filter,
+                        size_t max, struct letters *out, char *err, size_t errlen)
 {
     rd_kafka_t *rk = kafka_reader_new(app->cfg.kafka_brokers, err, errlen);
     if (!rk)
@@ -297,10 +306,22 @@ static enum MHD_Result dlq_get(struct request *req)
         problem_errors_free(&pe);
         return ret;
     }
+    struct letter_filter filter = {.error = http_query(req, "error")};
+    const char *since = http_query(req, "since");
+    int64_t since_us;
+    if (since && (time_parse(since, &since_us) != 0 || since_us < 0)) {
+        struct problem_errors pe = {0};
+        problem_errors_add(&pe, "#/query/since",
+                           "must be a date (2024-05-01) or RFC 3339 date-time");
+        ret = http_respond_problem(req, MHD_HTTP_BAD_REQUEST, "invalid-query", "Invalid query",
+                                   "since is not a time.", &pe, NULL);
+        problem_errors_free(&pe);
+        return ret;
+    }
+    filter.since_ms = since ? since_us / 1000 : 0;
     struct letters l = {0};
     bool transient;
-    if (read_letters(req->app, topic, http_query(req, "error"), (size_t)limit, &l, err,
-                     sizeof(err)) != 0) {
+    if (read_letters(req->app, topic, &filter, (size_t)limit, &l, err, sizeof(err)) != 0) {
         letters_free(&l);
         return kafka_unavailable(req, err);
     }
@@ -440,12 +461,17 @@ static enum MHD_Result dlq_replay(struct request *req)
     json_t *body = req->body.len ? http_body_object(req, &ret) : json_object();
     if (!body)
         return ret;
-    json_t *dry = json_object_get(body, "dry_run"), *filter = json_object_get(body, "error");
+    json_t *dry = json_object_get(body, "dry_run"), *error = json_object_get(body, "error"),
+           *since = json_object_get(body, "since");
     struct problem_errors pe = {0};
     if (dry && !json_is_boolean(dry))
         problem_errors_add(&pe, "/dry_run", "must be a boolean");
-    if (filter && !json_is_string(filter))
+    if (error && !json_is_string(error))
         problem_errors_add(&pe, "/error", "must be a string");
+    int64_t since_us = 0;
+    if (since && (!json_is_string(since) || time_parse(json_string_value(since), &since_us) != 0 ||
+                  since_us < 0))
+        problem_errors_add(&pe, "/since", "must be a date (2024-05-01) or RFC 3339 date-time");
     if (pe.list) {
         json_decref(body);
         ret = http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "invalid-replay",
@@ -456,8 +482,8 @@ static enum MHD_Result dlq_replay(struct request *req)
     bool dry_run = json_is_true(dry);
     struct letters l = {0};
     bool transient;
-    int read = read_letters(req->app, topic, json_string_value(filter), DLQ_REPLAY_MAX, &l, err,
-                            sizeof(err));
+    struct letter_filter filter = {.error = json_string_value(error), .since_ms = since_us / 1000};
+    int read = read_letters(req->app, topic, &filter, DLQ_REPLAY_MAX, &l, err, sizeof(err));
     json_decref(body);
     if (read != 0) {
         letters_free(&l);

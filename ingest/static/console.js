@@ -201,6 +201,70 @@ const num = (v) => ({ text: v === null || v === undefined ? "—" : v, cls: "num
 // view's name in the hash, e.g. #imports/<id>) and hide() when it closes.
 const views = {};
 
+// --- Traffic, from this ingest's /metrics (public, Prometheus text): the
+// rates are differences between two refreshes, so the first shows none.
+function parseMetrics(text) {
+    const samples = [];
+    for (const line of text.split("\n")) {
+        const m = /^(sluice_http_requests_total|sluice_http_request_duration_seconds_bucket)\{([^}]*)\} (\S+)$/.exec(line);
+        if (!m) continue;
+        const labels = {};
+        for (const l of m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+        samples.push({ name: m[1], labels, value: Number(m[3]) });
+    }
+    return samples;
+}
+
+const isWrite = (method) => method !== "GET" && method !== "HEAD";
+
+function trafficTotals(samples) {
+    const t = { requests: 0, errors: 0, writes: 0, buckets: new Map() };
+    for (const s of samples) {
+        if (s.name === "sluice_http_requests_total") {
+            t.requests += s.value;
+            if (Number(s.labels.code) >= 500) t.errors += s.value;
+            if (isWrite(s.labels.method)) t.writes += s.value;
+        } else if (isWrite(s.labels.method)) {
+            t.buckets.set(s.labels.le, (t.buckets.get(s.labels.le) || 0) + s.value);
+        }
+    }
+    return t;
+}
+
+// The write latency's p95 over the interval: the upper bound of the first
+// bucket holding 95% of the interval's writes.
+function p95(now, before) {
+    const les = [...now.buckets.keys()].sort((a, b) => (a === "+Inf") - (b === "+Inf") || Number(a) - Number(b));
+    const count = (now.buckets.get("+Inf") || 0) - (before.buckets.get("+Inf") || 0);
+    if (count <= 0) return null;
+    for (const le of les) {
+        if ((now.buckets.get(le) || 0) - (before.buckets.get(le) || 0) >= 0.95 * count)
+            return le === "+Inf" ? "over the largest bucket" : `≤ ${Number(le) * 1000} ms`;
+    }
+    return null;
+}
+
+let trafficBefore = null;
+async function refreshTraffic() {
+    const r = await fetch("/metrics");
+    if (!r.ok) return;
+    const now = { at: Date.now(), ...trafficTotals(parseMetrics(await r.text())) };
+    const before = trafficBefore;
+    trafficBefore = now;
+    if (!before) {
+        fields($("#traffic"), [["writes", "measuring…"]]);
+        return;
+    }
+    const secs = (now.at - before.at) / 1000;
+    const requests = now.requests - before.requests;
+    fields($("#traffic"), [
+        ["write rate", `${((now.writes - before.writes) / secs).toFixed(1)} /s`],
+        ["error rate (5xx)", requests > 0 ? `${(100 * (now.errors - before.errors) / requests).toFixed(2)} %` : "no requests"],
+        ["write latency p95", p95(now, before) || "no writes"],
+        ["all requests", `${(requests / secs).toFixed(1)} /s`],
+    ]);
+}
+
 // --- Overview: readiness and /v1/status, every few seconds.
 {
     const REFRESH_MS = 3000;
@@ -215,6 +279,11 @@ const views = {};
         } catch (e) {
             $("#ready").textContent = `no answer (${e.message})`;
             $("#ready").className = "badge bad";
+        }
+        try {
+            await refreshTraffic();
+        } catch (e) {
+            fields($("#traffic"), [["traffic", `no metrics (${e.message})`]]);
         }
         // A key without admin is told once; asking every 3 s would change nothing.
         if (forbidden) return;

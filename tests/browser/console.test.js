@@ -50,6 +50,15 @@ module.exports = {
         t.check(/applied \d+, lag \d+/.test(events[4]), `events row ${JSON.stringify(events)}: a persist group ` +
             "with applied and lag");
         t.check(rows.some((r) => r[0] === "assistance"), `no row for assistance in ${JSON.stringify(rows)}`);
+        // Traffic: rates once two refreshes apart have been seen, while a write goes in.
+        await t.page.evaluate(async (key) => {
+            await fetch("/v1/events", { method: "POST", headers: { Authorization: `Bearer ${key}`,
+                "Content-Type": "application/json" }, body: JSON.stringify({ type: "console-traffic" }) });
+        }, KEY);
+        await until(t, "the overview's write rate", () => /\/s$/.test(document.querySelector("#traffic dd")?.textContent || ""));
+        const traffic = await t.page.evaluate(() => [...document.querySelectorAll("#traffic dt")].map((d) => d.textContent));
+        t.check(["write rate", "error rate (5xx)", "write latency p95"].every((k) => traffic.includes(k)),
+            `traffic figures ${JSON.stringify(traffic)}`);
         const active = await t.page.textContent("nav a.active");
         t.check(active === "Overview", `active tab "${active}", expected Overview`);
         await keyKept(t, KEY, true, "signed in, on the overview");

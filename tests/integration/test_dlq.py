@@ -83,6 +83,14 @@ class DeadLetters(StackCase):
         self.expect_eq([t["replayed"] for t in listed if t.get("key") == rid], [True], "sluicectl lists it replayed")
         rc, out, err = self.sluicectl("dlq", "replay", "recipes", "--dry-run", "--error", "no recipe has this id")
         self.expect_eq((rc, "0 would be replayed" in out), (0, True), f"sluicectl dry run: {out!r} {err!r}")
+        # --since: the letter is from the last hour, not from the future.
+        rc, out, err = self.sluicectl("dlq", "list", "recipes", "--json", "--since", "1h")
+        self.expect(rc == 0 and any(json.loads(line).get("key") == rid for line in out.splitlines()),
+                    "sluicectl dlq list --since 1h", "the letter", (rc, out[:300], err))
+        later = self.http.get("/v1/dlq/recipes?since=2999-01-01").json()
+        self.expect_eq(later["letters"], [], "no letter since 2999")
+        nothing = self.replay({"since": "2999-01-01T00:00:00Z", "dry_run": True})
+        self.expect_eq(nothing["matched"], 0, "a replay since 2999 matches nothing")
         rc, _, err = self.sluicectl("dlq", "list", "planets")
         self.expect_eq(rc, 1, f"sluicectl on an unknown collection ({err})")
         version = self.http.get(f"/v1/recipes/{rid}").json().get("version")
@@ -95,6 +103,10 @@ class DeadLetters(StackCase):
         self.expect_problem(self.http.get("/v1/dlq/planets"), 404, "unknown collection")
         self.expect_problem(self.http.get("/v1/dlq/events?limit=0"), 400, "limit 0", "#/query/limit")
         self.expect_problem(self.http.get("/v1/dlq/events?limit=abc"), 400, "limit not a number")
+        self.expect_problem(self.http.get("/v1/dlq/events?since=yesterday"), 400, "since not a time",
+                            "#/query/since")
+        r = self.http.request("POST", "/v1/dlq/events/replay", b'{"since": 5}', {"Content-Type": "application/json"})
+        self.expect_problem(r, 422, "since not a time", "/since")
         r = self.http.request("POST", "/v1/dlq/events/replay", b'{"dry_run": "yes"}',
                               {"Content-Type": "application/json"})
         self.expect_problem(r, 422, "dry_run not a boolean", "/dry_run")
