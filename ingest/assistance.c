@@ -2,6 +2,7 @@
  * routing file knows and produces it to sluice.assistance; sluice-notify
  * records it with one delivery per channel and sends them. GET
  * /v1/assistance/{id} shows the request and where each delivery stands. */
+#include "assistance.h"
 #include "envelope.h"
 #include "http.h"
 #include "reads.h"
@@ -40,22 +41,19 @@ static enum MHD_Result respond_written(struct request *req, const struct wait_re
 
 /* The topic, lower-cased into out, when the routing file knows it; else adds
  * the problem (naming the known topics) to pe. */
-static void check_topic(struct ingest *app, const json_t *topic, char out[ROUTING_TOPIC_MAX + 1],
-                        struct problem_errors *pe)
+static void check_topic(const struct routing *routing, const json_t *topic,
+                        char out[ROUTING_TOPIC_MAX + 1], struct problem_errors *pe)
 {
     const char *text = json_string_value(topic);
     if (!text || strlen(text) != json_string_length(topic) || routing_topic_key(text, out) != 0) {
         problem_errors_add(pe, "/topic", "must be a string naming a topic");
         return;
     }
-    char known[1024];
-    pthread_rwlock_rdlock(&app->routing_lock);
-    bool found = routing_topic_channels(app->routing, out) != NULL;
-    if (!found)
-        routing_topic_list(app->routing, known, sizeof(known));
-    pthread_rwlock_unlock(&app->routing_lock);
-    if (!found)
+    if (routing_topic_channels(routing, out) == NULL) {
+        char known[1024];
+        routing_topic_list(routing, known, sizeof(known));
         problem_errors_add(pe, "/topic", "is not a known topic; known topics: %s", known);
+    }
 }
 
 static void check_description(const json_t *description, struct problem_errors *pe)
@@ -72,6 +70,15 @@ static void check_description(const json_t *description, struct problem_errors *
     else if (chars < 1 || chars > ENVELOPE_DESCRIPTION_MAX)
         problem_errors_add(pe, "/description", "must be 1 to %d characters (it has %zu)",
                            ENVELOPE_DESCRIPTION_MAX, chars);
+}
+
+int assistance_validate(const json_t *body, const struct routing *routing,
+                        char topic[ROUTING_TOPIC_MAX + 1], struct problem_errors *pe)
+{
+    topic[0] = '\0';
+    check_topic(routing, json_object_get(body, "topic"), topic, pe);
+    check_description(json_object_get(body, "description"), pe);
+    return pe->count ? -1 : 0;
 }
 
 /* Deterministic under an idempotency key, so a retried request is one
@@ -123,9 +130,10 @@ static enum MHD_Result assistance_post(struct request *req)
     struct problem_errors pe = {0};
     char topic[ROUTING_TOPIC_MAX + 1] = "";
     const json_t *description = json_object_get(body, "description");
-    check_topic(req->app, json_object_get(body, "topic"), topic, &pe);
-    check_description(description, &pe);
-    if (pe.count) {
+    pthread_rwlock_rdlock(&req->app->routing_lock);
+    int invalid = assistance_validate(body, req->app->routing, topic, &pe);
+    pthread_rwlock_unlock(&req->app->routing_lock);
+    if (invalid) {
         ret = http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
                                    "Invalid assistance request", "One or more fields are invalid.",
                                    &pe, NULL);

@@ -301,6 +301,21 @@ async function refreshTraffic() {
                         : "no group yet";
                 return row([c.name, c.topic, num(c.messages), num(c.dead_letters), by]);
             }));
+            // Every partition of every group, those that lag first; a
+            // caught-up partition is only counted, there are many.
+            const parts = [];
+            for (const c of st.collections || []) {
+                for (const g of [...(c.persisted_by || []), ...(c.consumed_by || [])]) {
+                    for (const p of g.partitions || [])
+                        parts.push({ topic: c.topic, group: g.group, ...p, done: p.applied ?? p.committed });
+                }
+            }
+            const lagging = parts.filter((p) => p.lag > 0).sort((a, b) => b.lag - a.lag);
+            $("#partitions-note").textContent = `${parts.length} partitions, ${lagging.length} lagging` +
+                (lagging.length ? "" : ": every one caught up");
+            $("#partitions").hidden = !lagging.length;
+            fill($("#partitions tbody"), lagging.map((p) => row([p.topic, p.group, num(p.partition), num(p.end),
+                num(p.done), num(p.lag)])));
             const groups = st.groups || [];
             $("#groups-note").textContent = st.groups_error || (groups.length ? "" : "No consumer group is listed.");
             $("#groups").hidden = !groups.length;

@@ -59,6 +59,8 @@ module.exports = {
         const traffic = await t.page.evaluate(() => [...document.querySelectorAll("#traffic dt")].map((d) => d.textContent));
         t.check(["write rate", "error rate (5xx)", "write latency p95"].every((k) => traffic.includes(k)),
             `traffic figures ${JSON.stringify(traffic)}`);
+        await until(t, "the partitions' lag note", () => /\d+ partitions, \d+ lagging/.test(
+            document.querySelector("#partitions-note").textContent));
         const active = await t.page.textContent("nav a.active");
         t.check(active === "Overview", `active tab "${active}", expected Overview`);
         await keyKept(t, KEY, true, "signed in, on the overview");
