@@ -11,6 +11,7 @@
 #include "collection.h"
 #include "kafka.h"
 #include "log.h"
+#include "signals.h"
 
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
@@ -18,15 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Set from the signal handler, read by the main loop. */
-static volatile sig_atomic_t running = 1;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    running = 0;
-}
 
 static void usage(FILE *out, const char *prog)
 {
@@ -56,6 +48,7 @@ static int parse_count(const char *prog, const char *flag, const char *value, in
 
 int main(int argc, char **argv)
 {
+    signals_block();
     int brokers = 3, partitions = 128;
     const char *bootstrap_file = NULL;
     for (int i = 1; i < argc; i++) {
@@ -123,11 +116,12 @@ int main(int argc, char **argv)
     fflush(stdout);
     log_info("embedded kafka ready", "bootstrap_servers", bootstraps);
 
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    while (running)
-        pause();
+    /* Blocked in every thread since before the mock cluster started, and
+     * taken here: a handler would run on whichever thread the kernel picks
+     * (the mock cluster's, whose poll it cut short with EINTR) while this
+     * thread went on waiting in pause(), and SIGTERM never stopped it. */
+    while (signals_next() == SIGHUP)
+        continue;
 
     log_info("embedded kafka stopping");
     rd_kafka_mock_cluster_destroy(mc);

@@ -27,7 +27,8 @@ void fuzz_init(void)
 {
     static const char file[] =
         "{\"channels\": {\"log\": {\"type\": \"log\", \"path\": \"/dev/null\"}},"
-        " \"topics\": {\"Sales\": {\"channels\": [\"log\"]}, \"pricing\": {\"channels\": [\"log\"]}}}";
+        " \"topics\": {\"Sales\": {\"channels\": [\"log\"]}, \"pricing\": {\"channels\": "
+        "[\"log\"]}}}";
     char err[256];
     routing = routing_parse(file, no_env, err, sizeof(err));
     if (!routing)
