@@ -32,14 +32,13 @@
 /* Its base64url, unpadded, and the NUL. */
 #define CURSOR_TEXT_MAX ((CURSOR_PLAIN_MAX + 2) / 3 * 4 + 1)
 
-/* Ends to_char(<timestamptz> as the API writes times. */
-#define UTC_TEXT "AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* The columns row_json reads, in this order. */
 #define DELIVERY_COLUMNS                                                                           \
     "d.request_id::text, d.channel, d.type, d.status, d.attempts, d.last_error, d.fallback, "      \
-    "CASE WHEN d.status = 'pending' THEN to_char(d.next_attempt_at " UTC_TEXT " END, "             \
-    "to_char(d.created_at " UTC_TEXT ", to_char(d.delivered_at " UTC_TEXT ", "                     \
-    "r.topic, r.request_id, (extract(epoch FROM d.created_at) * 1000000)::bigint"
+    "CASE WHEN d.status = 'pending' THEN " READS_TIME("d.next_attempt_at") " END, " READS_TIME(    \
+        "d.created_at") ", " READS_TIME("d.delivered_at") ", "                                     \
+                                                          "r.topic, r.request_id, (extract(epoch " \
+                                                          "FROM d.created_at) * 1000000)::bigint"
 enum {
     COL_REQUEST,
     COL_CHANNEL,
@@ -137,18 +136,11 @@ static json_t *text_or_null(const PGresult *res, int row, int col)
 }
 
 /* The delivery's id: what its receivers see as webhook-id and Message-ID,
- * derived as sluice-notify derives it (notify_dispatch.c, claim). */
+ * the same as sluice-notify names it (envelope_delivery_id). */
 static json_t *delivery_id(const char *request, const char *channel)
 {
-    char name[UUID_STR_LEN + DELIVERY_CHANNEL_MAX + 2];
-    int n = snprintf(name, sizeof(name), "%s\n%s", request, channel);
-    if (n < 0 || (size_t)n >= sizeof(name))
-        return json_null();
-    struct uuid u;
     char id[UUID_STR_LEN];
-    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
-    uuid_format(&u, id);
-    return json_string(id);
+    return envelope_delivery_id(request, channel, id) == 0 ? json_string(id) : json_null();
 }
 
 static json_t *row_json(const PGresult *res, int i)

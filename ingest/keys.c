@@ -33,15 +33,14 @@
  * goes out anyway (the notification brings it moments later). */
 #define KEY_RELOAD_WAIT_MS 2000
 
-#define KEY_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 /* A key as the API shows it, without its secret. */
 #define KEY_JSON                                                                                   \
     "json_build_object('id', id, 'name', name, 'tenant', tenant, 'scopes', scopes, "               \
-    "'prefix', '" APIKEY_PREFIX "' || id || '_', 'created_at', " KEY_TIME(                         \
+    "'prefix', '" APIKEY_PREFIX "' || id || '_', 'created_at', " READS_TIME(                       \
         "created_at") ", "                                                                         \
-                      "'expires_at', " KEY_TIME("expires_at") ", 'last_used_at', " KEY_TIME(       \
+                      "'expires_at', " READS_TIME("expires_at") ", 'last_used_at', " READS_TIME(   \
                           "last_used_at") ", "                                                     \
-                                          "'revoked_at', " KEY_TIME(                               \
+                                          "'revoked_at', " READS_TIME(                             \
                                               "revoked_at") ", 'rolled_to', rolled_to)::text"
 
 /* A new key's secret and the parameters that store it. */

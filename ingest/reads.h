@@ -39,6 +39,10 @@ struct page_params {
 void reads_page_params(struct request *req, long default_limit, long max_limit,
                        struct page_params *out, struct problem_errors *pe);
 
+/* SQL text of a timestamptz column as the API writes times: RFC 3339 in
+ * UTC with microseconds ("2024-05-01T12:00:00.000000Z"); NULL stays NULL. */
+#define READS_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
 /* "%text%" for LIKE/ILIKE with the wildcards in text escaped. */
 void reads_like_pattern(const char *text, struct buf *out);
 

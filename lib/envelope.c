@@ -328,3 +328,15 @@ void envelope_assistance_free(struct assistance_envelope *a)
     json_decref(a->root);
     memset(a, 0, sizeof(*a));
 }
+
+int envelope_delivery_id(const char *request_id, const char *channel, char out[UUID_STR_LEN])
+{
+    char name[512];
+    int n = snprintf(name, sizeof(name), "%s\n%s", request_id, channel);
+    if (n < 0 || (size_t)n >= sizeof(name))
+        return -1;
+    struct uuid u;
+    uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
+    uuid_format(&u, out);
+    return 0;
+}

@@ -13,6 +13,8 @@
 #ifndef SLUICE_ENVELOPE_H
 #define SLUICE_ENVELOPE_H
 
+#include "uuid.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -145,5 +147,10 @@ char *envelope_build_assistance(const char *id, const struct envelope_origin *or
 int envelope_parse_assistance(const void *data, size_t len, struct assistance_envelope *out,
                               char *err, size_t errlen);
 void envelope_assistance_free(struct assistance_envelope *a);
+
+/* A delivery's id (request, channel): UUIDv5 of "<request id>\n<channel>",
+ * what its receivers see as webhook-id and Message-ID; notify names each
+ * delivery so and ingest lists them so. -1 when the name does not fit. */
+int envelope_delivery_id(const char *request_id, const char *channel, char out[UUID_STR_LEN]);
 
 #endif

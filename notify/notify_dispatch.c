@@ -17,6 +17,8 @@
  * is not hammered and its requests still reach the fallback on schedule. */
 #include "notify_dispatch.h"
 
+#include "envelope.h"
+
 #include "notify.h"
 #include "notify_dlq.h"
 
@@ -203,11 +205,8 @@ static size_t enqueue_claimed(struct dispatcher *d, PGresult *res, struct channe
         atomic_fetch_add(&set->refs, 1);
         j->set = set;
         j->ch = channel_set_find(set, j->channel);
-        char name[UUID_STR_LEN + CHANNEL_NAME_MAX + 2];
-        int n = snprintf(name, sizeof(name), "%s\n%s", j->request_id, j->channel);
-        struct uuid u;
-        uuid_v5(&u, &uuid_namespace_sluice, name, (size_t)n);
-        uuid_format(&u, j->delivery_id);
+        /* Channel names are short (CHANNEL_NAME_MAX): the name always fits. */
+        envelope_delivery_id(j->request_id, j->channel, j->delivery_id);
         snprintf(j->link, sizeof(j->link), "%s/v1/assistance/%s", d->n->cfg.public_url,
                  j->request_id);
         pthread_mutex_lock(&d->lock);
