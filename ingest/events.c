@@ -9,6 +9,7 @@
 #include "envelope.h"
 #include "http.h"
 #include "idemkeys.h"
+#include "keyfilter.h"
 #include "log.h"
 #include "reads.h"
 #include "routes.h"
@@ -205,6 +206,7 @@ static enum MHD_Result keyed_write_on_pool(struct request *req)
 {
     struct keyed_write *kw = req->handler_state;
     if (kw->claim == IDEM_FIRST) {
+        metric_add(&req->app->metrics[M_IDEM_LOOKED_UP], 1);
         char stored_fp[DIGEST_HEX_LEN + 1];
         enum stored_state st =
             stored_key(req, kw->header_key, kw->fingerprint, stored_fp, kw->stored_id);
@@ -230,6 +232,17 @@ static enum MHD_Result keyed_write_on_pool(struct request *req)
         }
     }
     return keyed_produce(req, kw);
+}
+
+/* A key new to this replica that PostgreSQL cannot hold either, by the
+ * replica's filter: produced without a round trip. Any other answer is
+ * the database's to give (keyed_write_on_pool). */
+static bool surely_new(struct ingest *app, const char *name)
+{
+    if (keyfilter_claim(app->keyfilter, name) != KEYFILTER_NEW)
+        return false;
+    metric_add(&app->metrics[M_IDEM_FILTERED], 1);
+    return true;
 }
 
 static enum MHD_Result events_post(struct request *req)
@@ -271,18 +284,26 @@ static enum MHD_Result events_post(struct request *req)
     }
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
     if (!idem_key) {
-        ret = write_start(req, ingest_topic(req->app, "events"), req->id, strlen(req->id), value,
-                          len, wait_s, respond_waited);
+        /* A record named by its body's id may come again as a new version,
+         * and its versions must stay in order: keyed by the id. A fresh
+         * UUIDv7 names nothing that comes again, so it goes unkeyed and the
+         * sticky partitioner fills one batch at a time (KIP-480) instead of
+         * spreading single messages over every partition. */
+        bool fresh = req->id[14] == '7';
+        ret = write_start(req, ingest_topic(req->app, "events"), fresh ? NULL : req->id,
+                          fresh ? 0 : strlen(req->id), value, len, wait_s, respond_waited);
         goto out;
     }
 
     /* IETF Idempotency-Key draft: a retry gets the first answer; another body
      * under the same key is a 422, also while the first is in flight. The
      * replica's index is asked first and claims the key atomically, so two
-     * requests racing on two HTTP threads cannot both pass as first; only a
-     * key this replica does not know (or a waited retry) needs the database,
-     * and that goes to the pool, off the event thread. Across replicas the
-     * worker has the last word (idempotency_keys). */
+     * requests racing on two HTTP threads cannot both pass as first; a key
+     * this replica does not know is produced at once when the filter of
+     * stored keys (keyfilter.h) says PostgreSQL cannot hold it; otherwise
+     * (or for a waited retry) the database is asked, on the pool, off the
+     * event thread. Across replicas the worker has the last word
+     * (idempotency_keys). */
     struct keyed_write *kw = calloc(1, sizeof(*kw));
     if (!kw) {
         ret = http_respond_problem(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
@@ -308,7 +329,8 @@ static enum MHD_Result events_post(struct request *req)
     } else if (kw->claim == IDEM_DONE && wait_s <= 0) {
         snprintf(req->id, sizeof(req->id), "%s", kw->stored_id);
         ret = respond_accepted(req);
-    } else if (kw->claim == IDEM_IN_FLIGHT) {
+    } else if (kw->claim == IDEM_IN_FLIGHT ||
+               (kw->claim == IDEM_FIRST && surely_new(req->app, kw->key))) {
         ret = keyed_produce(req, kw);
     } else {
         http_defer(req, keyed_write_on_pool, NULL);

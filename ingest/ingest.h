@@ -18,6 +18,7 @@
 
 struct dbpool;
 struct idemkeys;
+struct keyfilter;
 struct route;
 struct routing;
 
@@ -78,6 +79,12 @@ enum ingest_metric {
     /* Imported records' delivery reports. */
     M_BULK_PRODUCED,
     M_BULK_FAILED,
+    /* Keyed writes whose key was new by the filter (no lookup), or looked
+     * up in PostgreSQL (events.c). */
+    M_IDEM_FILTERED,
+    M_IDEM_LOOKED_UP,
+    M_IDEM_FILTER_READY, /* 1 while the filter is whole (set when rendered) */
+    M_IDEM_FILTER_KEYS,
     M_METRIC_COUNT
 };
 
@@ -105,10 +112,9 @@ struct ingest {
     struct pgpool *pg;
     struct dbpool *dbpool; /* runs the database work of requests */
     struct waiters *waiters;
-    struct idemkeys *idemkeys;
-    struct auth *auth;
-    /* credentials, scopes, rate limits (auth.h) */ /* Idempotency-Keys accepted lately
-                                                       (ingest/idemkeys.h) */
+    struct idemkeys *idemkeys;        /* Idempotency-Keys accepted lately (idemkeys.h) */
+    struct keyfilter *keyfilter;      /* the keys PostgreSQL may hold (keyfilter.h) */
+    struct auth *auth;                /* credentials, scopes, rate limits (auth.h) */
     char (*topics)[INGEST_TOPIC_MAX]; /* one per row of collections[] (collection.h) */
     /* Every route (routes_all), matched by http.c. */
     struct route *routes;

@@ -4,6 +4,7 @@
 #include "collection.h"
 #include "dbpool.h"
 #include "idemkeys.h"
+#include "keyfilter.h"
 #include "keystore.h"
 #include "log.h"
 #include "pg.h"
@@ -40,6 +41,11 @@ static int start_database(struct ingest *app)
         dbpool_start((size_t)app->cfg.db_threads, (size_t)app->cfg.db_queue, err, sizeof(err));
     if (!app->dbpool) {
         log_error("cannot start the database threads", "detail", err);
+        return -1;
+    }
+    app->keyfilter = keyfilter_start(app->cfg.pg_url, err, sizeof(err));
+    if (!app->keyfilter) {
+        log_error("cannot start the idempotency keys' filter", "detail", err);
         return -1;
     }
     app->auth = auth_start(&app->cfg, err, sizeof(err));
@@ -261,6 +267,8 @@ void ingest_stop(struct ingest *app)
     app->waiters = NULL;
     auth_stop(app->auth);
     app->auth = NULL;
+    keyfilter_stop(app->keyfilter);
+    app->keyfilter = NULL;
     pgpool_free(app->pg);
     app->pg = NULL;
     routing_free(app->routing);

@@ -3,6 +3,7 @@
  * /console. */
 #include "docs_assets.h"
 #include "http.h"
+#include "keyfilter.h"
 #include "log.h"
 #include "otlp.h"
 #include "reads.h"
@@ -18,6 +19,9 @@ void ingest_metrics_init(struct ingest *app)
 {
     static const char *const failed = "Writes Kafka did not take (answered 503, or 413 when too "
                                       "large), by reason";
+    static const char *const idem =
+        "Keyed writes by how a key new here was checked: the replica's filter said PostgreSQL "
+        "cannot hold it, or PostgreSQL was asked";
     static const struct {
         const char *name, *help, *type, *labels;
     } defs[M_METRIC_COUNT] = {
@@ -56,6 +60,16 @@ void ingest_metrics_init(struct ingest *app)
         [M_BULK_FAILED] = {"sluice_ingest_bulk_records_total",
                            "Imported records by what Kafka did with them", "counter",
                            "outcome=\"failed\""},
+        [M_IDEM_FILTERED] = {"sluice_ingest_idempotency_checks_total", idem, "counter",
+                             "path=\"filter\""},
+        [M_IDEM_LOOKED_UP] = {"sluice_ingest_idempotency_checks_total", idem, "counter",
+                              "path=\"database\""},
+        [M_IDEM_FILTER_READY] = {"sluice_ingest_idempotency_filter_ready",
+                                 "1 while the filter of stored Idempotency-Keys is whole (new keys "
+                                 "need no lookup), 0 while it loads",
+                                 "gauge", NULL},
+        [M_IDEM_FILTER_KEYS] = {"sluice_ingest_idempotency_filter_keys",
+                                "Keys the filter of stored Idempotency-Keys holds", "gauge", NULL},
     };
     for (size_t i = 0; i < M_METRIC_COUNT; i++) {
         app->metrics[i].name = defs[i].name;
@@ -229,6 +243,8 @@ static enum MHD_Result ops_metrics(struct request *req)
 {
     struct ingest *app = req->app;
     struct buf out = {0};
+    metric_set(&app->metrics[M_IDEM_FILTER_READY], keyfilter_ready(app->keyfilter));
+    metric_set(&app->metrics[M_IDEM_FILTER_KEYS], (int64_t)keyfilter_count(app->keyfilter));
     metrics_render(&out, app->metrics, M_METRIC_COUNT);
     metrics_render_histogram(&out, &app->ack_latency);
     metrics_family(&out, "sluice_ingest_produce_seconds", app->produce_latency[0].help,

@@ -56,7 +56,8 @@ struct write_state {
     const char *topic;
 };
 
-/* value is stolen. req->id must hold the record id; wait_s <= 0 answers as
+/* value is stolen. key NULL (keylen 0) produces unkeyed, to whichever
+ * partition the sticky partitioner fills. req->id must hold the record id; wait_s <= 0 answers as
  * soon as Kafka has the write. Returns MHD_YES (the answer comes later), or
  * the 413 it queued for a value too large for Kafka. */
 enum MHD_Result write_start(struct request *req, const char *topic, const char *key, size_t keylen,

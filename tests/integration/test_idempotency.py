@@ -5,9 +5,11 @@ on its way (no worker running), racing on other connections, or known only to
 PostgreSQL (a restarted ingest). With Prefer: wait, the answer says whether
 the write created, updated or left unchanged the record its id names."""
 import json
+import os
 import threading
 
-from harness import StackCase
+import harness
+from harness import Http, Proc, StackCase
 
 WAIT = {"Prefer": "wait=20"}
 
@@ -188,3 +190,109 @@ class Idempotency(StackCase):
                        "outcome and body of the changed write")
         self.expect_eq(self.stack.sql(f"SELECT version, body->>'rev' FROM events WHERE external_id = 'ver-{self.token}'"),
                        [["2", "2"]], "one row, version 2, the new body")
+
+
+def ingest_checks(client):
+    """{path: count} of sluice_ingest_idempotency_checks_total and whether
+    the filter is whole, from one ingest's GET /metrics."""
+    r = client.get("/metrics")
+    if r.status != 200:
+        raise RuntimeError(f"GET /metrics answered {r}")
+    paths, ready = {}, None
+    for name, labels, value in harness.parse_metrics(r.body.decode()):
+        if name == "sluice_ingest_idempotency_checks_total":
+            paths[labels["path"]] = value
+        elif name == "sluice_ingest_idempotency_filter_ready":
+            ready = value
+    return paths, ready
+
+
+class KeyFilter(StackCase):
+    """Issue 13: a key never seen costs no database round trip (the replica's
+    filter of stored keys says so), yet every key PostgreSQL holds, stored
+    before this replica started, by another replica, or across a PostgreSQL
+    restart, is still looked up and a different body under it is a 422."""
+    stack_options = {"persist": 1}
+
+    def wait_filter_ready(self, client, what):
+        self.wait(lambda: ingest_checks(client)[1] == 1, 30, f"the key filter of {what} whole")
+
+    def persisted_key(self, key, body):
+        eid = self.post_event(body, {"Idempotency-Key": key})
+        self.wait(lambda: self.stack.sql_value(
+            f"SELECT record_id FROM idempotency_keys WHERE key = '{key}'") == eid, 30,
+            f"persist records the key {key}")
+        return eid
+
+    def test_fresh_keys_skip_the_database(self):
+        self.wait_filter_ready(self.http, "ingest")
+        before, _ = ingest_checks(self.http)
+        ids = [self.post_event({"type": "fresh", "tag": self.token, "n": i},
+                               {"Idempotency-Key": f"fresh-{self.token}-{i}"}) for i in range(20)]
+        after, _ = ingest_checks(self.http)
+        self.expect_eq(after.get("filter", 0) - before.get("filter", 0), 20,
+                       "20 fresh keys checked by the filter")
+        self.expect_eq(after.get("database", 0) - before.get("database", 0), 0,
+                       "fresh keys looked up in PostgreSQL")
+        self.stack.wait_persisted(ids)
+        # Known now (persisted, and claimed here): a retry is answered as the first time.
+        self.expect_eq(self.post_event({"type": "fresh", "tag": self.token, "n": 3},
+                                       {"Idempotency-Key": f"fresh-{self.token}-3"}), ids[3],
+                       "a retry of a filtered key: the same id")
+        r = self.http.post_json("/v1/events", {"type": "fresh", "tag": self.token, "n": 99},
+                                {"Idempotency-Key": f"fresh-{self.token}-4"})
+        self.expect_problem(r, 422, "another body under a filtered key")
+        self.stack.wait_drained()
+        self.expect_eq(self.count(f"body->>'tag' = '{self.token}'"), 20, "rows for the 20 keys")
+
+    def count(self, where):
+        return int(self.stack.sql_value(f"SELECT count(*) FROM events WHERE {where}"))
+
+    def test_key_stored_by_another_replica_is_looked_up(self):
+        key = f"other-{self.token}"
+        first = {"type": "payment", "tag": self.token, "amount": 1}
+        port = harness.free_port()
+        env = self.stack.env(SLUICE_LISTEN=f"127.0.0.1:{port}", **self.stack.ingest_env)
+        other = Proc("sluice-ingest-b", [os.path.join(harness.BIN, "sluice-ingest")], env,
+                     self.stack.log("ingest-b")).start()
+        replica = None
+        try:
+            harness.launch.wait_http(f"http://127.0.0.1:{port}/readyz", 90, other.name, other.log,
+                                     other.popen)
+            replica = Http("127.0.0.1", port, key=self.http.default_key)
+            self.wait_filter_ready(replica, "replica B")
+            # Stored through replica A after B loaded its filter: B hears of
+            # it from the notification persist's commit sends.
+            eid = self.persisted_key(key, first)
+            before, _ = ingest_checks(replica)
+            self.wait(lambda: replica.post_json("/v1/events", {**first, "amount": 2},
+                                                {"Idempotency-Key": key}).status == 422, 5,
+                      "replica B refuses another body under a key stored through replica A")
+            after, _ = ingest_checks(replica)
+            self.expect(after.get("database", 0) > before.get("database", 0),
+                        "replica B asked PostgreSQL about the key", "a database check", (before, after))
+            self.expect_eq(self.post_event(first, {"Idempotency-Key": key}, http=replica), eid,
+                           "the first body through replica B: the same id")
+        finally:
+            if replica:
+                replica.close()
+            problem = other.stop()
+            self.assertIsNone(problem, problem)
+        self.stack.wait_drained()
+        self.expect_eq(self.count(f"body->>'tag' = '{self.token}'"), 1, "rows for the key")
+
+    def test_postgresql_restart_reloads_the_filter(self):
+        before_key = f"pgb-{self.token}"
+        first = {"type": "payment", "tag": self.token, "amount": 1}
+        self.wait_filter_ready(self.http, "ingest")
+        eid = self.persisted_key(before_key, first)
+        self.stack.pg_stop()
+        self.stack.pg_start()
+        self.wait_filter_ready(self.http, "ingest after PostgreSQL came back")
+        after_key = f"pga-{self.token}"
+        eid2 = self.persisted_key(after_key, {**first, "n": 2})
+        for key, body, stored in ((before_key, first, eid), (after_key, {**first, "n": 2}, eid2)):
+            r = self.http.post_json("/v1/events", {**body, "amount": 3}, {"Idempotency-Key": key})
+            self.expect_problem(r, 422, f"another body under {key} after PostgreSQL restarted")
+            self.expect_eq(self.post_event(body, {"Idempotency-Key": key}), stored,
+                           f"the first body under {key}: the same id")
