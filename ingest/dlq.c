@@ -421,7 +421,8 @@ static int produce_letters(struct ingest *app, const char *topic, struct letters
                            size_t errlen)
 {
     rd_kafka_t *rk =
-        kafka_producer_new(app->cfg.kafka_brokers, DLQ_ACK_MS, on_replayed, NULL, err, errlen);
+        kafka_producer_new(app->cfg.kafka_brokers, DLQ_ACK_MS, KAFKA_COMPRESS_LARGE_BATCHES,
+                           on_replayed, NULL, err, errlen);
     if (!rk)
         return -1;
     for (size_t i = 0; i < l->count; i++) {

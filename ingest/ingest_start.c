@@ -65,11 +65,12 @@ static int start_database(struct ingest *app)
 }
 
 /* A producer and the thread that serves its delivery reports. */
-static rd_kafka_t *start_producer(struct ingest *app, long timeout_ms, struct kafka_poller *poller)
+static rd_kafka_t *start_producer(struct ingest *app, long timeout_ms, const char *compression,
+                                  struct kafka_poller *poller)
 {
     char err[512];
-    rd_kafka_t *rk = kafka_producer_new(app->cfg.kafka_brokers, (int)timeout_ms, write_on_delivery,
-                                        app, err, sizeof(err));
+    rd_kafka_t *rk = kafka_producer_new(app->cfg.kafka_brokers, (int)timeout_ms, compression,
+                                        write_on_delivery, app, err, sizeof(err));
     if (!rk) {
         log_error("cannot create Kafka producer", "detail", err);
         return NULL;
@@ -104,9 +105,12 @@ static int start_kafka(struct ingest *app)
     char err[512];
     /* Bulk imports get their own producer: their backlog never delays an
      * interactive write, and a long upload may wait longer for acks. */
-    app->producer = start_producer(app, app->cfg.ack_timeout_ms, &app->poller);
-    app->bulk_producer =
-        app->producer ? start_producer(app, app->cfg.bulk_ack_timeout_ms, &app->bulk_poller) : NULL;
+    app->producer =
+        start_producer(app, app->cfg.ack_timeout_ms, KAFKA_COMPRESS_SMALL_BATCHES, &app->poller);
+    app->bulk_producer = app->producer
+                             ? start_producer(app, app->cfg.bulk_ack_timeout_ms,
+                                              KAFKA_COMPRESS_LARGE_BATCHES, &app->bulk_poller)
+                             : NULL;
     if (!app->bulk_producer)
         return -1;
     size_t n = collection_count;

@@ -65,7 +65,7 @@ static rd_kafka_t *kafka_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf,
     return rk;
 }
 
-rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
+rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, const char *compression,
                                void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen)
 {
@@ -77,8 +77,9 @@ rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
                             * timed-out messages only between attempts: with the
                             * default 10 s backoff a 503 could come 10 s late. */
                            "reconnect.backoff.ms", "100", "reconnect.backoff.max.ms", "500",
-                           "queue.buffering.max.messages", "200000", "compression.type", "lz4",
-                           "socket.nagle.disable", "true", "log.connection.close", "false",
+                           "queue.buffering.max.messages", "200000", "compression.type",
+                           compression, "socket.nagle.disable", "true", "log.connection.close",
+                           "false",
                            /* Stated, not defaulted: ingest's body limit is
                             * sized from it (KAFKA_MESSAGE_MAX_BYTES). */
                            "message.max.bytes", KAFKA_MESSAGE_MAX_BYTES_STR, NULL};

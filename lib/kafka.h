@@ -25,11 +25,20 @@ void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *
                       bool dlq);
 
 /* Producer with acks=all, idempotence, linger.ms=1 (the mock broker has no
- * TCP_NODELAY, so 0 gives 40 ms tails) and message.timeout.ms = timeout_ms.
- * dr_cb runs on whichever thread polls the producer. */
-rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms,
+ * TCP_NODELAY, so 0 gives 40 ms tails), message.timeout.ms = timeout_ms and
+ * compression.type = compression (KAFKA_COMPRESS_*). dr_cb runs on
+ * whichever thread polls the producer. */
+rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, const char *compression,
                                void (*dr_cb)(rd_kafka_t *, const rd_kafka_message_t *, void *),
                                void *opaque, char *err, size_t errlen);
+
+/* Batches of a few messages (interactive writes at linger.ms=1) are not
+ * worth compressing: an LZ4 frame costs ~80k instructions to begin (its
+ * hash table is cleared per batch) whatever it holds, more than the rest of
+ * a write, and saves little on a few hundred bytes. Large batches (imports,
+ * dead letters) gain from it. */
+#define KAFKA_COMPRESS_SMALL_BATCHES "none"
+#define KAFKA_COMPRESS_LARGE_BATCHES "lz4"
 
 /* Consumer in group with enable.auto.offset.store=false, auto commit off (offsets
  * are committed after the database commit), earliest reset and rebalance_cb.

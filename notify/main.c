@@ -269,8 +269,8 @@ static int start(struct notify *n, struct admin_http **admin)
         return -1;
     }
     atomic_store(&n->pg_ok, true);
-    n->dlq = kafka_producer_new(n->cfg.kafka_brokers, 30000, notify_dlq_on_delivery, n, err,
-                                sizeof(err));
+    n->dlq = kafka_producer_new(n->cfg.kafka_brokers, 30000, KAFKA_COMPRESS_LARGE_BATCHES,
+                                notify_dlq_on_delivery, n, err, sizeof(err));
     n->consumer =
         n->dlq ? kafka_consumer_new(n->cfg.kafka_brokers, n->cfg.group, KAFKA_SESSION_TIMEOUT_MS,
                                     on_rebalance, n, err, sizeof(err))

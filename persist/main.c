@@ -700,7 +700,8 @@ static int start(struct persist *p, struct admin_http **admin)
         return -1;
     }
     atomic_store(&p->pg_ok, true);
-    p->dlq = kafka_producer_new(p->cfg.kafka_brokers, 30000, on_dlq_delivery, p, err, sizeof(err));
+    p->dlq = kafka_producer_new(p->cfg.kafka_brokers, 30000, KAFKA_COMPRESS_LARGE_BATCHES,
+                                on_dlq_delivery, p, err, sizeof(err));
     p->rejoin_after_ms = p->cfg.assign_timeout_ms;
     p->consumer = p->dlq ? join_group(p, err, sizeof(err)) : NULL;
     if (!p->consumer) {
