@@ -149,6 +149,8 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
         .received_at_us = now,
         .occurred_at_us = in.occurred_at_us,
         .body = obj,
+        .body_text = raw,
+        .body_len = rawlen,
     };
     return envelope_build_event(&f, len);
 }

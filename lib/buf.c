@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int buf_reserve(struct buf *b, size_t extra)
+int buf_reserve(struct buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return 0;

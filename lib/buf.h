@@ -11,6 +11,9 @@ struct buf {
     size_t cap;
 };
 
+/* Room for extra more bytes (and the NUL) without another allocation; -1
+ * when out of memory. */
+int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *data, size_t len);
 int buf_puts(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 #include "envelope.h"
 
 #include "birthday.h"
+#include "buf.h"
 #include "netaddr.h"
 #include "routing.h"
 #include "tenant.h"
@@ -9,6 +10,7 @@
 #include "uuid.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* json_string(NULL) is NULL and json_object_set_new(.., NULL) fails; map absent
@@ -46,8 +48,77 @@ const char *envelope_tenant(const json_t *root)
     return tenant_or_default(json_string_value(json_object_get(root, "tenant")));
 }
 
+/* s as a JSON string. Printable ASCII (every field but a free-text type or
+ * external id, in practice) is copied as it is; anything else is encoded by
+ * jansson, which also refuses invalid UTF-8 (-1). */
+static int put_string(struct buf *b, const char *s)
+{
+    if (!s)
+        return buf_append(b, "null", 4);
+    size_t n = 0;
+    while (s[n] >= 0x20 && s[n] < 0x7f && s[n] != '"' && s[n] != '\\')
+        n++;
+    if (!s[n]) {
+        int rc = buf_append(b, "\"", 1);
+        rc |= buf_append(b, s, n);
+        return rc | buf_append(b, "\"", 1);
+    }
+    json_t *j = json_string(s);
+    char *text = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    json_decref(j);
+    int rc = text ? buf_puts(b, text) : -1;
+    free(text);
+    return rc;
+}
+
+/* The same text as envelope_build of the event's data (field for field, in
+ * order), written directly with the received body spliced in. -1 when a
+ * field cannot be written so (the caller then builds it the long way). */
+static int event_text(const struct event_fields *f, struct buf *b)
+{
+    char received[TIME_STR_LEN], occurred[TIME_STR_LEN];
+    time_format(f->received_at_us, received);
+    time_format(f->occurred_at_us, occurred);
+    char head[32];
+    int n = snprintf(head, sizeof(head), "{\"v\":%d,\"id\":", ENVELOPE_VERSION);
+    int rc = buf_append(b, head, (size_t)n);
+    rc |= put_string(b, f->id);
+    rc |= buf_puts(b, ",\"operation\":\"create\",\"collection\":\"events\",\"received_at\":");
+    rc |= put_string(b, received);
+    rc |= buf_puts(b, ",\"principal\":");
+    rc |= put_string(b, f->origin->principal);
+    rc |= buf_puts(b, ",\"tenant\":");
+    rc |= put_string(b, tenant_or_default(f->origin->tenant));
+    rc |= buf_puts(b, ",\"fingerprint\":");
+    rc |= put_string(b, f->fingerprint);
+    rc |= buf_puts(b, ",\"data\":{\"external_id\":");
+    rc |= put_string(b, f->external_id);
+    rc |= buf_puts(b, ",\"type\":");
+    rc |= put_string(b, f->type);
+    rc |= buf_puts(b, ",\"occurred_at\":");
+    rc |= put_string(b, occurred);
+    if (f->idempotency_key) {
+        rc |= buf_puts(b, ",\"idempotency_key\":");
+        rc |= put_string(b, f->idempotency_key);
+    }
+    rc |= buf_puts(b, ",\"body\":");
+    rc |= buf_append(b, f->body_text, f->body_len);
+    return rc | buf_puts(b, "}}");
+}
+
 char *envelope_build_event(const struct event_fields *f, size_t *len)
 {
+    if (f->body_text && f->origin->principal) {
+        struct buf b = {0};
+        /* The fields around the body fit in 512 bytes but for long ids,
+         * keys or types: one allocation, as a rule. */
+        if (buf_reserve(&b, f->body_len + 512) == 0 && event_text(f, &b) == 0) {
+            if (len)
+                *len = b.len;
+            return buf_steal(&b);
+        }
+        buf_free(&b);
+    }
     char occurred[TIME_STR_LEN];
     time_format(f->occurred_at_us, occurred);
     json_t *data = json_object();

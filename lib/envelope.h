@@ -57,6 +57,11 @@ struct event_fields {
     int64_t received_at_us;
     int64_t occurred_at_us;
     json_t *body; /* borrowed */
+    /* The body as received, body_len bytes that parsed into body (borrowed),
+     * or NULL: spliced into the envelope as it is, so a write's JSON is not
+     * encoded a second time. */
+    const char *body_text;
+    size_t body_len;
 };
 
 /* The envelope text for an event write; NULL on allocation failure. */
