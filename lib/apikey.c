@@ -51,23 +51,25 @@ static void encode_secret(const unsigned char in[SECRET_BYTES], char out[APIKEY_
     OPENSSL_cleanse(n, sizeof(n));
 }
 
+/* 2^256 - 1 in 43 digits: the largest secret encode_secret produces. */
+static const char secret_max[APIKEY_SECRET_LEN + 1] = "yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp1";
+
 /* Whether 43 digits (already checked to be base62) make a number < 2^256,
- * i.e. one encode_secret can produce: 62^43 is a little over 2^256. */
+ * i.e. one encode_secret can produce (62^43 is a little over 2^256). The
+ * alphabet ascends in ASCII, so equal-length digit strings compare as their
+ * numbers: a comparison with secret_max, without branching on the secret
+ * (the first differing digit decides, found with masks). */
 static bool secret_in_range(const char *digits)
 {
-    /* 62^43 < 2^264, so 33 bytes hold any 43 digits. */
-    unsigned char acc[SECRET_BYTES + 1] = {0};
-    for (int i = 0; i < APIKEY_SECRET_LEN; i++) {
-        unsigned carry = (unsigned)digit_value((unsigned char)digits[i]);
-        for (int j = (int)sizeof(acc) - 1; j >= 0; j--) {
-            unsigned cur = acc[j] * 62u + carry;
-            acc[j] = (unsigned char)cur;
-            carry = cur >> 8;
-        }
+    unsigned decided = 0, greater = 0;
+    for (size_t i = 0; i < APIKEY_SECRET_LEN; i++) {
+        unsigned d = (unsigned char)digits[i], m = (unsigned char)secret_max[i];
+        unsigned gt = (m - d) >> 31 & 1u; /* d > m */
+        unsigned ne = ((d ^ m) + 0xffu) >> 8 & 1u;
+        greater |= gt & ~decided & 1u;
+        decided |= ne;
     }
-    bool ok = acc[0] == 0;
-    OPENSSL_cleanse(acc, sizeof(acc));
-    return ok;
+    return !greater;
 }
 
 static void encode_checksum(const char *text, size_t len, char out[APIKEY_CHECKSUM_LEN])

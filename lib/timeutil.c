@@ -162,6 +162,26 @@ void time_format(int64_t us, char out[TIME_STR_LEN])
     }
     int y, m, d;
     time_civil_from_days(days, &y, &m, &d);
+    if (y >= 0 && y <= 9999) {
+        /* Every envelope formats two times: digits by hand cost a tenth of
+         * snprintf's format parsing. */
+        int fields[] = {y / 100,        y % 100, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
+                        (int)(rem % 60)};
+        static const char seps[] = {0, 0, '-', '-', 'T', ':', ':'};
+        char *p = out;
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            if (seps[i])
+                *p++ = seps[i];
+            *p++ = (char)('0' + fields[i] / 10);
+            *p++ = (char)('0' + fields[i] % 10);
+        }
+        *p++ = '.';
+        for (int i = 5, f = (int)frac; i >= 0; i--, f /= 10)
+            p[i] = (char)('0' + f % 10);
+        p[6] = 'Z';
+        p[7] = '\0';
+        return;
+    }
     snprintf(out, TIME_STR_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", y, m, d, (int)(rem / 3600),
              (int)(rem / 60 % 60), (int)(rem % 60), (int)frac);
 }
