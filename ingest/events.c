@@ -148,14 +148,19 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
     int64_t now = time_now_us();
     if (validate_event(obj, now, opt->time_field, &in, pe) > 0)
         return NULL;
-    struct digest_part part = {raw, rawlen};
-    digest_sha256_hex(&part, 1, fingerprint);
+    /* Only a key is ever compared with the body it came with: without one,
+     * no fingerprint (null in the envelope and the row). */
+    fingerprint[0] = '\0';
+    if (opt->idem_key) {
+        struct digest_part part = {raw, rawlen};
+        digest_sha256_hex(&part, 1, fingerprint);
+    }
     if (event_id(&in, obj, opt, now, id) != 0)
         return NULL;
     struct event_fields f = {
         .id = id,
         .origin = opt->origin,
-        .fingerprint = fingerprint,
+        .fingerprint = fingerprint[0] ? fingerprint : NULL,
         .idempotency_key = opt->idem_key,
         .external_id = in.external_id[0] ? in.external_id : NULL,
         .type = in.type,

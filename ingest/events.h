@@ -27,7 +27,9 @@ struct event_options {
  * envelope text (the caller frees it), or NULL when invalid or out of memory.
  * The id is UUIDv5 of the body's id, else of the key, else (content_identity)
  * of the record's canonical JSON, else a fresh UUIDv7. raw is the record as
- * received, fingerprinted so a reused key can be detected. */
+ * received (valid JSON that parsed into obj): spliced into the envelope, and
+ * fingerprinted when there is a key, so a reused key can be detected
+ * (fingerprint is "" without one). */
 char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct event_options *opt,
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
                       size_t *len);
