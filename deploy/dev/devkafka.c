@@ -7,18 +7,57 @@
  * in memory and is gone when the process exits; each partition keeps only
  * its last 5 MiB (older message sets are dropped, as retention would), so the
  * default of 128 partitions lets ~640 MiB (about a million typical events)
- * wait for slow consumers. */
+ * wait for slow consumers.
+ *
+ * Its brokers set TCP_NODELAY on every connection they accept, as Apache
+ * Kafka does: the mock cluster (librdkafka 2.0.2) does not, and then a
+ * producer that sends to one broker at a time (keyless writes, the sticky
+ * partitioner) has every other produce response held by Nagle until the
+ * client's delayed ACK, ~40 ms (p99 62 ms against 2-3 ms with it). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RTLD_NEXT */
+#endif
 #include "collection.h"
 #include "kafka.h"
 #include "log.h"
 #include "signals.h"
 
+#include <dlfcn.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+/* The mock cluster's accept and accept4, which librdkafka calls from its
+ * broker threads, resolve to these (the executable comes first in symbol
+ * lookup); they call libc's and set TCP_NODELAY on the new connection. No
+ * hook of librdkafka reaches the sockets the mock cluster accepts. */
+static int nodelay(int fd)
+{
+    int one = 1;
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int (*libc_accept)(int, struct sockaddr *, socklen_t *) =
+        (int (*)(int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "accept");
+    return libc_accept ? nodelay(libc_accept(fd, addr, len)) : -1;
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    int (*libc_accept4)(int, struct sockaddr *, socklen_t *, int) =
+        (int (*)(int, struct sockaddr *, socklen_t *, int))dlsym(RTLD_NEXT, "accept4");
+    return libc_accept4 ? nodelay(libc_accept4(fd, addr, len, flags)) : -1;
+}
 
 static void usage(FILE *out, const char *prog)
 {
