@@ -142,7 +142,7 @@ static enum MHD_Result respond_waited(struct request *req, const struct wait_res
 
 char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct event_options *opt,
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
-                      size_t *len)
+                      size_t *len, bool *named)
 {
     struct event_input in;
     int64_t now = time_now_us();
@@ -157,6 +157,8 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
     }
     if (event_id(&in, obj, opt, now, id) != 0)
         return NULL;
+    if (named)
+        *named = in.external_id[0] != '\0';
     struct event_fields f = {
         .id = id,
         .origin = opt->origin,
@@ -173,6 +175,20 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
     return envelope_build_event(&f, len);
 }
 
+/* A record named by its body's id may come again as a new version, and its
+ * versions must stay in order: its message is keyed by the id. Every other
+ * write (a fresh UUIDv7, or an id derived from an Idempotency-Key, whose
+ * retries carry the same body and collapse wherever they land, persist
+ * checking the key on insert) goes unkeyed, so the sticky partitioner fills
+ * one batch at a time (KIP-480) instead of spreading single messages over
+ * every partition. value is stolen. */
+static enum MHD_Result produce_event(struct request *req, bool named, char *value, size_t len,
+                                     int wait_s)
+{
+    return write_start(req, ingest_topic(req->app, "events"), named ? req->id : NULL,
+                       named ? strlen(req->id) : 0, value, len, wait_s, respond_waited);
+}
+
 /* A keyed write: its claim in the replica's key index, settled when the
  * request completes (a 2xx means Kafka holds the write, and the key stays
  * known; anything else that it may not, so the claim is dropped and a retry
@@ -186,6 +202,7 @@ struct keyed_write {
     char fingerprint[DIGEST_HEX_LEN + 1];
     char stored_id[UUID_STR_LEN];
     char *value; /* the envelope, owned until write_start takes it */
+    bool named;  /* the body has its own id (events_envelope) */
     size_t len;
     int wait_s;
 };
@@ -213,8 +230,7 @@ static enum MHD_Result keyed_produce(struct request *req, struct keyed_write *kw
 {
     char *value = kw->value;
     kw->value = NULL;
-    return write_start(req, ingest_topic(req->app, "events"), req->id, strlen(req->id), value,
-                       kw->len, kw->wait_s, respond_waited);
+    return produce_event(req, kw->named, value, kw->len, kw->wait_s);
 }
 
 /* The rest of a keyed write, on the database pool: a key this replica does
@@ -289,10 +305,11 @@ static enum MHD_Result events_post(struct request *req)
     struct problem_errors pe = {0};
     char fingerprint[DIGEST_HEX_LEN + 1];
     size_t len;
+    bool named = false;
     struct envelope_origin origin = write_origin(req);
     struct event_options opt = {.idem_key = idem_key, .time_field = time_field, .origin = &origin};
-    char *value =
-        events_envelope(body, req->body.data, req->body.len, &opt, req->id, fingerprint, &pe, &len);
+    char *value = events_envelope(body, req->body.data, req->body.len, &opt, req->id, fingerprint,
+                                  &pe, &len, &named);
     if (!value) {
         ret = pe.count ? http_respond_problem(req, MHD_HTTP_UNPROCESSABLE_CONTENT, "validation",
                                               "Invalid event", "One or more fields are invalid.",
@@ -304,14 +321,7 @@ static enum MHD_Result events_post(struct request *req)
     }
     int wait_s = waiters_parse_prefer(http_header(req, "Prefer"));
     if (!idem_key) {
-        /* A record named by its body's id may come again as a new version,
-         * and its versions must stay in order: keyed by the id. A fresh
-         * UUIDv7 names nothing that comes again, so it goes unkeyed and the
-         * sticky partitioner fills one batch at a time (KIP-480) instead of
-         * spreading single messages over every partition. */
-        bool fresh = req->id[14] == '7';
-        ret = write_start(req, ingest_topic(req->app, "events"), fresh ? NULL : req->id,
-                          fresh ? 0 : strlen(req->id), value, len, wait_s, respond_waited);
+        ret = produce_event(req, named, value, len, wait_s);
         goto out;
     }
 
@@ -339,6 +349,7 @@ static enum MHD_Result events_post(struct request *req)
     snprintf(kw->fingerprint, sizeof(kw->fingerprint), "%s", fingerprint);
     kw->value = value;
     kw->len = len;
+    kw->named = named;
     kw->wait_s = wait_s;
     kw->claim = idemkeys_claim(kw->ix, kw->key, fingerprint, req->id, time_now_us(), kw->stored_id,
                                &kw->ticket);
@@ -534,7 +545,8 @@ static char *events_import(const struct import_record *rec, char id[UUID_STR_LEN
     struct problem_errors pe = {0};
     struct event_options opt = {
         .time_field = rec->time_field, .content_identity = true, .origin = rec->origin};
-    char *value = events_envelope(rec->obj, rec->text, rec->len, &opt, id, fingerprint, &pe, len);
+    char *value =
+        events_envelope(rec->obj, rec->text, rec->len, &opt, id, fingerprint, &pe, len, NULL);
     if (!value)
         problem_errors_first(&pe, why, whylen);
     problem_errors_free(&pe);

@@ -29,9 +29,11 @@ struct event_options {
  * of the record's canonical JSON, else a fresh UUIDv7. raw is the record as
  * received (valid JSON that parsed into obj): spliced into the envelope, and
  * fingerprinted when there is a key, so a reused key can be detected
- * (fingerprint is "" without one). */
+ * (fingerprint is "" without one). *named (may be NULL) says whether the
+ * body has its own id: then a later write may be a new version of the same
+ * record, and its message is keyed by the id so versions stay in order. */
 char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct event_options *opt,
                       char id[UUID_STR_LEN], char fingerprint[65], struct problem_errors *pe,
-                      size_t *len);
+                      size_t *len, bool *named);
 
 #endif
