@@ -22,7 +22,7 @@
 
 struct keyfilter {
     char *url;
-    pthread_mutex_t lock; /* the fields below */
+    pthread_mutex_t lock;  /* the fields below */
     struct bloom *current; /* whole while ready */
     struct bloom *loading; /* being loaded: claims go into it too */
     bool ready;
@@ -57,7 +57,7 @@ enum keyfilter_answer keyfilter_claim(struct keyfilter *kf, const char *name)
 {
     uint64_t h = keyfilter_hash(name);
     pthread_mutex_lock(&kf->lock);
-    enum keyfilter_answer answer = !kf->ready                      ? KEYFILTER_UNKNOWN
+    enum keyfilter_answer answer = !kf->ready                          ? KEYFILTER_UNKNOWN
                                    : bloom_may_contain(kf->current, h) ? KEYFILTER_MAYBE
                                                                        : KEYFILTER_NEW;
     add_locked(kf, h);

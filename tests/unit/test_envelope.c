@@ -135,8 +135,8 @@ START_TEST(test_build_with_received_body)
 {
     static const char *const types[] = {"order.created", "caf\xc3\xa9 \"quoted\" \\ tab\t", NULL};
     for (size_t t = 0; t < 3; t++) {
-        json_t *body = json_pack("{s:s, s:f, s:[i,i], s:{s:b}}", "name", "caf\xc3\xa9\n", "x",
-                                 0.1, "list", 1, 2, "nested", "ok", 1);
+        json_t *body = json_pack("{s:s, s:f, s:[i,i], s:{s:b}}", "name", "caf\xc3\xa9\n", "x", 0.1,
+                                 "list", 1, 2, "nested", "ok", 1);
         char *compact = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         struct event_fields f = {
             .id = ID,
