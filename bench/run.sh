@@ -53,7 +53,9 @@
 # BENCH_NOTIFY_REQUESTS (1000), BENCH_NOTIFY_DELAY_MS (200),
 # BENCH_NOTIFY_CONCURRENCY (50), BENCH_CPU_REQUESTS (2000),
 # BENCH_CPU_CONNECTIONS (8), BENCH_SEARCH_QUERIES (20 rounds of the mix),
-# BENCH_NAIVE_TOPIC (sluice.events.dlq), BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
+# BENCH_NAIVE_TOPIC (sluice.events.dlq), BENCH_BROKER_NODELAY (1: the embedded
+# broker with TCP_NODELAY, bench/broker_nodelay.c; 0: the plain mock),
+# BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
 # BENCH_SKIP_IMPORT=1, BENCH_SKIP_NOTIFY=1, BENCH_REPORT (the report's file),
 # BENCH_KEEP=1 (keep the work directory).
 # Free ports, waits, PostgreSQL and the broker: deploy/dev/launch.py, shared
@@ -76,6 +78,7 @@ notify_delay=${BENCH_NOTIFY_DELAY_MS:-200}
 notify_concurrency=${BENCH_NOTIFY_CONCURRENCY:-50}
 auth_rounds=${BENCH_AUTH_ROUNDS:-3}
 cpu_requests=${BENCH_CPU_REQUESTS:-2000}
+broker_nodelay=${BENCH_BROKER_NODELAY:-1}
 cpu_conns=${BENCH_CPU_CONNECTIONS:-8}
 search_rounds=${BENCH_SEARCH_QUERIES:-20}
 # The naive front's topic of its own, with the events topic's partition count:
@@ -123,6 +126,8 @@ bins=(sluice-devkafka sluice-ingest) tools=(psql curl) modules=()
 for bin in "${bins[@]}"; do
     [ -x "$build/$bin" ] || { echo "bench: $build/$bin is missing (make bench builds it)" >&2; exit 1; }
 done
+[ "$broker_nodelay" = 0 ] || [ -r "$build/libbench-broker-nodelay.so" ] ||
+    { echo "bench: $build/libbench-broker-nodelay.so is missing (make bench builds it; BENCH_BROKER_NODELAY=0 goes without)" >&2; exit 1; }
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
@@ -229,8 +234,13 @@ cpu_s() {
 }
 
 # launch.py devkafka becomes the broker (exec), so $kafka_pid is the broker's.
+# With TCP_NODELAY on the connections it accepts, as a real broker has
+# (bench/broker_nodelay.c; BENCH_BROKER_NODELAY=0 measures the plain mock).
 start_kafka() {
-    start "$work/devkafka-$1.log" $py deploy/dev/launch.py devkafka "$build" "$work/bootstrap" --partitions "$partitions"
+    local preload=()
+    [ "$broker_nodelay" = 0 ] || preload=(env LD_PRELOAD="$build/libbench-broker-nodelay.so")
+    start "$work/devkafka-$1.log" ${preload[@]+"${preload[@]}"} $py deploy/dev/launch.py devkafka "$build" \
+        "$work/bootstrap" --partitions "$partitions"
     kafka_pid=$started
     SLUICE_KAFKA_BROKERS=$(launch wait-devkafka "$work/bootstrap" --timeout 60 --pid "$kafka_pid" \
         --log "$work/devkafka-$1.log")
@@ -469,19 +479,90 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     import_id=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["import_id"])' "$work/import.json")
     import_rejected=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["rejected"])' "$work/import.json")
     deadline=$((SECONDS + timeout))
-    until curl -fsS -H @"$work/auth.header" "$url/v1/imports/$import_id" 2>/dev/null | grep -q '"status":"done"'; do
+    # Done: every row in PostgreSQL. Indexed (when the reply says it: a
+    # status "indexed", "indexed": true or an "indexed_at"): contains= serves
+    # them from its index. Without either in the reply, indexed is not
+    # measured and the searches start once done.
+    import_reply() { curl -fsS -H @"$work/auth.header" "$url/v1/imports/$import_id" 2>/dev/null || true; }
+    until import_reply >"$work/import-status.json" && grep -Eq '"status":"(done|indexed)"' "$work/import-status.json"; do
         ((SECONDS < deadline)) || { log "import: not done after ${timeout}s (logs in $work)"; exit 1; }
         kill -0 "$ingest_pid" || { log "sluice-ingest died during the import (logs in $work)"; exit 1; }
         sleep 0.1
     done
     import_s=$(elapsed "$t0")
+    import_indexed_s="not reported"
+    indexed_re='"status":"indexed"|"indexed":true|"indexed_at":"'
+    if grep -Eq '"status":"indexed"|"indexed(_at)?":' "$work/import-status.json"; then
+        until grep -Eq "$indexed_re" "$work/import-status.json"; do
+            ((SECONDS < deadline)) || { log "import: not indexed after ${timeout}s (logs in $work)"; exit 1; }
+            kill -0 "$ingest_pid" || { log "sluice-ingest died during the import (logs in $work)"; exit 1; }
+            sleep 0.1
+            import_reply >"$work/import-status.json"
+        done
+        import_indexed_s=$(elapsed "$t0")
+    fi
     acct_end "$kafka_pid" "$ingest_pid" "${workers[@]}" "$rss_sampler"
     import_rest=$rest
     import_rows=$(psql_q "SELECT count(*) FROM events")
+
+    # ------------------------------------------------------- search
+    # A fixed mix of contains= queries on the imported rows, limit=100, each
+    # timed by curl (time_total, keep-alive off: one query, one connection):
+    # two substrings of every body, three rare ones (one user's id: 10 rows;
+    # one record's n: 1 row; one record's session UUID: 1 row) and one found
+    # nowhere, BENCH_SEARCH_QUERIES rounds.
+    if [ -n "$run_search" ]; then
+        session=$(sed -n "$((events / 2 + 1))p" "$work/bodies.ndjson" | $py -c 'import json,sys; print(json.load(sys.stdin)["session"])')
+        search_terms=(pricing/enterprise ALPHA '"u-4242"' "\"n\":$((events / 3))," "$session" no-such-text-qzx)
+        : >"$work/search.tsv"
+        log "search: $search_rounds rounds of ${#search_terms[@]} contains= queries on $import_rows rows"
+        for ((round = 0; round < search_rounds; round++)); do
+            for q in "${search_terms[@]}"; do
+                out=$(curl -sS -G --max-time 60 -o "$work/search.json" -w '%{http_code} %{time_total}' \
+                    -H @"$work/auth.header" --data-urlencode "contains=$q" --data-urlencode limit=100 \
+                    "$url/v1/events") || { log "search: GET /v1/events?contains=$q failed"; exit 1; }
+                [ "${out%% *}" = 200 ] || { log "search: contains=$q answered $out: $(head -c 300 "$work/search.json")"; exit 1; }
+                n=$($py -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/search.json" 2>/dev/null || echo '?')
+                printf '%s\t%s\t%s\n' "$q" "${out#* }" "$n" >>"$work/search.tsv"
+            done
+        done
+        pct() { # P FILE-of-seconds: the nearest-rank percentile, in ms
+            sort -g "$2" | awk -v p="$1" '{a[NR] = $1} END {i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.1f", a[i] * 1000}'
+        }
+        cut -f2 "$work/search.tsv" >"$work/search-all.txt"
+        search_p50=$(pct 50 "$work/search-all.txt") search_p95=$(pct 95 "$work/search-all.txt")
+        search_rows=""
+        for q in "${search_terms[@]}"; do
+            awk -F'\t' -v q="$q" '$1 == q {print $2}' "$work/search.tsv" >"$work/search-one.txt"
+            hits=$(awk -F'\t' -v q="$q" '$1 == q {print $3; exit}' "$work/search.tsv")
+            search_rows+="| \`$q\` | $hits | $(pct 50 "$work/search-one.txt") | $(pct 95 "$work/search-one.txt") |"$'\n'
+        done
+        log "search: p50 $search_p50 ms, p95 $search_p95 ms"
+    fi
     stop "$rss_sampler"
     rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
     stop "$ingest_pid" "${workers[@]}"
     stop "$kafka_pid"
+
+    # psql \copy of the imported rows into a copy of events without its
+    # text-search indexes (GIN or GiST: the trigram index on the body), the
+    # issue-13 baseline of the import.
+    psql_q "\\copy events TO '$work/events.tsv'" >/dev/null
+    psql_q "DROP TABLE IF EXISTS events_copy_notext; CREATE TABLE events_copy_notext (LIKE events INCLUDING ALL)" >/dev/null
+    notext_dropped=$(psql_q "SELECT string_agg(indexname, ', ') FROM pg_indexes
+        WHERE tablename = 'events_copy_notext' AND indexdef ~* 'using (gin|gist)'")
+    for ix in ${notext_dropped//,/ }; do psql_q "DROP INDEX $ix" >/dev/null; done
+    psql_q "CHECKPOINT" >/dev/null
+    log "copy: psql \\copy of the same $import_rows rows into events without its text index (${notext_dropped:-none to drop})"
+    acct_begin
+    t0=$(now_ns)
+    psql_q "\\copy events_copy_notext FROM '$work/events.tsv'" >/dev/null
+    notext_s=$(elapsed "$t0")
+    acct_end
+    notext_rest=$rest
+    notext_rows=$(psql_q "SELECT count(*) FROM events_copy_notext")
+    psql_q "DROP TABLE events_copy_notext" >/dev/null
+    rm -f "$work/events.tsv"
 fi
 
 # ---------------------------------------------------------------- 4. Notify
@@ -743,7 +824,9 @@ report=$(
     echo "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
         "$load_start at start, $load_end at the end; commit $commit. Everything (wrk, servers, broker," \
         "PostgreSQL) shares these cores. Every request to ingest carries an API key" \
-        "(\`sluice-ingest create-key --name bench --scopes '*'\`) and every ingest runs with SLUICE_RATE_LIMIT=0."
+        "(\`sluice-ingest create-key --name bench --scopes '*'\`) and every ingest runs with SLUICE_RATE_LIMIT=0." \
+        "The embedded broker $([ "$broker_nodelay" = 0 ] && echo "is the plain mock (no TCP_NODELAY on its side)" ||
+            echo "sets TCP_NODELAY on its connections as a real broker does (bench/broker_nodelay.c)")."
     ran=""
     for k in HTTP PERSIST IMPORT NOTIFY; do
         v=BENCH_SKIP_$k
@@ -803,7 +886,16 @@ report=$(
         echo "|---|---:|---:|---:|---:|"
         echo "| upload answered 202 (every record acknowledged by Kafka) | $events | $upload_s | $(div "$events" "$upload_s" %.0f) | |"
         echo "| import status done (all rows in PostgreSQL) | $import_rows | $import_s | $import_rate | $import_rest |"
+        if [ "$import_indexed_s" != "not reported" ]; then
+            echo "| import indexed (contains= served by its index) | $import_rows | $import_indexed_s |" \
+                "$(div "$import_rows" "$import_indexed_s" %.0f) | |"
+        fi
+        echo "| psql \\copy of the same rows into a copy of events without its text index (dropped: ${notext_dropped:-none}) |" \
+            "$notext_rows | $notext_s | $(div "$notext_rows" "$notext_s" %.0f) | $notext_rest |"
         echo
+        r_notext=$(div "$import_s" "$notext_s")
+        echo "- import done / COPY without the text index, time: **${r_notext}x** (target <= 2.5: $(met "$r_notext" "<=" 2.5));" \
+            "indexed: $import_indexed_s$([ "$import_indexed_s" = "not reported" ] || echo " s, $(div "$import_indexed_s" "$notext_s")x")"
         if [ -n "${copy_rate:-}" ]; then
             r_import=$(div "$import_rate" "$copy_rate")
             echo "- import / COPY: **${r_import}x** (target >= 0.7: $(met "$r_import" ">=" 0.7)); rejected: $import_rejected"
@@ -811,6 +903,19 @@ report=$(
             echo "- import / COPY: not measured (BENCH_SKIP_PERSIST); rejected: $import_rejected"
         fi
         echo "- ingest peak RSS during the import: **$rss_mib MiB** (target < 64: $(met "$rss_mib" "<=" 64))"
+    fi
+    if [ -n "${search_p95:-}" ]; then
+        echo
+        echo "## Search: \`GET /v1/events?contains=...&limit=100\` on the $import_rows imported rows"
+        echo
+        echo "$search_rounds rounds of ${#search_terms[@]} queries, each timed by curl (one connection per query)," \
+            "started once the import was $([ "$import_indexed_s" = "not reported" ] && echo done || echo indexed)."
+        echo
+        echo "| contains | rows answered (limit 100) | p50 (ms) | p95 (ms) |"
+        echo "|---|---:|---:|---:|"
+        printf '%s' "$search_rows"
+        echo
+        echo "- all queries: p50 **$search_p50 ms**, p95 **$search_p95 ms** (target p95 <= 100: $(met "$search_p95" "<=" 100))"
     fi
     if [ -n "${notify_s:-}" ]; then
         r_notify=$(div "$notify_s" "$notify_ideal")
