@@ -1,9 +1,13 @@
 -- wrk script for bench/run.sh: every request POSTs the same ~300-byte JSON
 -- event (no "id" field, so each accepted write gets a fresh Sluice id).
 --   BENCH_AUTHORIZATION="Bearer $KEY" wrk -t2 -c64 -d10s -s bench/post_event.lua http://127.0.0.1:8080/v1/events
--- BENCH_AUTHORIZATION, when set and not empty, is sent as the Authorization
--- header of every request (an API key or a JWT, as "Bearer <credential>");
--- from the environment rather than wrk -H so the credential stays out of ps.
+-- From the environment (rather than wrk -H, so a credential stays out of ps):
+--   BENCH_AUTHORIZATION  when set and not empty, the Authorization header of
+--                        every request (an API key or a JWT, "Bearer <credential>")
+--   BENCH_KEYED=1        a fresh Idempotency-Key on every request, as a webhook
+--                        sender sends (webhook-id): a random per-thread prefix
+--                        from /dev/urandom and a counter, unique across threads,
+--                        connections and runs
 -- done() prints one parseable line:
 --   BENCH rps=<req/s> p50_ms=<n> p90_ms=<n> p99_ms=<n> max_ms=<n> requests=<n> non2xx=<n> socket_errors=<n>
 wrk.method = "POST"
@@ -12,11 +16,26 @@ local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization and authorization ~= "" then
   wrk.headers["Authorization"] = authorization
 end
-wrk.body = '{"type":"page.viewed","occurred_at":"2026-11-22T10:00:00Z",' ..
-           '"user":{"id":"u-123456","plan":"pro","country":"FR"},' ..
-           '"page":"/pricing/enterprise","referrer":"https://example.com/blog/post-about-things",' ..
-           '"session":"5f1c2a9e-7d7b-4d5e-9a8f-1b2c3d4e5f60","tags":["alpha","beta","gamma"],' ..
-           '"n":12345,"source":"web"}'
+-- The body is bench/event.json (beside this script; bench/fixed_load.py sends
+-- it too), read once, its final newline dropped.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+local event = assert(io.open(here .. "event.json", "rb"))
+wrk.body = event:read("*a"):gsub("\n$", "")
+event:close()
+
+-- Only defined when asked for: without a request() function wrk sends one
+-- request built once, the cheapest load it can make.
+if os.getenv("BENCH_KEYED") == "1" then
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local prefix = "bench-" .. f:read(8):gsub(".", function(c) return string.format("%02x", c:byte()) end) .. "-"
+  f:close()
+  local counter = 0
+  request = function()
+    counter = counter + 1
+    wrk.headers["Idempotency-Key"] = prefix .. counter
+    return wrk.format()
+  end
+end
 
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -2,15 +2,21 @@
 # make bench: one run, one machine, everything on loopback (see bench/README.md).
 #   bench/run.sh BUILD_DIR
 #   1. HTTP: wrk -t2 -c64 posting a ~300-byte event (bench/post_event.lua) to
-#      sluice-ingest (durable ack), to the FastAPI + confluent-kafka peer on the
-#      same broker, and to a bare libmicrohttpd server (the ceiling): req/s,
-#      p99 and the ratios.
+#      sluice-ingest (durable ack; unkeyed, then with a fresh Idempotency-Key
+#      per request), to the FastAPI + confluent-kafka peer and to the naive C
+#      front (bench/naive_front.c: MHD + jansson + librdkafka, ingest's
+#      producer settings) on the same broker, and to a bare libmicrohttpd
+#      server (the ceiling): req/s, p99 and the ratios.
 #   2. Persist: BENCH_EVENTS (1,000,000) envelopes on sluice.events, then
 #      sluice-persist replicas started and timed until SELECT count(*) FROM
 #      events reaches it; against psql \copy of the same rows into an empty
 #      table with the same indexes.
 #   3. Bulk import: the same event bodies as NDJSON through POST /v1/bulk,
-#      timed until GET /v1/imports/{id} says done, with ingest's peak RSS.
+#      timed until GET /v1/imports/{id} says done (and indexed, when it says
+#      so), with ingest's peak RSS; against psql \copy of the imported rows
+#      into a copy of events without its text-search index.
+#      Search (BENCH=search, runs the import): then a fixed mix of
+#      GET /v1/events?contains=...&limit=100 on those rows, p50/p95.
 #   4. Notify: BENCH_NOTIFY_REQUESTS (1,000) assistance requests POSTed to
 #      ingest (bench/notify_load.py), one sluice-notify sending each to a Slack
 #      stand-in (tests/tools/sink.py) that answers after BENCH_NOTIFY_DELAY_MS
@@ -23,6 +29,10 @@
 #      credential in every request's header; BENCH_AUTH_ROUNDS (3) rounds in
 #      rotating order, the median of each, and each authenticated variant's
 #      ratio to the unauthenticated one (issue 11's figures).
+#   6. CPU (BENCH=cpu, or BENCH=all): instructions per accepted write, counted
+#      by callgrind over exactly BENCH_CPU_REQUESTS requests (bench/fixed_load.py)
+#      for ingest (unkeyed and keyed), the naive front and the bare server,
+#      one at a time under valgrind (issue 13's "half the CPU per write").
 # Every request to ingest authenticates as a user's would: right after
 # PostgreSQL is up, `sluice-ingest create-key --name bench --scopes '*'`
 # makes a key, sent as "Authorization: Bearer <key>" by wrk, curl and
@@ -33,14 +43,19 @@
 # that skips a section writes bench/results-partial.md instead).
 #
 # Knobs (environment): BENCH (the sections: "http persist import notify" by
-# default, any of those and "auth", space- or comma-separated, or "all"),
+# default, any of those and "auth", "cpu", "search", space- or
+# comma-separated, or "all"),
 # BENCH_DURATION (10 s per wrk run), BENCH_WARMUP (2 s),
 # BENCH_ROUNDS (1: measure each server that many times, keep its best),
 # BENCH_AUTH_ROUNDS (3: rounds of section 5, the median counts),
 # BENCH_EVENTS (1000000), BENCH_PERSIST_REPLICAS (2), BENCH_PARTITIONS (200),
 # BENCH_TIMEOUT (900 s bound on each persist/import/notify wait),
 # BENCH_NOTIFY_REQUESTS (1000), BENCH_NOTIFY_DELAY_MS (200),
-# BENCH_NOTIFY_CONCURRENCY (50), BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
+# BENCH_NOTIFY_CONCURRENCY (50), BENCH_CPU_REQUESTS (2000),
+# BENCH_CPU_CONNECTIONS (8), BENCH_SEARCH_QUERIES (20 rounds of the mix),
+# BENCH_NAIVE_TOPIC (sluice.events.dlq), BENCH_BROKER_NODELAY (1: the embedded
+# broker with TCP_NODELAY, bench/broker_nodelay.c; 0: the plain mock),
+# BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
 # BENCH_SKIP_IMPORT=1, BENCH_SKIP_NOTIFY=1, BENCH_REPORT (the report's file),
 # BENCH_KEEP=1 (keep the work directory).
 # Free ports, waits, PostgreSQL and the broker: deploy/dev/launch.py, shared
@@ -62,20 +77,32 @@ notify_requests=${BENCH_NOTIFY_REQUESTS:-1000}
 notify_delay=${BENCH_NOTIFY_DELAY_MS:-200}
 notify_concurrency=${BENCH_NOTIFY_CONCURRENCY:-50}
 auth_rounds=${BENCH_AUTH_ROUNDS:-3}
+cpu_requests=${BENCH_CPU_REQUESTS:-2000}
+broker_nodelay=${BENCH_BROKER_NODELAY:-1}
+cpu_conns=${BENCH_CPU_CONNECTIONS:-8}
+search_rounds=${BENCH_SEARCH_QUERIES:-20}
+# The naive front's topic of its own, with the events topic's partition count:
+# sluice-devkafka pre-creates only the collections' topics and their .dlq (a
+# topic used before it exists gets the mock's 4 partitions), and nothing reads
+# sluice.events.dlq during section 1.
+naive_topic=${BENCH_NAIVE_TOPIC:-sluice.events.dlq}
 py=/usr/bin/python3
 
 # BENCH selects the sections; BENCH_SKIP_<SECTION>=1 (the older knob) still
 # drops one of them.
 sections=${BENCH:-http persist import notify}
-[ "$sections" != all ] || sections="http persist import notify auth"
-run_auth=""
+[ "$sections" != all ] || sections="http persist import notify auth cpu search"
+run_auth="" run_cpu="" run_search=""
 for s in ${sections//,/ }; do
     case $s in
     http | persist | import | notify) ;;
     auth) run_auth=1 ;;
-    *) echo "bench: BENCH=$sections: \"$s\" is not one of http persist import notify auth (or all)" >&2; exit 2 ;;
+    cpu) run_cpu=1 ;;
+    search) run_search=1 ;; # on the import's rows: it runs the import too
+    *) echo "bench: BENCH=$sections: \"$s\" is not one of http persist import notify auth cpu search (or all)" >&2; exit 2 ;;
     esac
 done
+[ -z "$run_search" ] || [[ " ${sections//,/ } " == *" import "* ]] || sections="$sections import"
 for s in HTTP PERSIST IMPORT NOTIFY; do
     v=BENCH_SKIP_$s
     [[ " ${sections//,/ } " == *" ${s,,} "* ]] || declare "$v=1"
@@ -88,8 +115,9 @@ fi
 
 # What the sections to run need (sluice-ingest always: it makes the API key).
 bins=(sluice-devkafka sluice-ingest) tools=(psql curl) modules=()
-[ -n "${BENCH_SKIP_HTTP:-}" ] || { bins+=(bench-bare-mhd) tools+=(wrk) modules+=(fastapi uvicorn confluent_kafka); }
+[ -n "${BENCH_SKIP_HTTP:-}" ] || { bins+=(bench-bare-mhd bench-naive-front) tools+=(wrk) modules+=(fastapi uvicorn confluent_kafka); }
 [ -z "$run_auth" ] || tools+=(wrk)
+[ -z "$run_cpu" ] || { bins+=(bench-bare-mhd bench-naive-front) tools+=(valgrind callgrind_control); }
 [ -n "${BENCH_SKIP_PERSIST:-}" ] || { bins+=(sluice-persist) modules+=(confluent_kafka); }
 [ -n "${BENCH_SKIP_IMPORT:-}" ] || { bins+=(sluice-persist) modules+=(confluent_kafka); }
 [ -n "${BENCH_SKIP_NOTIFY:-}" ] || bins+=(sluice-notify)
@@ -98,6 +126,8 @@ bins=(sluice-devkafka sluice-ingest) tools=(psql curl) modules=()
 for bin in "${bins[@]}"; do
     [ -x "$build/$bin" ] || { echo "bench: $build/$bin is missing (make bench builds it)" >&2; exit 1; }
 done
+[ "$broker_nodelay" = 0 ] || [ -r "$build/libbench-broker-nodelay.so" ] ||
+    { echo "bench: $build/libbench-broker-nodelay.so is missing (make bench builds it; BENCH_BROKER_NODELAY=0 goes without)" >&2; exit 1; }
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
@@ -155,7 +185,8 @@ start() {
 }
 
 # start_ingest LOG ADDR [VAR=VALUE...]: a sluice-ingest on ADDR (host:port),
-# its pid in $ingest_pid. No rate limit (a benchmark is not a rate-limit
+# its pid in $ingest_pid; run by the command in the array ingest_wrap when
+# set (valgrind, in section 6). No rate limit (a benchmark is not a rate-limit
 # test), and none of the caller's authentication settings: only what the
 # arguments say (the defaults: credentials required, no JWT).
 start_ingest() {
@@ -163,7 +194,7 @@ start_ingest() {
     shift 2
     start "$logfile" env -u SLUICE_AUTH_PUBLIC_SCOPES -u SLUICE_JWT_JWKS -u SLUICE_JWT_HS256_SECRET \
         -u SLUICE_JWT_ISSUER -u SLUICE_JWT_AUDIENCE -u SLUICE_JWT_ALGORITHMS \
-        SLUICE_RATE_LIMIT=0 SLUICE_LISTEN="$addr" "$@" "$build/sluice-ingest"
+        SLUICE_RATE_LIMIT=0 SLUICE_LISTEN="$addr" "$@" ${ingest_wrap[@]+"${ingest_wrap[@]}"} "$build/sluice-ingest"
     ingest_pid=$started
 }
 
@@ -203,8 +234,13 @@ cpu_s() {
 }
 
 # launch.py devkafka becomes the broker (exec), so $kafka_pid is the broker's.
+# With TCP_NODELAY on the connections it accepts, as a real broker has
+# (bench/broker_nodelay.c; BENCH_BROKER_NODELAY=0 measures the plain mock).
 start_kafka() {
-    start "$work/devkafka-$1.log" $py deploy/dev/launch.py devkafka "$build" "$work/bootstrap" --partitions "$partitions"
+    local preload=()
+    [ "$broker_nodelay" = 0 ] || preload=(env LD_PRELOAD="$build/libbench-broker-nodelay.so")
+    start "$work/devkafka-$1.log" ${preload[@]+"${preload[@]}"} $py deploy/dev/launch.py devkafka "$build" \
+        "$work/bootstrap" --partitions "$partitions"
     kafka_pid=$started
     SLUICE_KAFKA_BROKERS=$(launch wait-devkafka "$work/bootstrap" --timeout 60 --pid "$kafka_pid" \
         --log "$work/devkafka-$1.log")
@@ -241,14 +277,14 @@ acct_end() {
 }
 per_s() { awk -v a="$1" -v b="$2" -v s="$3" 'BEGIN {printf "%.2f", (b - a) / s}'; }
 
-# measure NAME URL SERVER_PID [AUTHORIZATION]: a warm-up, then the timed wrk
-# run, every request with that Authorization header (none when empty or
-# absent). Sets rps, p50, p99, failed (non2xx + socket errors), non2xx and
+# measure NAME URL SERVER_PID [AUTHORIZATION [KEYED]]: a warm-up, then the
+# timed wrk run, every request with that Authorization header (none when
+# empty or absent), and a fresh Idempotency-Key when KEYED is 1. Sets rps, p50, p99, failed (non2xx + socket errors), non2xx and
 # the cores kept busy on average by the server (with its children), the
 # broker, wrk and everything else on the machine.
 measure() {
     local name=$1 url=$2 server=$3 out line c0 k0 w0 m0 t0 c1 k1 w1 m1 secs sock
-    export BENCH_AUTHORIZATION=${4:-} # read by post_event.lua
+    export BENCH_AUTHORIZATION=${4:-} BENCH_KEYED=${5:-} # read by post_event.lua
     wrk -t2 -c64 -d"${warmup}s" --timeout 10s -s bench/post_event.lua "$url" >/dev/null 2>&1
     c0=$(cpu_s "$server") k0=$(cpu_s "$kafka_pid")
     children_s
@@ -271,11 +307,11 @@ measure() {
     log "$name: $rps req/s, p99 $p99 ms; cores busy: server $server_cpu, broker $broker_cpu, wrk $wrk_cpu, rest $other_cpu"
 }
 
-# best ARRAY NAME URL SERVER_PID [AUTHORIZATION]: measure, and keep in ARRAY
-# the round with the most req/s.
+# best ARRAY NAME URL SERVER_PID [AUTHORIZATION [KEYED]]: measure, and keep in
+# ARRAY the round with the most req/s.
 best() {
     local -n b=$1
-    measure "$2" "$3" "$4" "${5:-}"
+    measure "$2" "$3" "$4" "${5:-}" "${6:-}"
     if ((${#b[@]} == 0)) || awk -v n="$rps" -v o="${b[0]}" 'BEGIN {exit !(n > o)}'; then
         b=("$rps" "$p50" "$p99" "$failed" "$server_cpu" "$broker_cpu" "$wrk_cpu" "$other_cpu")
     fi
@@ -299,9 +335,10 @@ bearer="Bearer $api_key"
 (umask 077 && printf 'Authorization: %s\n' "$bearer" >"$work/auth.header")
 
 # ---------------------------------------------------------------- 1. HTTP
-# The three servers run side by side (ingest and the peer on the same broker)
-# and are measured in turn, BENCH_ROUNDS times; the best round of each counts.
-ingest=() fastapi=() bare=()
+# The four servers run side by side (ingest, the FastAPI peer and the naive
+# front on the same broker) and are measured in turn, BENCH_ROUNDS times,
+# ingest twice (unkeyed, then keyed); the best round of each counts.
+ingest=() ingest_keyed=() fastapi=() naive=() bare=()
 if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
     start_kafka http
     url_ingest=http://127.0.0.1:$(free_port)
@@ -311,19 +348,25 @@ if [ -z "${BENCH_SKIP_HTTP:-}" ]; then
     start "$work/fastapi.log" $py -m uvicorn fastapi_peer:app --app-dir bench --workers 2 \
         --host 127.0.0.1 --port "$port" --no-access-log --log-level warning
     fastapi_pid=$started
+    url_naive=http://127.0.0.1:$(free_port)
+    start "$work/naive.log" "$build/bench-naive-front" "${url_naive#http://}" "$naive_topic" 2
+    naive_pid=$started
     url_bare=http://127.0.0.1:$(free_port)
     start "$work/bare.log" "$build/bench-bare-mhd" "${url_bare#http://}" 2
     bare_pid=$started
     wait_http sluice-ingest 60 "$ingest_pid" "$url_ingest/readyz"
     wait_http "FastAPI peer" 60 "$fastapi_pid" "$url_fastapi/v1/events" --method POST --data '{}' \
         --header 'Content-Type: application/json' --status 202
+    wait_http bench-naive-front 30 "$naive_pid" "$url_naive/v1/events" --method POST --data '{}' --status 202
     wait_http bench-bare-mhd 10 "$bare_pid" "$url_bare/v1/events" --method POST --data '{}' --status 202
     for ((round = 1; round <= rounds; round++)); do
         best ingest sluice-ingest "$url_ingest/v1/events" "$ingest_pid" "$bearer"
+        best ingest_keyed "sluice-ingest, keyed" "$url_ingest/v1/events" "$ingest_pid" "$bearer" 1
         best fastapi "FastAPI peer" "$url_fastapi/v1/events" "$fastapi_pid" "$bearer"
+        best naive bench-naive-front "$url_naive/v1/events" "$naive_pid" "$bearer"
         best bare bench-bare-mhd "$url_bare/v1/events" "$bare_pid" "$bearer"
     done
-    stop "$ingest_pid" "$fastapi_pid" "$bare_pid"
+    stop "$ingest_pid" "$fastapi_pid" "$naive_pid" "$bare_pid"
     stop "$kafka_pid"
 fi
 
@@ -436,19 +479,92 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     import_id=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["import_id"])' "$work/import.json")
     import_rejected=$($py -c 'import json,sys; print(json.load(open(sys.argv[1]))["rejected"])' "$work/import.json")
     deadline=$((SECONDS + timeout))
-    until curl -fsS -H @"$work/auth.header" "$url/v1/imports/$import_id" 2>/dev/null | grep -q '"status":"done"'; do
+    # Done: every row in PostgreSQL. Indexed (when the reply says it: a
+    # status "indexed", "indexed": true or an "indexed_at"): contains= serves
+    # them from its index. Without either in the reply, indexed is not
+    # measured and the searches start once done.
+    import_reply() { curl -fsS -H @"$work/auth.header" "$url/v1/imports/$import_id" 2>/dev/null || true; }
+    until import_reply >"$work/import-status.json" && grep -Eq '"status":"(done|indexed)"' "$work/import-status.json"; do
         ((SECONDS < deadline)) || { log "import: not done after ${timeout}s (logs in $work)"; exit 1; }
         kill -0 "$ingest_pid" || { log "sluice-ingest died during the import (logs in $work)"; exit 1; }
         sleep 0.1
     done
     import_s=$(elapsed "$t0")
+    import_indexed_s="not reported"
+    indexed_re='"status":"indexed"|"indexed":true|"indexed_at":"'
+    if grep -Eq '"status":"indexed"|"indexed(_at)?":' "$work/import-status.json"; then
+        until grep -Eq "$indexed_re" "$work/import-status.json"; do
+            ((SECONDS < deadline)) || { log "import: not indexed after ${timeout}s (logs in $work)"; exit 1; }
+            kill -0 "$ingest_pid" || { log "sluice-ingest died during the import (logs in $work)"; exit 1; }
+            sleep 0.1
+            import_reply >"$work/import-status.json"
+        done
+        import_indexed_s=$(elapsed "$t0")
+    fi
     acct_end "$kafka_pid" "$ingest_pid" "${workers[@]}" "$rss_sampler"
     import_rest=$rest
     import_rows=$(psql_q "SELECT count(*) FROM events")
+
+    # ------------------------------------------------------- search
+    # A fixed mix of contains= queries on the imported rows, limit=100, each
+    # timed by curl (time_total, keep-alive off: one query, one connection):
+    # two substrings of every body, three rare ones (one user's id: 10 rows
+    # in a million; the session UUIDs of the middle and of the last record: 1
+    # row each) and one found nowhere, BENCH_SEARCH_QUERIES rounds. None holds
+    # a colon or a space: the body's text is jsonb's ("key": value).
+    if [ -n "$run_search" ]; then
+        session_of() { sed -n "$1p" "$work/bodies.ndjson" | $py -c 'import json,sys; print(json.load(sys.stdin)["session"])'; }
+        search_terms=(pricing/enterprise ALPHA '"u-4242"' "$(session_of $((events / 2 + 1)))" "$(session_of "$events")"
+            no-such-text-qzx)
+        : >"$work/search.tsv"
+        log "search: $search_rounds rounds of ${#search_terms[@]} contains= queries on $import_rows rows"
+        for ((round = 0; round < search_rounds; round++)); do
+            for q in "${search_terms[@]}"; do
+                out=$(curl -sS -G --max-time 60 -o "$work/search.json" -w '%{http_code} %{time_total}' \
+                    -H @"$work/auth.header" --data-urlencode "contains=$q" --data-urlencode limit=100 \
+                    "$url/v1/events") || { log "search: GET /v1/events?contains=$q failed"; exit 1; }
+                [ "${out%% *}" = 200 ] || { log "search: contains=$q answered $out: $(head -c 300 "$work/search.json")"; exit 1; }
+                n=$($py -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["items"]))' "$work/search.json" 2>/dev/null || echo '?')
+                printf '%s\t%s\t%s\n' "$q" "${out#* }" "$n" >>"$work/search.tsv"
+            done
+        done
+        pct() { # P FILE-of-seconds: the nearest-rank percentile, in ms
+            sort -g "$2" | awk -v p="$1" '{a[NR] = $1} END {i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; printf "%.1f", a[i] * 1000}'
+        }
+        cut -f2 "$work/search.tsv" >"$work/search-all.txt"
+        search_p50=$(pct 50 "$work/search-all.txt") search_p95=$(pct 95 "$work/search-all.txt")
+        search_rows=""
+        for q in "${search_terms[@]}"; do
+            awk -F'\t' -v q="$q" '$1 == q {print $2}' "$work/search.tsv" >"$work/search-one.txt"
+            hits=$(awk -F'\t' -v q="$q" '$1 == q {print $3; exit}' "$work/search.tsv")
+            search_rows+="| \`$q\` | $hits | $(pct 50 "$work/search-one.txt") | $(pct 95 "$work/search-one.txt") |"$'\n'
+        done
+        log "search: p50 $search_p50 ms, p95 $search_p95 ms"
+    fi
     stop "$rss_sampler"
     rss_mib=$(sort -n "$work/rss.log" | tail -n 1 | awk '{printf "%.1f", $1 / 1024}')
     stop "$ingest_pid" "${workers[@]}"
     stop "$kafka_pid"
+
+    # psql \copy of the imported rows into a copy of events without its
+    # text-search indexes (GIN or GiST: the trigram index on the body), the
+    # issue-13 baseline of the import.
+    psql_q "\\copy events TO '$work/events.tsv'" >/dev/null
+    psql_q "DROP TABLE IF EXISTS events_copy_notext; CREATE TABLE events_copy_notext (LIKE events INCLUDING ALL)" >/dev/null
+    notext_dropped=$(psql_q "SELECT string_agg(indexname, ', ') FROM pg_indexes
+        WHERE tablename = 'events_copy_notext' AND indexdef ~* 'using (gin|gist)'")
+    for ix in ${notext_dropped//,/ }; do psql_q "DROP INDEX $ix" >/dev/null; done
+    psql_q "CHECKPOINT" >/dev/null
+    log "copy: psql \\copy of the same $import_rows rows into events without its text index (${notext_dropped:-none to drop})"
+    acct_begin
+    t0=$(now_ns)
+    psql_q "\\copy events_copy_notext FROM '$work/events.tsv'" >/dev/null
+    notext_s=$(elapsed "$t0")
+    acct_end
+    notext_rest=$rest
+    notext_rows=$(psql_q "SELECT count(*) FROM events_copy_notext")
+    psql_q "DROP TABLE events_copy_notext" >/dev/null
+    rm -f "$work/events.tsv"
 fi
 
 # ---------------------------------------------------------------- 4. Notify
@@ -622,6 +738,80 @@ if [ -n "$run_auth" ]; then
     stop "$kafka_pid"
 fi
 
+# ---------------------------------------------------------------- 6. CPU
+# Instructions per accepted write: each server alone under callgrind (user-
+# space instructions of all its threads; this VM has no PMU, so perf stat
+# cannot count instructions here, and an instruction count does not depend
+# on what else the shared cores run). Instrumentation is off until the server
+# is up, then on for a warm-up, zeroed, and dumped after exactly
+# $cpu_requests requests (bench/fixed_load.py, $cpu_conns keep-alive
+# connections, every answer read); an idle second is dumped too, so the
+# figure's share of timers and polls is known.
+cpu_names=(ingest ingest_keyed naive bare)
+declare -A cpu_label=(
+    [ingest]="sluice-ingest, durable ack"
+    [ingest_keyed]="sluice-ingest, a fresh Idempotency-Key per request"
+    [naive]="naive C front (bench-naive-front)"
+    [bare]="bare libmicrohttpd (bench-bare-mhd)")
+declare -A cpu_ir=() cpu_idle=() cpu_s=()
+cg_control() { # callgrind_control's chatter goes to a log, kept on failure
+    callgrind_control "$@" >>"$work/callgrind_control.log" 2>&1 ||
+        { log "callgrind_control $* failed: $(tail -n 3 "$work/callgrind_control.log")"; exit 1; }
+}
+# callgrind_dump PID WHAT: the instructions (Ir) since the last dump or zero.
+# Callgrind numbers its dumps: callgrind.PID.1, .2, ...
+callgrind_dump() {
+    local n
+    n=$(find "$work" -maxdepth 1 -name "callgrind.$1.*" | wc -l)
+    cg_control -d "$2" "$1"
+    # Written by the server's own threads: wait for the file and its totals.
+    launch wait-file "$work/callgrind.$1.$((n + 1))" --match '^totals:' --timeout 60 \
+        --what "callgrind's dump ($2)" --pid "$1" --log "${logs[$1]}" | awk '{print $2}'
+}
+# cpu_count NAME SERVER_PID URL [--keyed]: warm-up, zero, the fixed load, dump.
+cpu_count() {
+    local name=$1 pid=$2 url=$3 out
+    shift 3
+    BENCH_AUTHORIZATION=$bearer $py bench/fixed_load.py "$url" 200 "$cpu_conns" "$@" >/dev/null ||
+        { log "cpu $name: the warm-up failed (logs in $work)"; exit 1; }
+    cg_control -z "$pid"
+    sleep 1
+    cpu_idle[$name]=$(callgrind_dump "$pid" "$name, idle")
+    out=$(BENCH_AUTHORIZATION=$bearer $py bench/fixed_load.py "$url" "$cpu_requests" "$cpu_conns" "$@") ||
+        { log "cpu $name: $out (not every request was accepted; logs in $work)"; exit 1; }
+    cpu_ir[$name]=$(callgrind_dump "$pid" "$name")
+    cpu_s[$name]=$(echo "$out" | tr ' ' '\n' | sed -n 's/^seconds=//p')
+    log "cpu $name: $(div "${cpu_ir[$name]}" "$cpu_requests" %.0f) instructions per write" \
+        "(${cpu_ir[$name]} over $cpu_requests requests in ${cpu_s[$name]} s; idle second: ${cpu_idle[$name]})"
+}
+if [ -n "$run_cpu" ]; then
+    start_kafka cpu
+    vg=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.%p")
+    for v in ingest naive bare; do
+        url=http://127.0.0.1:$(free_port)
+        case $v in
+        ingest)
+            ingest_wrap=("${vg[@]}")
+            start_ingest "$work/ingest-cpu.log" "${url#http://}"
+            ingest_wrap=()
+            ;;
+        naive) start "$work/naive-cpu.log" "${vg[@]}" "$build/bench-naive-front" "${url#http://}" "$naive_topic" 2 ;;
+        bare) start "$work/bare-cpu.log" "${vg[@]}" "$build/bench-bare-mhd" "${url#http://}" 2 ;;
+        esac
+        pid=$started
+        if [ "$v" = ingest ]; then
+            wait_http "sluice-ingest under valgrind" 180 "$pid" "$url/readyz"
+        else
+            wait_http "$v under valgrind" 120 "$pid" "$url/v1/events" --method POST --data '{}' --status 202
+        fi
+        cg_control -i on "$pid"
+        cpu_count "$v" "$pid" "$url/v1/events"
+        [ "$v" != ingest ] || cpu_count ingest_keyed "$pid" "$url/v1/events" --keyed
+        stop "$pid"
+    done
+    stop "$kafka_pid"
+fi
+
 # ---------------------------------------------------------------- report
 row() { # label array-name
     local -n r=$2
@@ -636,18 +826,24 @@ report=$(
     echo "$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), load average" \
         "$load_start at start, $load_end at the end; commit $commit. Everything (wrk, servers, broker," \
         "PostgreSQL) shares these cores. Every request to ingest carries an API key" \
-        "(\`sluice-ingest create-key --name bench --scopes '*'\`) and every ingest runs with SLUICE_RATE_LIMIT=0."
+        "(\`sluice-ingest create-key --name bench --scopes '*'\`) and every ingest runs with SLUICE_RATE_LIMIT=0." \
+        "The embedded broker $([ "$broker_nodelay" = 0 ] && echo "is the plain mock (no TCP_NODELAY on its side)" ||
+            echo "sets TCP_NODELAY on its connections as a real broker does (bench/broker_nodelay.c)")."
     ran=""
     for k in HTTP PERSIST IMPORT NOTIFY; do
         v=BENCH_SKIP_$k
         [ -n "${!v:-}" ] || ran="$ran ${k,,}"
     done
     [ -z "$run_auth" ] || ran="$ran auth"
+    [ -z "$run_cpu" ] || ran="$ran cpu"
+    [ -z "$run_search" ] || ran="$ran search"
     [ -z "${BENCH_SKIP_HTTP:-}${BENCH_SKIP_PERSIST:-}${BENCH_SKIP_IMPORT:-}${BENCH_SKIP_NOTIFY:-}" ] ||
         { echo; echo "A partial run: sections${ran:- none}."; }
     if ((${#ingest[@]})); then
         r_fastapi=$(div "${ingest[0]}" "${fastapi[0]}")
+        r_naive=$(div "${ingest[0]}" "${naive[0]}")
         r_bare=$(div "${ingest[0]}" "${bare[0]}")
+        r_keyed=$(div "${ingest_keyed[0]}" "${ingest[0]}")
         echo
         echo "## HTTP: \`wrk -t2 -c64 -d${duration}s --timeout 10s -s bench/post_event.lua URL\`"
         echo
@@ -657,12 +853,17 @@ report=$(
         echo "| server | req/s | p50 (ms) | p99 (ms) | failed | server | broker | wrk | rest |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
         row "sluice-ingest, durable ack (2 MHD threads)" ingest
+        row "sluice-ingest, a fresh Idempotency-Key per request" ingest_keyed
         row "FastAPI + confluent-kafka, 2 uvicorn workers" fastapi
+        row "naive C front: MHD + jansson + librdkafka, keyless, durable ack" naive
         row "bare libmicrohttpd, no Kafka (ceiling)" bare
         echo
+        echo "- ingest / naive front: **${r_naive}x** (target >= 1.25: $(met "$r_naive" ">=" 1.25))"
         echo "- ingest / FastAPI: **${r_fastapi}x** (target >= 4: $(met "$r_fastapi" ">=" 4))"
         echo "- ingest / bare: **${r_bare}x** (target >= 0.6: $(met "$r_bare" ">=" 0.6))"
-        echo "- ingest p99: **${ingest[2]} ms** (target <= 5: $(met "${ingest[2]}" "<=" 5))"
+        echo "- ingest keyed / unkeyed: **${r_keyed}x** (target >= 0.9: $(met "$r_keyed" ">=" 0.9))"
+        echo "- ingest p99: **${ingest[2]} ms** unkeyed (target <= 5: $(met "${ingest[2]}" "<=" 5))," \
+            "**${ingest_keyed[2]} ms** keyed (target <= 5: $(met "${ingest_keyed[2]}" "<=" 5))"
     fi
     if [ -n "${persist_s:-}" ]; then
         persist_rate=$(div "$events" "$persist_s" %.0f)
@@ -687,7 +888,16 @@ report=$(
         echo "|---|---:|---:|---:|---:|"
         echo "| upload answered 202 (every record acknowledged by Kafka) | $events | $upload_s | $(div "$events" "$upload_s" %.0f) | |"
         echo "| import status done (all rows in PostgreSQL) | $import_rows | $import_s | $import_rate | $import_rest |"
+        if [ "$import_indexed_s" != "not reported" ]; then
+            echo "| import indexed (contains= served by its index) | $import_rows | $import_indexed_s |" \
+                "$(div "$import_rows" "$import_indexed_s" %.0f) | |"
+        fi
+        echo "| psql \\copy of the same rows into a copy of events without its text index (dropped: ${notext_dropped:-none}) |" \
+            "$notext_rows | $notext_s | $(div "$notext_rows" "$notext_s" %.0f) | $notext_rest |"
         echo
+        r_notext=$(div "$import_s" "$notext_s")
+        echo "- import done / COPY without the text index, time: **${r_notext}x** (target <= 2.5: $(met "$r_notext" "<=" 2.5));" \
+            "indexed: $import_indexed_s$([ "$import_indexed_s" = "not reported" ] || echo " s, $(div "$import_indexed_s" "$notext_s")x")"
         if [ -n "${copy_rate:-}" ]; then
             r_import=$(div "$import_rate" "$copy_rate")
             echo "- import / COPY: **${r_import}x** (target >= 0.7: $(met "$r_import" ">=" 0.7)); rejected: $import_rejected"
@@ -695,6 +905,19 @@ report=$(
             echo "- import / COPY: not measured (BENCH_SKIP_PERSIST); rejected: $import_rejected"
         fi
         echo "- ingest peak RSS during the import: **$rss_mib MiB** (target < 64: $(met "$rss_mib" "<=" 64))"
+    fi
+    if [ -n "${search_p95:-}" ]; then
+        echo
+        echo "## Search: \`GET /v1/events?contains=...&limit=100\` on the $import_rows imported rows"
+        echo
+        echo "$search_rounds rounds of ${#search_terms[@]} queries, each timed by curl (one connection per query)," \
+            "started once the import was $([ "$import_indexed_s" = "not reported" ] && echo done || echo indexed)."
+        echo
+        echo "| contains | rows answered (limit 100) | p50 (ms) | p95 (ms) |"
+        echo "|---|---:|---:|---:|"
+        printf '%s' "$search_rows"
+        echo
+        echo "- all queries: p50 **$search_p50 ms**, p95 **$search_p95 ms** (target p95 <= 100: $(met "$search_p95" "<=" 100))"
     fi
     if [ -n "${notify_s:-}" ]; then
         r_notify=$(div "$notify_s" "$notify_ideal")
@@ -721,6 +944,28 @@ report=$(
             "$notify_post_retried POSTs retried"
         echo "- sluice_notify_inflight, sampled every 0.1 s while sending: mean $inflight_mean, max ${inflight_max:-n/a};" \
             "sluice_notify_send_seconds: ${send_count:-?} sends, mean $send_mean_ms ms"
+    fi
+    if ((${#cpu_ir[@]})); then
+        echo
+        echo "## CPU per write: callgrind, exactly $cpu_requests requests per server (\`bench/fixed_load.py URL $cpu_requests $cpu_conns\`)"
+        echo
+        echo "Each server alone under \`valgrind --tool=callgrind --instr-atstart=no\`, instrumentation on after start-up" \
+            "and a 200-request warm-up, counters zeroed, dumped after the last answer: user-space instructions of" \
+            "all its threads (librdkafka's included; the kernel's not). \"idle\": the instructions of one idle" \
+            "second just before, the share of timers and polls in the figure."
+        echo
+        echo "| server | instructions | per write | vs bare | seconds under valgrind | idle second |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for v in "${cpu_names[@]}"; do
+            [ -n "${cpu_ir[$v]:-}" ] || continue
+            printf '| %s | %s | %s | %s | %s | %s |\n' "${cpu_label[$v]}" "${cpu_ir[$v]}" \
+                "$(div "${cpu_ir[$v]}" "$cpu_requests" %.0f)" "$(div "${cpu_ir[$v]}" "${cpu_ir[bare]}")" \
+                "${cpu_s[$v]}" "${cpu_idle[$v]}"
+        done
+        echo
+        echo "- ingest / naive front, instructions per write: **$(div "${cpu_ir[ingest]}" "${cpu_ir[naive]}")x**;" \
+            "keyed / unkeyed: **$(div "${cpu_ir[ingest_keyed]}" "${cpu_ir[ingest]}")x**" \
+            "(target, issue 13: half of main's ingest figure, docs/benchmarks.md)"
     fi
     if ((${#auth_rps[@]})); then
         echo

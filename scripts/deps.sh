@@ -19,7 +19,7 @@ packages=(
 # conflict with that nodejs: ask for the package only when there is no npm.
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--bench" ]; then
-    packages+=(wrk python3-fastapi python3-uvicorn python3-confluent-kafka)
+    packages+=(wrk valgrind python3-fastapi python3-uvicorn python3-confluent-kafka)
 fi
 
 missing=()
