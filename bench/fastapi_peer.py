@@ -1,6 +1,6 @@
 """The peer a user would otherwise pick: a FastAPI app producing each event to
 Kafka with confluent-kafka (ingest's producer settings: acks=all, idempotence,
-linger.ms=1, lz4, TCP_NODELAY to the brokers) and answering 202 only after the
+linger.ms=1, uncompressed, TCP_NODELAY to the brokers) and answering 202 only after the
 delivery report, like sluice-ingest. Keyless, as the naive C front: the
 sticky partitioner fills one batch at a time instead of spreading the
 writes over every partition. Each uvicorn worker has
@@ -68,7 +68,7 @@ def on_startup():
         "enable.idempotence": True,
         "linger.ms": 1,
         "message.timeout.ms": 5000,
-        "compression.type": "lz4",
+        "compression.type": "none",
         "socket.nagle.disable": True,
         "queue.buffering.max.messages": 200000,
     })

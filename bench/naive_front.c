@@ -198,7 +198,7 @@ int main(int argc, char **argv)
                            "queue.buffering.max.messages",
                            "200000",
                            "compression.type",
-                           "lz4",
+                           "none",
                            "socket.nagle.disable",
                            "true",
                            "log.connection.close",

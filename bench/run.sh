@@ -53,9 +53,7 @@
 # BENCH_NOTIFY_REQUESTS (1000), BENCH_NOTIFY_DELAY_MS (200),
 # BENCH_NOTIFY_CONCURRENCY (50), BENCH_CPU_REQUESTS (2000),
 # BENCH_CPU_CONNECTIONS (8), BENCH_SEARCH_QUERIES (20 rounds of the mix),
-# BENCH_NAIVE_TOPIC (sluice.events.dlq), BENCH_BROKER_NODELAY (1: the embedded
-# broker with TCP_NODELAY, bench/broker_nodelay.c; 0: the plain mock),
-# BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
+# BENCH_NAIVE_TOPIC (sluice.events.dlq), BENCH_SKIP_HTTP=1, BENCH_SKIP_PERSIST=1,
 # BENCH_SKIP_IMPORT=1, BENCH_SKIP_NOTIFY=1, BENCH_REPORT (the report's file),
 # BENCH_KEEP=1 (keep the work directory).
 # Free ports, waits, PostgreSQL and the broker: deploy/dev/launch.py, shared
@@ -78,7 +76,6 @@ notify_delay=${BENCH_NOTIFY_DELAY_MS:-200}
 notify_concurrency=${BENCH_NOTIFY_CONCURRENCY:-50}
 auth_rounds=${BENCH_AUTH_ROUNDS:-3}
 cpu_requests=${BENCH_CPU_REQUESTS:-2000}
-broker_nodelay=${BENCH_BROKER_NODELAY:-1}
 cpu_conns=${BENCH_CPU_CONNECTIONS:-8}
 search_rounds=${BENCH_SEARCH_QUERIES:-20}
 # The naive front's topic of its own, with the events topic's partition count:
@@ -126,8 +123,6 @@ bins=(sluice-devkafka sluice-ingest) tools=(psql curl) modules=()
 for bin in "${bins[@]}"; do
     [ -x "$build/$bin" ] || { echo "bench: $build/$bin is missing (make bench builds it)" >&2; exit 1; }
 done
-[ "$broker_nodelay" = 0 ] || [ -r "$build/libbench-broker-nodelay.so" ] ||
-    { echo "bench: $build/libbench-broker-nodelay.so is missing (make bench builds it; BENCH_BROKER_NODELAY=0 goes without)" >&2; exit 1; }
 for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is missing (scripts/deps.sh --bench)" >&2; exit 1; }
 done
@@ -234,12 +229,10 @@ cpu_s() {
 }
 
 # launch.py devkafka becomes the broker (exec), so $kafka_pid is the broker's.
-# With TCP_NODELAY on the connections it accepts, as a real broker has
-# (bench/broker_nodelay.c; BENCH_BROKER_NODELAY=0 measures the plain mock).
+# It sets TCP_NODELAY on the connections it accepts, as a real broker does
+# (deploy/dev/devkafka.c).
 start_kafka() {
-    local preload=()
-    [ "$broker_nodelay" = 0 ] || preload=(env LD_PRELOAD="$build/libbench-broker-nodelay.so")
-    start "$work/devkafka-$1.log" ${preload[@]+"${preload[@]}"} $py deploy/dev/launch.py devkafka "$build" \
+    start "$work/devkafka-$1.log" $py deploy/dev/launch.py devkafka "$build" \
         "$work/bootstrap" --partitions "$partitions"
     kafka_pid=$started
     SLUICE_KAFKA_BROKERS=$(launch wait-devkafka "$work/bootstrap" --timeout 60 --pid "$kafka_pid" \
@@ -827,8 +820,7 @@ report=$(
         "$load_start at start, $load_end at the end; commit $commit. Everything (wrk, servers, broker," \
         "PostgreSQL) shares these cores. Every request to ingest carries an API key" \
         "(\`sluice-ingest create-key --name bench --scopes '*'\`) and every ingest runs with SLUICE_RATE_LIMIT=0." \
-        "The embedded broker $([ "$broker_nodelay" = 0 ] && echo "is the plain mock (no TCP_NODELAY on its side)" ||
-            echo "sets TCP_NODELAY on its connections as a real broker does (bench/broker_nodelay.c)")."
+        "The embedded broker sets TCP_NODELAY on its connections as a real broker does (deploy/dev/devkafka.c)."
     ran=""
     for k in HTTP PERSIST IMPORT NOTIFY; do
         v=BENCH_SKIP_$k
