@@ -48,7 +48,7 @@ fuzz: deps
 
 bench: build
 	@scripts/deps.sh --bench
-	@cmake --build $(BUILD) -j $(JOBS) --target bench-bare-mhd bench-naive-front bench-broker-nodelay -- --no-print-directory
+	@cmake --build $(BUILD) -j $(JOBS) --target bench-bare-mhd bench-naive-front -- --no-print-directory
 	@bench/run.sh $(BUILD)
 
 format:
