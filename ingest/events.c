@@ -428,7 +428,10 @@ static void query_time_param(struct event_query *q, struct problem_errors *pe, c
  * whose body::text is ILIKE the pattern, whatever the indexer has done. Each
  * half is limited and ordered on its own so the planner picks its plan with
  * the limit in view: the trigram index for a rare substring, the keyset
- * index with a lookup per row for a common one. */
+ * index with a lookup per row for a common one. The backlog half is driven
+ * by the backlog's ids, one primary-key lookup each (OFFSET 0 keeps the
+ * planner from turning it round), never by a scan of events that a poor
+ * estimate of the other filters (a cursor's row comparison) could choose. */
 static void contains_query(struct event_query *q)
 {
     static const char *const cols = "SELECT id, external_id, type, occurred_at, received_at, body "
@@ -439,9 +442,10 @@ static void contains_query(struct event_query *q)
     buf_printf(&q->sql,
                "SELECT " EVENT_COLUMNS " FROM ((%s%s AND id IN (SELECT id FROM event_search "
                "WHERE doc ILIKE $%d) AND id NOT IN (SELECT unnest(ids) FROM "
-               "event_search_backlog) ORDER BY occurred_at, id LIMIT %ld) UNION ALL (%s%s AND "
-               "body::text ILIKE $%d AND id IN (SELECT unnest(ids) FROM event_search_backlog) "
-               "ORDER BY occurred_at, id LIMIT %ld)) AS events",
+               "event_search_backlog) ORDER BY occurred_at, id LIMIT %ld) UNION ALL (SELECT e.* "
+               "FROM (SELECT DISTINCT unnest(ids) AS pending FROM event_search_backlog) AS b "
+               "CROSS JOIN LATERAL (%s%s AND id = b.pending AND body::text ILIKE $%d OFFSET 0) AS "
+               "e ORDER BY e.occurred_at, e.id LIMIT %ld)) AS events",
                cols, w, p, n, cols, w, p, n);
 }
 
