@@ -730,6 +730,10 @@ static enum MHD_Result imports_get(struct request *req)
         /* persisted never counts a dropped record; both end the import. */
         "CASE WHEN status = 'persisting' AND persisted + dropped >= accepted THEN 'done' "
         "ELSE status END, "
+        /* Searchable by contains= through the index (schema/012_search.sql):
+         * done, and no backlog row as old as its last write is left. */
+        "'indexed', status = 'persisting' AND persisted + dropped >= accepted AND NOT EXISTS "
+        "(SELECT 1 FROM event_search_backlog b WHERE b.seq <= imports.search_seq), "
         "'received', received, 'accepted', accepted, 'rejected', rejected, 'persisted', "
         "persisted, 'created', created, 'updated', updated, 'unchanged', unchanged, "
         "'dropped', dropped, 'errors', errors, "

@@ -444,16 +444,18 @@ struct event_query {
     const char *params[8];
     char storage[2][TIME_STR_LEN];
     int nparams;
+    struct buf where; /* " WHERE tenant = $1 AND ...", on events' own columns */
     struct buf sql;
     struct buf like;
+    int like_param; /* contains='s pattern, 0 when none */
     long limit;
 };
 
 static void query_add(struct event_query *q, const char *cond_fmt, const char *value)
 {
     q->params[q->nparams++] = value;
-    buf_puts(&q->sql, q->nparams == 1 ? " WHERE " : " AND ");
-    buf_printf(&q->sql, cond_fmt, q->nparams, q->nparams);
+    buf_puts(&q->where, q->nparams == 1 ? " WHERE " : " AND ");
+    buf_printf(&q->where, cond_fmt, q->nparams, q->nparams);
 }
 
 static void query_time_param(struct event_query *q, struct problem_errors *pe, const char *name,
@@ -472,11 +474,38 @@ static void query_time_param(struct event_query *q, struct problem_errors *pe, c
     query_add(q, cond_fmt, q->storage[slot]);
 }
 
+/* contains= through the text index (docs/search.md): the events whose
+ * indexed text matches and that wait for no reindexing, plus those in the
+ * backlog (not indexed yet, or changed since), rechecked against their body.
+ * The two are disjoint and one statement, so one snapshot: exactly the events
+ * whose body::text is ILIKE the pattern, whatever the indexer has done. Each
+ * half is limited and ordered on its own so the planner picks its plan with
+ * the limit in view: the trigram index for a rare substring, the keyset
+ * index with a lookup per row for a common one. The backlog half is driven
+ * by the backlog's ids, one primary-key lookup each (OFFSET 0 keeps the
+ * planner from turning it round), never by a scan of events that a poor
+ * estimate of the other filters (a cursor's row comparison) could choose. */
+static void contains_query(struct event_query *q)
+{
+    static const char *const cols = "SELECT id, external_id, type, occurred_at, received_at, body "
+                                    "FROM events";
+    const char *w = q->where.data ? q->where.data : "";
+    long n = q->limit + 1;
+    int p = q->like_param;
+    buf_printf(&q->sql,
+               "SELECT " EVENT_COLUMNS " FROM ((%s%s AND id IN (SELECT id FROM event_search "
+               "WHERE doc ILIKE $%d) AND id NOT IN (SELECT unnest(ids) FROM "
+               "event_search_backlog) ORDER BY occurred_at, id LIMIT %ld) UNION ALL (SELECT e.* "
+               "FROM (SELECT DISTINCT unnest(ids) AS pending FROM event_search_backlog) AS b "
+               "CROSS JOIN LATERAL (%s%s AND id = b.pending AND body::text ILIKE $%d OFFSET 0) AS "
+               "e ORDER BY e.occurred_at, e.id LIMIT %ld)) AS events",
+               cols, w, p, n, cols, w, p, n);
+}
+
 static enum MHD_Result events_query(struct request *req)
 {
     struct event_query q = {.limit = QUERY_LIMIT_DEFAULT};
     struct problem_errors pe = {0};
-    buf_puts(&q.sql, "SELECT " EVENT_COLUMNS " FROM events");
     /* Every page is the principal's tenant's, whatever else it asks. */
     query_add(&q, "tenant = $%d", req->principal.tenant);
 
@@ -498,7 +527,8 @@ static enum MHD_Result events_query(struct request *req)
     const char *contains = http_query(req, "contains");
     if (contains && *contains) {
         reads_like_pattern(contains, &q.like);
-        query_add(&q, "body::text ILIKE $%d", q.like.data);
+        q.params[q.nparams++] = q.like.data;
+        q.like_param = q.nparams;
     }
     const char *type = http_query(req, "type");
     if (type && *type)
@@ -509,8 +539,8 @@ static enum MHD_Result events_query(struct request *req)
     if (page.has_cursor) {
         q.params[q.nparams++] = page.after_ts;
         q.params[q.nparams++] = page.after_id;
-        buf_puts(&q.sql, " AND ");
-        buf_printf(&q.sql, "(occurred_at, id) > ($%d::timestamptz, $%d::uuid)", q.nparams - 1,
+        buf_puts(&q.where, " AND ");
+        buf_printf(&q.where, "(occurred_at, id) > ($%d::timestamptz, $%d::uuid)", q.nparams - 1,
                    q.nparams);
     }
 check:;
@@ -522,6 +552,10 @@ check:;
         goto out;
     }
     /* One row more than asked tells whether a next page exists. */
+    if (q.like_param)
+        contains_query(&q);
+    else
+        buf_printf(&q.sql, "SELECT " EVENT_COLUMNS " FROM events%s", q.where.data);
     buf_printf(&q.sql, " ORDER BY events.occurred_at, events.id LIMIT %ld", q.limit + 1);
 
     bool transient;
@@ -531,6 +565,7 @@ check:;
     PQclear(res);
 out:
     problem_errors_free(&pe);
+    buf_free(&q.where);
     buf_free(&q.sql);
     buf_free(&q.like);
     return ret;

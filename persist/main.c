@@ -11,6 +11,7 @@
 #include "otlp.h"
 #include "persist_batch.h"
 #include "persist_log.h"
+#include "persist_search.h"
 #include "pg.h"
 #include "signals.h"
 #include "timeutil.h"
@@ -32,6 +33,10 @@ struct persist_config {
     long assign_timeout_ms;
     long stuck_partition_ms;
     long session_timeout_ms;
+    long search_batch;
+    long search_poll_ms;
+    long search_yield_ms;
+    long search_max_lag_ms;
 };
 
 #define CFG(field) offsetof(struct persist_config, field)
@@ -55,6 +60,15 @@ static const struct config_entry config_table[] = {
     {"SLUICE_KAFKA_SESSION_TIMEOUT_MS", CONFIG_INT, "6000", CFG(session_timeout_ms), 1500, 300000,
      "how long the group waits for a replica that stopped answering (Kafka refuses less than "
      "its group.min.session.timeout.ms, 6000 by default)"},
+    /* The contains= indexer (persist_search.h, docs/search.md). */
+    {"SLUICE_SEARCH_BATCH", CONFIG_INT, "20000", CFG(search_batch), 100, 1000000,
+     "event ids the search indexer takes per transaction"},
+    {"SLUICE_SEARCH_POLL_MS", CONFIG_INT, "250", CFG(search_poll_ms), 10, 60000,
+     "how often an idle search indexer looks for new events"},
+    {"SLUICE_SEARCH_YIELD_MS", CONFIG_INT, "1000", CFG(search_yield_ms), 0, 600000,
+     "the search indexer waits while this replica wrote a batch within this long"},
+    {"SLUICE_SEARCH_MAX_LAG_MS", CONFIG_INT, "60000", CFG(search_max_lag_ms), 0, 86400000,
+     "... unless the oldest event waiting for the index is older than this"},
 };
 #define CONFIG_COUNT (sizeof(config_table) / sizeof(config_table[0]))
 
@@ -121,6 +135,7 @@ struct persist {
     long rejoin_after_ms;
     /* The admin thread reads the consumer that the main thread may replace. */
     pthread_rwlock_t consumer_lock;
+    struct persist_search *search; /* the contains= indexer's thread */
 };
 
 static struct stream *stream_of(struct persist *p, const char *topic)
@@ -343,6 +358,8 @@ static void count_batch(struct persist *p, struct stream *st, const struct persi
     metric_add(&p->metrics[PM_IMPORT_UPDATED], stats->import_updated);
     metric_add(&p->metrics[PM_IMPORT_UNCHANGED], stats->import_unchanged);
     metric_add(&p->metrics[PM_IMPORT_DROPPED], stats->import_dropped);
+    if (stats->created || stats->updated)
+        persist_search_busy(p->search);
     const long by_outcome[RO_COUNT] = {
         [RO_CREATED] = stats->created,     [RO_UPDATED] = stats->updated,
         [RO_UNCHANGED] = stats->unchanged, [RO_REPLAYED] = stats->skipped,
@@ -612,6 +629,7 @@ static void admin_metrics(void *opaque, struct buf *out)
     lag_table_render(p->lag, lag_consumer_watermarks, p->consumer, "sluice_persist",
                      p->cfg.stuck_partition_ms * 1000, time_now_us(), out);
     pthread_rwlock_unlock(&p->consumer_lock);
+    persist_search_render(p->search, out);
     otlp_metrics_render(out);
     metrics_render_process(out);
 }
@@ -700,6 +718,16 @@ static int start(struct persist *p, struct admin_http **admin)
         return -1;
     }
     atomic_store(&p->pg_ok, true);
+    struct persist_search_config sc = {.pg_url = p->cfg.pg_url,
+                                       .batch = p->cfg.search_batch,
+                                       .poll_ms = p->cfg.search_poll_ms,
+                                       .yield_ms = p->cfg.search_yield_ms,
+                                       .max_lag_ms = p->cfg.search_max_lag_ms};
+    p->search = persist_search_start(&sc, err, sizeof(err));
+    if (!p->search) {
+        log_error("cannot start the search indexer", "detail", err);
+        return -1;
+    }
     p->dlq = kafka_producer_new(p->cfg.kafka_brokers, 30000, KAFKA_COMPRESS_LARGE_BATCHES,
                                 on_dlq_delivery, p, err, sizeof(err));
     p->rejoin_after_ms = p->cfg.assign_timeout_ms;
@@ -722,6 +750,7 @@ static int start(struct persist *p, struct admin_http **admin)
 static void stop(struct persist *p, struct admin_http *admin)
 {
     admin_http_stop(admin);
+    persist_search_stop(p->search);
     if (p->consumer)
         kafka_consumer_close_bounded(p->consumer, 10000);
     if (p->dlq) {
