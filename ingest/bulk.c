@@ -167,7 +167,8 @@ static rd_kafka_resp_err_t try_produce(struct import *imp, struct pending *p)
     imp->refs++;
     pthread_mutex_unlock(&imp->lock);
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        imp->rk, RD_KAFKA_V_TOPIC(imp->topic), RD_KAFKA_V_KEY(p->key, strlen(p->key)),
+        imp->rk, RD_KAFKA_V_TOPIC(imp->topic),
+        RD_KAFKA_V_KEY(p->key[0] ? p->key : NULL, strlen(p->key)),
         RD_KAFKA_V_VALUE(p->value, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_HEADERS(p->hdrs), RD_KAFKA_V_OPAQUE(&imp->dr), RD_KAFKA_V_END);
     if (err) {
@@ -301,7 +302,8 @@ static void wake_full(void)
 }
 
 /* Keeps a record for the producer: produced now unless records wait before
- * it (order per key holds) or the queue is full. value is stolen. */
+ * it (order per key holds) or the queue is full. key "" produces it
+ * unkeyed (import_fn's keyed). value is stolen. */
 static void enqueue(struct import *imp, size_t index, const char *key, char *value, size_t len)
 {
     struct pending *p = calloc(1, sizeof(*p));
@@ -349,13 +351,14 @@ static void on_record(void *opaque, size_t index, const char *data, size_t len, 
     size_t vlen = 0;
     struct envelope_origin origin = {imp->principal, imp->tenant};
     struct import_record rec = {obj, data, len, imp->time_field, &origin};
-    char *value = imp->collection->http->import(&rec, id, why, sizeof(why), &vlen);
+    bool keyed = true;
+    char *value = imp->collection->http->import(&rec, id, why, sizeof(why), &vlen, &keyed);
     json_decref(obj);
     if (!value) {
         reject(imp, index, why);
         return;
     }
-    enqueue(imp, index, id, value, vlen);
+    enqueue(imp, index, keyed ? id : "", value, vlen);
 }
 
 static void fail_stream(struct import *imp, const char *why)

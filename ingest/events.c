@@ -574,14 +574,14 @@ out:
 /* A bulk import's record: named by its id, else by its content, so the same
  * file imported twice is the same events (the collection's import). */
 static char *events_import(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
-                           size_t whylen, size_t *len)
+                           size_t whylen, size_t *len, bool *keyed)
 {
     char fingerprint[65];
     struct problem_errors pe = {0};
     struct event_options opt = {
         .time_field = rec->time_field, .content_identity = true, .origin = rec->origin};
     char *value =
-        events_envelope(rec->obj, rec->text, rec->len, &opt, id, fingerprint, &pe, len, NULL);
+        events_envelope(rec->obj, rec->text, rec->len, &opt, id, fingerprint, &pe, len, keyed);
     if (!value)
         problem_errors_first(&pe, why, whylen);
     problem_errors_free(&pe);

@@ -393,9 +393,10 @@ out:
 /* A recipe record: an "id" (a UUID, or any text) names the recipe, so
  * importing the same file twice creates nothing new. */
 static char *recipes_import(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
-                            size_t whylen, size_t *len)
+                            size_t whylen, size_t *len, bool *keyed)
 {
     json_t *obj = rec->obj;
+    *keyed = true; /* a recipe's versions follow one another */
     if (collection_import_id(rec->origin->tenant, "recipes", obj, id, why, whylen) != 0)
         return NULL;
     struct problem_errors pe = {0};

@@ -38,9 +38,13 @@ struct import_record {
 /* Makes rec into the collection's envelope: heap text the caller frees, with
  * the record's id in id and its length in *len; NULL with the reason in why
  * when the record cannot be imported. The same record imported twice gets
- * the same id, so re-importing a file creates nothing new. */
+ * the same id, so re-importing a file creates nothing new. *keyed says
+ * whether a later record may be a new version of this one (it names
+ * itself): its message is then keyed by the id, so versions keep their
+ * order; a record named by its content alone goes unkeyed (copies collapse
+ * wherever they land) and the producer fills one batch at a time. */
 typedef char *(*import_fn)(const struct import_record *rec, char id[UUID_STR_LEN], char *why,
-                           size_t whylen, size_t *len);
+                           size_t whylen, size_t *len, bool *keyed);
 
 /* What ingest serves of a collection: defined beside its handlers, or in
  * its module when it has no endpoints of its own. */
