@@ -10,7 +10,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 /* The first stage's size: a replica whose table is small takes ~128 KiB. */
@@ -128,17 +127,7 @@ static void drain_notifies(struct keyfilter *kf, PGconn *conn)
  * 200 ms; false when stopping. */
 static bool wait_readable(struct keyfilter *kf, PGconn *conn)
 {
-    fd_set fds;
-    FD_ZERO(&fds);
-    FD_SET(kf->wake[0], &fds);
-    int maxfd = kf->wake[0];
-    if (conn) {
-        FD_SET(PQsocket(conn), &fds);
-        if (PQsocket(conn) > maxfd)
-            maxfd = PQsocket(conn);
-    }
-    struct timeval tv = {0, 200000};
-    select(maxfd + 1, &fds, NULL, NULL, &tv);
+    pg_wait_readable(conn, kf->wake[0], 200);
     return !atomic_load(&kf->stop);
 }
 

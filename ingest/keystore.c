@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/select.h>
 #include <unistd.h>
 
 struct key_entry {
@@ -273,24 +272,15 @@ static void *keystore_run(void *arg)
             conn = NULL;
             continue;
         }
-        fd_set fds;
-        FD_ZERO(&fds);
-        FD_SET(ks->wake[0], &fds);
-        int maxfd = ks->wake[0];
-        if (up) {
-            FD_SET(PQsocket(conn), &fds);
-            if (PQsocket(conn) > maxfd)
-                maxfd = PQsocket(conn);
-        }
-        struct timeval tv = {0, 200000};
-        if (select(maxfd + 1, &fds, NULL, NULL, &tv) <= 0)
+        unsigned ready = pg_wait_readable(up ? conn : NULL, ks->wake[0], 200);
+        if (!ready)
             continue;
-        if (FD_ISSET(ks->wake[0], &fds)) {
+        if (ready & PG_READABLE_OTHER) {
             char drain[64];
             if (read(ks->wake[0], drain, sizeof(drain)) > 0)
                 reload = true;
         }
-        if (up && FD_ISSET(PQsocket(conn), &fds)) {
+        if (up && (ready & PG_READABLE_CONN)) {
             if (!PQconsumeInput(conn))
                 log_warn("lost the API keys' LISTEN connection; reconnecting");
             PGnotify *n;

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/select.h>
 #include <time.h>
 
 #define WAITER_BUCKETS 1024
@@ -126,12 +125,8 @@ static void *waiters_run(void *arg)
             if (!conn)
                 next_connect = time_now_us() + 500000;
         }
-        struct timeval tv = {0, 20000};
         if (conn && PQstatus(conn) == CONNECTION_OK) {
-            fd_set fds;
-            FD_ZERO(&fds);
-            FD_SET(PQsocket(conn), &fds);
-            if (select(PQsocket(conn) + 1, &fds, NULL, NULL, &tv) > 0 && !PQconsumeInput(conn))
+            if (pg_wait_readable(conn, -1, 20) && !PQconsumeInput(conn))
                 log_warn("lost the LISTEN connection; reconnecting");
             PGnotify *n;
             while ((n = PQnotifies(conn))) {
@@ -139,7 +134,7 @@ static void *waiters_run(void *arg)
                 PQfreemem(n);
             }
         } else {
-            select(0, NULL, NULL, NULL, &tv);
+            pg_wait_readable(NULL, -1, 20);
         }
         expire(w, false);
     }

@@ -5,6 +5,7 @@
 #include "timeutil.h"
 
 #include <dirent.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,4 +204,22 @@ void pg_text_array_add(struct buf *out, const char *s)
         buf_append(out, p, 1);
     }
     buf_puts(out, "\"");
+}
+
+unsigned pg_wait_readable(PGconn *conn, int other_fd, int timeout_ms)
+{
+    struct pollfd fds[2];
+    nfds_t n = 0;
+    int sock = conn ? PQsocket(conn) : -1;
+    if (sock >= 0)
+        fds[n++] = (struct pollfd){.fd = sock, .events = POLLIN};
+    if (other_fd >= 0)
+        fds[n++] = (struct pollfd){.fd = other_fd, .events = POLLIN};
+    if (poll(fds, n, timeout_ms) <= 0)
+        return 0;
+    unsigned ready = 0;
+    for (nfds_t i = 0; i < n; i++)
+        if (fds[i].revents & (POLLIN | POLLHUP | POLLERR))
+            ready |= fds[i].fd == sock ? PG_READABLE_CONN : PG_READABLE_OTHER;
+    return ready;
 }

@@ -31,6 +31,16 @@ int pg_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
  * many replicas starting together apply each exactly once. */
 int pg_migrate(PGconn *conn, const char *dir, char *err, size_t errlen);
 
+/* What pg_wait_readable found readable. */
+#define PG_READABLE_CONN 1u
+#define PG_READABLE_OTHER 2u
+
+/* Waits up to timeout_ms until conn's socket (conn may be NULL) or other_fd
+ * (when >= 0: a wake-up pipe) is readable: PG_READABLE_* bits, 0 when time
+ * ran out. With poll(2), as a LISTEN thread of a process holding thousands
+ * of client connections may get a socket number beyond select's FD_SETSIZE. */
+unsigned pg_wait_readable(PGconn *conn, int other_fd, int timeout_ms);
+
 /* Appends s as one quoted element of a text[] literal that out holds from its
  * opening "{" (the caller closes it with "}"). */
 struct buf;
