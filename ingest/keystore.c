@@ -304,14 +304,7 @@ void keystore_reload_wait(struct keystore *ks, int timeout_ms)
     pthread_mutex_unlock(&ks->reload_lock);
     if (write(ks->wake[1], "r", 1) != 1)
         return;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = time_deadline(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&ks->reload_lock);
     while (ks->generation == seen && !atomic_load(&ks->stop))
         if (pthread_cond_timedwait(&ks->reloaded, &ks->reload_lock, &deadline) != 0)

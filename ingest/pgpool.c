@@ -58,14 +58,7 @@ void pgpool_free(struct pgpool *pool)
 
 PGconn *pgpool_get(struct pgpool *pool, int timeout_ms, char *err, size_t errlen)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = time_deadline(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&pool->lock);
     size_t slot = pool->size;
     for (;;) {

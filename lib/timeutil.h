@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /* "YYYY-MM-DDTHH:MM:SS.ffffffZ" and the NUL, with room the compiler can prove
  * for any int fields (it cannot know years stay below 10000). */
@@ -13,6 +14,9 @@
 int64_t time_now_us(void);
 /* Sleeps ms milliseconds (a retry's backoff, a poll's interval). */
 void time_sleep_ms(long ms);
+/* ms milliseconds from now on clock (CLOCK_REALTIME for
+ * pthread_cond_timedwait's default condition variables), for a timed wait. */
+struct timespec time_deadline(clockid_t clock, long ms);
 bool time_is_leap_year(int year);
 int time_days_in_month(int year, int month);
 /* Days since 1970-01-01 of a proleptic Gregorian date (no validation). */

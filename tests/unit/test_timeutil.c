@@ -421,6 +421,27 @@ START_TEST(test_parse_accepts_only_representable_instants)
 }
 END_TEST
 
+/* A deadline is now plus the wait, its nanoseconds always below a second
+ * (pthread_cond_timedwait refuses anything else with EINVAL). */
+START_TEST(test_deadline)
+{
+    static const long waits[] = {0, 1, 999, 1000, 1500, 2999, 60000};
+    for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+        struct timespec before, after;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        struct timespec d = time_deadline(CLOCK_MONOTONIC, waits[i]);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        ck_assert_int_ge(d.tv_nsec, 0);
+        ck_assert_int_lt(d.tv_nsec, 1000000000L);
+        int64_t d_ns = (int64_t)d.tv_sec * 1000000000 + d.tv_nsec;
+        int64_t lo = (int64_t)before.tv_sec * 1000000000 + before.tv_nsec + waits[i] * 1000000LL;
+        int64_t hi = (int64_t)after.tv_sec * 1000000000 + after.tv_nsec + waits[i] * 1000000LL;
+        ck_assert_msg(d_ns >= lo && d_ns <= hi, "deadline for %ld ms off by %lld ns", waits[i],
+                      (long long)(d_ns - lo));
+    }
+}
+END_TEST
+
 static void assert_formats(int64_t us, const char *want)
 {
     char got[TIME_STR_LEN];
@@ -535,6 +556,7 @@ static Suite *timeutil_suite(void)
 
     TCase *format = tcase_create("format");
     tcase_add_test(format, test_format_known);
+    tcase_add_test(format, test_deadline);
     tcase_add_test(format, test_format_before_1970);
     tcase_add_test(format, test_format_parse_round_trip);
     tcase_add_test(format, test_format_extremes_fit);
