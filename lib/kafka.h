@@ -24,8 +24,9 @@
 void kafka_topic_name(char *out, size_t outlen, const char *prefix, const char *collection,
                       bool dlq);
 
-/* Producer with acks=all, idempotence, linger.ms=1 (the mock broker has no
- * TCP_NODELAY, so 0 gives 40 ms tails), message.timeout.ms = timeout_ms and
+/* Producer with acks=all, idempotence, linger.ms=1 (0 sends more, smaller
+ * requests: measured at 64 connections, fewer writes per second and a longer
+ * tail), message.timeout.ms = timeout_ms and
  * compression.type = compression (KAFKA_COMPRESS_*). dr_cb runs on
  * whichever thread polls the producer. */
 rd_kafka_t *kafka_producer_new(const char *brokers, int timeout_ms, const char *compression,
