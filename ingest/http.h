@@ -213,10 +213,11 @@ void http_defer(struct request *req, request_fn fn, request_fn if_pool_full);
  * up to 200 characters and an external id of up to 255 bytes, each of which
  * JSON escaping may grow to 6 bytes a byte, and the record headers: request
  * id, traceparent, x-wait), and re-encoding never grows a body's strings
- * (jansson writes escapes no longer than valid input had to use). 983,040
- * bytes (960 KiB) leaves 16,960 bytes for that. A body whose envelope still
- * comes out larger (reals re-encoded with 17 digits: 0.1 becomes
- * 0.10000000000000001) is refused with 413 before it is produced. */
+ * (jansson writes escapes no longer than valid input had to use); an
+ * event's envelope splices the body in as it came. 983,040 bytes (960 KiB)
+ * leaves 16,960 bytes for that. A re-encoded body whose envelope still comes
+ * out larger (reals with 17 digits: 0.1 becomes 0.10000000000000001) is
+ * refused with 413 before it is produced. */
 #define HTTP_MAX_BODY_DEFAULT 983040
 /* A body refused on its headers is read and dropped up to this many bytes
  * beyond the limit and for this long, so ordinary clients read the answer;

@@ -443,6 +443,16 @@ class Stack:
                 msgs.append(m)
         return msgs
 
+    def messages_of(self, topic, record_id):
+        """The messages of `topic` whose envelope names record_id: by the
+        payload's id, as a fresh event's message has no key."""
+        def names(m):
+            try:
+                return json.loads(m.get("payload") or "").get("id") == record_id
+            except (ValueError, AttributeError):
+                return False
+        return [m for m in self.kcat_consume(topic) if names(m)]
+
     def end_offsets(self, topic):
         """{partition: end offset} of `topic`."""
         meta = subprocess.run(["kcat", "-L", "-J", "-b", self.brokers, "-t", topic],

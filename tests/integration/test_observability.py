@@ -172,8 +172,8 @@ class Observability(StackCase):
                               trace_id=trace)
         self.expect_eq((line.get("id"), line.get("request_id"), line.get("outcome"), line.get("topic")),
                        (eid, rid, "created", self.stack.topic), "persist's line for the record")
-        msg = [m for m in self.stack.kcat_consume(self.stack.topic) if m.get("key") == eid]
-        self.expect_eq(len(msg), 1, f"messages with key {eid} on {self.stack.topic}")
+        msg = self.stack.messages_of(self.stack.topic, eid)
+        self.expect_eq(len(msg), 1, f"messages of {eid} on {self.stack.topic}")
         h = msg[0]["headers"]
         self.expect_eq(h.get("x-request-id"), rid, "x-request-id header")
         sent = h.get("traceparent") or ""
@@ -332,8 +332,8 @@ class Observability(StackCase):
                       f"psql to hold a SHARE lock on events (its output: {out})")
             self.expect(lock.poll() is None, "the psql session holding the lock", "running", f"see {out}")
             eid = self.post_event({"type": "stuck", "tag": self.token})
-            part = self.wait(lambda: [m["partition"] for m in self.stack.kcat_consume(self.stack.topic)
-                                      if m.get("key") == eid], 30, f"{eid} on {self.stack.topic}")[0]
+            part = self.wait(lambda: [m["partition"] for m in self.stack.messages_of(self.stack.topic, eid)],
+                             30, f"{eid} on {self.stack.topic}")[0]
             self.wait_metric("persist", "sluice_persist_stuck_partitions", 1, timeout=30)
             _, samples = self.scrape("persist")
             self.expect_eq(self.value(samples, "sluice_persist_partition_stuck", topic=self.stack.topic,
