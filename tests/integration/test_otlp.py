@@ -177,7 +177,7 @@ class Exported(ReceiverCase):
                        (f"send {self.stack.topic}", "kafka", self.stack.topic), "the PRODUCER span")
 
         # The message names the producer as its parent, and persist follows it.
-        msg = [m for m in self.stack.kcat_consume(self.stack.topic) if m.get("key") == eid]
+        msg = self.stack.messages_of(self.stack.topic, eid)
         self.expect_eq(msg[0]["headers"].get("traceparent") if msg else None,
                        f"00-{trace}-{producer['spanId']}-01", "the Kafka message's traceparent")
         self.expect_eq(consumer.get("parentSpanId"), producer["spanId"], "the CONSUMER span's parent")
@@ -246,7 +246,7 @@ class AlwaysOff(ReceiverCase):
         trace, parent, tp = new_traceparent()
         eid = self.post_event({"type": "unsampled", "tag": self.token}, {"traceparent": tp})
         got = self.wait_spans(trace, [("sluice-persist", CONSUMER)], "persist's span (always_on there)")
-        msg = [m for m in self.stack.kcat_consume(self.stack.topic) if m.get("key") == eid]
+        msg = self.stack.messages_of(self.stack.topic, eid)
         sent = msg[0]["headers"].get("traceparent", "") if msg else ""
         self.expect(sent.startswith(f"00-{trace}-") and sent.endswith("-00") and parent not in sent,
                     "the traceparent ingest passed on", f"00-{trace}-<ingest's span>-00 (not sampled)", sent)
