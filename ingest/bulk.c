@@ -166,9 +166,11 @@ static rd_kafka_resp_err_t try_produce(struct import *imp, struct pending *p)
     imp->outstanding++; /* before producev: the report may come first */
     imp->refs++;
     pthread_mutex_unlock(&imp->lock);
+    /* A variable, not an expression: librdkafka's macro casts its argument
+     * unparenthesised. */
+    const char *key = p->key[0] ? p->key : NULL;
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        imp->rk, RD_KAFKA_V_TOPIC(imp->topic),
-        RD_KAFKA_V_KEY(p->key[0] ? p->key : NULL, strlen(p->key)),
+        imp->rk, RD_KAFKA_V_TOPIC(imp->topic), RD_KAFKA_V_KEY(key, strlen(p->key)),
         RD_KAFKA_V_VALUE(p->value, p->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
         RD_KAFKA_V_HEADERS(p->hdrs), RD_KAFKA_V_OPAQUE(&imp->dr), RD_KAFKA_V_END);
     if (err) {

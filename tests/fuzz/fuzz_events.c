@@ -38,11 +38,16 @@ static void post(json_t *body, const char *raw, size_t rawlen, const char *idem_
     struct event_options opt = {
         .idem_key = idem_key, .time_field = time_field, .origin = &fuzz_origin};
     memset(o, 0, sizeof(*o));
-    o->value = events_envelope(body, raw, rawlen, &opt, o->id, fingerprint, &pe, &o->len);
+    bool named = false;
+    o->value = events_envelope(body, raw, rawlen, &opt, o->id, fingerprint, &pe, &o->len, &named);
     FUZZ_CHECK((o->value != NULL) == (pe.count == 0), "accepted with %zu problems", pe.count);
     problem_errors_first(&pe, o->why, sizeof(o->why));
     if (o->value) {
-        FUZZ_CHECK(strlen(fingerprint) == 64, "fingerprint \"%s\"", fingerprint);
+        /* Only a key is compared with its body: no key, no fingerprint. */
+        FUZZ_CHECK(strlen(fingerprint) == (idem_key ? 64u : 0u), "fingerprint \"%s\"", fingerprint);
+        json_t *id = json_object_get(body, "id");
+        FUZZ_CHECK(named == (id && !json_is_null(id)), "named %d for a body id of type %d", named,
+                   id ? (int)json_typeof(id) : -1);
         FUZZ_CHECK(strlen(o->value) == o->len, "envelope length");
     } else {
         FUZZ_CHECK(o->why[0], "refused without a reason");
@@ -58,7 +63,8 @@ static void import(const json_t *body, const char *raw, size_t rawlen, const cha
     json_t *copy = json_deep_copy(body);
     struct import_record rec = {copy, raw, rawlen, time_field, &fuzz_origin};
     memset(o, 0, sizeof(*o));
-    o->value = c->http->import(&rec, o->id, o->why, sizeof(o->why), &o->len);
+    bool keyed = false;
+    o->value = c->http->import(&rec, o->id, o->why, sizeof(o->why), &o->len, &keyed);
     FUZZ_CHECK(o->value || o->why[0], "import refused without a reason");
     json_decref(copy);
 }

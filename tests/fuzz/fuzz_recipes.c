@@ -39,8 +39,10 @@ static char *import(const json_t *body, const char *raw, size_t rawlen, char id[
     json_t *copy = json_deep_copy(body);
     struct import_record rec = {copy, raw, rawlen, NULL, &fuzz_origin};
     char why[300] = "";
-    char *value = c->http->import(&rec, id, why, sizeof(why), len);
+    bool keyed = false;
+    char *value = c->http->import(&rec, id, why, sizeof(why), len, &keyed);
     FUZZ_CHECK(value || why[0], "import refused without a reason");
+    FUZZ_CHECK(!value || keyed, "a recipe's import is not keyed by its id");
     json_decref(copy);
     return value;
 }
