@@ -26,13 +26,18 @@ static void near_token(const json_error_t *err, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)(n > 80 ? 80 : n), near);
 }
 
-json_t *body_parse_object(const char *data, size_t len, char *detail, size_t detaillen)
+void body_skip_bom(const char **data, size_t *len)
 {
     /* RFC 8259 §8.1: implementations MAY ignore a leading byte order mark. */
-    if (len >= 3 && memcmp(data, "\xef\xbb\xbf", 3) == 0) {
-        data += 3;
-        len -= 3;
+    if (*len >= 3 && memcmp(*data, "\xef\xbb\xbf", 3) == 0) {
+        *data += 3;
+        *len -= 3;
     }
+}
+
+json_t *body_parse_object(const char *data, size_t len, char *detail, size_t detaillen)
+{
+    body_skip_bom(&data, &len);
     if (len == 0) {
         snprintf(detail, detaillen, "The request body is empty; expected a JSON object.");
         return NULL;

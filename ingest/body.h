@@ -22,5 +22,8 @@
 /* Returns a new reference to the object, or NULL with a one-line reason in
  * detail (empty, not JSON, duplicate key, out of range, not an object...). */
 json_t *body_parse_object(const char *data, size_t len, char *detail, size_t detaillen);
+/* Steps past a leading UTF-8 byte order mark, which body_parse_object
+ * ignores: the JSON text proper, for whoever keeps the body as sent. */
+void body_skip_bom(const char **data, size_t *len);
 
 #endif

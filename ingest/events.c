@@ -3,6 +3,7 @@
  * PostgreSQL. */
 #include "events.h"
 
+#include "body.h"
 #include "collection.h"
 #include "cursor.h"
 #include "digest.h"
@@ -159,6 +160,9 @@ char *events_envelope(json_t *obj, const char *raw, size_t rawlen, const struct 
         return NULL;
     if (named)
         *named = in.external_id[0] != '\0';
+    /* The body is spliced in as received, but for a byte order mark, which
+     * is not JSON inside the envelope. */
+    body_skip_bom(&raw, &rawlen);
     struct event_fields f = {
         .id = id,
         .origin = opt->origin,

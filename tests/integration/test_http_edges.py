@@ -204,6 +204,12 @@ class HttpEdges(StackCase):
         body = b"\xef\xbb\xbf" + json.dumps({"type": "bom", "tag": self.token}).encode()
         r = self.http.request("POST", "/v1/events", body, JSON, retry=True)
         self.expect_status(r, 202, "POST /v1/events with a leading UTF-8 BOM")
+        # Acknowledged is not enough: the envelope carries the body as sent,
+        # and a BOM inside it would make the worker refuse the write.
+        eid = r.json()["id"]
+        self.stack.wait_persisted([eid])
+        self.expect_eq(self.stack.sql_value(f"SELECT body->>'tag' FROM events WHERE id = '{eid}'"), self.token,
+                       "the stored body of the BOM write")
 
     def test_duplicate_key_is_named(self):
         body = b'{"type": "dup", "amount": 1, "amount": 2}'
