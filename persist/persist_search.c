@@ -2,6 +2,7 @@
 
 #include "log.h"
 #include "pg.h"
+#include "timeutil.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -37,14 +38,8 @@ static int64_t mono_us(void)
 /* Sleeps up to ms unless stopped; false once stopping. */
 static bool nap(struct persist_search *s, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    /* The condition variable waits on CLOCK_MONOTONIC (search_start). */
+    struct timespec ts = time_deadline(CLOCK_MONOTONIC, ms);
     pthread_mutex_lock(&s->lock);
     while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &ts) == 0)
         ;

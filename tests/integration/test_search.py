@@ -216,8 +216,9 @@ class Failures(SearchCase):
     def progress(self):
         return int(self.stack.sql_value("SELECT coalesce(sum(n), 0) FROM event_search_backlog"))
 
-    def test_persist_killed_mid_backlog(self):
-        tag = f"kill-{self.token}"
+    def backlog_being_indexed(self, tag):
+        """30,000 rows of tag in the backlog (60 statements of 500, written
+        while the indexer is held), then the indexer under way on them."""
         held = HeldIndexer(self.stack)
         try:
             fill_backlog(self.stack, tag, 60, 500)
@@ -225,6 +226,10 @@ class Failures(SearchCase):
             held.release()
         total = self.progress()
         self.wait(lambda: self.progress() < total - 1000, 60, "the indexer to start on the backlog")
+
+    def test_persist_killed_mid_backlog(self):
+        tag = f"kill-{self.token}"
+        self.backlog_being_indexed(tag)
         self.stack.kill_persist(0)
         left = self.progress()
         self.expect(left > 0, "backlog when persist was killed", "not drained yet", left)
@@ -240,13 +245,7 @@ class Failures(SearchCase):
 
     def test_pg_stopped_while_indexing(self):
         tag = f"pgdown-{self.token}"
-        held = HeldIndexer(self.stack)
-        try:
-            fill_backlog(self.stack, tag, 60, 500)
-        finally:
-            held.release()
-        total = self.progress()
-        self.wait(lambda: self.progress() < total - 1000, 60, "the indexer to start on the backlog")
+        self.backlog_being_indexed(tag)
         self.stack.pg_stop()
         try:
             wait_until(lambda: self.stack.persist_metrics(0).get("sluice_persist_search_errors_total", 0) >= 1, 60,
