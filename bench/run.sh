@@ -462,6 +462,8 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
     pids+=("$rss_sampler")
     log "import: POST /v1/bulk of $events NDJSON records"
     acct_begin "$kafka_pid" "$ingest_pid" "${workers[@]}" "$rss_sampler"
+    # Who spent the cores until done: the bound is whoever ran out of them.
+    import_cpu0=("$(cpu_s "$ingest_pid")" "$(cpu_s "$kafka_pid")" "$(cpu_s "${workers[@]}")" "$(cpu_s "$pg_pid")")
     t0=$(now_ns)
     curl -sS --max-time "$timeout" -o "$work/import.json" -w '%{http_code}' -X POST -H 'Expect:' \
         -H @"$work/auth.header" -H 'Content-Type: application/x-ndjson' -T "$work/bodies.ndjson" "$url/v1/bulk" >"$work/import.status" ||
@@ -483,6 +485,10 @@ if [ -z "${BENCH_SKIP_IMPORT:-}" ]; then
         sleep 0.1
     done
     import_s=$(elapsed "$t0")
+    import_cpu1=("$(cpu_s "$ingest_pid")" "$(cpu_s "$kafka_pid")" "$(cpu_s "${workers[@]}")" "$(cpu_s "$pg_pid")")
+    import_cpu=""
+    for i in 0 1 2 3; do import_cpu+="$(awk -v a="${import_cpu0[$i]}" -v b="${import_cpu1[$i]}" 'BEGIN {printf "%.1f", b - a}') "; done
+    read -r cpu_ingest cpu_kafka cpu_persist cpu_pg <<<"$import_cpu"
     import_indexed_s="not reported"
     indexed_re='"status":"indexed"|"indexed":true|"indexed_at":"'
     if grep -Eq '"status":"indexed"|"indexed(_at)?":' "$work/import-status.json"; then
@@ -896,6 +902,7 @@ report=$(
         else
             echo "- import / COPY: not measured (BENCH_SKIP_PERSIST); rejected: $import_rejected"
         fi
+        echo "- CPU seconds from upload to done: ingest $cpu_ingest, broker $cpu_kafka, persist ($replicas replicas) $cpu_persist, PostgreSQL $cpu_pg (of $(awk -v s="$import_s" -v n="$(nproc)" 'BEGIN {printf "%.1f", s * n}') on $(nproc) cores)"
         echo "- ingest peak RSS during the import: **$rss_mib MiB** (target < 64: $(met "$rss_mib" "<=" 64))"
     fi
     if [ -n "${search_p95:-}" ]; then

@@ -66,7 +66,7 @@ static const struct config_entry config_table[] = {
     {"SLUICE_SEARCH_POLL_MS", CONFIG_INT, "250", CFG(search_poll_ms), 10, 60000,
      "how often an idle search indexer looks for new events"},
     {"SLUICE_SEARCH_YIELD_MS", CONFIG_INT, "1000", CFG(search_yield_ms), 0, 600000,
-     "the search indexer waits while this replica wrote a batch within this long"},
+     "the search indexer waits while this replica wrote a bulk batch within this long"},
     {"SLUICE_SEARCH_MAX_LAG_MS", CONFIG_INT, "60000", CFG(search_max_lag_ms), 0, 86400000,
      "... unless the oldest event waiting for the index is older than this"},
 };
@@ -358,8 +358,6 @@ static void count_batch(struct persist *p, struct stream *st, const struct persi
     metric_add(&p->metrics[PM_IMPORT_UPDATED], stats->import_updated);
     metric_add(&p->metrics[PM_IMPORT_UNCHANGED], stats->import_unchanged);
     metric_add(&p->metrics[PM_IMPORT_DROPPED], stats->import_dropped);
-    if (stats->created || stats->updated)
-        persist_search_busy(p->search);
     const long by_outcome[RO_COUNT] = {
         [RO_CREATED] = stats->created,     [RO_UPDATED] = stats->updated,
         [RO_UNCHANGED] = stats->unchanged, [RO_REPLAYED] = stats->skipped,
@@ -374,9 +372,26 @@ static void count_batch(struct persist *p, struct stream *st, const struct persi
 /* Writes the batch, retrying transient failures with backoff until it commits
  * or the process is told to stop (then nothing of the batch is committed and
  * the next owner replays it). */
+/* A batch that filled up (the replica is behind its topic) or carries an
+ * import's records: the search indexer defers to it, from before it is
+ * written until yield_ms after, so a write taking longer than that opens no
+ * gap. Small batches of a steady trickle leave the indexer to keep up. */
+static bool batch_is_bulk(const struct persist *p, const struct stream *st)
+{
+    if (st->batch.count >= (size_t)p->cfg.batch_max)
+        return true;
+    size_t size;
+    for (size_t i = 0; i < st->batch.count; i++) {
+        if (kafka_header(st->batch.items[i].msg, "x-import-id", &size))
+            return true;
+    }
+    return false;
+}
+
 static bool write_batch(struct persist *p, struct stream *st)
 {
     p->current = st;
+    bool bulk = st->batch.bulk = batch_is_bulk(p, st);
     struct persist_sink sink = {dlq_send, dlq_flush, high_watermark, p};
     long backoff = 100;
     int64_t first_try = time_now_us();
@@ -391,10 +406,14 @@ static bool write_batch(struct persist *p, struct stream *st)
             struct persist_stats stats = {0};
             int64_t started = time_now_us();
             attempts++;
+            if (bulk)
+                persist_search_busy(p->search);
             if (persist_batch_write(p->conn, p->cfg.group, st->topic, p->cluster_id, st->writer,
                                     &st->batch, &sink, &stats, err, sizeof(err)) == PERSIST_OK) {
                 atomic_store(&p->pg_ok, true);
                 count_batch(p, st, &stats, time_now_us() - started);
+                if (bulk)
+                    persist_search_busy(p->search);
                 persist_batch_trace(&st->batch, st->topic, p->cfg.group, &stats, first_try,
                                     attempts, NULL);
                 return true;

@@ -578,6 +578,9 @@ enum persist_result persist_batch_write(PGconn *conn, const char *group, const c
     for (int isolate = 0; isolate <= 1; isolate++) {
         reset_outcomes(b);
         enum step_result r = persist_exec(&c, "BEGIN", 0, NULL, NULL, "BEGIN");
+        if (r == STEP_OK && b->bulk)
+            r = persist_exec(&c, "SELECT pg_advisory_xact_lock_shared(" PERSIST_BULK_WRITE_LOCK ")",
+                             0, NULL, NULL, "announcing a bulk write");
         if (r == STEP_OK)
             r = lock_offsets(&c);
         if (r == STEP_OK && writer->prepare)

@@ -61,9 +61,17 @@ struct persist_seek {
     int64_t offset;
 };
 
+/* The advisory lock a bulk batch holds shared for its transaction: the
+ * search indexers of every replica defer while anyone holds it (so an import
+ * written by two replicas is not slowed by either one's indexer). */
+#define PERSIST_BULK_WRITE_LOCK "hashtext('sluice.bulk_write')"
+
 struct persist_batch {
     struct persist_item *items;
     size_t count, cap;
+    /* Set by the caller: the batch is bulk (full, or an import's), and its
+     * transaction holds PERSIST_BULK_WRITE_LOCK shared. */
+    bool bulk;
     /* Filled by persist_batch_write; the caller seeks these partitions and
      * leaves them out of the Kafka commit. */
     struct persist_seek *seeks;

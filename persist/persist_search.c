@@ -1,5 +1,7 @@
 #include "persist_search.h"
 
+#include "persist_batch.h"
+
 #include "log.h"
 #include "pg.h"
 #include "timeutil.h"
@@ -89,6 +91,22 @@ static int sample(struct persist_search *s, PGconn *conn)
     return rc;
 }
 
+/* 1 when a replica's bulk batch is in its transaction (it holds
+ * PERSIST_BULK_WRITE_LOCK shared), 0 when none is, -1 when the connection
+ * failed. The exclusive lock is let go at once: a bulk batch never waits
+ * for the indexer. */
+static int bulk_write_in_flight(PGconn *conn)
+{
+    PGresult *res =
+        PQexec(conn, "SELECT CASE WHEN pg_try_advisory_lock(" PERSIST_BULK_WRITE_LOCK
+                     ") THEN NOT pg_advisory_unlock(" PERSIST_BULK_WRITE_LOCK ") ELSE true END");
+    int rc = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    PQclear(res);
+    return rc;
+}
+
 /* One call of event_search_index: ids indexed, -1 when another session
  * holds the indexer's lock, -2 on failure (logged). */
 static long long index_batch(struct persist_search *s, PGconn *conn)
@@ -163,10 +181,14 @@ static void *run(void *arg)
             nap(s, s->cfg.poll_ms);
             continue;
         }
-        if (mono_us() < atomic_load(&s->busy_until_us) &&
-            atomic_load(&s->lag_ms) < s->cfg.max_lag_ms) {
-            nap(s, s->cfg.poll_ms);
-            continue;
+        if (atomic_load(&s->lag_ms) < s->cfg.max_lag_ms) {
+            int bulk = mono_us() < atomic_load(&s->busy_until_us) ? 1 : bulk_write_in_flight(conn);
+            if (bulk < 0)
+                goto failed;
+            if (bulk) {
+                nap(s, s->cfg.poll_ms);
+                continue;
+            }
         }
         long long n = index_batch(s, conn);
         if (n == -2)

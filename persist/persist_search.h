@@ -5,9 +5,10 @@
  * trigger), and every replica runs one indexer, of which PostgreSQL lets one
  * at a time work (an advisory lock inside event_search_index).
  *
- * While this replica is writing batches the indexer defers to it, so an
- * import reaches done sooner, unless the backlog's oldest row is older than
- * max_lag_ms: then it indexes anyway, so search never falls behind for good.
+ * While this replica writes bulk batches (full ones, or an import's) the
+ * indexer defers to it, so an import reaches done sooner, unless the
+ * backlog's oldest row is older than max_lag_ms: then it indexes anyway, so
+ * search never falls behind for good.
  * A batch is one transaction; a database gone mid-batch loses nothing (the
  * backlog rows come back with the rollback) and the thread reconnects. */
 #ifndef SLUICE_PERSIST_SEARCH_H
@@ -19,7 +20,7 @@ struct persist_search_config {
     const char *pg_url;
     long batch;      /* ids per event_search_index call */
     long poll_ms;    /* how often an idle indexer looks at the backlog */
-    long yield_ms;   /* defer while a batch was written within this */
+    long yield_ms;   /* defer while a bulk batch was written within this */
     long max_lag_ms; /* ... unless the backlog's head is older than this */
 };
 
@@ -30,7 +31,7 @@ struct persist_search;
 struct persist_search *persist_search_start(const struct persist_search_config *cfg, char *err,
                                             size_t errlen);
 
-/* The replica just committed a batch that wrote rows (any thread). */
+/* The replica is writing, or just wrote, a bulk batch (any thread). */
 void persist_search_busy(struct persist_search *s);
 
 /* The indexer's gauges and counters in the Prometheus text format (any thread). */
