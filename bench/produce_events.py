@@ -69,7 +69,7 @@ def main():
         if bodies:
             bodies.write(body + "\n")
         env = ('{"v":1,"id":"%s","operation":"create","collection":"events","received_at":"%s",'
-               '"principal":"anonymous","fingerprint":"%s","data":{"external_id":null,'
+               '"principal":"anonymous","tenant":"default","fingerprint":"%s","data":{"external_id":null,'
                '"type":"page.viewed","occurred_at":"2026-11-22T10:00:00.000000Z","body":%s}}'
                % (eid, now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                   hashlib.sha256(body.encode()).hexdigest(), body))

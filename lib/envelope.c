@@ -9,6 +9,7 @@
 #include "utf8.h"
 #include "uuid.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,110 @@ void envelope_event_free(struct event_envelope *ev)
 {
     json_decref(ev->root);
     memset(ev, 0, sizeof(*ev));
+}
+
+/* The scanner's place in the envelope text, which it cuts in place. */
+struct scanner {
+    char *p, *end;
+};
+
+static bool scan_literal(struct scanner *sc, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+        return false;
+    sc->p += n;
+    return true;
+}
+
+/* A string as put_string writes it without jansson (printable ASCII, no
+ * quote or backslash), cut at its closing quote; or null when nullable. */
+static bool scan_string(struct scanner *sc, const char **out, bool nullable)
+{
+    if (nullable && scan_literal(sc, "null")) {
+        *out = NULL;
+        return true;
+    }
+    if (sc->p >= sc->end || *sc->p != '"')
+        return false;
+    char *start = sc->p + 1, *q = start;
+    for (; q < sc->end; q++) {
+        unsigned char c = (unsigned char)*q;
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            break;
+    }
+    if (q >= sc->end || *q != '"')
+        return false;
+    *q = '\0';
+    *out = start;
+    sc->p = q + 1;
+    return true;
+}
+
+/* Just past the JSON object that starts at p, by its brackets outside
+ * strings; NULL when it does not close before end, or holds a NUL byte
+ * (never JSON, and the body is handed on as a C string). Hand-written
+ * because no library skips a value without building or checking it, and
+ * checking is the body's reader's job. */
+static const char *object_end(const char *p, const char *end)
+{
+    if (p >= end || *p != '{')
+        return NULL;
+    long depth = 0;
+    for (; p < end; p++) {
+        if (*p == '\0') {
+            return NULL;
+        } else if (*p == '"') {
+            for (p++; p < end && *p != '"'; p++) {
+                if (*p == '\0' || (*p == '\\' && (++p >= end || *p == '\0')))
+                    return NULL;
+            }
+            if (p >= end)
+                return NULL;
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if ((*p == '}' || *p == ']') && --depth == 0) {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+int envelope_scan_event(char *text, size_t len, struct event_scan *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct scanner sc = {text, text + len};
+    const char *received = NULL, *occurred = NULL;
+    struct uuid parsed;
+    if (!scan_literal(&sc, "{\"v\":1,\"id\":") || !scan_string(&sc, &out->id, false) ||
+        !scan_literal(&sc,
+                      ",\"operation\":\"create\",\"collection\":\"events\",\"received_at\":") ||
+        !scan_string(&sc, &received, false) || !scan_literal(&sc, ",\"principal\":") ||
+        !scan_string(&sc, &out->principal, false) || !scan_literal(&sc, ",\"tenant\":") ||
+        !scan_string(&sc, &out->tenant, false) || !scan_literal(&sc, ",\"fingerprint\":") ||
+        !scan_string(&sc, &out->fingerprint, true) ||
+        !scan_literal(&sc, ",\"data\":{\"external_id\":") ||
+        !scan_string(&sc, &out->external_id, true) || !scan_literal(&sc, ",\"type\":") ||
+        !scan_string(&sc, &out->type, true) || !scan_literal(&sc, ",\"occurred_at\":") ||
+        !scan_string(&sc, &occurred, false))
+        return -1;
+    if (scan_literal(&sc, ",\"idempotency_key\":") &&
+        !scan_string(&sc, &out->idempotency_key, false))
+        return -1;
+    if (!scan_literal(&sc, ",\"body\":"))
+        return -1;
+    char *body = sc.p;
+    const char *body_end = object_end(body, sc.end);
+    /* The body closes right before the data's and the envelope's braces. */
+    if (!body_end || sc.end - body_end != 2 || memcmp(body_end, "}}", 2) != 0)
+        return -1;
+    if (uuid_parse(out->id, &parsed) != 0 || time_parse(received, &out->received_at_us) != 0 ||
+        time_parse(occurred, &out->occurred_at_us) != 0)
+        return -1;
+    text[body_end - text] = '\0';
+    out->body = body;
+    out->body_len = (size_t)(body_end - body);
+    return 0;
 }
 
 char *envelope_build_user(const char *id, const struct envelope_origin *origin, int64_t received_us,

@@ -85,6 +85,33 @@ int envelope_parse_event(const void *data, size_t len, struct event_envelope *ou
                          size_t errlen);
 void envelope_event_free(struct event_envelope *ev);
 
+/* An event envelope's fields as envelope_scan_event reads them: each a
+ * NUL-terminated string in the scanned text, NULL when null or absent. */
+struct event_scan {
+    const char *id;
+    const char *principal;
+    const char *tenant;
+    const char *fingerprint;
+    const char *external_id;
+    const char *type;
+    const char *idempotency_key;
+    int64_t received_at_us;
+    int64_t occurred_at_us;
+    const char *body; /* the body's JSON text as written, body_len bytes */
+    size_t body_len;
+};
+
+/* Reads an event envelope without building its JSON tree, when it is in
+ * exactly the layout envelope_build_event writes and none of its fields but
+ * the body needs a JSON escape (ids, times, keys and plain types never do).
+ * text is a writable copy of the len-byte envelope plus a NUL, cut into the
+ * fields in place. -1 when it is in any other form: the caller then parses
+ * it with envelope_parse_event, which accepts every valid envelope and says
+ * what is wrong with the others. The body is found by matching its brackets
+ * outside strings, not validated: whoever reads it must (PostgreSQL's jsonb
+ * input does), so a body that is not JSON is refused there. */
+int envelope_scan_event(char *text, size_t len, struct event_scan *out);
+
 struct user_envelope {
     json_t *root; /* owned */
     const char *id;

@@ -35,8 +35,12 @@ void persist_batch_clear(struct persist_batch *b)
     for (size_t i = 0; i < b->count; i++) {
         struct persist_item *it = &b->items[i];
         if (it->record) {
-            /* Every record begins with the tree it borrows from. */
-            json_decref(*(json_t **)it->record);
+            /* A record without a release of its own begins with the tree
+             * it borrows from. */
+            if (it->release)
+                it->release(it->record);
+            else
+                json_decref(*(json_t **)it->record);
             free(it->record);
         }
         rd_kafka_message_destroy(it->msg);

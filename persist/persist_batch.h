@@ -43,8 +43,10 @@ struct persist_item {
     /* The parsed envelope, whatever its collection's writer made of it
      * (persist_item_record); NULL until parsed. */
     void *record;
-    void (*release)(void *record); /* frees record's insides */
-    const char *record_id;         /* the envelope id, borrowed; NULL when unparsable */
+    /* Frees record's insides, set by a writer whose record does not begin
+     * with its json_t *root (persist_writer.h). */
+    void (*release)(void *record);
+    const char *record_id; /* the envelope id, borrowed; NULL when unparsable */
     bool parsed;
     bool skip;   /* already applied by an earlier transaction */
     bool poison; /* can never be written: goes to the DLQ */
@@ -135,9 +137,28 @@ void persist_batch_trace(const struct persist_batch *b, const char *topic, const
                          const struct persist_stats *stats, int64_t start_us, int attempts,
                          const char *error);
 
+/* An event as the events writer keeps it (persist_events.c): read by
+ * envelope_scan_event from its own copy of the message (text), or, when the
+ * envelope is in another form, parsed by envelope_parse_event (root) with
+ * its body encoded once (body_dump). Either way f's fields are
+ * NUL-terminated strings, and the body is stored as f.body says: PostgreSQL
+ * checks it as it reads it into jsonb. */
+struct persist_event {
+    struct event_scan f;
+    char *text;      /* owned; NULL when parsed */
+    json_t *root;    /* owned; NULL when scanned */
+    char *body_dump; /* owned; NULL when scanned */
+};
+
+/* Reads one events envelope; -1 with err when it can never be written.
+ * Exposed, with the two below, for unit tests. */
+int persist_event_read(const void *data, size_t len, struct persist_event *ev, char *err,
+                       size_t errlen);
+void persist_event_release(struct persist_event *ev);
+
 /* Row text for COPY ... FROM STDIN (text format) of one event, with the
- * escaping that format needs; appended to out. Exposed for unit tests. */
+ * escaping that format needs; appended to out. */
 struct buf;
-void persist_copy_row(struct buf *out, const struct event_envelope *ev);
+void persist_copy_row(struct buf *out, const struct persist_event *ev);
 
 #endif

@@ -11,9 +11,58 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct event_envelope *event_of(const struct persist_item *it)
+static const struct persist_event *event_of(const struct persist_item *it)
 {
     return it->record;
+}
+
+int persist_event_read(const void *data, size_t len, struct persist_event *ev, char *err,
+                       size_t errlen)
+{
+    memset(ev, 0, sizeof(*ev));
+    ev->text = malloc(len + 1);
+    if (!ev->text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(ev->text, data, len);
+    ev->text[len] = '\0';
+    if (envelope_scan_event(ev->text, len, &ev->f) == 0)
+        return 0;
+    free(ev->text);
+    ev->text = NULL;
+    struct event_envelope parsed;
+    if (envelope_parse_event(data, len, &parsed, err, errlen) != 0)
+        return -1;
+    ev->body_dump = json_dumps(parsed.body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!ev->body_dump) {
+        snprintf(err, errlen, "out of memory");
+        envelope_event_free(&parsed);
+        return -1;
+    }
+    ev->root = parsed.root;
+    ev->f = (struct event_scan){
+        .id = parsed.id,
+        .principal = json_string_value(json_object_get(parsed.root, "principal")),
+        .tenant = envelope_tenant(parsed.root),
+        .fingerprint = parsed.fingerprint,
+        .external_id = parsed.external_id,
+        .type = parsed.type,
+        .idempotency_key = parsed.idempotency_key,
+        .received_at_us = parsed.received_at_us,
+        .occurred_at_us = parsed.occurred_at_us,
+        .body = ev->body_dump,
+        .body_len = strlen(ev->body_dump),
+    };
+    return 0;
+}
+
+void persist_event_release(struct persist_event *ev)
+{
+    free(ev->text);
+    free(ev->body_dump);
+    json_decref(ev->root);
+    memset(ev, 0, sizeof(*ev));
 }
 
 /* COPY text format: backslash, tab, newline and carriage return are escaped. */
@@ -49,25 +98,27 @@ static void copy_field(struct buf *out, const char *s)
     buf_puts(out, run);
 }
 
-void persist_copy_row(struct buf *out, const struct event_envelope *ev)
+void persist_copy_row(struct buf *out, const struct persist_event *ev)
 {
     char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
-    time_format(ev->occurred_at_us, occurred);
-    time_format(ev->received_at_us, received);
-    char *body = json_dumps(ev->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    copy_field(out, ev->id);
+    time_format(ev->f.occurred_at_us, occurred);
+    time_format(ev->f.received_at_us, received);
+    copy_field(out, ev->f.id);
     buf_append(out, "\t", 1);
-    copy_field(out, ev->external_id);
+    copy_field(out, ev->f.external_id);
     buf_append(out, "\t", 1);
-    copy_field(out, ev->type);
-    buf_printf(out, "\t%s\t%s\t", occurred, received);
-    copy_field(out, body ? body : "{}");
+    copy_field(out, ev->f.type);
     buf_append(out, "\t", 1);
-    copy_field(out, ev->fingerprint);
+    buf_puts(out, occurred);
     buf_append(out, "\t", 1);
-    copy_field(out, envelope_tenant(ev->root));
+    buf_puts(out, received);
+    buf_append(out, "\t", 1);
+    copy_field(out, ev->f.body);
+    buf_append(out, "\t", 1);
+    copy_field(out, ev->f.fingerprint);
+    buf_append(out, "\t", 1);
+    copy_field(out, ev->f.tenant);
     buf_append(out, "\n", 1);
-    free(body);
 }
 
 /* Set on conflict: a changed record becomes a new version; an identical one is
@@ -93,10 +144,25 @@ void persist_copy_row(struct buf *out, const struct event_envelope *ev)
     "AND events.tenant = excluded.tenant "                                                         \
     "RETURNING id::text, xmax = 0"
 
-static bool same_content(const struct event_envelope *a, const struct event_envelope *b)
+/* As jsonb compares bodies: the same JSON written another way (key order,
+ * spacing) is the same body. Only versions of one id within a batch are
+ * compared, so the parse is rare. */
+static bool same_body(const struct persist_event *a, const struct persist_event *b)
 {
-    return (a->type && b->type ? strcmp(a->type, b->type) == 0 : a->type == b->type) &&
-           json_equal(a->body, b->body);
+    if (a->f.body_len == b->f.body_len && memcmp(a->f.body, b->f.body, a->f.body_len) == 0)
+        return true;
+    json_t *x = json_loadb(a->f.body, a->f.body_len, 0, NULL);
+    json_t *y = json_loadb(b->f.body, b->f.body_len, 0, NULL);
+    bool same = x && y && json_equal(x, y);
+    json_decref(x);
+    json_decref(y);
+    return same;
+}
+
+static bool same_content(const struct persist_event *a, const struct persist_event *b)
+{
+    return (a->f.type && b->f.type ? strcmp(a->f.type, b->f.type) == 0 : a->f.type == b->f.type) &&
+           same_body(a, b);
 }
 
 /* Items are in one array, so pointer order is batch order. */
@@ -104,13 +170,13 @@ static int by_id_then_position(const void *x, const void *y)
 {
     const struct persist_item *i = *(struct persist_item *const *)x;
     const struct persist_item *j = *(struct persist_item *const *)y;
-    int c = strcmp(event_of(i)->id, event_of(j)->id);
+    int c = strcmp(event_of(i)->f.id, event_of(j)->f.id);
     return c ? c : (i > j) - (i < j);
 }
 
 static int by_id(const void *key, const void *elem)
 {
-    return strcmp(key, event_of(*(struct persist_item *const *)elem)->id);
+    return strcmp(key, event_of(*(struct persist_item *const *)elem)->f.id);
 }
 
 /* Each written item's outcome, from the rows the upsert returned (inserted or
@@ -133,14 +199,14 @@ static int set_outcomes(struct persist_batch *b, const PGresult *res)
     for (int r = 0; r < PQntuples(res); r++) {
         const char *id = PQgetvalue(res, r, 0);
         struct persist_item **hit = bsearch(id, order, n, sizeof(*order), by_id);
-        while (hit && hit > order && strcmp(event_of(hit[-1])->id, id) == 0)
+        while (hit && hit > order && strcmp(event_of(hit[-1])->f.id, id) == 0)
             hit--;
         if (hit)
             (*hit)->outcome =
                 strcmp(PQgetvalue(res, r, 1), "t") == 0 ? PERSIST_CREATED : PERSIST_UPDATED;
     }
     for (size_t k = 1; k < n; k++) {
-        if (strcmp(event_of(order[k - 1])->id, event_of(order[k])->id) == 0)
+        if (strcmp(event_of(order[k - 1])->f.id, event_of(order[k])->f.id) == 0)
             order[k]->outcome = same_content(event_of(order[k - 1]), event_of(order[k]))
                                     ? PERSIST_UNCHANGED
                                     : PERSIST_UPDATED;
@@ -169,20 +235,13 @@ static enum step_result insert_staged(struct batch_ctx *c)
     return STEP_OK;
 }
 
-/* The fast path: all writable rows through COPY into a staging table, then
- * one upsert. */
-static enum step_result write_copy(struct batch_ctx *c)
+#define EVENT_COLUMNS "id, external_id, type, occurred_at, received_at, body, fingerprint, tenant"
+
+/* Every writable row through one COPY statement (into events or the
+ * staging table). */
+static enum step_result copy_rows(struct batch_ctx *c, const char *copy_sql)
 {
-    enum step_result r = persist_exec(
-        c,
-        "CREATE TEMP TABLE IF NOT EXISTS events_stage (ord bigserial, id uuid, external_id "
-        "text, type text, occurred_at timestamptz, received_at timestamptz, body jsonb, "
-        "fingerprint text, tenant text) ON COMMIT DELETE ROWS",
-        0, NULL, NULL, "creating staging table");
-    if (r != STEP_OK)
-        return r;
-    PGresult *res = PQexec(c->conn, "COPY events_stage (id, external_id, type, occurred_at, "
-                                    "received_at, body, fingerprint, tenant) FROM STDIN");
+    PGresult *res = PQexec(c->conn, copy_sql);
     if (PQresultStatus(res) != PGRES_COPY_IN)
         return persist_step_failed(c, res, "starting COPY");
     PQclear(res);
@@ -212,27 +271,111 @@ static enum step_result write_copy(struct batch_ctx *c)
     PQclear(res);
     while ((res = PQgetResult(c->conn)))
         PQclear(res);
-    return insert_staged(c);
+    return STEP_OK;
+}
+
+/* Whether every writable row is a new event: no id twice in the batch and
+ * none stored already (committed; one a replica writes meanwhile makes the
+ * COPY fail, and the upsert sorts it out). */
+static enum step_result all_new(struct batch_ctx *c, bool *fresh)
+{
+    struct buf ids = {0};
+    buf_puts(&ids, "{");
+    for (size_t i = 0, n = 0; i < c->b->count; i++) {
+        if (persist_item_writable(&c->b->items[i])) {
+            /* Ids are UUIDs (both readings check): nothing to quote. */
+            buf_puts(&ids, n++ ? "," : "");
+            buf_puts(&ids, event_of(&c->b->items[i])->f.id);
+        }
+    }
+    if (buf_puts(&ids, "}") != 0) {
+        buf_free(&ids);
+        snprintf(c->err, c->errlen, "out of memory");
+        return STEP_TRANSIENT;
+    }
+    const char *params[] = {ids.data};
+    PGresult *res = NULL;
+    enum step_result r =
+        persist_exec(c,
+                     "SELECT (SELECT count(DISTINCT u) FROM unnest($1::uuid[]) AS u) = "
+                     "cardinality($1::uuid[]) AND NOT EXISTS (SELECT 1 FROM events WHERE id = "
+                     "ANY($1::uuid[]))",
+                     1, params, &res, "looking up stored events");
+    buf_free(&ids);
+    if (r == STEP_OK) {
+        *fresh = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+        PQclear(res);
+    }
+    return r;
+}
+
+/* All new (an import, a stream of fresh events): COPY straight into events,
+ * half the work of staging them (and the trigger enqueues them for search
+ * all the same); false in *done when it must be the upsert after all. */
+static enum step_result write_new(struct batch_ctx *c, bool *done)
+{
+    *done = false;
+    bool fresh = false;
+    enum step_result r = all_new(c, &fresh);
+    if (r != STEP_OK || !fresh)
+        return r;
+    r = persist_exec(c, "SAVEPOINT fresh", 0, NULL, NULL, "savepoint");
+    if (r != STEP_OK)
+        return r;
+    r = copy_rows(c, "COPY events (" EVENT_COLUMNS ") FROM STDIN");
+    if (r == STEP_TRANSIENT)
+        return r;
+    if (r == STEP_DATA_ERROR) {
+        /* An id written meanwhile, or a row PostgreSQL refuses: the upsert
+         * finds out which (and the batch is isolated row by row if it is
+         * refused too). */
+        return persist_exec(c, "ROLLBACK TO SAVEPOINT fresh", 0, NULL, NULL,
+                            "rollback to savepoint") == STEP_OK
+                   ? STEP_OK
+                   : STEP_TRANSIENT;
+    }
+    for (size_t i = 0; i < c->b->count; i++) {
+        if (persist_item_writable(&c->b->items[i]))
+            c->b->items[i].outcome = PERSIST_CREATED;
+    }
+    *done = true;
+    return persist_exec(c, "RELEASE SAVEPOINT fresh", 0, NULL, NULL, "release savepoint");
+}
+
+/* The fast path: new rows straight through COPY; otherwise all writable rows
+ * through COPY into a staging table, then one upsert. */
+static enum step_result write_copy(struct batch_ctx *c)
+{
+    bool done = false;
+    enum step_result r = write_new(c, &done);
+    if (r != STEP_OK || done)
+        return r;
+    r = persist_exec(
+        c,
+        "CREATE TEMP TABLE IF NOT EXISTS events_stage (ord bigserial, id uuid, "
+        "external_id text, type text, occurred_at timestamptz, received_at "
+        "timestamptz, body jsonb, fingerprint text, tenant text) ON COMMIT DELETE ROWS",
+        0, NULL, NULL, "creating staging table");
+    if (r == STEP_OK)
+        r = copy_rows(c, "COPY events_stage (" EVENT_COLUMNS ") FROM STDIN");
+    return r == STEP_OK ? insert_staged(c) : r;
 }
 
 /* One event row: the slow path that isolates a row PostgreSQL refuses. */
 static enum step_result write_event(struct batch_ctx *c, struct persist_item *it, bool *created)
 {
     char occurred[TIME_STR_LEN], received[TIME_STR_LEN];
-    const struct event_envelope *ev = event_of(it);
+    const struct event_scan *ev = &event_of(it)->f;
     time_format(ev->occurred_at_us, occurred);
     time_format(ev->received_at_us, received);
-    char *body = json_dumps(ev->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    const char *params[] = {
-        ev->id,          ev->external_id,          ev->type, occurred, received, body,
-        ev->fingerprint, envelope_tenant(ev->root)};
+    const char *params[] = {ev->id,   ev->external_id, ev->type,        occurred,
+                            received, ev->body,        ev->fingerprint, ev->tenant};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
                                       "INSERT INTO events (id, external_id, type, occurred_at, "
                                       "received_at, body, fingerprint, tenant) "
                                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" EVENT_UPSERT,
                                       8, params, &res, "inserting event");
-    free(body);
     if (r == STEP_OK) {
         it->outcome = PQntuples(res) == 0                       ? PERSIST_UNCHANGED
                       : strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? PERSIST_CREATED
@@ -262,12 +405,12 @@ static enum step_result record_keys(struct batch_ctx *c)
         const struct persist_item *it = &c->b->items[i];
         if (!persist_item_writable(it))
             continue;
-        const struct event_envelope *ev = event_of(it);
+        const struct event_scan *ev = &event_of(it)->f;
         if (!ev->idempotency_key || !ev->fingerprint)
             continue;
         /* Keys are the tenant's, as ingest looks them up (tenant_key_owner). */
         char owner[TENANT_KEY_OWNER_MAX];
-        tenant_key_owner(envelope_tenant(ev->root), owner);
+        tenant_key_owner(ev->tenant, owner);
         index[json_array_size(keys)] = i;
         json_array_append_new(keys,
                               json_pack("{s:s, s:s, s:s, s:s}", "p", owner, "k",
@@ -304,7 +447,7 @@ static enum step_result record_keys(struct batch_ctx *c)
         snprintf(it->error, sizeof(it->error),
                  "Idempotency-Key %.64s was already used with a different body; the first body "
                  "was kept",
-                 event_of(it)->idempotency_key);
+                 event_of(it)->f.idempotency_key);
     }
     PQclear(res);
 out:
@@ -313,17 +456,22 @@ out:
     return r;
 }
 
+static void release_event(void *record)
+{
+    persist_event_release(record);
+}
+
 static const char *parse_event(struct persist_item *it)
 {
-    struct event_envelope *ev = it->record;
-    return envelope_parse_event(it->msg->payload, it->msg->len, ev, it->error, sizeof(it->error)) ==
-                   0
-               ? ev->id
+    struct persist_event *ev = it->record;
+    it->release = release_event;
+    return persist_event_read(it->msg->payload, it->msg->len, ev, it->error, sizeof(it->error)) == 0
+               ? ev->f.id
                : NULL;
 }
 
 const struct persist_writer persist_writer_events = {
-    .record_size = sizeof(struct event_envelope),
+    .record_size = sizeof(struct persist_event),
     .parse = parse_event,
     .prepare = record_keys,
     .write_all = write_copy,

@@ -42,9 +42,10 @@ enum step_result { STEP_OK, STEP_DATA_ERROR, STEP_TRANSIENT };
 
 struct persist_writer {
     /* Its parsed envelope, which the batch allocates zeroed into
-     * it->record. Like every envelope struct (envelope.h) it begins with
-     * json_t *root, the tree its other members borrow from, which the
-     * batch releases when it forgets the item. */
+     * it->record. Unless parse sets it->release, it begins with json_t
+     * *root like every envelope struct (envelope.h), the tree its other
+     * members borrow from, which the batch releases when it forgets the
+     * item. */
     size_t record_size;
     /* Parses it->msg into it->record and returns its id (borrowed from the
      * record); NULL with it->error makes it poison. */

@@ -18,6 +18,17 @@ def envelope(eid, body, occurred_at="2024-03-01T10:00:00Z", **overrides):
     return json.dumps(env)
 
 
+def canonical(eid, body_text, occurred_at="2024-03-01T10:00:00.000000Z"):
+    """An envelope in exactly the layout sluice-ingest writes (members in its
+    order, no spaces, the body spliced in as received), which sluice-persist
+    reads without a JSON parser and whose body it hands to PostgreSQL as it
+    is (lib/envelope.c, envelope_scan_event)."""
+    return ('{"v":1,"id":"%s","operation":"create","collection":"events",'
+            '"received_at":"2024-03-01T10:00:01.000000Z","principal":"anonymous","tenant":"default",'
+            '"fingerprint":null,"data":{"external_id":null,"type":"scanned","occurred_at":"%s",'
+            '"body":%s}}' % (eid, occurred_at, body_text))
+
+
 class Poison(StackCase):
     stack_options = {"persist": 2}
 
@@ -59,6 +70,56 @@ class Poison(StackCase):
         self.expect_eq(sorted(r[0] for r in rows), sorted(good), "rows from the direct messages: the good ones only")
         for i, proc in enumerate(self.stack.persist):
             self.expect(proc.alive(), f"persist-{i} still running", "alive", proc.popen.poll())
+
+    def test_scanned_bodies_that_are_not_json_go_to_dlq(self):
+        """In ingest's own layout a body is not parsed by persist, only found
+        by its brackets: one that is not JSON (or that jsonb refuses) must
+        still be dead-lettered alone, whether the batch was going straight
+        into events (all new) or through the upsert (an id already stored,
+        an id twice), and the good rows around it are written as sent."""
+        tok = self.token
+        stored = str(uuid.uuid4())
+        self.stack.kcat_produce(self.stack.topic, [(stored, canonical(stored, json.dumps({"tag": tok, "v": 1})))],
+                                partition=0)
+        self.stack.wait_persisted([stored], timeout=60)
+        good = [str(uuid.uuid4()) for _ in range(3)]
+        poison = {
+            f"s-literal-{tok}": '{"tag":"%s","x":tru}' % tok,
+            f"s-comma-{tok}": '{"tag":"%s",}' % tok,
+            f"s-nul-{tok}": '{"tag":"%s","s":"a\\u0000b"}' % tok,  # jsonb refuses \u0000
+            f"s-brackets-{tok}": '{"tag":"%s","a":[1}' % tok,
+        }
+        poison = {k: canonical(str(uuid.uuid4()), v) for k, v in poison.items()}
+        spaced = '{ "tag" : "%s",  "n" : 1 }' % tok  # spacing is the client's: stored as jsonb
+        messages = [(good[0], canonical(good[0], json.dumps({"tag": tok, "n": 0})))]
+        messages += list(poison.items())[:2]
+        messages += [(good[1], canonical(good[1], spaced)),
+                     (stored, canonical(stored, json.dumps({"tag": tok, "v": 2})))]  # a new version
+        messages += list(poison.items())[2:]
+        messages += [(good[2], canonical(good[2], json.dumps({"tag": tok, "n": 2}))),
+                     (good[2], canonical(good[2], json.dumps({"tag": tok, "n": 2})))]  # twice, unchanged
+        self.stack.kcat_produce(self.stack.topic, messages, partition=0)
+        # A batch of new events only, behind them: straight into events.
+        fresh = [str(uuid.uuid4()) for _ in range(20)]
+        self.stack.kcat_produce(self.stack.topic, [(f, canonical(f, json.dumps({"tag": tok, "f": i})))
+                                                   for i, f in enumerate(fresh)], partition=1)
+        self.stack.wait_persisted(good + fresh, timeout=90)
+        self.stack.wait_drained(timeout=90)
+        dlq = self.wait(lambda: (lambda d: len(d) >= len(poison) and d)(
+            [m for m in self.stack.kcat_consume(self.stack.dlq) if m.get("key") in poison]), 60,
+            f"{len(poison)} messages on {self.stack.dlq}")
+        self.expect_eq(sorted(m["key"] for m in dlq), sorted(poison), "dead-lettered: the bad bodies only")
+        for m in dlq:
+            self.expect_eq(m.get("payload"), poison[m["key"]], f"DLQ message for {m['key']}: value kept")
+            self.expect(bool(m["headers"].get("x-error")), f"x-error on {m['key']}", "an error", m["headers"])
+        rows = dict(self.stack.sql(f"SELECT id::text, body::text FROM events WHERE body->>'tag' = '{tok}' "
+                                   "AND type = 'scanned'"))
+        self.expect_eq(sorted(rows), sorted(good + fresh + [stored]), "rows: the good ones only")
+        self.expect_eq(json.loads(rows[good[1]]), {"tag": tok, "n": 1}, "the spaced body, as jsonb")
+        self.expect_eq(self.stack.sql(f"SELECT version, body->>'v' FROM events WHERE id = '{stored}'"),
+                       [["2", "2"]], "the stored id's new version")
+        self.expect_eq(self.stack.sql(f"SELECT version FROM events WHERE id = '{good[2]}'"), [["1"]],
+                       "the id sent twice: one version")
 
     def test_refused_user_row_alone_goes_to_dlq(self):
         """A writer without a whole-batch statement (users) writes row by row

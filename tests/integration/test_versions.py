@@ -7,6 +7,7 @@ versions travel in one batch; and a key that two ingest replicas accepted
 with different bodies (neither could see the other's) keeps the first body,
 while the second goes to the dead-letter topic saying why."""
 import json
+import subprocess
 import uuid
 
 from harness import StackCase, wait_until
@@ -79,3 +80,45 @@ class RecordVersions(StackCase):
         marker = self.post_event({"id": f"after-{self.token}"})
         self.stack.wait_persisted([marker])
         self.expect_eq(len(dead_letter()), 1, "a retry of the first request is not a dead letter")
+
+    def test_id_stored_by_another_writer_during_the_copy(self):
+        """A batch of ids the database does not hold goes straight into
+        events through COPY. One that another writer (a second replica, an
+        operator's psql) stores after persist looked, but before its COPY
+        reaches it, fails that COPY: the batch then goes through the upsert
+        in the same transaction and the record becomes a new version, with
+        nothing dead-lettered and nothing lost. Made deterministic here by a
+        transaction that holds the id uncommitted until persist's COPY waits
+        for it."""
+        tok = self.token
+        raced, other = str(uuid.uuid4()), str(uuid.uuid4())
+        psql = subprocess.Popen(["psql", self.stack.pg_url, "-XqAt", "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            psql.stdin.write("BEGIN;\n"
+                             "INSERT INTO events (id, type, occurred_at, received_at, body) VALUES "
+                             f"('{raced}', 'version-test', now(), now(), '{{\"n\": 0, \"tag\": \"{tok}\"}}');\n")
+            psql.stdin.flush()
+            wait_until(lambda: self.stack.sql_value(
+                f"SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO events (id, type%{tok}%'") == "1",
+                30, "the other writer's insert")
+            self.stack.kcat_produce(self.stack.topic, [(raced, envelope(raced, {"n": 1, "tag": tok}, "f1")),
+                                                       (other, envelope(other, {"n": 1, "tag": tok}, "f1"))],
+                                    partition=0)
+            wait_until(lambda: self.stack.sql_value(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY events %'")
+                == "1", 60, f"persist's COPY waiting for the uncommitted id; {self.stack.where()}")
+            psql.stdin.write("COMMIT;\n")
+            psql.stdin.close()
+            psql.wait(timeout=30)
+        finally:
+            if psql.poll() is None:
+                psql.kill()
+                psql.wait()
+        wait_until(lambda: self.event_row(raced) == ["2", "1", "t"], 60,
+                   lambda: f"the raced id as version 2 (row: {self.event_row(raced)}); {self.stack.where()}")
+        self.expect_eq(self.event_row(other), ["1", "1", "f"], "the other event of the batch")
+        marker = self.post_event({"id": f"after-{tok}"})
+        self.stack.wait_persisted([marker])
+        self.expect_eq([m for m in self.stack.kcat_consume(self.stack.dlq) if m.get("key") in (raced, other)], [],
+                       "nothing dead-lettered")

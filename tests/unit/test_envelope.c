@@ -564,6 +564,125 @@ START_TEST(test_assistance_rejects)
 }
 END_TEST
 
+/* envelope_scan_event on a heap copy of exactly len bytes plus its NUL. */
+static int scan_text(const char *text, struct event_scan *out, char **copy)
+{
+    size_t len = strlen(text);
+    *copy = malloc(len + 1);
+    ck_assert_ptr_nonnull(*copy);
+    memcpy(*copy, text, len + 1);
+    return envelope_scan_event(*copy, len, out);
+}
+
+/* The envelope ingest writes for these fields (the body as received). */
+static char *canonical(const char *type, const char *key, const char *body)
+{
+    json_t *tree = json_loads(body, 0, NULL);
+    ck_assert_ptr_nonnull(tree);
+    struct event_fields f = {.id = ID,
+                             .origin = &TESTER,
+                             .fingerprint = key ? "fp" : NULL,
+                             .idempotency_key = key,
+                             .type = type,
+                             .received_at_us = INT64_C(1714564801500000),
+                             .occurred_at_us = INT64_C(1714564800000000),
+                             .body = tree,
+                             .body_text = body,
+                             .body_len = strlen(body)};
+    char *text = envelope_build_event(&f, NULL);
+    ck_assert_ptr_nonnull(text);
+    json_decref(tree);
+    return text;
+}
+
+START_TEST(test_scan_reads_what_ingest_writes)
+{
+    /* Brackets and quotes inside the body's strings do not end it early. */
+    const char *body = "{\"s\":\"}}\\\"]{\",\"a\":[{\"b\":[]}],\"n\":-1.5e3}";
+    char *text = canonical("order.created", "key-1", body), *copy;
+    struct event_scan sc;
+    ck_assert_int_eq(scan_text(text, &sc, &copy), 0);
+    struct event_envelope ev;
+    char err[256];
+    ck_assert_int_eq(envelope_parse_event(text, strlen(text), &ev, err, sizeof(err)), 0);
+    ck_assert_str_eq(sc.id, ev.id);
+    ck_assert_str_eq(sc.principal, "tester");
+    ck_assert_str_eq(sc.tenant, envelope_tenant(ev.root));
+    ck_assert_str_eq(sc.fingerprint, ev.fingerprint);
+    ck_assert_ptr_null(sc.external_id);
+    ck_assert_str_eq(sc.type, ev.type);
+    ck_assert_str_eq(sc.idempotency_key, ev.idempotency_key);
+    ck_assert(sc.received_at_us == ev.received_at_us && sc.occurred_at_us == ev.occurred_at_us);
+    ck_assert_uint_eq(sc.body_len, strlen(body));
+    ck_assert_str_eq(sc.body, body);
+    envelope_event_free(&ev);
+    free(copy);
+    free(text);
+
+    /* No key, no fingerprint, no type: nulls and an absent member. */
+    text = canonical(NULL, NULL, "{}");
+    ck_assert_int_eq(scan_text(text, &sc, &copy), 0);
+    ck_assert(sc.fingerprint == NULL && sc.type == NULL && sc.idempotency_key == NULL);
+    ck_assert_str_eq(sc.body, "{}");
+    free(copy);
+    free(text);
+}
+END_TEST
+
+START_TEST(test_scan_leaves_other_forms_to_the_parser)
+{
+    char *good = canonical("signup", NULL, "{\"k\":\"v\"}");
+    const char *body_at = strstr(good, ",\"body\":");
+    ck_assert_ptr_nonnull(body_at);
+    size_t head = (size_t)(body_at - good);
+    char text[1024];
+    struct event_scan sc;
+    char *copy;
+    /* Valid JSON or not, anything but ingest's layout is -1. */
+    const char *tails[] = {
+        ",\"body\":{\"k\":\"v\"},\"extra\":1}}", /* a member after the body */
+        ",\"body\":{\"k\":\"v\"}}} ",            /* trailing space */
+        ",\"body\":[1]}}",                       /* not an object */
+        ",\"body\":{\"k\":\"v\"}",               /* cut short */
+        ",\"body\":{\"k\":\"v}}",                /* an unclosed string */
+        ",\"body\":{\"k\":{}}}",                 /* brackets that close too soon */
+    };
+    for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        snprintf(text, sizeof(text), "%.*s%s", (int)head, good, tails[i]);
+        ck_assert_msg(scan_text(text, &sc, &copy) == -1, "scanned: %s", text);
+        free(copy);
+    }
+    free(good);
+    /* Fields that need an escape, or non-ASCII text, take the parser. */
+    const char *types[] = {"caf\xc3\xa9", "a\"b", "tab\there"};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        char *t = canonical(types[i], NULL, "{}");
+        ck_assert_msg(scan_text(t, &sc, &copy) == -1, "scanned: %s", t);
+        free(copy);
+        struct event_envelope ev;
+        char err[256];
+        ck_assert_msg(envelope_parse_event(t, strlen(t), &ev, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_str_eq(ev.type, types[i]);
+        envelope_event_free(&ev);
+        free(t);
+    }
+    /* The fixture has no tenant (written before tenants): parsed. */
+    json_t *doc = valid_envelope();
+    char *old = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    ck_assert_int_eq(scan_text(old, &sc, &copy), -1);
+    free(copy);
+    free(old);
+    json_decref(doc);
+    /* A bad id or time in ingest's layout. */
+    char *t = canonical("x", NULL, "{}");
+    char *dash = strchr(t, '-');
+    *dash = 'g';
+    ck_assert_int_eq(scan_text(t, &sc, &copy), -1);
+    free(copy);
+    free(t);
+}
+END_TEST
+
 static Suite *envelope_suite(void)
 {
     Suite *s = suite_create("envelope");
@@ -574,6 +693,8 @@ static Suite *envelope_suite(void)
     tcase_add_test(ok, test_parse_fixture);
     tcase_add_test(ok, test_parse_accepts_offsets_and_absent_optionals);
     tcase_add_test(ok, test_round_trip_of_any_accepted_occurred_at);
+    tcase_add_test(ok, test_scan_reads_what_ingest_writes);
+    tcase_add_test(ok, test_scan_leaves_other_forms_to_the_parser);
     suite_add_tcase(s, ok);
 
     TCase *bad = tcase_create("reject");
