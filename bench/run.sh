@@ -400,6 +400,7 @@ if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
     psql_q "CHECKPOINT" >/dev/null
     log "persist: $replicas sluice-persist replicas draining $events events"
     acct_begin "$kafka_pid"
+    persist_kafka0=$(cpu_s "$kafka_pid") persist_pg0=$(cpu_s "$pg_pid")
     t0=$(now_ns)
     persist_workers persist
     deadline=$((SECONDS + timeout))
@@ -419,6 +420,7 @@ if [ -z "${BENCH_SKIP_PERSIST:-}" ]; then
         sleep 0.1
     done
     persist_s=$(elapsed "$t0")
+    persist_cpu="persist $(cpu_s "${workers[@]}"), broker $(awk -v a="$persist_kafka0" -v b="$(cpu_s "$kafka_pid")" 'BEGIN {printf "%.2f", b - a}'), PostgreSQL $(awk -v a="$persist_pg0" -v b="$(cpu_s "$pg_pid")" 'BEGIN {printf "%.2f", b - a}')"
     acct_end "$kafka_pid" "${workers[@]}"
     persist_rest=$rest
     persist_dlq=$(persist_metric sluice_persist_dlq_total)
@@ -876,6 +878,7 @@ report=$(
         echo "| psql \\copy of the same rows into an empty copy of events (same indexes) | $copy_rows | $copy_s | $copy_rate | $copy_rest |"
         echo
         echo "- persist / COPY: **${r_persist}x** (target >= 0.8: $(met "$r_persist" ">=" 0.8)); DLQ: ${persist_dlq:-?} messages"
+        echo "- CPU seconds from start to the last row: $persist_cpu (of $(awk -v s="$persist_s" -v n="$(nproc)" 'BEGIN {printf "%.1f", s * n}') on $(nproc) cores)"
     fi
     if [ -n "${import_s:-}" ]; then
         import_rate=$(div "$import_rows" "$import_s" %.0f)
