@@ -1,7 +1,9 @@
 /* persist_events: the events collection's writer. An event's id is its
  * identity: a changed event replaces the stored one as a new version, an
- * identical one changes nothing. The fast path stages a whole batch with COPY
- * and upserts it in one statement; the slow path upserts one row at a time. */
+ * identical one changes nothing. A batch of new ids goes through one COPY
+ * into events; any other batch is staged with COPY and upserted in one
+ * statement; the slow path upserts one row at a time. Envelopes in ingest's
+ * layout are read without a JSON tree (persist_event_read). */
 #include "buf.h"
 #include "persist_writer.h"
 #include "tenant.h"
