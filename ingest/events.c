@@ -47,7 +47,7 @@ static int event_id(const struct event_input *in, json_t *obj, const struct even
     } else if (opt->content_identity) {
         return collection_content_id(tenant, "events", obj, out);
     } else if (uuid_v7(&u, (uint64_t)(now_us / 1000)) != 0) {
-        /* getrandom cannot fail for 10 bytes once the pool is ready; fall back
+        /* random_bytes cannot fail once the kernel's pool is ready; fall back
          * to a name-based id over the time so the request still gets an id. */
         int n = snprintf(name, sizeof(name), "events\ntime\n%lld", (long long)now_us);
         tenant_uuid(tenant, name, (size_t)n, out);

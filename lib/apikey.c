@@ -1,5 +1,7 @@
 #include "apikey.h"
 
+#include "digest.h"
+
 #include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -160,10 +162,10 @@ int apikey_hash(const char *key, const unsigned char *pepper, size_t pepperlen,
     unsigned int n = 0;
     bool ok;
     if (pepperlen > 0)
-        ok = pepperlen <= INT_MAX && HMAC(EVP_sha256(), pepper, (int)pepperlen,
+        ok = pepperlen <= INT_MAX && HMAC(digest_sha256(), pepper, (int)pepperlen,
                                           (const unsigned char *)key, keylen, out, &n) != NULL;
     else
-        ok = EVP_Digest(key, keylen, out, &n, EVP_sha256(), NULL) == 1;
+        ok = EVP_Digest(key, keylen, out, &n, digest_sha256(), NULL) == 1;
     if (!ok || n != APIKEY_HASH_LEN) {
         memset(out, 0, APIKEY_HASH_LEN);
         return -1;

@@ -17,4 +17,13 @@ struct digest_part {
  * OpenSSL cannot allocate its context. */
 int digest_sha256_hex(const struct digest_part *parts, size_t n, char out[DIGEST_HEX_LEN + 1]);
 
+/* SHA-256 and SHA-1 for every EVP call of the project (any thread):
+ * fetched from OpenSSL's providers once per process, where EVP_sha256()
+ * makes each digest look its implementation up again (half the cost of
+ * hashing a short key). Never NULL: should the fetch fail, the implicit
+ * EVP_sha256() and EVP_sha1(). */
+typedef struct evp_md_st EVP_MD;
+const EVP_MD *digest_sha256(void);
+const EVP_MD *digest_sha1(void);
+
 #endif

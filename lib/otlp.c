@@ -3,6 +3,7 @@
 #include "buf.h"
 #include "log.h"
 #include "metrics.h"
+#include "random.h"
 #include "timeutil.h"
 
 #include <curl/curl.h>
@@ -16,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -97,8 +97,8 @@ void otlp_new_span_id(char out[TRACE_SPAN_HEX + 1])
     uint8_t bytes[TRACE_SPAN_HEX / 2];
     bool nonzero = false;
     while (!nonzero) {
-        /* As trace.c: should getrandom ever fail, the clock keeps ids apart. */
-        if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes)) {
+        /* As trace.c: should random_bytes ever fail, the clock keeps ids apart. */
+        if (random_bytes(bytes, sizeof(bytes)) != 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;

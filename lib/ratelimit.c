@@ -1,5 +1,7 @@
 #include "ratelimit.h"
 
+#include "digest.h"
+
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -112,7 +114,7 @@ static void store_key(const char *key, struct stored_key *k)
         unsigned int n = 0;
         /* Only fails without memory; a zero digest then files every long
          * key together, which still limits them. */
-        if (EVP_Digest(key, len, k->digest, &n, EVP_sha256(), NULL) != 1)
+        if (EVP_Digest(key, len, k->digest, &n, digest_sha256(), NULL) != 1)
             memset(k->digest, 0, sizeof(k->digest));
         k->bytes = (const char *)k->digest;
         k->len = DIGEST_LEN;

@@ -1,11 +1,11 @@
 #include "trace.h"
 
 #include "kafka.h"
+#include "random.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 static int hex_value(char c)
@@ -69,9 +69,9 @@ static void random_hex(char *out, size_t n)
     uint8_t bytes[16];
     bool nonzero = false;
     while (!nonzero) {
-        /* getrandom on a few bytes does not fail once the pool is up; if it
+        /* random_bytes does not fail once the kernel's pool is up; if it
          * ever does, the clock's nanoseconds keep ids apart. */
-        if (getrandom(bytes, n, 0) != (ssize_t)n) {
+        if (random_bytes(bytes, n) != 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             uint64_t x = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;

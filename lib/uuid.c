@@ -1,8 +1,10 @@
 #include "uuid.h"
 
+#include "digest.h"
+#include "random.h"
+
 #include <openssl/evp.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* 3b0c1c4e-8a7d-5f2e-9a41-5c1d1ce0b7a1, chosen once for Sluice; never change it or
  * every deterministic id changes. */
@@ -14,7 +16,7 @@ void uuid_v5(struct uuid *out, const struct uuid *ns, const void *name, size_t l
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) ||
+    if (!ctx || !EVP_DigestInit_ex(ctx, digest_sha1(), NULL) ||
         !EVP_DigestUpdate(ctx, ns->b, sizeof(ns->b)) || !EVP_DigestUpdate(ctx, name, len) ||
         !EVP_DigestFinal_ex(ctx, digest, &dlen))
         memset(digest, 0, sizeof(digest)); /* only on allocation failure */
@@ -26,7 +28,7 @@ void uuid_v5(struct uuid *out, const struct uuid *ns, const void *name, size_t l
 
 int uuid_v7(struct uuid *out, uint64_t unix_ms)
 {
-    if (getrandom(out->b + 6, 10, 0) != 10)
+    if (random_bytes(out->b + 6, 10) != 0)
         return -1;
     for (int i = 0; i < 6; i++)
         out->b[i] = (uint8_t)(unix_ms >> (8 * (5 - i)));

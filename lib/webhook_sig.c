@@ -1,6 +1,7 @@
 #include "webhook_sig.h"
 
 #include "buf.h"
+#include "digest.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -71,7 +72,7 @@ static int sign_one(const char *secret, size_t index, const struct buf *content,
         snprintf(why, whylen, "secret %zu is not whsec_ followed by base64", index + 1);
         goto done;
     }
-    if (!HMAC(EVP_sha256(), key, keylen, (const unsigned char *)content->data, content->len, mac,
+    if (!HMAC(digest_sha256(), key, keylen, (const unsigned char *)content->data, content->len, mac,
               &maclen) ||
         maclen != MAC_LEN) {
         snprintf(why, whylen, "HMAC failed");

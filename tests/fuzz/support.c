@@ -10,7 +10,7 @@
 
 /* The random source's state: reset before every input (LLVMFuzzerTestOneInput)
  * so ids drawn from it are a function of the input alone. Global because
- * getrandom's callers hold no context to put it in; libFuzzer runs one
+ * random_bytes's callers hold no context to put it in; libFuzzer runs one
  * input at a time on one thread. */
 static uint64_t random_state;
 
@@ -22,18 +22,27 @@ static uint64_t splitmix64(void)
     return z ^ (z >> 31);
 }
 
-/* Linked in place of getrandom(2) and time_now_us() for the project's code
- * (-Wl,--wrap in CMakeLists.txt): uuid_v7 and trace ids then repeat from run
- * to run, and "now" is FUZZ_NOW_US (a birthday "before today" always means
- * the same day). The sanitizers and libFuzzer keep the real ones. */
+/* Linked in place of random_bytes (lib/random.c, whose per-thread buffer
+ * would carry bytes from one input to the next), getrandom(2) and
+ * time_now_us() for the project's code (-Wl,--wrap in CMakeLists.txt):
+ * uuid_v7 and trace ids then repeat from run to run, and "now" is
+ * FUZZ_NOW_US (a birthday "before today" always means the same day). The
+ * sanitizers and libFuzzer keep the real ones. */
+int __wrap_random_bytes(void *buf, size_t len);
 ssize_t __wrap_getrandom(void *buf, size_t len, unsigned int flags);
 int64_t __wrap_time_now_us(void);
 
-ssize_t __wrap_getrandom(void *buf, size_t len, unsigned int flags)
+int __wrap_random_bytes(void *buf, size_t len)
 {
     unsigned char *out = buf;
     for (size_t i = 0; i < len; i++)
         out[i] = (unsigned char)(splitmix64() >> 56);
+    return 0;
+}
+
+ssize_t __wrap_getrandom(void *buf, size_t len, unsigned int flags)
+{
+    __wrap_random_bytes(buf, len);
     return (ssize_t)len;
 }
 
