@@ -93,8 +93,9 @@ static int sample(struct persist_search *s, PGconn *conn)
 
 /* 1 when a replica's bulk batch is in its transaction (it holds
  * PERSIST_BULK_WRITE_LOCK shared), 0 when none is, -1 when the connection
- * failed. The exclusive lock is let go at once: a bulk batch never waits
- * for the indexer. */
+ * failed. The exclusive lock is let go in the statement that took it: a
+ * bulk batch waits for the indexer at most that long, never for an index
+ * run. */
 static int bulk_write_in_flight(PGconn *conn)
 {
     PGresult *res =
