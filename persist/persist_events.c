@@ -123,6 +123,9 @@ void persist_copy_row(struct buf *out, const struct persist_event *ev)
     buf_append(out, "\n", 1);
 }
 
+/* The columns persist writes, in persist_copy_row's order. */
+#define EVENT_COLUMNS "id, external_id, type, occurred_at, received_at, body, fingerprint, tenant"
+
 /* Set on conflict: a changed record becomes a new version; an identical one is
  * left alone (no row returned, so the caller sees it as unchanged). What the
  * client sent is the record: its body (jsonb equality ignores key order and
@@ -221,11 +224,9 @@ static enum step_result insert_staged(struct batch_ctx *c)
 {
     /* One row per id (the batch's last version), or ON CONFLICT DO UPDATE
      * would touch a row twice. */
-    PGresult *res =
-        PQexec(c->conn, "INSERT INTO events (id, external_id, type, occurred_at, received_at, "
-                        "body, fingerprint, tenant) SELECT DISTINCT ON (id) id, external_id, type, "
-                        "occurred_at, received_at, body, fingerprint, tenant FROM events_stage "
-                        "ORDER BY id, ord DESC" EVENT_UPSERT);
+    PGresult *res = PQexec(c->conn, "INSERT INTO events (" EVENT_COLUMNS
+                                    ") SELECT DISTINCT ON (id) " EVENT_COLUMNS
+                                    " FROM events_stage ORDER BY id, ord DESC" EVENT_UPSERT);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return persist_step_failed(c, res, "inserting events");
     int rc = set_outcomes(c->b, res);
@@ -236,8 +237,6 @@ static enum step_result insert_staged(struct batch_ctx *c)
     }
     return STEP_OK;
 }
-
-#define EVENT_COLUMNS "id, external_id, type, occurred_at, received_at, body, fingerprint, tenant"
 
 /* Every writable row through one COPY statement (into events or the
  * staging table). */
@@ -374,8 +373,7 @@ static enum step_result write_event(struct batch_ctx *c, struct persist_item *it
                             received, ev->body,        ev->fingerprint, ev->tenant};
     PGresult *res = NULL;
     enum step_result r = persist_exec(c,
-                                      "INSERT INTO events (id, external_id, type, occurred_at, "
-                                      "received_at, body, fingerprint, tenant) "
+                                      "INSERT INTO events (" EVENT_COLUMNS ") "
                                       "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" EVENT_UPSERT,
                                       8, params, &res, "inserting event");
     if (r == STEP_OK) {
